@@ -1,0 +1,48 @@
+# ketaclinic: `make run` serves the demo clinic, `make test` runs the whole suite.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PG_URL ?= postgres://postgres@127.0.0.1:5432/ketaclinic_test
+DEMO_PATIENTS ?= 200
+XDIST ?= -n 2
+
+.PHONY: run test test-pg lint bench install clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/ketaclinic demo --patients $(DEMO_PATIENTS)
+	@echo ""
+	@echo "ketaclinic is starting on http://127.0.0.1:8000"
+	@echo "  log in as 'prescriber' (or nurse, frontdesk, admin, compliance...) with password demo-clinic-2026"
+	@echo "  authenticator code: $(BIN)/ketaclinic totp-code prescriber   (in a second terminal)"
+	@echo ""
+	KETACLINIC_DEMO_HINTS=1 $(BIN)/ketaclinic serve --port 8000
+
+test: $(STAMP)
+	$(BIN)/pytest $(XDIST)
+
+test-pg: $(STAMP)
+	DATABASE_URL=$(PG_URL) $(BIN)/pytest $(XDIST)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) var/*.sqlite3* var/static

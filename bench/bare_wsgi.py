@@ -1,0 +1,72 @@
+"""Second baseline: a bare WSGI handler (no Django) for `POST /api/v1/patients/<id>/weights`.
+
+It does what the API view does at the database and HTTP level and nothing else: checks the
+bearer token (SHA-256, one indexed SELECT), parses the JSON body, runs the same transaction
+(bench.sqlrows) and answers 201 with JSON. Served by the same gunicorn with the same workers,
+so the gap to ketaclinic is Django, django-ninja, middleware and the ORM.
+
+Configured by the environment: BENCH_DB (the SQLite file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from bench.sqlrows import WeightWriter, connect
+
+ROUTE = re.compile(r"^/api/v1/patients/([0-9a-fA-F-]{32,36})/weights$")
+_state: dict[str, Any] = {}  # one connection per worker process, opened on first use
+
+
+def _writer() -> tuple[sqlite3.Connection, WeightWriter]:
+    if "writer" not in _state:
+        conn = connect(os.environ["BENCH_DB"])
+        _state["conn"], _state["writer"] = conn, WeightWriter(conn)
+    return _state["conn"], _state["writer"]
+
+
+def _reply(start: Callable[..., Any], status: str, body: dict) -> Iterable[bytes]:
+    data = json.dumps(body).encode()
+    start(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    path = environ.get("PATH_INFO", "")
+    if path == "/healthz":
+        return _reply(start_response, "200 OK", {"status": "ok"})
+    match = ROUTE.match(path)
+    if not match or environ["REQUEST_METHOD"] != "POST":
+        return _reply(start_response, "404 Not Found", {"detail": "Not found."})
+    conn, writer = _writer()
+    authorization = environ.get("HTTP_AUTHORIZATION", "")
+    secret = authorization[7:].strip() if authorization[:7].lower() == "bearer " else ""
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    token = conn.execute(
+        "SELECT membership_id FROM accounts_apitoken"
+        " WHERE key_hash = ? AND revoked_at IS NULL AND expires_at > ?",
+        (hashlib.sha256(secret.encode()).hexdigest(), now),
+    ).fetchone()
+    if token is None:
+        return _reply(start_response, "401 Unauthorized", {"detail": "Bearer token required."})
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        payload = json.loads(environ["wsgi.input"].read(length))
+        value = Decimal(str(payload["value"]))
+        if value <= 0 or payload.get("unit", "kg") != "kg":
+            raise ValueError
+    except (ValueError, KeyError, TypeError, InvalidOperation):
+        return _reply(start_response, "422 Unprocessable Entity", {"detail": "Invalid."})
+    try:
+        weight = writer.write(match.group(1), value, environ.get("REMOTE_ADDR", ""))
+    except LookupError:
+        return _reply(start_response, "404 Not Found", {"detail": "No such patient."})
+    return _reply(start_response, "201 Created", weight)

@@ -1,0 +1,306 @@
+"""Treatment-session passes for `make bench` (issue 6): vitals recording over the JSON API and
+the clinic floor board, with CHAIRS sessions in monitoring.
+
+Set-up (`python -m bench.sessions --chairs 20`, run by bench.run in a subprocess with the scratch
+environment; prints one JSON object): CHAIRS new patients, each taken to monitoring through the
+same services the session tests' builders use (ketaclinic.sessions.tests.builders): intake,
+screening decision and signed consent, a weight, an IV ketamine plan, then schedule on chair N,
+check in, prechecks, a dose order signed by the prescriber, the dose given and finished. The
+clinic gets at least CHAIRS chairs first (only the Django admin edits a clinic's chairs).
+Sessions already in monitoring (a reused --scratch dir) are kept and counted. The nurse's
+browser session and bearer token come from bench.prepare (`--username nurse`).
+
+Passes, on the running server, as the nurse:
+1. Floor board: GET /floor/ with HX-Request (the rows partial the page polls every 2 s), 1 client.
+2. Vitals: POST /api/v1/sessions/<id>/vitals, 16 clients, closed loop, a random session of the
+   CHAIRS per request; one sample per request, then a batch of BATCH samples (taken 15 s apart,
+   as a monitor catching up would send them). Rates are reported per sample too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from bench import load
+
+if TYPE_CHECKING:
+    from bench.run import Bench
+
+CHAIRS = 20
+CLIENTS = 16
+BATCH = 10
+PROTOCOL = "iv-ketamine-induction"
+
+
+# --- set-up, in the scratch environment ----------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--chairs", type=int, default=CHAIRS)
+    parser.add_argument("--username", default="prescriber", help="who runs the sessions")
+    parser.add_argument("--seed", type=int, default=6)
+    options = parser.parse_args()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
+    import django
+
+    django.setup()
+
+    from datetime import date
+
+    from django_scopes import scope, scopes_disabled
+
+    from ketaclinic.accounts.actor import Actor
+    from ketaclinic.accounts.models import Clinic, Membership
+    from ketaclinic.core import clock
+    from ketaclinic.patients.services import patient_create
+    from ketaclinic.sessions import services
+    from ketaclinic.sessions.models import TreatmentSession
+    from ketaclinic.sessions.tests.builders import (
+        NORMAL,
+        make_plan,
+        make_treatable,
+        ticked,
+        weigh,
+    )
+    from ketaclinic.sessions.workflow import SessionState
+
+    rng = random.Random(options.seed)
+    with scopes_disabled():
+        membership = Membership.objects.select_related("user", "organization").get(
+            user__username=options.username, is_active=True
+        )
+    actor = Actor(membership=membership, channel="cli", client_address="127.0.0.1")
+    with scope(organization=actor.organization):
+        clinic = membership.home_clinic or Clinic.objects.order_by("pk").first()
+        if clinic is None:
+            sys.exit("the organization has no clinic")
+        if clinic.chairs < options.chairs:
+            Clinic.objects.filter(pk=clinic.pk).update(chairs=options.chairs)
+            clinic.refresh_from_db()
+        monitoring = list(
+            TreatmentSession.objects.filter(clinic=clinic, state=SessionState.MONITORING)
+            .order_by("chair", "pk")
+            .values_list("public_id", "chair")
+        )
+        kept = monitoring[: options.chairs]
+        taken = {chair for _, chair in kept}
+        free = [c for c in range(1, clinic.chairs + 1) if c not in taken]
+        made = []
+        for chair in free[: options.chairs - len(kept)]:
+            patient = patient_create(
+                actor=actor,
+                data={
+                    "given_name": rng.choice(["Avery", "Jordan", "Noor", "Riley", "Sage"]),
+                    "family_name": f"Chair{chair:02d}",
+                    "birth_date": date(1960, 1, 1) + timedelta(days=rng.randrange(0, 365 * 40)),
+                    "sex_at_birth": rng.choice(["female", "male"]),
+                },
+            )
+            make_treatable(actor, patient, PROTOCOL)
+            weigh(actor, patient, str(rng.randint(60, 100)))
+            plan = make_plan(actor, patient, PROTOCOL)
+            session = services.session_schedule(
+                actor=actor, plan=plan, scheduled_at=clock.now(), chair=chair
+            )
+            session = services.session_check_in(actor=actor, session=session)
+            services.precheck_record(
+                actor=actor, session=session, checklist=ticked(session), vitals=NORMAL
+            )
+            session.refresh_from_db()
+            order = services.dose_order_sign(actor=actor, session=session)
+            given = clock.now()  # a bolus: started and finished at once, monitoring begins
+            services.dose_administer(
+                actor=actor,
+                session=session,
+                dose_mg=order.dose_mg,
+                lot_number="BENCH-1",
+                started_at=given,
+                ended_at=given,
+            )
+            session.refresh_from_db()
+            if session.state != SessionState.MONITORING:
+                sys.exit(f"session on chair {chair} is {session.state}, not monitoring")
+            made.append((session.public_id, chair))
+    chosen = kept + made
+    if len(chosen) < options.chairs:
+        sys.exit(f"only {len(chosen)} chairs free for {options.chairs} sessions")
+    json.dump(
+        {
+            "sessions": [str(public_id) for public_id, _ in chosen],
+            "chairs": [chair for _, chair in chosen],
+            "created": len(made),
+            "reused": len(kept),
+            "protocol": PROTOCOL,
+            "clinic_chairs": clinic.chairs,
+        },
+        sys.stdout,
+    )
+
+
+# --- in bench.run ----------------------------------------------------------------------------
+
+
+def prepare(bench: Bench) -> None:
+    """The CHAIRS sessions, and the nurse's browser session and token (before any server)."""
+    with bench.step(f"{CHAIRS} sessions in monitoring (session services), nurse session + token"):
+        setup = json.loads(
+            bench.run("sessions-setup", ["-m", "bench.sessions", "--chairs", str(CHAIRS)],
+                      capture=True)
+        )  # fmt: skip
+        nurse = json.loads(
+            bench.run("prepare-nurse", ["-m", "bench.prepare", "--username", "nurse",
+                      "--sessions", str(CLIENTS), "--patients", "1"], capture=True)
+        )  # fmt: skip
+    bench.session_targets = {**setup, "nurse": nurse}
+
+
+def requests(targets: dict[str, Any]) -> dict[str, load.MakeRequest]:
+    nurse = targets["nurse"]
+    sessions = targets["sessions"]
+    cookie, keys = nurse["session_cookie"], nurse["sessions"]
+    api = {
+        "Authorization": f"Bearer {nurse['token']}",
+        "Host": "127.0.0.1",
+        "Content-Type": "application/json",
+    }
+
+    def floor(index: int, rng: random.Random) -> load.Request:
+        headers = {"Cookie": f"{cookie}={keys[index % len(keys)]}", "Host": "127.0.0.1",
+                   "HX-Request": "true"}  # fmt: skip
+        return "GET", "/floor/", None, headers
+
+    def sample(rng: random.Random, taken_at: datetime) -> dict[str, Any]:
+        systolic = rng.randint(110, 135)
+        return {
+            "taken_at": taken_at.isoformat(),
+            "systolic": systolic,
+            "diastolic": systolic - rng.randint(35, 50),
+            "heart_rate": rng.randint(60, 90),
+            "spo2": rng.randint(96, 99),
+            "respiratory_rate": rng.randint(12, 18),
+        }
+
+    def vitals(count: int) -> load.MakeRequest:
+        def make(index: int, rng: random.Random) -> load.Request:
+            now = datetime.now(UTC)
+            samples = [sample(rng, now - timedelta(seconds=15 * k)) for k in range(count)][::-1]
+            body = json.dumps({"samples": samples}).encode()
+            return "POST", f"/api/v1/sessions/{rng.choice(sessions)}/vitals", body, api
+
+        return make
+
+    return {"floor": floor, "vitals_1": vitals(1), f"vitals_{BATCH}": vitals(BATCH)}
+
+
+def _board_rows(port: int, make: load.MakeRequest) -> int:
+    """Rows on the floor board as the nurse sees it (every active session of the clinic)."""
+    method, path, body, headers = make(0, random.Random(0))
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    if "<html" in text:
+        raise SystemExit("bench: /floor/ with HX-Request answered the full page, not the partial")
+    return text.count("data-session=")
+
+
+def measure(bench: Bench, port: int, probe: load.CpuProbe) -> None:
+    """The floor board and vitals passes, on the already-running ketaclinic server."""
+    t = bench.session_targets
+    make = requests(t)
+    bench.preflight(port, make["floor"], 200, "floor board")
+    for key in ("vitals_1", f"vitals_{BATCH}"):
+        bench.preflight(port, make[key], 201, f"vitals {key}")
+    rows = _board_rows(port, make["floor"])
+    if rows < len(t["sessions"]):
+        raise SystemExit(f"bench: the floor board shows {rows} rows, expected {len(t['sessions'])}")
+    seconds = bench.options.sessions_seconds
+    result: dict[str, Any] = {
+        "chairs": len(t["sessions"]),
+        "board_rows": rows,
+        "sessions_created": t["created"],
+        "sessions_reused": t["reused"],
+        "protocol": t["protocol"],
+        "clients": CLIENTS,
+        "batch": BATCH,
+        "user": "nurse",
+    }
+    with bench.step(f"floor board partial, {rows} rows, 1 client"):
+        outcome = load.closed_loop(
+            name="floor board x1", host="127.0.0.1", port=port, make=make["floor"],
+            expected=200, clients=1, seconds=seconds, warmup=1, probe=probe,
+        )  # fmt: skip
+        bench._line(outcome)
+        result["floor"] = outcome.as_dict()
+    with bench.step(f"vitals API, {CLIENTS} clients, 1 and {BATCH} samples per request"):
+        for count in (1, BATCH):
+            outcome = load.closed_loop(
+                name=f"vitals/{count} x{CLIENTS}", host="127.0.0.1", port=port,
+                make=make[f"vitals_{count}"], expected=201, clients=CLIENTS, seconds=seconds,
+                warmup=1, probe=probe,
+            )  # fmt: skip
+            bench._line(outcome)
+            data = outcome.as_dict()
+            data["samples_per_request"] = count
+            data["samples_per_second"] = round(outcome.throughput * count, 1)
+            cpu = outcome.server_cpu_ms_per_request
+            data["server_cpu_ms_per_sample"] = round(cpu / count, 2) if cpu else None
+            result[f"vitals_{count}"] = data
+    bench.data["sessions"] = result
+
+
+def rows(data: dict[str, Any]) -> tuple[list[tuple[str, str, str, str]], int]:
+    """Table rows for the session passes, and their error count."""
+    s = data.get("sessions")
+    if not s:
+        return [], 0
+    out: list[tuple[str, str, str, str]] = []
+    f = s["floor"]
+    chart = next((r for r in data["ketaclinic"]["reads"] if r["name"] == "chart x1"), None)
+    extra = f", {s['board_rows']} rows" if s["board_rows"] != s["chairs"] else ""
+    out.append((f"floor board partial, {s['chairs']} chairs in monitoring{extra}, p50 / p95",
+                _ms(f, "p50_ms", "p95_ms"),
+                f"chart page p50 {chart['p50_ms']:.1f} ms" if chart else "",
+                f"{f['p50_ms'] / chart['p50_ms']:.2f}x p50" if chart else ""))  # fmt: skip
+    out.append(("  server CPU per render", f"{f['server_cpu_ms_per_request']} ms", "", ""))
+    writes = {w["clients"]: w for w in data["ketaclinic"]["writes"]}
+    weights = writes.get(s["clients"])
+    one = s["vitals_1"]
+    for count in (1, s["batch"]):
+        v = s[f"vitals_{count}"]
+        label = "sample" if count == 1 else "samples"
+        if count == 1:
+            base = (f"write API (weights) {weights['throughput']:,.0f} req/s" if weights else "",
+                    f"{v['throughput'] / weights['throughput']:.2f}x" if weights else "")  # fmt: skip
+            lat = ("write API " + _ms(weights, "p50_ms", "p99_ms") if weights else "", "")
+        else:
+            base = (f"1/request {one['samples_per_second']:,.0f} samples/s",
+                    f"{v['samples_per_second'] / one['samples_per_second']:.1f}x samples/s")  # fmt: skip
+            lat = ("1/request " + _ms(one, "p50_ms", "p99_ms"), "")
+        out.append((f"vitals API, {count} {label}/request, {s['clients']} clients",
+                    f"{v['samples_per_second']:,.0f} samples/s ({v['throughput']:,.0f} req/s)",
+                    *base))  # fmt: skip
+        out.append(("  latency p50 / p99", _ms(v, "p50_ms", "p99_ms"), *lat))
+        if v["server_cpu_ms_per_sample"]:
+            out.append(("  server CPU per sample", f"{v['server_cpu_ms_per_sample']:.1f} ms",
+                        "", ""))  # fmt: skip
+    errors = sum(s[k]["errors"] for k in ("floor", "vitals_1", f"vitals_{s['batch']}"))
+    return out, errors
+
+
+def _ms(result: dict[str, Any], a: str, b: str) -> str:
+    return f"{result[a]:.1f} / {result[b]:.1f} ms"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Database configuration: SQLite by default, PostgreSQL through DATABASE_URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+# SQLite is the embedded default. WAL lets readers run beside the one writer; synchronous=FULL
+# because acknowledged clinical writes must survive power loss (shared/PERFORMANCE.md measured
+# NORMAL losing acknowledged commits); IMMEDIATE transactions take the write lock up front so two
+# writers queue on busy_timeout instead of failing with "database is locked" mid-transaction.
+SQLITE_INIT_COMMAND = (
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=FULL;"
+    "PRAGMA foreign_keys=ON;"
+    "PRAGMA busy_timeout=10000;"
+    "PRAGMA cache_size=-20000;"
+    "PRAGMA temp_store=MEMORY;"
+)
+
+
+def database_from_url(url: str | None, *, sqlite_path: Path) -> dict[str, Any]:
+    if not url:
+        return sqlite_database(sqlite_path)
+    try:
+        config: dict[str, Any] = dj_database_url.parse(url, conn_max_age=None)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL: {exc}") from None
+    engine = config.get("ENGINE", "")
+    if engine.endswith("sqlite3"):
+        return sqlite_database(Path(config["NAME"]))
+    if not engine.endswith("postgresql"):
+        raise ImproperlyConfigured(
+            f"DATABASE_URL: unsupported database engine {engine!r}; use sqlite:// or postgres://"
+        )
+    config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+def sqlite_database(path: Path) -> dict[str, Any]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(path),
+        # Persistent connections: re-running the PRAGMAs on every request cost about 3x in writes
+        # (shared/PERFORMANCE.md).
+        "CONN_MAX_AGE": None,
+        "OPTIONS": {
+            "init_command": SQLITE_INIT_COMMAND,
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 10,
+        },
+        "TEST": {"NAME": str(path.with_name("test_" + path.name))},
+    }

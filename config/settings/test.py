@@ -1,0 +1,23 @@
+"""Test settings: the production rules (2FA, lockout, idle timeout) stay on; only speed changes."""
+
+import os
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import DATABASES
+
+# Fast hashing: argon2 is deliberately slow and tests create many users.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3") and not os.environ.get("DATABASE_URL"):
+    # A file database (not :memory:) so live-server and browser tests share it with the test;
+    # one per process so that two test runs on one machine never share (or delete) a database.
+    import tempfile
+
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.path.join(tempfile.gettempdir(), f"ketaclinic-test-{os.getpid()}.sqlite3")
+    }

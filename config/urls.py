@@ -1,0 +1,36 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from ketaclinic.core.api import build_api
+from ketaclinic.core.views import healthz
+from ketaclinic.inventory.api import router as inventory_router
+from ketaclinic.measures.api import router as measures_router
+from ketaclinic.patients.api import router as patients_router
+from ketaclinic.screening.api import router as screening_router
+from ketaclinic.sessions.api import router as sessions_router
+
+api = build_api()
+api.add_router("/", patients_router)
+api.add_router("/", screening_router)
+api.add_router("/", measures_router)
+api.add_router("/", sessions_router)
+api.add_router("/", inventory_router)
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("accounts/", include("ketaclinic.accounts.urls")),
+    path("audit/", include("ketaclinic.accounts.audit_urls")),
+    path("patients/", include("ketaclinic.patients.urls")),
+    path("measures/", include("ketaclinic.measures.urls")),
+    path("portal/", include("ketaclinic.portal.urls")),
+    path("screening/", include("ketaclinic.screening.urls")),
+    path("consent/", include("ketaclinic.consent.urls")),
+    path("sessions/", include("ketaclinic.sessions.urls")),
+    path("protocols/", include("ketaclinic.protocols.urls")),
+    path("floor/", include("ketaclinic.sessions.floor_urls")),
+    path("inventory/", include("ketaclinic.inventory.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+    path("fhir/r4/", include("ketaclinic.fhir.urls")),
+    path("", include("ketaclinic.core.urls")),
+]

@@ -1,0 +1,50 @@
+"""Who is acting, in which organization and role, through which channel.
+
+Every service receives an `Actor`: the UI builds it from the logged-in membership, the JSON and
+FHIR APIs from the bearer token, the CLI from a named user. Permission checks and audit events
+read from it, so all paths are checked the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ketaclinic.accounts.models import Membership, Organization, User
+from ketaclinic.accounts.roles import Cap, role_can
+from ketaclinic.core.errors import Forbidden
+
+
+@dataclass(frozen=True)
+class Actor:
+    membership: Membership
+    channel: str  # ui, api, fhir, cli, admin, portal
+    client_address: str = ""
+
+    @property
+    def user(self) -> User:
+        return self.membership.user
+
+    @property
+    def organization(self) -> Organization:
+        return self.membership.organization
+
+    @property
+    def role(self) -> str:
+        return self.membership.role
+
+    def can(self, capability: Cap | str) -> bool:
+        return self.membership.is_active and role_can(self.role, capability)
+
+    def require(self, capability: Cap | str, *, action: str = "") -> None:
+        """Refuse, and record the refusal, when the role lacks the capability."""
+        if self.can(capability):
+            return
+        from ketaclinic.accounts.audit import audit_record
+
+        audit_record(
+            actor=self,
+            action=action or f"{capability}.denied",
+            outcome="denied",
+            detail={"capability": str(capability)},
+        )
+        raise Forbidden(f"Your role ({self.role}) may not do this ({capability}).")

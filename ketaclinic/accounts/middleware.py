@@ -1,0 +1,70 @@
+"""Request-level identity: who is acting, in which organization, with which second factor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django_scopes import scope
+
+from ketaclinic.accounts.actor import Actor
+from ketaclinic.accounts.selectors import membership_active_for_user, token_membership
+from ketaclinic.core.http import client_address
+
+TOKEN_PATHS = ("/api/", "/fhir/")
+OPEN_PATHS = ("/accounts/login/", "/accounts/logout/", "/static/", "/healthz", "/portal/")
+
+
+class StaffTwoFactorMiddleware:
+    """Staff sessions without a verified second factor are logged out, wherever they came from."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        if (
+            settings.KETACLINIC_REQUIRE_2FA
+            and user.is_authenticated
+            and not user.is_verified()  # type: ignore[union-attr]
+            and not request.path.startswith(OPEN_PATHS + TOKEN_PATHS)
+        ):
+            logout(request)
+            return redirect(settings.LOGIN_URL)
+        return self.get_response(request)
+
+
+class TenantMiddleware:
+    """Sets `request.actor` and runs the request inside its organization's query scope.
+
+    Any query on a tenant-scoped model outside a scope raises, so a forgotten filter is loud.
+    Bearer tokens are resolved here too, so API and FHIR requests are scoped the same way.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.actor = None  # type: ignore[attr-defined]
+        membership = None
+        channel = "ui"
+        authorization = request.headers.get("Authorization", "")
+        if request.path.startswith(TOKEN_PATHS):
+            channel = "fhir" if request.path.startswith("/fhir/") else "api"
+            if authorization[:7].lower() == "bearer ":
+                membership = token_membership(authorization[7:].strip())
+        elif request.user.is_authenticated:
+            membership = membership_active_for_user(
+                request.user,  # type: ignore[arg-type]
+                request.session.get("membership_id"),
+            )
+        if membership is None:
+            return self.get_response(request)
+        request.actor = Actor(  # type: ignore[attr-defined]
+            membership=membership, channel=channel, client_address=client_address(request)
+        )
+        with scope(organization=membership.organization):
+            return self.get_response(request)

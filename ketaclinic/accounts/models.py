@@ -1,0 +1,171 @@
+"""Tenants (organizations), sites (clinics), users, role memberships, API tokens and the audit trail."""
+
+from __future__ import annotations
+
+import uuid
+import zoneinfo
+from typing import Any, ClassVar
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import models
+from django_scopes import ScopedManager
+
+from ketaclinic.accounts.roles import ROLE_LABELS, Role
+from ketaclinic.core.models import PublicIdModel, TimeStamped
+
+
+class Organization(PublicIdModel):
+    """A tenant: one clinic business or a network of clinics. Every clinical row belongs to one."""
+
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known IANA time zone (e.g. America/Chicago)")
+
+
+class Clinic(PublicIdModel):
+    """A site where patients are seen, with its own local time zone and chairs."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="clinics")
+    name = models.CharField(max_length=200)
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    address = models.TextField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    chairs = models.PositiveSmallIntegerField(default=4)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "name"], name="clinic_name_unique_in_org"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(AbstractUser):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.username
+
+
+class Membership(TimeStamped):
+    """A user's role in one organization. Capabilities come from the role (accounts.roles)."""
+
+    ROLE_CHOICES: ClassVar[list[tuple[str, str]]] = [(r.value, ROLE_LABELS[r]) for r in Role]
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="memberships"
+    )
+    role = models.CharField(max_length=20, choices=ROLE_CHOICES)
+    home_clinic = models.ForeignKey(Clinic, null=True, blank=True, on_delete=models.SET_NULL)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organization"], name="one_membership_per_org"),
+            models.CheckConstraint(
+                condition=models.Q(role__in=[r.value for r in Role]), name="membership_role_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user.username} @ {self.organization.name} ({self.role})"
+
+
+class ApiToken(TimeStamped):
+    """A bearer token for the JSON and FHIR APIs. Only a SHA-256 of the secret is stored."""
+
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="tokens")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=12, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.membership.user.username})"
+
+
+class AuditChain(models.Model):
+    """The head of one organization's hash chain. Locking this row serializes appends."""
+
+    key = models.CharField(max_length=64, unique=True)
+    last_seq = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="0" * 64)
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs: Any) -> int:
+        raise PermissionError("Audit events are append-only")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise PermissionError("Audit events are append-only")
+
+
+class AuditEvent(models.Model):
+    """One append-only, hash-chained record of a write, a read of a patient record, or a denial."""
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", "Success"
+        DENIED = "denied", "Denied"
+        FAILED = "failed", "Failed"
+
+    chain_key = models.CharField(max_length=64)
+    seq = models.BigIntegerField()
+    occurred_at = models.DateTimeField(db_index=True)
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_username = models.CharField(max_length=150, blank=True)
+    role = models.CharField(max_length=20, blank=True)
+    action = models.CharField(max_length=80, db_index=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.SUCCESS)
+    patient_id = models.UUIDField(null=True, blank=True, db_index=True)
+    object_type = models.CharField(max_length=60, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    client_address = models.CharField(max_length=45, blank=True)
+    channel = models.CharField(max_length=10, blank=True)  # ui, api, fhir, cli, admin, portal
+    detail = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["chain_key", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["chain_key", "seq"], name="audit_seq_unique_in_chain")
+        ]
+        indexes = [models.Index(fields=["organization", "-occurred_at"], name="audit_org_time")]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M} {self.actor_username} {self.action}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise PermissionError("Audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise PermissionError("Audit events are append-only")

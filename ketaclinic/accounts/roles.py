@@ -1,0 +1,192 @@
+"""Roles and what each may do: the one table that drives the UI, the JSON API, FHIR and admin.
+
+Pure module: no Django. A capability is a dotted string; views and services ask
+`role_can(role, capability)` and never test role names themselves.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    PRESCRIBER = "prescriber"
+    NURSE = "nurse"
+    THERAPIST = "therapist"
+    FRONT_DESK = "front_desk"
+    CLINIC_ADMIN = "clinic_admin"
+    COMPLIANCE = "compliance"
+    RESEARCHER = "researcher"
+
+    @property
+    def label(self) -> str:
+        return ROLE_LABELS[self]
+
+
+ROLE_LABELS = {
+    Role.PRESCRIBER: "Prescriber",
+    Role.NURSE: "Nurse / monitor",
+    Role.THERAPIST: "Therapist",
+    Role.FRONT_DESK: "Front desk",
+    Role.CLINIC_ADMIN: "Clinic admin",
+    Role.COMPLIANCE: "Compliance",
+    Role.RESEARCHER: "Researcher",
+}
+
+
+class Cap(StrEnum):
+    """Capabilities. Later modules add theirs here so the matrix stays in one place."""
+
+    PATIENT_LIST = "patients.list"
+    PATIENT_VIEW = "patients.view"  # the identified chart (demographics and clinical summary)
+    PATIENT_CREATE = "patients.create"
+    PATIENT_EDIT_DEMOGRAPHICS = "patients.demographics.edit"
+    CLINICAL_VIEW = "clinical.view"  # conditions, medications, allergies, measurements
+    CLINICAL_EDIT = "clinical.edit"  # conditions, medication history, allergies
+    MEASUREMENT_RECORD = "clinical.measurement.record"  # weights, heights
+    AUDIT_VIEW = "audit.view"
+    AUDIT_EXPORT = "audit.export"
+    ADMIN_ACCESS = "admin.access"
+    API_TOKEN_OWN = "tokens.own"
+    RESEARCH_EXPORT = "research.export"
+    MEASURE_VIEW = "measures.view"  # questionnaire responses, trajectories, outcomes, alerts
+    MEASURE_RECORD = "measures.record"  # enter a measure, send a one-time link, schedules
+    ALERT_ACKNOWLEDGE = "measures.alert.acknowledge"
+    MEASURE_POLICY_EDIT = "measures.policy.edit"  # alert thresholds, escalation time
+    SCREENING_RECORD = "screening.record"  # intake history, run the eligibility rules
+    SCREENING_DECIDE = "screening.decide"  # record the eligibility decision per route
+    SCREENING_POLICY_EDIT = "screening.policy.edit"  # publish a screening policy version
+    CONSENT_VIEW = "consent.view"  # consents on file, signed copies (PDF)
+    CONSENT_RECORD = "consent.record"  # in-clinic signing, revocation, portal invitations
+    CONSENT_WITNESS = "consent.witness"
+    CONSENT_TEMPLATE_MANAGE = "consent.template.manage"  # author and publish consent texts
+    PROTOCOL_MANAGE = "protocols.manage"  # clone, edit and publish protocol versions
+    SAFETY_POLICY_EDIT = "sessions.policy.edit"  # publish a session safety policy version
+    PLAN_PRESCRIBE = "protocols.plan.prescribe"  # treatment plans, titration, phase changes
+    SESSION_VIEW = "sessions.view"  # session flowsheets, REMS forms
+    SESSION_RUN = "sessions.run"  # schedule, check in, prechecks, vitals, AEs, discharge, notes
+    DOSE_ORDER = "sessions.dose.order"  # sign a dose order; override the pre-dose BP gate
+    DOSE_ADMINISTER = "sessions.dose.administer"
+    FLOOR_VIEW = "sessions.floor.view"  # the clinic floor board
+    INVENTORY_VIEW = "inventory.view"  # stock by location, the ledger
+    INVENTORY_RECEIVE = "inventory.receive"  # receipts, transfers between locations
+    INVENTORY_DRAW = "inventory.draw"  # draw, return and waste for an administration
+    INVENTORY_WITNESS = "inventory.witness"  # witness a waste or destruction
+    INVENTORY_COUNT = "inventory.count"  # shift/daily counts; destruction, loss and theft reports
+    INVENTORY_ADJUST_APPROVE = "inventory.adjust.approve"  # approve adjustments, resolve cases
+    INVENTORY_REPORT = "inventory.report"  # DEA logs, inventories, CSV and PDF
+
+
+_CLINICAL_READ = {Cap.PATIENT_LIST, Cap.PATIENT_VIEW, Cap.CLINICAL_VIEW}
+# Clinicians who see the patient enter measures and answer safety alerts.
+_MEASURES_CARE = {Cap.MEASURE_VIEW, Cap.MEASURE_RECORD, Cap.ALERT_ACKNOWLEDGE}
+# Everyone who takes a patient through consent in clinic (and may witness it).
+_CONSENT_DESK = {Cap.CONSENT_VIEW, Cap.CONSENT_RECORD, Cap.CONSENT_WITNESS}
+# Nurses and prescribers run the monitored session at the chair.
+_SESSION_CARE = {Cap.SESSION_VIEW, Cap.SESSION_RUN, Cap.DOSE_ADMINISTER, Cap.FLOOR_VIEW}
+# Nurses and prescribers handle the controlled-substance stock at the chair and the safe.
+_INVENTORY_CARE = {
+    Cap.INVENTORY_VIEW,
+    Cap.INVENTORY_RECEIVE,
+    Cap.INVENTORY_DRAW,
+    Cap.INVENTORY_WITNESS,
+    Cap.INVENTORY_COUNT,
+}
+
+CAPABILITIES: dict[Role, frozenset[Cap]] = {
+    Role.PRESCRIBER: frozenset(
+        _CLINICAL_READ
+        | {
+            Cap.PATIENT_CREATE,
+            Cap.PATIENT_EDIT_DEMOGRAPHICS,
+            Cap.CLINICAL_EDIT,
+            Cap.MEASUREMENT_RECORD,
+            Cap.API_TOKEN_OWN,
+            Cap.SCREENING_RECORD,
+            Cap.SCREENING_DECIDE,
+            Cap.PROTOCOL_MANAGE,
+            Cap.PLAN_PRESCRIBE,
+            Cap.DOSE_ORDER,
+        }
+        | _MEASURES_CARE
+        | _CONSENT_DESK
+        | _SESSION_CARE
+        | _INVENTORY_CARE
+    ),
+    Role.NURSE: frozenset(
+        _CLINICAL_READ
+        | {
+            Cap.PATIENT_EDIT_DEMOGRAPHICS,
+            Cap.CLINICAL_EDIT,
+            Cap.MEASUREMENT_RECORD,
+            Cap.API_TOKEN_OWN,
+            Cap.SCREENING_RECORD,
+        }
+        | _MEASURES_CARE
+        | _CONSENT_DESK
+        | _SESSION_CARE
+        | _INVENTORY_CARE
+    ),
+    Role.THERAPIST: frozenset(
+        _CLINICAL_READ
+        | _MEASURES_CARE
+        | {Cap.API_TOKEN_OWN, Cap.CONSENT_VIEW, Cap.SESSION_VIEW, Cap.FLOOR_VIEW}
+    ),
+    # Front desk registers patients and keeps demographics current; no clinical record.
+    Role.FRONT_DESK: frozenset(
+        {Cap.PATIENT_LIST, Cap.PATIENT_VIEW, Cap.PATIENT_CREATE, Cap.PATIENT_EDIT_DEMOGRAPHICS}
+        | _CONSENT_DESK
+    ),
+    Role.CLINIC_ADMIN: frozenset(
+        {
+            Cap.PATIENT_LIST,
+            Cap.PATIENT_VIEW,
+            Cap.PATIENT_CREATE,
+            Cap.PATIENT_EDIT_DEMOGRAPHICS,
+            Cap.AUDIT_VIEW,
+            Cap.ADMIN_ACCESS,
+            Cap.API_TOKEN_OWN,
+            Cap.MEASURE_POLICY_EDIT,
+            Cap.SCREENING_POLICY_EDIT,
+            Cap.CONSENT_VIEW,
+            Cap.CONSENT_TEMPLATE_MANAGE,
+            Cap.PROTOCOL_MANAGE,
+            Cap.SAFETY_POLICY_EDIT,
+            Cap.INVENTORY_VIEW,
+            Cap.INVENTORY_REPORT,
+        }
+    ),
+    # Compliance reviews records and the audit trail; it changes nothing clinical.
+    Role.COMPLIANCE: frozenset(
+        _CLINICAL_READ
+        | {
+            Cap.AUDIT_VIEW,
+            Cap.AUDIT_EXPORT,
+            Cap.API_TOKEN_OWN,
+            Cap.MEASURE_VIEW,
+            Cap.CONSENT_VIEW,
+            Cap.SESSION_VIEW,
+            Cap.INVENTORY_VIEW,
+            Cap.INVENTORY_WITNESS,
+            Cap.INVENTORY_COUNT,
+            Cap.INVENTORY_ADJUST_APPROVE,
+            Cap.INVENTORY_REPORT,
+        }
+    ),
+    # Researchers see de-identified aggregates only: no identified chart.
+    Role.RESEARCHER: frozenset({Cap.RESEARCH_EXPORT, Cap.API_TOKEN_OWN}),
+}
+
+
+def role_can(role: str | Role, capability: str | Cap) -> bool:
+    try:
+        return Cap(capability) in CAPABILITIES[Role(role)]
+    except ValueError:
+        return False
+
+
+def capabilities_of(role: str | Role) -> frozenset[Cap]:
+    try:
+        return CAPABILITIES[Role(role)]
+    except ValueError:
+        return frozenset()

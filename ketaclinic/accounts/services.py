@@ -1,0 +1,192 @@
+"""Writes for organizations, clinics, users and tokens. Each is one transaction with an audit event."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_scopes import scope, scopes_disabled
+
+from ketaclinic.accounts.actor import Actor
+from ketaclinic.accounts.audit import audit_record
+from ketaclinic.accounts.models import ApiToken, Clinic, Membership, Organization, User
+from ketaclinic.accounts.roles import Role
+from ketaclinic.core import clock
+from ketaclinic.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+
+TOKEN_PREFIX = "kc_"
+
+
+def organization_create(
+    *, name: str, clinic_name: str = "", time_zone: str = "UTC"
+) -> Organization:
+    name = name.strip()
+    if not name:
+        raise ValidationFailed.for_field("name", "An organization needs a name.")
+    with transaction.atomic():
+        organization = Organization.objects.create(name=name)
+        clinic = None
+        if clinic_name:
+            with scope(organization=organization):
+                clinic = _clinic_create(organization, clinic_name, time_zone)
+        audit_record(
+            actor=None,
+            organization=organization,
+            channel="cli",
+            action="accounts.organization.created",
+            obj=organization,
+            detail={"name": name, "clinic": clinic.name if clinic else None},
+        )
+    return organization
+
+
+def _clinic_create(organization: Organization, name: str, time_zone: str) -> Clinic:
+    clinic = Clinic(organization=organization, name=name, time_zone=time_zone)
+    try:
+        clinic.full_clean(exclude=["organization"])
+    except ValidationError as exc:
+        raise ValidationFailed(
+            "The clinic is not valid.",
+            [FieldError(f, "; ".join(m)) for f, m in exc.message_dict.items()],
+        ) from None
+    clinic.save()
+    return clinic
+
+
+def user_create(
+    *,
+    organization: Organization,
+    username: str,
+    role: str,
+    password: str | None = None,
+    first_name: str = "",
+    last_name: str = "",
+    email: str = "",
+    validate: bool = True,
+) -> tuple[User, Membership, str]:
+    """Create a user with a role in `organization`. Returns the user, membership and password.
+
+    When no password is given a strong one is generated and returned once.
+    """
+    errors = []
+    if not username or not username.strip():
+        errors.append(FieldError("username", "A username is required."))
+    try:
+        role = Role(role).value
+    except ValueError:
+        allowed = ", ".join(r.value for r in Role)
+        errors.append(FieldError("role", f"Unknown role {role!r}; choose one of: {allowed}."))
+    if User.objects.filter(username=username).exists():
+        errors.append(FieldError("username", f"The username {username!r} is taken."))
+    generated = password is None
+    password = password or secrets.token_urlsafe(18)
+    if validate and not generated:
+        try:
+            validate_password(password, User(username=username, email=email))
+        except ValidationError as exc:
+            errors.append(FieldError("password", " ".join(exc.messages)))
+    if errors:
+        raise ValidationFailed("The user could not be created.", errors)
+    with transaction.atomic():
+        user = User.objects.create_user(
+            username=username,
+            password=password,
+            first_name=first_name,
+            last_name=last_name,
+            email=email,
+        )
+        with scopes_disabled():
+            home = Clinic.objects.filter(organization=organization).first()
+        membership = Membership.objects.create(
+            user=user, organization=organization, role=role, home_clinic=home
+        )
+        audit_record(
+            actor=None,
+            organization=organization,
+            channel="cli",
+            action="accounts.user.created",
+            obj=user,
+            detail={"username": username, "role": role},
+        )
+    return user, membership, password
+
+
+def totp_device_create(
+    *, user: User, key_hex: str | None = None, name: str = "default"
+) -> TOTPDevice:
+    """Give `user` a confirmed TOTP authenticator (replacing any previous one)."""
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).delete()
+        kwargs = {"key": key_hex} if key_hex else {}
+        device = TOTPDevice.objects.create(user=user, name=name, confirmed=True, **kwargs)
+        audit_record(
+            actor=None,
+            user=user,
+            organization=_first_organization(user),
+            channel="cli",
+            action="accounts.totp.enrolled",
+            obj=user,
+        )
+    return device
+
+
+def _first_organization(user: User) -> Organization | None:
+    membership = user.memberships.select_related("organization").first()
+    return membership.organization if membership else None
+
+
+def token_create(
+    *, username: str, days: int | None = None, name: str = "", actor: Actor | None = None
+) -> tuple[ApiToken, str]:
+    """Issue a bearer token for the user's membership. The secret is returned once, never stored."""
+    days = settings.API_TOKEN_DEFAULT_DAYS if days is None else days
+    if days < 1 or days > 3650:
+        raise ValidationFailed.for_field("days", "A token must live between 1 and 3650 days.")
+    membership = (
+        Membership.objects.select_related("user", "organization")
+        .filter(user__username=username, is_active=True)
+        .first()
+    )
+    if membership is None:
+        raise NotFound.for_field("username", f"No active user {username!r}.")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            membership=membership,
+            name=name,
+            prefix=secret[:10],
+            key_hash=token_hash(secret),
+            expires_at=clock.now() + timedelta(days=days),
+        )
+        audit_record(
+            actor=actor,
+            organization=membership.organization,
+            user=membership.user,
+            channel=actor.channel if actor else "cli",
+            action="accounts.token.created",
+            obj=token,
+            detail={"days": days, "prefix": token.prefix},
+        )
+    return token, secret
+
+
+def token_hash(secret: str) -> str:
+    # Tokens carry 256 bits of randomness, so a fast hash is enough (no dictionary to attack).
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def token_revoke(*, token: ApiToken, actor: Actor) -> None:
+    if token.membership.organization_id != actor.organization.pk:
+        raise NotFound("No such token.")
+    if token.revoked_at is not None:
+        raise Conflict("The token is already revoked.")
+    with transaction.atomic():
+        token.revoked_at = clock.now()
+        token.save(update_fields=["revoked_at"])
+        audit_record(actor=actor, action="accounts.token.revoked", obj=token)

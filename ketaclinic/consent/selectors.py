@@ -1,0 +1,125 @@
+"""Consent reads. All run inside the organization's scope."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.db.models import Prefetch
+
+from ketaclinic.accounts.actor import Actor
+from ketaclinic.accounts.roles import Cap
+from ketaclinic.consent.models import (
+    ConsentSignature,
+    ConsentTemplate,
+    ConsentTemplateVersion,
+    PortalAccount,
+)
+from ketaclinic.core.errors import NotFound
+from ketaclinic.patients.models import Patient
+
+
+def _uuid(value: object) -> uuid.UUID | None:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def version_latest(template: ConsentTemplate) -> ConsentTemplateVersion | None:
+    return template.versions.order_by("-version").first()
+
+
+def templates_with_versions() -> list[tuple[ConsentTemplate, ConsentTemplateVersion | None]]:
+    """Every template with its current (latest) version, in two queries."""
+    templates = list(
+        ConsentTemplate.objects.prefetch_related(
+            Prefetch("versions", queryset=ConsentTemplateVersion.objects.order_by("-version"))
+        )
+    )
+    return [(t, next(iter(t.versions.all()), None)) for t in templates]
+
+
+def template_get(actor: Actor, public_id: object) -> ConsentTemplate:
+    actor.require(Cap.CONSENT_TEMPLATE_MANAGE)
+    key = _uuid(public_id)
+    template = ConsentTemplate.objects.filter(public_id=key).first() if key else None
+    if template is None:
+        raise NotFound("No such consent template.")
+    return template
+
+
+def version_get(public_id: object) -> ConsentTemplateVersion:
+    key = _uuid(public_id)
+    version = (
+        ConsentTemplateVersion.objects.select_related("template").filter(public_id=key).first()
+        if key
+        else None
+    )
+    if version is None:
+        raise NotFound("No such consent form.")
+    return version
+
+
+def signature_get(public_id: object, *, patient: Patient | None = None) -> ConsentSignature:
+    key = _uuid(public_id)
+    signatures = ConsentSignature.objects.select_related(
+        "template_version", "patient", "witness", "signed_by"
+    ).filter(public_id=key)
+    if patient is not None:
+        signatures = signatures.filter(patient=patient)
+    signature = signatures.first() if key else None
+    if signature is None:
+        raise NotFound("No such consent.")
+    return signature
+
+
+def signatures_for_patient(patient: Patient) -> list[ConsentSignature]:
+    return list(
+        ConsentSignature.objects.filter(patient=patient)
+        .select_related("template_version", "witness", "revoked_by")
+        .defer("pdf", "drawn_signature")
+        .order_by("-signed_at", "-pk")
+    )
+
+
+@dataclass(frozen=True)
+class ConsentRow:
+    """One template as the patient stands with it: current version and latest signature."""
+
+    template: ConsentTemplate
+    current: ConsentTemplateVersion | None
+    signature: ConsentSignature | None
+
+    @property
+    def state(self) -> str:
+        if self.current is None:
+            return "unpublished"
+        if self.signature is None:
+            return "unsigned"
+        if self.signature.is_revoked:
+            return "revoked"
+        if self.signature.template_version_id != self.current.pk:
+            return "outdated"
+        return "valid"
+
+    @property
+    def needs_signature(self) -> bool:
+        return self.current is not None and self.state in ("unsigned", "revoked", "outdated")
+
+
+def consent_rows(patient: Patient) -> list[ConsentRow]:
+    """Every active template with the patient's latest signature of it (three queries)."""
+    signatures = signatures_for_patient(patient)
+    latest: dict[int, ConsentSignature] = {}
+    for signature in signatures:
+        latest.setdefault(signature.template_version.template_id, signature)
+    return [
+        ConsentRow(template, current, latest.get(template.pk))
+        for template, current in templates_with_versions()
+        if template.is_active
+    ]
+
+
+def portal_account_for_patient(patient: Patient) -> PortalAccount | None:
+    return PortalAccount.objects.filter(patient=patient).select_related("user").first()

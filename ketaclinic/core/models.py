@@ -1,0 +1,57 @@
+"""Abstract bases shared by every app. No domain here."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django_scopes import ScopedManager
+
+
+class TimeStamped(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class PublicIdModel(TimeStamped):
+    """A model whose integer key never leaves the database: URLs and APIs use `public_id`."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+
+class OneTimeLink(PublicIdModel):
+    """A signed, expiring, single-use link for someone without an account (e.g. a patient).
+
+    Generic: `purpose` says what the link is for ("measures.response", later "consent.sign"),
+    `target_type`/`target_id` name the object it opens and `payload` carries what the purpose
+    needs. Only a SHA-256 of the secret is stored; see `ketaclinic.core.links`.
+    """
+
+    # By label, not by import: core knows no other app's code.
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.PROTECT, related_name="+"
+    )
+    purpose = models.CharField(max_length=64)
+    token_hash = models.CharField(max_length=64, unique=True)
+    target_type = models.CharField(max_length=64)
+    target_id = models.CharField(max_length=64)
+    payload = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "purpose", "target_id"], name="otl_target")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} link {self.public_id}"

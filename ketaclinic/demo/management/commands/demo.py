@@ -1,0 +1,36 @@
+from django.core.management.base import BaseCommand, CommandParser
+from tqdm import tqdm
+
+from ketaclinic.demo.generator import DEMO_PASSWORD, build_demo
+
+
+class Command(BaseCommand):
+    help = "Build a synthetic demo clinic (staff of every role, patients with history). Idempotent."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--patients", type=int, default=200)
+        parser.add_argument("--seed", type=int, default=1)
+
+    def handle(self, *args: object, **options: int) -> None:
+        with tqdm(
+            total=options["patients"], unit="patient", desc="demo clinic", disable=None
+        ) as bar:
+            result = build_demo(
+                patients=options["patients"], seed=options["seed"], progress=bar.update
+            )
+        if not result.created:
+            self.stdout.write(
+                f"Demo clinic already present ({result.organization.name}); nothing changed."
+            )
+            return
+        self.stdout.write(
+            f"Demo clinic '{result.organization.name}': {result.patients} patients, {result.rows} rows."
+        )
+        self.stdout.write(
+            f"Log in as prescriber / nurse / therapist / frontdesk / admin / compliance / researcher, password {DEMO_PASSWORD}"
+        )
+        self.stdout.write(
+            "Authenticator code: .venv/bin/ketaclinic totp-code <username>  (or add a key below to an authenticator app)"
+        )
+        for username, url in result.authenticators.items():
+            self.stdout.write(f"  {username}: {url}")

@@ -1,0 +1,194 @@
+"""POST /fhir/r4/ with a transaction Bundle (all or nothing, urn:uuid references resolved) or a
+batch Bundle (each entry on its own, each with its own status)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.db import transaction
+from django.http import QueryDict
+
+from ketaclinic.accounts.actor import Actor
+from ketaclinic.core.errors import DomainError
+from ketaclinic.fhir.outcome import FhirError, from_domain_error, operation_outcome
+from ketaclinic.fhir.registry import HANDLERS, run_search
+from ketaclinic.fhir.validation import parse_resource
+
+# Transaction processing order (FHIR R4 3.1.0.11.2): deletes, creates, updates, reads; creates of
+# Patients first, so that the entries referring to them can be resolved.
+METHOD_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "GET": 3, "HEAD": 3}
+TYPE_ORDER = {"Patient": 0}
+
+
+def replace_references(value: Any, refs: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: (
+                refs.get(v, v)
+                if k == "reference" and isinstance(v, str)
+                else replace_references(v, refs)
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [replace_references(v, refs) for v in value]
+    return value
+
+
+def process_bundle(actor: Actor, data: Any, base_url: str) -> dict[str, Any]:
+    parse_resource(data, expected="Bundle")  # the whole Bundle, nested resources included
+    kind = data.get("type")
+    if kind not in ("transaction", "batch"):
+        raise FhirError(
+            400,
+            f"POST to the base accepts transaction or batch Bundles, not {kind!r}.",
+            expressions=[("Bundle.type", "transaction or batch")],
+        )
+    entries = data.get("entry") or []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry.get("request"), dict):
+            raise FhirError(
+                400,
+                f"Bundle.entry[{index}] has no request.",
+                expressions=[(f"Bundle.entry[{index}].request", "required")],
+            )
+        full_url = entry.get("fullUrl")
+        if full_url and not (
+            full_url.startswith(("urn:uuid:", "urn:oid:")) or urlsplit(full_url).scheme
+        ):
+            raise FhirError(
+                400,
+                f"Bundle.entry[{index}].fullUrl must be an absolute URL (not {full_url!r}).",
+                expressions=[(f"Bundle.entry[{index}].fullUrl", "not absolute")],
+            )
+    if kind == "transaction":
+        return _transaction(actor, entries, base_url)
+    return _batch(actor, entries, base_url)
+
+
+def _transaction(actor: Actor, entries: list[dict[str, Any]], base_url: str) -> dict[str, Any]:
+    order = sorted(
+        range(len(entries)),
+        key=lambda i: (
+            METHOD_ORDER.get(entries[i]["request"].get("method", ""), 9),
+            TYPE_ORDER.get(_type_of(entries[i]), 1),
+            i,
+        ),
+    )
+    refs: dict[str, str] = {}
+    responses: dict[int, dict[str, Any]] = {}
+    with transaction.atomic():
+        for index in order:
+            try:
+                responses[index] = process_entry(actor, entries[index], refs, base_url)
+            except DomainError as exc:
+                raise _located(from_domain_error(exc), index) from None
+            except FhirError as exc:
+                raise _located(exc, index) from None
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction-response",
+        "entry": [responses[i] for i in range(len(entries))],
+    }
+
+
+def _located(exc: FhirError, index: int) -> FhirError:
+    prefix = f"Bundle.entry[{index}]"
+    return FhirError(
+        exc.status,
+        f"{prefix}: {exc.diagnostics} (the whole transaction was rolled back)",
+        expressions=[(f"{prefix}.{e}" if e else prefix, m) for e, m in exc.expressions],
+    )
+
+
+def _batch(actor: Actor, entries: list[dict[str, Any]], base_url: str) -> dict[str, Any]:
+    out = []
+    for index, entry in enumerate(entries):
+        try:
+            with transaction.atomic():
+                out.append(process_entry(actor, entry, {}, base_url))
+        except (DomainError, FhirError) as exc:
+            error = (
+                _located(from_domain_error(exc), index)
+                if isinstance(exc, DomainError)
+                else _located(exc, index)
+            )
+            error.diagnostics = error.diagnostics.replace(
+                " (the whole transaction was rolled back)", ""
+            )
+            out.append({"response": {"status": str(error.status), "outcome": error.outcome()}})
+    return {"resourceType": "Bundle", "type": "batch-response", "entry": out}
+
+
+def _type_of(entry: dict[str, Any]) -> str:
+    resource = entry.get("resource")
+    if isinstance(resource, dict):
+        return str(resource.get("resourceType", ""))
+    return entry["request"].get("url", "").split("/")[0].split("?")[0]
+
+
+def process_entry(
+    actor: Actor, entry: dict[str, Any], refs: dict[str, str], base_url: str
+) -> dict[str, Any]:
+    request = entry["request"]
+    method = str(request.get("method", "")).upper()
+    url = str(request.get("url", "")).removeprefix(base_url).strip("/")
+    path, _, query = url.partition("?")
+    parts = path.split("/")
+    handler = HANDLERS.get(parts[0])
+    if handler is None:
+        raise FhirError(
+            422,
+            f"Resource type {parts[0]!r} is not supported by this server.",
+            expressions=[("request.url", "unsupported type")],
+        )
+    if method == "POST" and len(parts) == 1:
+        _require(handler, "create")
+        resource = parse_resource(
+            replace_references(entry.get("resource"), refs), expected=handler.type
+        )
+        obj = handler.create(actor, resource)
+        location = f"{handler.type}/{obj.public_id}"
+        if entry.get("fullUrl"):
+            refs[entry["fullUrl"]] = location
+        response: dict[str, Any] = {"status": "201 Created", "location": location}
+        if getattr(obj, "fhir_issues", None):
+            response["outcome"] = operation_outcome(obj.fhir_issues)
+        return {
+            "fullUrl": base_url + location,
+            "resource": handler.to_fhir(obj),
+            "response": response,
+        }
+    if method == "PUT" and len(parts) == 2:
+        _require(handler, "update")
+        resource = parse_resource(
+            replace_references(entry.get("resource"), refs), expected=handler.type
+        )
+        _check_id(resource, parts[1])
+        obj = handler.update(actor, parts[1], resource)
+        return {"resource": handler.to_fhir(obj), "response": {"status": "200 OK"}}
+    if method == "DELETE" and len(parts) == 2:
+        _require(handler, "delete")
+        handler.delete(actor, parts[1])
+        return {"response": {"status": "204 No Content"}}
+    if method == "GET" and len(parts) == 2:
+        return {"resource": handler.read(actor, parts[1]), "response": {"status": "200 OK"}}
+    if method == "GET" and len(parts) == 1:
+        bundle = run_search(actor, handler, QueryDict(query), base_url)
+        return {"resource": bundle, "response": {"status": "200 OK"}}
+    raise FhirError(400, f"Unsupported request {method} {url!r} in the Bundle.")
+
+
+def _require(handler: Any, interaction: str) -> None:
+    if interaction not in handler.interactions:
+        raise FhirError(405, f"{handler.type} does not support {interaction}.")
+
+
+def _check_id(resource: Any, resource_id: str) -> None:
+    if resource.id != resource_id:
+        raise FhirError(
+            400,
+            f"The resource id ({resource.id!r}) must match the URL id ({resource_id!r}).",
+            expressions=[("id", "must match the URL")],
+        )

@@ -1,0 +1,172 @@
+"""Helpers shared by the mappers: emitting validated JSON, dates, identifiers, references."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, date, datetime, time
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+
+from ketaclinic.accounts.actor import Actor
+from ketaclinic.accounts.roles import Cap
+from ketaclinic.fhir.outcome import FhirError
+from ketaclinic.patients import selectors
+from ketaclinic.patients.models import Patient
+
+MRN_SYSTEM = "urn:ketaclinic:mrn"
+MR_TYPE = {
+    "coding": [
+        {
+            "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+            "code": "MR",
+            "display": "Medical Record Number",
+        }
+    ]
+}
+
+
+def emit(data: dict[str, Any]) -> dict[str, Any]:
+    """Validate an outgoing resource with its R4B model and return its canonical JSON form."""
+    model = get_fhir_model_class(data["resourceType"])
+    return model.model_validate(data).model_dump(mode="json", exclude_none=True)
+
+
+def instant(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def meta(obj: Any) -> dict[str, Any]:
+    return {"lastUpdated": instant(obj.updated_at)}
+
+
+def as_date(value: Any, field: str) -> date | None:
+    """A FHIR date or dateTime (possibly partial, '2012' or '2012-05') as a date."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    match = re.fullmatch(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?", str(value))
+    if not match:
+        raise FhirError(
+            400, f"{field}: {value!r} is not a FHIR date.", expressions=[(field, "not a date")]
+        )
+    year, month, day = match.groups()
+    return date(int(year), int(month or 1), int(day or 1))
+
+
+def as_datetime(value: Any, field: str) -> datetime | None:
+    """A FHIR dateTime as an aware datetime; a bare date means midnight UTC."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value
+    day = as_date(value, field)
+    return datetime.combine(day, time(0), tzinfo=UTC) if day else None
+
+
+def decimal2(value: Any) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def derived_mrn(system: str | None, value: str) -> str:
+    """The MRN a patient gets from an outside identifier: ours as is, others by a stable hash."""
+    if system in (None, "", MRN_SYSTEM) and len(value) <= 32:
+        return value
+    digest = hashlib.sha256(f"{system or ''}|{value}".encode()).hexdigest()[:20].upper()
+    return f"X{digest}"
+
+
+def external_key(system: str | None, value: str) -> str:
+    return f"{system or ''}|{value}"
+
+
+def identifier_from_external(external_id: str) -> list[dict[str, str]]:
+    if "|" not in external_id:
+        return []
+    system, value = external_id.split("|", 1)
+    item = {"value": value}
+    if system:
+        item["system"] = system
+    return [item]
+
+
+def first_identifier_key(resource: Any) -> str:
+    for identifier in getattr(resource, "identifier", None) or []:
+        if identifier.value:
+            key = external_key(identifier.system, identifier.value)
+            if len(key) > 200:
+                raise FhirError(400, "The identifier is longer than 200 characters.")
+            return key
+    return ""
+
+
+def reference_id(reference: str | None, resource_type: str) -> str | None:
+    """The id in 'Patient/123' or 'http://host/fhir/Patient/123'; None for other references."""
+    if not reference:
+        return None
+    parts = reference.rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-2] == resource_type:
+        return parts[-1]
+    if len(parts) >= 4 and parts[-4] == resource_type and parts[-2] == "_history":
+        return parts[-3]
+    return None
+
+
+def resolve_patient(actor: Actor, ref: Any, field: str) -> Patient:
+    """The patient a Reference points to: by 'Patient/<id>' or by a logical identifier (MRN)."""
+    if ref is None:
+        raise FhirError(400, f"{field} is required.", expressions=[(field, "required")])
+    if ref.reference:
+        patient_id = reference_id(ref.reference, "Patient")
+        if patient_id is None:
+            raise FhirError(
+                422,
+                f"{field} must reference a Patient of this server, not {ref.reference!r}.",
+                expressions=[(field, "unresolvable reference")],
+            )
+        return selectors.patient_get_for_actor(actor, patient_id, capability=Cap.CLINICAL_VIEW)
+    if ref.identifier and ref.identifier.value:
+        mrn = derived_mrn(ref.identifier.system, ref.identifier.value)
+        patient = Patient.objects.filter(mrn=mrn).first()
+        if patient is not None:
+            actor.require(Cap.CLINICAL_VIEW)
+            return patient
+        raise FhirError(
+            422,
+            f"{field}: no patient has the identifier {ref.identifier.value!r}.",
+            expressions=[(field, "unresolvable identifier")],
+        )
+    raise FhirError(
+        400, f"{field} needs a reference or an identifier.", expressions=[(field, "empty")]
+    )
+
+
+def text_of(concept: Any) -> str:
+    if concept is None:
+        return ""
+    if concept.text:
+        return concept.text
+    for coding in concept.coding or []:
+        if coding.display:
+            return coding.display
+        if coding.code:
+            return coding.code
+    return ""
+
+
+def status_code(concept: Any) -> str:
+    if concept is None:
+        return ""
+    for coding in concept.coding or []:
+        if coding.code:
+            return coding.code
+    return ""
+
+
+def notes(resource: Any) -> str:
+    return "\n".join(n.text for n in (resource.note or []) if n.text)

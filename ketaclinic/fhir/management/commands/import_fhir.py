@@ -1,0 +1,58 @@
+"""`ketaclinic import-fhir PATH... --username USER`: import FHIR Bundles and NDJSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django_scopes import scope
+from tqdm import tqdm
+
+from ketaclinic.accounts.actor import Actor
+from ketaclinic.accounts.models import Membership
+from ketaclinic.fhir.importer import Importer, iter_resources
+
+
+class Command(BaseCommand):
+    help = "Import FHIR R4 transaction Bundles (.json) and bulk NDJSON files into one organization."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("paths", nargs="+", help="files or directories")
+        parser.add_argument("--username", required=True, help="the user the import is recorded as")
+        parser.add_argument("--no-progress", action="store_true")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        membership = (
+            Membership.objects.select_related("user", "organization")
+            .filter(user__username=options["username"], is_active=True)
+            .first()
+        )
+        if membership is None:
+            raise CommandError(f"No active user {options['username']!r}.")
+        paths = [Path(p) for p in options["paths"]]
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise CommandError(f"Not found: {', '.join(missing)}")
+        actor = Actor(membership=membership, channel="cli", client_address="")
+        with scope(organization=membership.organization):
+            items = tqdm(
+                iter_resources(paths),
+                unit=" resources",
+                disable=options["no_progress"],
+                file=self.stderr._out,
+            )
+            report = Importer(actor).run(items)
+        counts = report.counts
+        self.stdout.write(
+            f"imported {counts['imported']}, updated {counts['updated']}, unchanged {counts['unchanged']}, "
+            f"skipped {counts['skipped']}, rejected {counts['rejected']}"
+        )
+        if report.skipped_types:
+            self.stdout.write(
+                "skipped: " + ", ".join(f"{k} x{v}" for k, v in report.skipped_types.most_common())
+            )
+        for reason in report.rejected[:50]:
+            self.stdout.write(f"rejected: {reason}")
+        if len(report.rejected) > 50:
+            self.stdout.write(f"... and {len(report.rejected) - 50} more rejected")

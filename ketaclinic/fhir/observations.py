@@ -1,0 +1,222 @@
+"""Vital-sign Observations <-> BodyWeight, BodyHeight and VitalSign rows.
+
+Codes are LOINC; values carry UCUM units and are converted to the chart's canonical unit on input
+(a weight in [lb_av] is stored in kg). Synthea's older blood-pressure panel 55284-4 means the same
+as 85354-9 and is stored as such.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ketaclinic.accounts.actor import Actor
+from ketaclinic.fhir.common import (
+    as_datetime,
+    decimal2,
+    identifier_from_external,
+    instant,
+    meta,
+    resolve_patient,
+)
+from ketaclinic.fhir.outcome import FhirError
+from ketaclinic.patients import services
+from ketaclinic.patients.models import BodyHeight, BodyWeight, ChartEntry, Patient, VitalSign
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
+VITAL_SIGNS = {
+    "coding": [{"system": CATEGORY_SYSTEM, "code": "vital-signs", "display": "Vital Signs"}],
+    "text": "Vital Signs",
+}
+SYSTOLIC = "8480-6"
+DIASTOLIC = "8462-4"
+
+
+@dataclass(frozen=True)
+class VitalCode:
+    code: str  # the code stored and emitted
+    display: str
+    kind: str  # "weight", "height" or a VitalSign.Kind value
+    profile: str
+
+
+CODES: dict[str, VitalCode] = {
+    "85354-9": VitalCode("85354-9", "Blood pressure panel with all children optional", "bp", "bp"),
+    "8867-4": VitalCode("8867-4", "Heart rate", "heart_rate", "heartrate"),
+    "59408-5": VitalCode(
+        "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", "spo2", "oxygensat"
+    ),
+    "2708-6": VitalCode("2708-6", "Oxygen saturation in Arterial blood", "spo2", "oxygensat"),
+    "9279-1": VitalCode("9279-1", "Respiratory rate", "resp_rate", "resprate"),
+    "8310-5": VitalCode("8310-5", "Body temperature", "temperature", "bodytemp"),
+    "29463-7": VitalCode("29463-7", "Body weight", "weight", "bodyweight"),
+    "8302-2": VitalCode("8302-2", "Body height", "height", "bodyheight"),
+    "39156-5": VitalCode("39156-5", "Body mass index (BMI) [Ratio]", "bmi", "bmi"),
+}
+# Older codes that mean the same thing, mapped on input.
+ALIASES = {"55284-4": "85354-9"}
+SUPPORTED_CODES = tuple(CODES) + tuple(ALIASES)
+
+
+def canonical_code(code: str) -> str:
+    return ALIASES.get(code, code)
+
+
+def vital_code_of(resource: Any) -> VitalCode:
+    codings = resource.code.coding or [] if resource.code else []
+    for coding in codings:
+        if coding.system == LOINC and coding.code and canonical_code(coding.code) in CODES:
+            return CODES[canonical_code(coding.code)]
+    found = ", ".join(f"{c.system}|{c.code}" for c in codings) or "none"
+    raise FhirError(
+        422,
+        f"Unsupported Observation code ({found}). Supported vital signs (LOINC): "
+        + ", ".join(SUPPORTED_CODES),
+        expressions=[("Observation.code", "no supported LOINC vital-sign code")],
+    )
+
+
+def _quantity(quantity: Any, field: str) -> tuple[Any, str]:
+    if quantity is None or quantity.value is None:
+        raise FhirError(
+            400,
+            f"{field} is required.",
+            expressions=[(field, "a Quantity with a value is required")],
+        )
+    unit = quantity.code or quantity.unit or ""
+    if quantity.system and quantity.system != UCUM:
+        raise FhirError(
+            422, f"{field} must use UCUM units.", expressions=[(f"{field}.system", UCUM)]
+        )
+    return decimal2(quantity.value), unit
+
+
+def observation_record(
+    actor: Actor,
+    resource: Any,
+    *,
+    source: str = ChartEntry.Source.CLINIC,
+    external_id: str = "",
+    patient: Patient | None = None,
+) -> ChartEntry:
+    """Create the chart row for a vital-sign Observation through the patients services."""
+    vital = vital_code_of(resource)
+    if resource.status not in ("final", "amended", "corrected"):
+        raise FhirError(
+            422,
+            f"Only final results are recorded (status {resource.status!r}).",
+            expressions=[("Observation.status", "use final, amended or corrected")],
+        )
+    patient = patient or resolve_patient(actor, resource.subject, "Observation.subject")
+    effective = resource.effectiveDateTime or resource.effectiveInstant
+    if effective is None and resource.effectivePeriod is not None:
+        effective = resource.effectivePeriod.start
+    measured_at = as_datetime(effective, "Observation.effectiveDateTime")
+    if measured_at is None:
+        raise FhirError(
+            400,
+            "A vital sign needs its time (effectiveDateTime).",
+            expressions=[("Observation.effective", "required")],
+        )
+    common = {
+        "actor": actor,
+        "patient": patient,
+        "measured_at": measured_at,
+        "source": source,
+        "external_id": external_id,
+    }
+    if vital.kind == "bp":
+        values = {}
+        for component in resource.component or []:
+            for coding in component.code.coding or []:
+                if coding.system == LOINC and coding.code in (SYSTOLIC, DIASTOLIC):
+                    values[coding.code] = _quantity(
+                        component.valueQuantity,
+                        f"Observation.component[{coding.code}].valueQuantity",
+                    )
+        missing = [c for c in (SYSTOLIC, DIASTOLIC) if c not in values]
+        if missing:
+            raise FhirError(
+                422,
+                "A blood-pressure panel needs systolic (8480-6) and diastolic (8462-4) components.",
+                expressions=[("Observation.component", f"missing {', '.join(missing)}")],
+            )
+        (systolic, unit), (diastolic, diastolic_unit) = values[SYSTOLIC], values[DIASTOLIC]
+        if diastolic_unit != unit:
+            raise FhirError(422, "Systolic and diastolic must have the same unit.")
+        return services.vital_sign_record(
+            kind="bp",
+            code=vital.code,
+            value=systolic,
+            value_diastolic=diastolic,
+            unit=unit,
+            **common,
+        )
+    value, unit = _quantity(resource.valueQuantity, "Observation.valueQuantity")
+    if vital.kind == "weight":
+        return services.weight_record(value=value, unit=unit, **common)
+    if vital.kind == "height":
+        return services.height_record(value=value, unit=unit, **common)
+    return services.vital_sign_record(
+        kind=vital.kind, code=vital.code, value=value, unit=unit, **common
+    )
+
+
+def _value_quantity(value: Any, unit: str) -> dict[str, Any]:
+    return {"value": float(value), "unit": unit, "system": UCUM, "code": unit}
+
+
+def observation_to_fhir(entry: ChartEntry) -> dict[str, Any]:
+    if isinstance(entry, BodyWeight):
+        vital, value = CODES["29463-7"], _value_quantity(entry.weight_kg, "kg")
+    elif isinstance(entry, BodyHeight):
+        vital, value = CODES["8302-2"], _value_quantity(entry.height_cm, "cm")
+    else:
+        assert isinstance(entry, VitalSign)
+        vital, value = (
+            CODES.get(entry.code, CODES["85354-9"]),
+            _value_quantity(entry.value, entry.unit),
+        )
+    data: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": str(entry.public_id),
+        "meta": {
+            **meta(entry),
+            "profile": [f"http://hl7.org/fhir/StructureDefinition/{vital.profile}"],
+        },
+        "status": "final",
+        "category": [VITAL_SIGNS],
+        "code": {
+            "coding": [{"system": LOINC, "code": vital.code, "display": vital.display}],
+            "text": vital.display,
+        },
+        "subject": {"reference": f"Patient/{entry.patient.public_id}"},
+        "effectiveDateTime": instant(entry.measured_at),  # type: ignore[attr-defined]
+    }
+    identifier = identifier_from_external(entry.external_id)
+    if identifier:
+        data["identifier"] = identifier
+    if isinstance(entry, VitalSign) and entry.kind == VitalSign.Kind.BLOOD_PRESSURE:
+        data["component"] = [
+            {
+                "code": {
+                    "coding": [
+                        {"system": LOINC, "code": SYSTOLIC, "display": "Systolic blood pressure"}
+                    ]
+                },
+                "valueQuantity": _value_quantity(entry.value, "mm[Hg]"),
+            },
+            {
+                "code": {
+                    "coding": [
+                        {"system": LOINC, "code": DIASTOLIC, "display": "Diastolic blood pressure"}
+                    ]
+                },
+                "valueQuantity": _value_quantity(entry.value_diastolic, "mm[Hg]"),
+            },
+        ]
+    else:
+        data["valueQuantity"] = value
+    return data

@@ -1,0 +1,515 @@
+"""The resource types this server implements: what each supports, and how (the one table the
+views, the Bundle processor, the importer and the CapabilityStatement all read)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import CharField, Q, QuerySet, Value
+
+from ketaclinic.accounts.actor import Actor
+from ketaclinic.accounts.audit import audit_record
+from ketaclinic.accounts.roles import Cap
+from ketaclinic.fhir import mappers, measure_observations, observations
+from ketaclinic.fhir.common import derived_mrn, emit, first_identifier_key
+from ketaclinic.fhir.outcome import FhirError
+from ketaclinic.fhir.search import (
+    SearchRequest,
+    any_of,
+    as_uuid,
+    date_q,
+    identifier_q,
+    order,
+    patient_ids,
+    token,
+)
+from ketaclinic.patients import selectors, services
+from ketaclinic.patients.models import (
+    Allergy,
+    BodyHeight,
+    BodyWeight,
+    ChartEntry,
+    Condition,
+    MedicationStatement,
+    Patient,
+    VitalSign,
+)
+
+
+@dataclass
+class Page:
+    total: int
+    resources: list[dict[str, Any]]
+    patient_ids: list[str]
+
+
+@dataclass
+class Handler:
+    """One resource type. Subclasses implement read/search/create/update as the domain allows."""
+
+    type: str
+    interactions: tuple[str, ...]
+    search_params: dict[str, str]  # name -> FHIR search type
+    sorts: tuple[str, ...] = ()
+    documentation: dict[str, str] = field(default_factory=dict)
+
+    def read(self, actor: Actor, resource_id: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def search(self, actor: Actor, search: SearchRequest) -> Page:
+        raise NotImplementedError
+
+    def create(self, actor: Actor, resource: Any, **kw: Any) -> Any:
+        raise NotImplementedError
+
+    def update(self, actor: Actor, resource_id: str, resource: Any) -> Any:
+        raise NotImplementedError
+
+    def delete(self, actor: Actor, resource_id: str) -> None:
+        raise NotImplementedError
+
+    def to_fhir(self, obj: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def audit_read(self, actor: Actor, obj: Any, patient: Patient) -> None:
+        audit_record(
+            actor=actor,
+            action=f"fhir.{self.type.lower()}.read",
+            patient_id=patient.public_id,
+            obj=obj,
+        )
+
+
+def _page(queryset: QuerySet, search: SearchRequest) -> tuple[int, list[Any]]:
+    total = queryset.count()
+    if not search.count:
+        return total, []
+    return total, list(queryset[search.offset : search.offset + search.count])
+
+
+# --- Patient ------------------------------------------------------------------------------------
+
+
+class PatientHandler(Handler):
+    def read(self, actor: Actor, resource_id: str) -> dict[str, Any]:
+        patient = selectors.patient_chart_read(actor, resource_id, action="fhir.patient.read")
+        return self.to_fhir(patient)
+
+    def to_fhir(self, obj: Patient) -> dict[str, Any]:
+        return emit(mappers.patient_to_fhir(obj))
+
+    def search(self, actor: Actor, search: SearchRequest) -> Page:
+        actor.require(Cap.PATIENT_LIST)
+        queryset = Patient.objects.all()
+        for name, values in search.items():
+            if name == "_id":
+                queryset = queryset.filter(public_id__in=[k for v in values if (k := as_uuid(v))])
+            elif name == "identifier":
+                mrns = []
+                for value in values:
+                    system, code = token(value)
+                    mrns.append(derived_mrn(system, code))
+                queryset = queryset.filter(mrn__in=mrns)
+            elif name in ("name", "family", "given"):
+                fields = {
+                    "name": ("family_name", "given_name"),
+                    "family": ("family_name",),
+                    "given": ("given_name",),
+                }[name]
+                queryset = queryset.filter(
+                    any_of(values, lambda v, fs=fields: _icontains_any(fs, v))
+                )
+            elif name == "birthdate":
+                queryset = queryset.filter(
+                    any_of(values, lambda v: date_q("birth_date", v, is_date=True))
+                )
+        queryset = order(
+            queryset, search.sort, {"birthdate": "birth_date", "family": "family_name"}, "family"
+        )
+        total, rows = _page(queryset, search)
+        return Page(total, [self.to_fhir(p) for p in rows], [str(p.public_id) for p in rows])
+
+    def create(self, actor: Actor, resource: Any, **kw: Any) -> Patient:
+        return services.patient_create(actor=actor, data=mappers.patient_from_fhir(resource))
+
+    def update(self, actor: Actor, resource_id: str, resource: Any) -> Patient:
+        patient = selectors.patient_get_for_actor(
+            actor, resource_id, capability=Cap.PATIENT_EDIT_DEMOGRAPHICS
+        )
+        data = mappers.patient_from_fhir(resource)
+        data.setdefault("mrn", patient.mrn)
+        if resource.active is not None and resource.active != patient.is_active:
+            raise FhirError(422, "Deactivating a patient is not supported through FHIR.")
+        return services.patient_update(actor=actor, patient=patient, data=data)
+
+
+def _icontains_any(fields: tuple[str, ...], value: str) -> Q:
+    return any_of(list(fields), lambda name: Q(**{f"{name}__istartswith": value}))
+
+
+# --- Condition, MedicationStatement, AllergyIntolerance ---------------------------------------
+
+
+@dataclass
+class EntryHandler(Handler):
+    model: type[ChartEntry] | None = None
+    to_fhir_fn: Callable[[Any], dict[str, Any]] | None = None
+    from_fhir_fn: Callable[[Actor, Any], tuple[Patient, dict[str, Any]]] | None = None
+    add: Callable[..., Any] | None = None
+    change: Callable[..., Any] | None = None
+    change_kw: str = ""
+    date_field: str = ""
+    date_is_date: bool = True
+    patient_field: str = "subject"
+    code_filter: Callable[[str], Q] | None = None
+    category: str = ""
+
+    def to_fhir(self, obj: Any) -> dict[str, Any]:
+        assert self.to_fhir_fn is not None
+        return emit(self.to_fhir_fn(obj))
+
+    def _get(self, actor: Actor, resource_id: str, capability: Cap) -> Any:
+        assert self.model is not None
+        return selectors.entry_get_for_actor(actor, self.model, resource_id, capability=capability)
+
+    def read(self, actor: Actor, resource_id: str) -> dict[str, Any]:
+        entry = self._get(actor, resource_id, Cap.CLINICAL_VIEW)
+        self.audit_read(actor, entry, entry.patient)
+        return self.to_fhir(entry)
+
+    def search(self, actor: Actor, search: SearchRequest) -> Page:
+        actor.require(Cap.CLINICAL_VIEW)
+        assert self.model is not None
+        queryset = self.model.objects.select_related("patient")
+        for name, values in search.items():
+            queryset = queryset.filter(self.filter_q(name, values))
+        queryset = order(queryset, search.sort, {"date": self.date_field}, "-date")
+        total, rows = _page(queryset, search)
+        return Page(
+            total, [self.to_fhir(e) for e in rows], sorted({str(e.patient.public_id) for e in rows})
+        )
+
+    def filter_q(self, name: str, values: list[str]) -> Q:
+        if name in ("patient", "subject"):
+            return Q(patient__public_id__in=patient_ids(values))
+        if name == "_id":
+            return Q(public_id__in=[k for v in values if (k := as_uuid(v))])
+        if name == "identifier":
+            return identifier_q(values)
+        if name in ("date", "onset-date", "effective"):
+            return any_of(values, lambda v: date_q(self.date_field, v, is_date=self.date_is_date))
+        if name == "code" and self.code_filter is not None:
+            return any_of(values, self.code_filter)
+        if name == "category":
+            return Q() if any(token(v)[1] == self.category for v in values) else Q(pk__in=[])
+        if name == "clinical-status":
+            return Q(clinical_status__in=[token(v)[1] for v in values])
+        raise FhirError(400, f"Unsupported search parameter {name!r}.")
+
+    def create(self, actor: Actor, resource: Any, **kw: Any) -> Any:
+        assert self.from_fhir_fn is not None
+        assert self.add is not None
+        patient, data = self.from_fhir_fn(actor, resource)
+        if _entered_in_error(resource):
+            raise FhirError(422, "A new record cannot be created as entered-in-error.")
+        kw.setdefault("external_id", _identifier_key(resource))
+        return self.add(actor=actor, patient=patient, data=data, **kw)
+
+    def update(self, actor: Actor, resource_id: str, resource: Any) -> Any:
+        assert self.from_fhir_fn is not None
+        assert self.change is not None
+        entry = self._get(actor, resource_id, Cap.CLINICAL_EDIT)
+        if _entered_in_error(resource):
+            services.entry_mark_entered_in_error(actor=actor, entry=entry, reason="FHIR update")
+            return entry
+        patient, data = self.from_fhir_fn(actor, resource)
+        if patient.pk != entry.patient_id:
+            raise FhirError(422, "An update cannot move a record to another patient.")
+        return self.change(actor=actor, **{self.change_kw: entry}, data=data)
+
+    def delete(self, actor: Actor, resource_id: str) -> None:
+        entry = self._get(actor, resource_id, Cap.CLINICAL_EDIT)
+        services.entry_mark_entered_in_error(actor=actor, entry=entry, reason="FHIR delete")
+
+
+def _entered_in_error(resource: Any) -> bool:
+    status = getattr(resource, "status", None)
+    verification = getattr(resource, "verificationStatus", None)
+    return status == "entered-in-error" or (
+        verification is not None
+        and any(c.code == "entered-in-error" for c in verification.coding or [])
+    )
+
+
+def _identifier_key(resource: Any) -> str:
+    return first_identifier_key(resource)
+
+
+def _condition_code(value: str) -> Q:
+    system, code = token(value)
+    q = Q(code=code) if code else Q()
+    return q & Q(code_system=system) if system else q
+
+
+def _medication_code(value: str) -> Q:
+    system, code = token(value)
+    if system and system != mappers.RXNORM:
+        return Q(pk__in=[])
+    return Q(rxnorm_code=code)
+
+
+# --- Observation (vital signs) ------------------------------------------------------------------
+
+SOURCES: dict[str, type[ChartEntry]] = {"w": BodyWeight, "h": BodyHeight, "v": VitalSign}
+
+
+class ObservationHandler(Handler):
+    """Vital signs (three chart tables) and survey scores derived from questionnaire responses."""
+
+    def to_fhir(self, obj: Any) -> dict[str, Any]:
+        if isinstance(obj, measure_observations.DerivedObservation):
+            return emit(measure_observations.to_fhir(obj))
+        return emit(observations.observation_to_fhir(obj))
+
+    def read(self, actor: Actor, resource_id: str) -> dict[str, Any]:
+        actor.require(Cap.CLINICAL_VIEW)
+        if "." in resource_id:  # "<questionnaire response id>.<part>"
+            derived = measure_observations.read(actor, resource_id)
+            self.audit_read(actor, derived.response, derived.patient)
+            superseded = measure_observations.is_superseded(derived.response)
+            return emit(measure_observations.to_fhir(derived, superseded=superseded))
+        key = as_uuid(resource_id)
+        entry = None
+        for model in SOURCES.values():
+            entry = (
+                model.objects.select_related("patient").filter(public_id=key).first()
+                if key
+                else None
+            )
+            if entry is not None:
+                break
+        if entry is None:
+            from ketaclinic.core.errors import NotFound
+
+            raise NotFound("No such Observation.")
+        self.audit_read(actor, entry, entry.patient)
+        return self.to_fhir(entry)
+
+    def _source_filters(self, search: SearchRequest) -> dict[str, Q] | None:
+        """Per table, the filter the query's code and category parameters leave (None: nothing)."""
+        filters = {src: Q() for src in SOURCES}
+        for name, values in search.items():
+            if name == "category":
+                if not any(token(v)[1] == "vital-signs" for v in values):
+                    return {}
+            elif name == "code":
+                wanted: dict[str, Q | None] = {}
+                for value in values:
+                    system, code = token(value)
+                    if system not in (None, "", observations.LOINC):
+                        continue
+                    vital = observations.CODES.get(observations.canonical_code(code))
+                    if vital is None:
+                        continue
+                    src = {"weight": "w", "height": "h"}.get(vital.kind, "v")
+                    if src != "v":
+                        wanted[src] = None  # the table holds only this code
+                    elif src not in wanted or wanted[src] is not None:
+                        clause = Q(code=vital.code)
+                        wanted[src] = clause if src not in wanted else wanted[src] | clause  # type: ignore[operator]
+                filters = {
+                    src: q & (wanted[src] or Q()) for src, q in filters.items() if src in wanted
+                }
+        return filters
+
+    def _common_q(self, name: str, values: list[str]) -> Q:
+        if name in ("patient", "subject"):
+            return Q(patient__public_id__in=patient_ids(values))
+        if name == "_id":
+            return Q(public_id__in=[k for v in values if (k := as_uuid(v))])
+        if name == "identifier":
+            return identifier_q(values)
+        if name == "date":
+            return any_of(values, lambda v: date_q("measured_at", v))
+        return Q()
+
+    def search(self, actor: Actor, search: SearchRequest) -> Page:
+        actor.require(Cap.CLINICAL_VIEW)
+        filters = self._source_filters(search)
+        common = Q()
+        for name, values in search.items():
+            common &= self._common_q(name, values)
+        parts = [
+            SOURCES[src]
+            .objects.filter(q & common)
+            .order_by()
+            .annotate(src=Value(src, output_field=CharField()))
+            .values_list("measured_at", "src", "pk")
+            for src, q in (filters or {}).items()
+        ]
+        parts += measure_observations.union_parts(actor, search)
+        if not parts:
+            return Page(0, [], [])
+        union = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+        total = union.count()
+        descending = (search.sort or "-date").startswith("-")
+        prefix = "-" if descending else ""
+        keys = (
+            list(
+                union.order_by(f"{prefix}measured_at", f"{prefix}src", f"{prefix}pk")[
+                    search.offset : search.offset + search.count
+                ]
+            )
+            if search.count
+            else []
+        )
+        by_src: dict[str, list[int]] = {}
+        for _, src, pk in keys:
+            if src in SOURCES:
+                by_src.setdefault(src, []).append(pk)
+        loaded: dict[tuple[str, int], Any] = {
+            (src, obj.pk): obj
+            for src, pks in by_src.items()
+            for obj in SOURCES[src].objects.select_related("patient").filter(pk__in=pks)
+        }
+        loaded.update(measure_observations.load(keys))
+        rows = [loaded[(src, pk)] for _, src, pk in keys if (src, pk) in loaded]
+        return Page(
+            total, [self.to_fhir(r) for r in rows], sorted({str(r.patient.public_id) for r in rows})
+        )
+
+    def create(self, actor: Actor, resource: Any, **kw: Any) -> Any:
+        kw.setdefault("external_id", _identifier_key(resource))
+        return observations.observation_record(actor, resource, **kw)
+
+
+READ_CREATE_SEARCH = ("read", "create", "search-type")
+ENTRY_PARAMS = {
+    "_id": "token",
+    "identifier": "token",
+    "patient": "reference",
+    "subject": "reference",
+    "date": "date",
+}
+
+HANDLERS: dict[str, Handler] = {
+    "Patient": PatientHandler(
+        type="Patient",
+        interactions=("read", "update", *READ_CREATE_SEARCH[1:]),
+        search_params={
+            "_id": "token",
+            "identifier": "token",
+            "name": "string",
+            "family": "string",
+            "given": "string",
+            "birthdate": "date",
+        },
+        sorts=("family", "birthdate"),
+    ),
+    "Observation": ObservationHandler(
+        type="Observation",
+        interactions=READ_CREATE_SEARCH,
+        search_params={**ENTRY_PARAMS, "code": "token", "category": "token"},
+        sorts=("date",),
+        documentation={
+            "code": "LOINC vital-sign codes: "
+            + ", ".join(observations.SUPPORTED_CODES)
+            + "; questionnaire scores and items (category survey): "
+            + ", ".join(measure_observations.supported_codes())
+        },
+    ),
+    "Condition": EntryHandler(
+        type="Condition",
+        interactions=(*READ_CREATE_SEARCH, "update", "delete"),
+        search_params={
+            **ENTRY_PARAMS,
+            "onset-date": "date",
+            "code": "token",
+            "category": "token",
+            "clinical-status": "token",
+        },
+        sorts=("date",),
+        model=Condition,
+        to_fhir_fn=mappers.condition_to_fhir,
+        from_fhir_fn=mappers.condition_from_fhir,
+        add=services.condition_add,
+        change=services.condition_update,
+        change_kw="condition",
+        date_field="onset_date",
+        code_filter=_condition_code,
+        category="problem-list-item",
+    ),
+    "MedicationStatement": EntryHandler(
+        type="MedicationStatement",
+        interactions=(*READ_CREATE_SEARCH, "update", "delete"),
+        search_params={**ENTRY_PARAMS, "effective": "date", "code": "token"},
+        sorts=("date",),
+        model=MedicationStatement,
+        to_fhir_fn=mappers.medication_to_fhir,
+        from_fhir_fn=mappers.medication_from_fhir,
+        add=services.medication_add,
+        change=services.medication_update,
+        change_kw="medication",
+        date_field="start_date",
+        code_filter=_medication_code,
+    ),
+    "AllergyIntolerance": EntryHandler(
+        type="AllergyIntolerance",
+        interactions=(*READ_CREATE_SEARCH, "update", "delete"),
+        search_params={
+            k: v for k, v in {**ENTRY_PARAMS, "clinical-status": "token"}.items() if k != "subject"
+        },
+        sorts=("date",),
+        model=Allergy,
+        to_fhir_fn=mappers.allergy_to_fhir,
+        from_fhir_fn=mappers.allergy_from_fhir,
+        add=services.allergy_add,
+        change=services.allergy_update,
+        change_kw="allergy",
+        date_field="created_at",
+        date_is_date=False,
+        patient_field="patient",
+    ),
+}
+
+
+def run_search(actor: Actor, handler: Handler, query: Any, base_url: str) -> dict[str, Any]:
+    """Parse, search, audit once for the request, and return the searchset Bundle."""
+    from ketaclinic.fhir.search import parse_query, searchset
+
+    search = parse_query(query, allowed=handler.search_params, sorts=handler.sorts)
+    page = handler.search(actor, search)
+    audit_record(
+        actor=actor,
+        action=f"fhir.{handler.type.lower()}.searched",
+        patient_id=page.patient_ids[0] if len(page.patient_ids) == 1 else None,
+        detail={
+            "query": query.urlencode()[:500],
+            "total": page.total,
+            "patients": page.patient_ids[:200],
+        },
+    )
+    return searchset(
+        base_url=base_url,
+        resource_type=handler.type,
+        query=query,
+        search=search,
+        total=page.total,
+        resources=page.resources,
+    )
+
+
+# Treatment-session resources live in their own module; registered here, last, to avoid a cycle.
+from ketaclinic.fhir.session_handlers import SESSION_HANDLERS  # noqa: E402
+
+HANDLERS.update(SESSION_HANDLERS)
+
+from ketaclinic.fhir.questionnaire_handlers import QUESTIONNAIRE_HANDLERS  # noqa: E402
+
+HANDLERS.update(QUESTIONNAIRE_HANDLERS)
+
+from ketaclinic.fhir.consent_handlers import CONSENT_HANDLERS  # noqa: E402
+
+HANDLERS.update(CONSENT_HANDLERS)

@@ -1,0 +1,230 @@
+"""Search parameters: parsing (token, date with prefixes, reference), paging and the Bundle."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from django.db.models import Q, QuerySet
+from django.http import QueryDict
+
+from ketaclinic.fhir.common import reference_id
+from ketaclinic.fhir.outcome import FhirError
+
+DEFAULT_COUNT = 20
+MAX_COUNT = 200
+# Result parameters that do not filter: the total is always exact, so _total (and fhirpy's
+# _totalMethod) change nothing.
+PAGING_PARAMS = ("_count", "_offset", "_sort", "_format", "_total", "_totalMethod")
+DATE_PREFIXES = ("eq", "ge", "le", "gt", "lt", "ne")
+
+
+@dataclass
+class SearchRequest:
+    """The parsed query: per parameter a list of AND-ed values, each a list of OR-ed parts."""
+
+    params: dict[str, list[list[str]]] = field(default_factory=dict)
+    count: int = DEFAULT_COUNT
+    offset: int = 0
+    sort: str = ""
+
+    def items(self) -> list[tuple[str, list[str]]]:
+        return [(name, ors) for name, ands in self.params.items() for ors in ands]
+
+
+def parse_query(
+    query: QueryDict, *, allowed: dict[str, str], sorts: tuple[str, ...]
+) -> SearchRequest:
+    """Strict parsing: an unknown parameter is an error, not silently ignored (a clinician must
+    never see an unfiltered list believing it filtered)."""
+    search = SearchRequest()
+    for name in query:
+        values = query.getlist(name)
+        base = name.split(":", 1)[0]
+        if name in PAGING_PARAMS:
+            continue
+        if base not in allowed or ":" in name:
+            raise FhirError(
+                400,
+                f"Unknown or unsupported search parameter {name!r}; supported: "
+                + ", ".join(sorted(allowed)),
+                expressions=[(name, "unsupported search parameter")],
+            )
+        search.params[base] = [[part for part in v.split(",") if part] for v in values]
+    search.count = _int(query.get("_count"), "_count", DEFAULT_COUNT, 0, MAX_COUNT)
+    search.offset = _int(query.get("_offset"), "_offset", 0, 0, 10_000_000)
+    if query.get("_format") not in (None, "json", "application/json", "application/fhir+json"):
+        raise FhirError(406, "Only JSON is supported (_format=json).")
+    sort = query.get("_sort", "")
+    if sort and sort.lstrip("-") not in sorts:
+        raise FhirError(
+            400,
+            f"Unsupported _sort {sort!r}; use one of {', '.join(sorts) or 'none'} (prefix - for descending).",
+        )
+    search.sort = sort
+    return search
+
+
+def _int(raw: str | None, name: str, default: int, low: int, high: int) -> int:
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise FhirError(
+            400, f"{name} must be an integer.", expressions=[(name, "not an integer")]
+        ) from None
+    if not low <= value <= high:
+        raise FhirError(
+            400, f"{name} must be between {low} and {high}.", expressions=[(name, "out of range")]
+        )
+    return value
+
+
+# --- value parsers --------------------------------------------------------------------------------
+
+
+def as_uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def token(value: str) -> tuple[str | None, str]:
+    """'system|code' -> (system, code); 'code' -> (None, code); '|code' -> ('', code)."""
+    if "|" in value:
+        system, code = value.split("|", 1)
+        return system, code
+    return None, value
+
+
+def patient_ids(values: list[str]) -> list[uuid.UUID]:
+    ids = []
+    for value in values:
+        raw = reference_id(value, "Patient") if "/" in value else value
+        key = as_uuid(raw or "")
+        if key:
+            ids.append(key)
+    return ids
+
+
+_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+
+
+def date_range(raw: str) -> tuple[datetime, datetime]:
+    """The half-open UTC interval a FHIR date search value covers (its precision)."""
+    value = raw.replace(" ", "+")  # an unencoded '+' in a URL arrives as a space
+    match = _DATE.match(value)
+    try:
+        if match:
+            year, month, day = match.groups()
+            start = datetime(int(year), int(month or 1), int(day or 1), tzinfo=UTC)
+            if day:
+                end = start + timedelta(days=1)
+            elif month:
+                end = (start + timedelta(days=32)).replace(day=1)
+            else:
+                end = start.replace(year=start.year + 1)
+            return start, end
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise FhirError(
+            400, f"{raw!r} is not a FHIR date or dateTime.", expressions=[("date", "invalid date")]
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment, moment + timedelta(seconds=1)
+
+
+def date_q(field_name: str, raw: str, *, is_date: bool = False) -> Q:
+    prefix = raw[:2] if raw[:2] in DATE_PREFIXES else "eq"
+    start, end = date_range(raw[2:] if raw[:2] in DATE_PREFIXES else raw)
+    low: date | datetime = start.date() if is_date else start
+    high: date | datetime = end.date() if is_date else end
+    if is_date and high == low:
+        high = low + timedelta(days=1)
+    f = field_name
+    match prefix:
+        case "eq":
+            return Q(**{f"{f}__gte": low, f"{f}__lt": high})
+        case "ne":
+            return ~Q(**{f"{f}__gte": low, f"{f}__lt": high})
+        case "ge":
+            return Q(**{f"{f}__gte": low})
+        case "gt":
+            return Q(**{f"{f}__gte": high})
+        case "le":
+            return Q(**{f"{f}__lt": high})
+        case _:
+            return Q(**{f"{f}__lt": low})
+
+
+def any_of(values: list[str], build: Any) -> Q:
+    """OR of the clauses built for each value (no values: matches nothing)."""
+    clauses = [build(value) for value in values]
+    if not clauses:
+        return Q(pk__in=[])
+    q = clauses[0]
+    for clause in clauses[1:]:
+        q |= clause
+    return q
+
+
+def identifier_q(values: list[str], field_name: str = "external_id") -> Q:
+    def one(value: str) -> Q:
+        system, code = token(value)
+        if system is None:
+            return Q(**{f"{field_name}__endswith": f"|{code}"})
+        return Q(**{field_name: f"{system}|{code}"})
+
+    return any_of(values, one)
+
+
+def order(queryset: QuerySet, sort: str, fields: dict[str, str], default: str) -> QuerySet:
+    key = sort or default
+    column = fields[key.lstrip("-")]
+    prefix = "-" if key.startswith("-") else ""
+    return queryset.order_by(f"{prefix}{column}", f"{prefix}pk")
+
+
+# --- the Bundle -----------------------------------------------------------------------------------
+
+
+def searchset(
+    *,
+    base_url: str,
+    resource_type: str,
+    query: QueryDict,
+    search: SearchRequest,
+    total: int,
+    resources: list[dict[str, Any]],
+) -> dict[str, Any]:
+    def link(relation: str, offset: int) -> dict[str, str]:
+        params = [(k, v) for k in query for v in query.getlist(k) if k not in ("_offset", "_count")]
+        params += [("_count", str(search.count)), ("_offset", str(offset))]
+        return {"relation": relation, "url": f"{base_url}{resource_type}?{urlencode(params)}"}
+
+    links = [link("self", search.offset), link("first", 0)]
+    if search.count and search.offset + search.count < total:
+        links.append(link("next", search.offset + search.count))
+    if search.offset > 0:
+        links.append(link("previous", max(0, search.offset - max(search.count, 1))))
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": total,
+        "link": links,
+        "entry": [
+            {
+                "fullUrl": f"{base_url}{r['resourceType']}/{r['id']}",
+                "resource": r,
+                "search": {"mode": "match"},
+            }
+            for r in resources
+        ],
+    }

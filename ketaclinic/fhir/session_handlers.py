@@ -1,0 +1,220 @@
+"""Registry entries for the treatment-session resources: Encounter (the session),
+MedicationAdministration (the dose), AdverseEvent, and Observation extended with the session
+flowsheet's vital signs (`encounter` = the session)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import CharField, Q, Value
+
+from ketaclinic.accounts.actor import Actor
+from ketaclinic.accounts.roles import Cap
+from ketaclinic.fhir import adverse_event as ae
+from ketaclinic.fhir import encounter as enc
+from ketaclinic.fhir import measure_observations, session_vitals
+from ketaclinic.fhir import medication_administration as ma
+from ketaclinic.fhir.registry import HANDLERS, SOURCES, Handler, ObservationHandler, Page, _page
+from ketaclinic.fhir.search import SearchRequest
+
+
+def _patients(rows: list[Any]) -> list[str]:
+    return sorted({str(r.patient.public_id) for r in rows})
+
+
+class MedicationAdministrationHandler(Handler):
+    def to_fhir(self, obj: Any) -> dict[str, Any]:
+        return ma.one_to_fhir(obj)
+
+    def read(self, actor: Actor, resource_id: str) -> dict[str, Any]:
+        row = ma.read(actor, resource_id)
+        self.audit_read(actor, row, row.patient)
+        return self.to_fhir(row)
+
+    def search(self, actor: Actor, search: SearchRequest) -> Page:
+        queryset = ma.search(actor, dict(search.items()))
+        total, rows = _page(queryset, search)
+        reasons = ma.reasons_for(rows)
+        return Page(
+            total, [ma.to_fhir(r, reasons.get(r.patient_id)) for r in rows], _patients(rows)
+        )
+
+    def create(self, actor: Actor, resource: Any, **kw: Any) -> Any:
+        return ma.create(actor, resource)
+
+
+class EncounterHandler(Handler):
+    def to_fhir(self, obj: Any) -> dict[str, Any]:
+        return enc.one_to_fhir(obj)
+
+    def read(self, actor: Actor, resource_id: str) -> dict[str, Any]:
+        session = enc.read(actor, resource_id)
+        self.audit_read(actor, session, session.patient)
+        return self.to_fhir(session)
+
+    def search(self, actor: Actor, search: SearchRequest) -> Page:
+        queryset = enc.search(actor, search.items(), search.sort)
+        total, rows = _page(queryset, search)
+        reasons = enc.reasons_for(rows)
+        return Page(
+            total, [enc.to_fhir(s, reasons.get(s.patient_id)) for s in rows], _patients(rows)
+        )
+
+    def create(self, actor: Actor, resource: Any, **kw: Any) -> Any:
+        return enc.create(actor, resource)
+
+    def update(self, actor: Actor, resource_id: str, resource: Any) -> Any:
+        return enc.update(actor, resource_id, resource)
+
+
+class AdverseEventHandler(Handler):
+    def to_fhir(self, obj: Any) -> dict[str, Any]:
+        return ae.one_to_fhir(obj)
+
+    def read(self, actor: Actor, resource_id: str) -> dict[str, Any]:
+        row = ae.read(actor, resource_id)
+        self.audit_read(actor, row, row.patient)
+        return self.to_fhir(row)
+
+    def search(self, actor: Actor, search: SearchRequest) -> Page:
+        queryset = ae.search(actor, search.items(), search.sort)
+        total, rows = _page(queryset, search)
+        given = ae.administrations_by_session(rows)
+        return Page(
+            total, [ae.to_fhir(r, given.get(r.session_id, [])) for r in rows], _patients(rows)
+        )
+
+    def create(self, actor: Actor, resource: Any, **kw: Any) -> Any:
+        return ae.create(actor, resource)
+
+
+class SessionObservationHandler(ObservationHandler):
+    """The chart's Observations plus the session flowsheet's. With `encounter` in a search only
+    session vitals can match (chart and survey Observations have no encounter)."""
+
+    def to_fhir(self, obj: Any) -> dict[str, Any]:
+        if isinstance(obj, session_vitals.SessionVital):
+            return session_vitals.to_fhir(obj)
+        return super().to_fhir(obj)
+
+    def read(self, actor: Actor, resource_id: str) -> dict[str, Any]:
+        if session_vitals.is_session_id(resource_id):
+            vital = session_vitals.read(actor, resource_id)
+            if vital is not None:
+                self.audit_read(actor, vital.entry, vital.patient)
+                return self.to_fhir(vital)
+        return super().read(actor, resource_id)
+
+    def _chart_parts(self, actor: Actor, search: SearchRequest) -> list[Any]:
+        if any(name == "encounter" for name, _ in search.items()):
+            return []
+        filters = self._source_filters(search)
+        common = Q()
+        for name, values in search.items():
+            common &= self._common_q(name, values)
+        parts = [
+            SOURCES[src]
+            .objects.filter(q & common)
+            .order_by()
+            .annotate(src=Value(src, output_field=CharField()))
+            .values_list("measured_at", "src", "pk")
+            for src, q in (filters or {}).items()
+        ]
+        return parts + measure_observations.union_parts(actor, search)
+
+    def search(self, actor: Actor, search: SearchRequest) -> Page:
+        actor.require(Cap.CLINICAL_VIEW)
+        parts = self._chart_parts(actor, search) + session_vitals.union_parts(actor, search)
+        if not parts:
+            return Page(0, [], [])
+        union = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+        total = union.count()
+        prefix = "-" if (search.sort or "-date").startswith("-") else ""
+        keys = (
+            list(
+                union.order_by(f"{prefix}measured_at", f"{prefix}src", f"{prefix}pk")[
+                    search.offset : search.offset + search.count
+                ]
+            )
+            if search.count
+            else []
+        )
+        by_src: dict[str, list[int]] = {}
+        for _, src, pk in keys:
+            if src in SOURCES:
+                by_src.setdefault(src, []).append(pk)
+        loaded: dict[tuple[str, int], Any] = {
+            (src, obj.pk): obj
+            for src, pks in by_src.items()
+            for obj in SOURCES[src].objects.select_related("patient").filter(pk__in=pks)
+        }
+        loaded.update(measure_observations.load(keys))
+        loaded.update(session_vitals.load(keys))
+        rows = [loaded[(src, pk)] for _, src, pk in keys if (src, pk) in loaded]
+        return Page(total, [self.to_fhir(r) for r in rows], _patients(rows))
+
+    def create(self, actor: Actor, resource: Any, **kw: Any) -> Any:
+        session_id = session_vitals.session_reference(resource)
+        if session_id is not None:
+            return session_vitals.record(actor, resource, session_id)
+        return super().create(actor, resource, **kw)
+
+
+_chart_observations = HANDLERS["Observation"]
+SESSION_HANDLERS: dict[str, Handler] = {
+    "Observation": SessionObservationHandler(
+        type="Observation",
+        interactions=_chart_observations.interactions,
+        search_params={**_chart_observations.search_params, "encounter": "reference"},
+        sorts=_chart_observations.sorts,
+        documentation={
+            **_chart_observations.documentation,
+            "encounter": "Encounter/<session id>: the session flowsheet's vital signs "
+            "(blood pressure, heart rate, SpO2, respiratory rate); create with an encounter "
+            "records the reading on that session's flowsheet",
+        },
+    ),
+    "Encounter": EncounterHandler(
+        type="Encounter",
+        interactions=("read", "create", "update", "search-type"),
+        search_params={
+            "_id": "token",
+            "patient": "reference",
+            "subject": "reference",
+            "date": "date",
+            "status": "token",
+        },
+        sorts=("date",),
+        documentation={
+            "status": "planned, arrived, in-progress, finished or cancelled",
+            "date": "period.start: check-in, or the scheduled time while planned",
+            "_id": "create: status planned, subject, basedOn = the treatment plan (identifier "
+            f"system {enc.PLAN_SYSTEM}; optional when the patient has one active plan), "
+            "period.start = the scheduled time; the treatment gate applies. update: status "
+            "finished discharges the session (every discharge criterion is checked)",
+        },
+    ),
+    "MedicationAdministration": MedicationAdministrationHandler(
+        type="MedicationAdministration",
+        interactions=("read", "create", "search-type"),
+        search_params={"patient": "reference", "subject": "reference", "context": "reference"},
+        documentation={"context": "Encounter/<session id>; ketamine is RxNorm 6130 ([U])"},
+    ),
+    "AdverseEvent": AdverseEventHandler(
+        type="AdverseEvent",
+        interactions=("read", "create", "search-type"),
+        search_params={
+            "_id": "token",
+            "patient": "reference",
+            "subject": "reference",
+            "date": "date",
+            "encounter": "reference",
+        },
+        sorts=("date",),
+        documentation={
+            "date": "onset of the event",
+            "encounter": "Encounter/<session id>; create requires it (the event is recorded in "
+            f"that session); severity carries the CTCAE grade ({ae.GRADE_SYSTEM})",
+        },
+    ),
+}

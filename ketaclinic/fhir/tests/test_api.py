@@ -1,0 +1,338 @@
+"""The /fhir/r4/ endpoints through Django's test client: auth, errors, CRUD, search, audit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conftest import api_client, audit_count
+from ketaclinic.fhir.tests.helpers import FHIR, bp_json, patient_json, post, put, valid, weight_json
+
+pytestmark = pytest.mark.django_db
+BASE = "/fhir/r4/"
+
+
+@pytest.fixture
+def client(members: dict[str, Any]) -> Any:
+    return api_client(members["prescriber"])
+
+
+@pytest.fixture
+def patient_id(client: Any) -> str:
+    response = post(client, BASE + "Patient", patient_json())
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+def test_metadata_lists_exactly_the_registry() -> None:
+    from django.test import Client
+
+    from ketaclinic.fhir.registry import HANDLERS
+
+    response = Client().get(BASE + "metadata")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith(FHIR)
+    statement = valid(response.json())
+    resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
+    assert set(resources) == set(HANDLERS)
+    obs = resources["Observation"]
+    assert {i["code"] for i in obs["interaction"]} == set(HANDLERS["Observation"].interactions)
+    assert {"patient", "code", "date", "category", "_id", "identifier", "_count", "_sort"} <= {
+        p["name"] for p in obs["searchParam"]
+    }
+
+
+def test_without_a_token_the_answer_is_401_operation_outcome(org_a: Any) -> None:
+    from django.test import Client
+
+    response = Client().get(BASE + "Patient")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Bearer"
+    assert valid(response.json())["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        ("{not json", FHIR, 400),
+        ("[]", FHIR, 400),
+        ('{"resourceType": "Patient", "birthDate": "not a date"}', FHIR, 400),
+        ('{"resourceType": "Observation"}', FHIR, 400),
+        ('{"resourceType": "Patient"}', "text/plain", 415),
+        ('{"resourceType": "Patient", "name": [{"family": "X"}]}', FHIR, 422),
+    ],
+)
+def test_bad_input_is_an_operation_outcome_never_a_500(
+    client: Any, body: str, content_type: str, status: int
+) -> None:
+    response = client.post(BASE + "Patient", data=body, content_type=content_type)
+    assert response.status_code == status
+    outcome = valid(response.json())
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["diagnostics"]
+
+
+def test_unknown_type_and_id_are_404(client: Any) -> None:
+    assert client.get(BASE + "Procedure").status_code == 404
+    assert client.get(BASE + "Patient/00000000-0000-0000-0000-000000000000").status_code == 404
+    assert client.get(BASE + "Patient/not-a-uuid").status_code == 404
+
+
+def test_patient_create_read_update_and_json_media_type(client: Any) -> None:
+    response = post(client, BASE + "Patient", patient_json(), content_type="application/json")
+    assert response.status_code == 201
+    created = valid(response.json())
+    assert response["Location"].endswith(f"/fhir/r4/Patient/{created['id']}")
+    read = valid(client.get(BASE + f"Patient/{created['id']}").json())
+    assert read["name"][0]["family"] == "Curie"
+    assert read["birthDate"] == "1967-11-07"
+    changed = {
+        **read,
+        "name": [{"use": "official", "family": "Skłodowska-Curie", "given": ["Marie"]}],
+    }
+    response = put(client, BASE + f"Patient/{created['id']}", changed)
+    assert response.status_code == 200, response.content
+    assert valid(response.json())["name"][0]["family"] == "Skłodowska-Curie"
+
+
+def test_put_with_mismatched_id_is_400(client: Any, patient_id: str) -> None:
+    response = put(client, BASE + f"Patient/{patient_id}", {**patient_json(), "id": "other"})
+    assert response.status_code == 400
+
+
+def test_weight_in_pounds_is_stored_in_kg(client: Any, patient_id: str) -> None:
+    response = post(client, BASE + "Observation", weight_json(patient_id, 185))
+    assert response.status_code == 201, response.content
+    obs = valid(response.json())
+    assert obs["valueQuantity"]["code"] == "kg"
+    assert obs["valueQuantity"]["value"] == pytest.approx(83.91, abs=0.01)
+
+
+def test_blood_pressure_panel_round_trips(client: Any, patient_id: str) -> None:
+    response = post(client, BASE + "Observation", bp_json(patient_id, 131, 84))
+    assert response.status_code == 201, response.content
+    obs = valid(client.get(BASE + f"Observation/{response.json()['id']}").json())
+    values = {c["code"]["coding"][0]["code"]: c["valueQuantity"]["value"] for c in obs["component"]}
+    assert values == {"8480-6": 131, "8462-4": 84}
+    assert obs["category"][0]["coding"][0]["code"] == "vital-signs"
+
+
+def test_implausible_vital_is_rejected_with_the_field(client: Any, patient_id: str) -> None:
+    response = post(client, BASE + "Observation", bp_json(patient_id, 80, 120))
+    assert response.status_code == 400
+    assert "diastolic" in response.json()["issue"][-1]["diagnostics"]
+
+
+def test_unsupported_observation_code_is_422(client: Any, patient_id: str) -> None:
+    data = weight_json(patient_id, 80, "kg")
+    data["code"] = {"coding": [{"system": "http://loinc.org", "code": "2093-3"}]}
+    response = post(client, BASE + "Observation", data)
+    assert response.status_code == 422
+    assert "Unsupported Observation code" in response.json()["issue"][0]["diagnostics"]
+
+
+def _search(client: Any, query: str) -> dict[str, Any]:
+    response = client.get(BASE + query)
+    assert response.status_code == 200, response.content
+    return valid(response.json())
+
+
+def test_observation_search_by_code_date_and_paging(client: Any, patient_id: str) -> None:
+    for day in range(1, 6):
+        post(
+            client,
+            BASE + "Observation",
+            bp_json(patient_id, 120 + day, 80, when=f"2024-03-0{day}T08:00:00+00:00"),
+        )
+        post(
+            client,
+            BASE + "Observation",
+            weight_json(patient_id, 80 + day, "kg", when=f"2024-03-0{day}T07:00:00+00:00"),
+        )
+    everything = _search(client, f"Observation?patient={patient_id}")
+    assert everything["total"] == 10
+    bp = _search(client, f"Observation?patient={patient_id}&code=http://loinc.org|85354-9")
+    assert bp["total"] == 5
+    old_code = _search(client, f"Observation?subject=Patient/{patient_id}&code=55284-4")
+    assert old_code["total"] == 5
+    ranged = _search(
+        client, f"Observation?patient={patient_id}&date=ge2024-03-02&date=lt2024-03-04&code=29463-7"
+    )
+    assert ranged["total"] == 2
+    assert _search(client, f"Observation?patient={patient_id}&date=eq2024-03-05")["total"] == 2
+    assert _search(client, f"Observation?patient={patient_id}&date=gt2024-03-05")["total"] == 0
+    assert _search(client, f"Observation?patient={patient_id}&date=le2024-03-01")["total"] == 2
+    assert _search(client, f"Observation?patient={patient_id}&category=laboratory")["total"] == 0
+    # Pages of 3 in ascending date order, followed through the next links, see every row once.
+    seen, url = [], f"Observation?patient={patient_id}&_sort=date&_count=3"
+    while url:
+        page = _search(client, url)
+        seen += [(e["resource"]["effectiveDateTime"], e["resource"]["id"]) for e in page["entry"]]
+        url = next(
+            (link["url"].split(BASE, 1)[1] for link in page["link"] if link["relation"] == "next"),
+            None,
+        )
+    assert len(seen) == 10
+    assert len(set(seen)) == 10
+    assert seen == sorted(seen, key=lambda s: s[0])
+    second = _search(client, f"Observation?patient={patient_id}&_sort=date&_count=3&_offset=3")
+    assert any(link["relation"] == "previous" for link in second["link"])
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Observation?foo=1",
+        "Observation?_count=x",
+        "Observation?date=ge2024-13-99",
+        "Observation?_sort=name",
+    ],
+)
+def test_bad_search_is_400(client: Any, query: str) -> None:
+    response = client.get(BASE + query)
+    assert response.status_code == 400
+    assert valid(response.json())["resourceType"] == "OperationOutcome"
+
+
+def test_condition_medication_allergy_crud_and_search(client: Any, patient_id: str) -> None:
+    condition = {
+        "resourceType": "Condition",
+        "identifier": [{"system": "urn:test", "value": "c-1"}],
+        "clinicalStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                    "code": "active",
+                }
+            ]
+        },
+        "code": {
+            "coding": [
+                {
+                    "system": "http://hl7.org/fhir/sid/icd-10-cm",
+                    "code": "F33.1",
+                    "display": "MDD, recurrent, moderate",
+                }
+            ]
+        },
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "onsetDateTime": "2019-04",
+    }
+    response = post(client, BASE + "Condition", condition)
+    assert response.status_code == 201, response.content
+    created = valid(response.json())
+    assert created["onsetDateTime"] == "2019-04-01"
+    assert _search(client, "Condition?identifier=urn:test|c-1")["total"] == 1
+    assert (
+        _search(
+            client,
+            f"Condition?patient={patient_id}&code=http://hl7.org/fhir/sid/icd-10-cm|F33.1&onset-date=ge2019",
+        )["total"]
+        == 1
+    )
+    update = {
+        **created,
+        "clinicalStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                    "code": "remission",
+                }
+            ]
+        },
+    }
+    response = put(client, BASE + f"Condition/{created['id']}", update)
+    assert response.status_code == 200, response.content
+    assert response.json()["clinicalStatus"]["coding"][0]["code"] == "remission"
+    assert client.delete(BASE + f"Condition/{created['id']}").status_code == 204
+    gone = valid(client.get(BASE + f"Condition/{created['id']}").json())
+    assert gone["verificationStatus"]["coding"][0]["code"] == "entered-in-error"
+    assert client.delete(BASE + f"Condition/{created['id']}").status_code == 409
+
+    medication = {
+        "resourceType": "MedicationStatement",
+        "status": "completed",
+        "medicationCodeableConcept": {
+            "coding": [
+                {
+                    "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                    "code": "36437",
+                    "display": "sertraline",
+                }
+            ]
+        },
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "effectivePeriod": {"start": "2020-01-01", "end": "2020-06-01"},
+        "dosage": [{"text": "100 mg daily"}],
+    }
+    response = post(client, BASE + "MedicationStatement", medication)
+    assert response.status_code == 201, response.content
+    assert valid(response.json())["dosage"][0]["text"] == "100 mg daily"
+    assert (
+        _search(client, f"MedicationStatement?patient={patient_id}&code=36437&date=ge2020-01-01")[
+            "total"
+        ]
+        == 1
+    )
+
+    allergy = {
+        "resourceType": "AllergyIntolerance",
+        "code": {"text": "Penicillin"},
+        "patient": {"reference": f"Patient/{patient_id}"},
+        "criticality": "high",
+        "reaction": [{"manifestation": [{"text": "Hives"}], "severity": "moderate"}],
+    }
+    response = post(client, BASE + "AllergyIntolerance", allergy)
+    assert response.status_code == 201, response.content
+    allergy_id = valid(response.json())["id"]
+    assert (
+        _search(client, f"AllergyIntolerance?patient={patient_id}")["entry"][0]["resource"]["id"]
+        == allergy_id
+    )
+
+
+def test_observation_update_is_not_allowed(client: Any, patient_id: str) -> None:
+    created = post(client, BASE + "Observation", weight_json(patient_id, 80, "kg")).json()
+    response = put(client, BASE + f"Observation/{created['id']}", created)
+    assert response.status_code == 405
+
+
+def test_every_read_search_and_write_leaves_one_audit_event(client: Any, patient_id: str) -> None:
+    before = audit_count(channel="fhir")
+    created = post(client, BASE + "Observation", weight_json(patient_id, 80, "kg")).json()
+    assert audit_count(channel="fhir") == before + 1
+    assert audit_count(action="patients.weight.recorded", channel="fhir") == 1
+    client.get(BASE + f"Observation/{created['id']}")
+    assert audit_count(action="fhir.observation.read", patient_id=patient_id) == 1
+    client.get(BASE + f"Observation?patient={patient_id}")
+    assert audit_count(action="fhir.observation.searched", patient_id=patient_id) == 1
+    client.get(BASE + f"Patient/{patient_id}")
+    assert audit_count(action="fhir.patient.read", patient_id=patient_id) == 1
+    client.get(BASE + f"Patient/{patient_id}/$everything")
+    assert audit_count(action="fhir.patient.everything", patient_id=patient_id) == 1
+    assert audit_count(channel="fhir") == before + 5
+
+
+def test_search_query_count_does_not_grow_with_history(
+    client: Any, patient_id: str, django_assert_max_num_queries: Any
+) -> None:
+    for day in range(1, 8):
+        post(
+            client,
+            BASE + "Observation",
+            bp_json(patient_id, 120, 80, when=f"2024-02-0{day}T08:00:00+00:00"),
+        )
+        post(
+            client,
+            BASE + "Observation",
+            weight_json(patient_id, 80, "kg", when=f"2024-02-0{day}T07:00:00+00:00"),
+        )
+    with django_assert_max_num_queries(12):
+        assert (
+            client.get(BASE + f"Observation?patient={patient_id}&_count=50").json()["total"] == 14
+        )
+    with django_assert_max_num_queries(10):
+        assert client.get(BASE + f"Condition?patient={patient_id}").status_code == 200
+    with django_assert_max_num_queries(14):  # token, patient, audit (3), six chart tables
+        assert client.get(BASE + f"Patient/{patient_id}/$everything").status_code == 200

@@ -1,0 +1,83 @@
+"""`ketaclinic import-fhir`: all 30 Synthea bundles and the bulk NDJSON, twice, changes nothing."""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django_scopes import scope
+
+from ketaclinic.fhir.tests.helpers import DATA
+from ketaclinic.patients.models import BodyWeight, Condition, Patient, VitalSign
+
+pytestmark = pytest.mark.django_db
+SYNTHEA = DATA / "synthea-r4"
+
+
+def _import(username: str, *paths: Any) -> str:
+    out = StringIO()
+    call_command(
+        "import_fhir", *[str(p) for p in paths], username=username, no_progress=True, stdout=out
+    )
+    return out.getvalue()
+
+
+def _counts(org: Any) -> tuple[int, ...]:
+    with scope(organization=org):
+        return (
+            Patient.objects.count(),
+            Condition.objects.count(),
+            BodyWeight.objects.count(),
+            VitalSign.objects.count(),
+        )
+
+
+def test_synthea_bundles_import_once_and_a_second_run_changes_nothing(
+    members: dict[str, Any], org_a: Any
+) -> None:
+    username = members["prescriber"].user.username
+    first = _import(username, SYNTHEA / "smart-generated-sample-data-R4")
+    assert "imported 1034," in first, first
+    assert "rejected 0" in first, first
+    patients, conditions, weights, vitals = _counts(org_a)
+    assert patients == 30
+    assert conditions == 165
+    assert weights == 211
+    with scope(organization=org_a):
+        assert VitalSign.objects.filter(kind="bp", code="85354-9").count() == 211
+    second = _import(username, SYNTHEA / "smart-generated-sample-data-R4")
+    assert "imported 0, updated 0" in second, second
+    assert _counts(org_a) == (patients, conditions, weights, vitals)
+
+
+def test_bulk_ndjson_imports_idempotently(members: dict[str, Any], org_a: Any) -> None:
+    username = members["prescriber"].user.username
+    folder = SYNTHEA / "sample-bulk-fhir-10-patients"
+    first = _import(username, *sorted(folder.glob("*.000.ndjson")))
+    assert "skipped" in first
+    with scope(organization=org_a):
+        assert Patient.objects.count() >= 10
+    before = _counts(org_a)
+    second = _import(username, *sorted(folder.glob("*.000.ndjson")))
+    assert "imported 0, updated 0" in second, second
+    assert _counts(org_a) == before
+
+
+def test_imported_vitals_and_conditions_show_on_the_chart(
+    members: dict[str, Any], org_a: Any
+) -> None:
+    from conftest import staff_client
+
+    _import(members["prescriber"].user.username, SYNTHEA / "smart-generated-sample-data-R4")
+    with scope(organization=org_a):
+        vital = VitalSign.objects.filter(kind="bp").select_related("patient").first()
+        patient = vital.patient
+        condition = Condition.objects.filter(patient=patient).first()
+    page = staff_client(members["nurse"]).get(f"/patients/{patient.public_id}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Blood pressure" in html
+    assert "mm[Hg]" in html
+    assert condition.display in html

@@ -1,0 +1,113 @@
+"""Validation of every received resource with the fhir.resources R4B models, plus the few rules
+the models do not check (id length, the vital-sign profiles' required LOINC codes)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.resource import Resource
+from pydantic import ValidationError
+
+from ketaclinic.fhir.outcome import FhirError, from_validation_error
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+
+# Base FHIR vital-sign profiles (and their US Core derivatives) require one LOINC code each.
+PROFILE_CODES = {
+    "bp": "85354-9",
+    "bodytemp": "8310-5",
+    "heartrate": "8867-4",
+    "resprate": "9279-1",
+    "oxygensat": "2708-6",
+    "bodyweight": "29463-7",
+    "bodyheight": "8302-2",
+    "bmi": "39156-5",
+    "us-core-blood-pressure": "85354-9",
+    "us-core-body-temperature": "8310-5",
+    "us-core-heart-rate": "8867-4",
+    "us-core-respiratory-rate": "9279-1",
+    "us-core-body-weight": "29463-7",
+    "us-core-body-height": "8302-2",
+    "us-core-bmi": "39156-5",
+}
+LOINC = "http://loinc.org"
+
+
+def parse_resource(data: Any, *, expected: str | None = None) -> Resource:
+    """Validate `data` as an R4B resource of type `expected` (any type when None)."""
+    if not isinstance(data, dict):
+        raise FhirError(400, "The body must be a JSON object holding one FHIR resource.")
+    resource_type = data.get("resourceType")
+    if not isinstance(resource_type, str) or not resource_type:
+        raise FhirError(
+            400,
+            "The resource has no resourceType.",
+            expressions=[("resourceType", "resourceType is required")],
+        )
+    if expected and resource_type != expected:
+        raise FhirError(
+            400,
+            f"Expected a {expected} resource, received {resource_type}.",
+            expressions=[("resourceType", f"must be {expected}")],
+        )
+    try:
+        model = get_fhir_model_class(resource_type)
+    except (KeyError, ValueError):
+        raise FhirError(400, f"Unknown resource type {resource_type!r}.") from None
+    _check_ids(data, resource_type)
+    try:
+        resource = model.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation_error(resource_type, exc) from None
+    except (TypeError, ValueError) as exc:
+        raise FhirError(400, f"The {resource_type} is not valid: {exc}") from None
+    _check_profiles(data, resource_type)
+    return resource
+
+
+def _check_ids(data: dict[str, Any], resource_type: str) -> None:
+    problems = []
+    if "id" in data and (not isinstance(data["id"], str) or not ID_PATTERN.match(data["id"])):
+        problems.append(("id", _id_problem(data["id"])))
+    contained = data.get("contained") or []
+    if isinstance(contained, list):
+        for index, inner in enumerate(contained):
+            inner_id = inner.get("id") if isinstance(inner, dict) else None
+            if inner_id is not None and (
+                not isinstance(inner_id, str) or not ID_PATTERN.match(inner_id)
+            ):
+                problems.append((f"contained[{index}].id", _id_problem(inner_id)))
+    if problems:
+        raise FhirError(
+            400,
+            f"The {resource_type} has an invalid resource id.",
+            expressions=[(f"{resource_type}.{path}", message) for path, message in problems],
+        )
+
+
+def _id_problem(value: Any) -> str:
+    if isinstance(value, str) and len(value) > 64:
+        return f"Invalid resource id: too long ({len(value)} chars; at most 64)."
+    return f"Invalid resource id: invalid characters ({value!r}); use A-Z, a-z, 0-9, '-' and '.'."
+
+
+def _check_profiles(data: dict[str, Any], resource_type: str) -> None:
+    if resource_type != "Observation":
+        return
+    profiles = (data.get("meta") or {}).get("profile") or []
+    codes = {
+        c.get("code")
+        for c in ((data.get("code") or {}).get("coding") or [])
+        if isinstance(c, dict) and c.get("system") == LOINC
+    }
+    for profile in profiles:
+        name = str(profile).rstrip("/").rsplit("/", 1)[-1].split("|")[0]
+        required = PROFILE_CODES.get(name)
+        if required and required not in codes:
+            raise FhirError(
+                400,
+                f"The profile {profile} requires the LOINC code {required}, which is missing.",
+                expressions=[("Observation.code", f"LOINC code {required} required by {name}")],
+            )

@@ -1,0 +1,177 @@
+"""HTTP for /fhir/r4/: content negotiation, bearer auth, errors as OperationOutcome. Each view is
+parse, look up through a handler, call a service, render."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+
+from ketaclinic.accounts.actor import Actor
+from ketaclinic.accounts.audit import audit_record
+from ketaclinic.core.errors import DomainError
+from ketaclinic.fhir import everything as everything_op
+from ketaclinic.fhir.bundles import process_bundle
+from ketaclinic.fhir.capability import capability_statement
+from ketaclinic.fhir.outcome import FhirError, from_domain_error, information, operation_outcome
+from ketaclinic.fhir.registry import HANDLERS, Handler, run_search
+from ketaclinic.fhir.validation import parse_resource
+
+logger = logging.getLogger(__name__)
+FHIR_JSON = "application/fhir+json"
+ACCEPTED_BODY_TYPES = (FHIR_JSON, "application/json", "application/json+fhir")
+MAX_BODY = 20 * 1024 * 1024
+
+
+def respond(data: dict[str, Any] | None, status: int = 200, **headers: str) -> HttpResponse:
+    body = orjson.dumps(data) if data is not None else b""
+    response = HttpResponse(body, status=status, content_type=f"{FHIR_JSON}; charset=utf-8")
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def base_url(request: HttpRequest) -> str:
+    return request.build_absolute_uri(reverse("fhir:root"))
+
+
+def fhir_view(
+    *, auth: bool = True
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Map every failure to an OperationOutcome; require a bearer token unless `auth` is False."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @csrf_exempt  # bearer tokens only: no cookie identifies the caller on /fhir/
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            try:
+                if auth and getattr(request, "actor", None) is None:
+                    raise FhirError(
+                        401,
+                        "A valid, unexpired bearer token is required (Authorization: Bearer <token>).",
+                    )
+                return view(request, *args, **kwargs)
+            except DomainError as exc:
+                error = from_domain_error(exc)
+            except FhirError as exc:
+                error = exc
+            except Exception:  # the promise is an OperationOutcome, never an HTML error page
+                logger.exception("FHIR request failed: %s %s", request.method, request.path)
+                error = FhirError(500, "The server could not process the request.")
+            headers = {"WWW_Authenticate": "Bearer"} if error.status == 401 else {}
+            return respond(error.outcome(), error.status, **headers)
+
+        return wrapper
+
+    return decorate
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return request.actor  # type: ignore[attr-defined,no-any-return]
+
+
+def _body(request: HttpRequest) -> Any:
+    content_type = request.content_type or ""
+    if content_type not in ACCEPTED_BODY_TYPES:
+        raise FhirError(
+            415, f"Send {FHIR_JSON} (or application/json), not {content_type or 'nothing'}."
+        )
+    if len(request.body) > MAX_BODY:
+        raise FhirError(413, "The request body is too large.")
+    try:
+        return orjson.loads(request.body)
+    except orjson.JSONDecodeError as exc:
+        raise FhirError(400, f"The body is not valid JSON: {exc}") from None
+
+
+def _handler(resource_type: str, interaction: str) -> Handler:
+    handler = HANDLERS.get(resource_type)
+    if handler is None:
+        raise FhirError(404, f"Resource type {resource_type!r} is not supported by this server.")
+    if interaction not in handler.interactions:
+        raise FhirError(405, f"{resource_type} does not support {interaction}.")
+    return handler
+
+
+@fhir_view(auth=False)
+def metadata(request: HttpRequest) -> HttpResponse:
+    if request.method != "GET":
+        raise FhirError(405, "Use GET for the CapabilityStatement.")
+    return respond(capability_statement(base_url(request)))
+
+
+@fhir_view()
+def root(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        raise FhirError(405, "POST a transaction or batch Bundle to the base URL.")
+    return respond(process_bundle(_actor(request), _body(request), base_url(request)))
+
+
+@fhir_view()
+def type_level(request: HttpRequest, resource_type: str) -> HttpResponse:
+    actor = _actor(request)
+    if request.method == "GET":
+        handler = _handler(resource_type, "search-type")
+        return respond(run_search(actor, handler, request.GET, base_url(request)))
+    if request.method == "POST":
+        handler = _handler(resource_type, "create")
+        resource = parse_resource(_body(request), expected=resource_type)
+        with transaction.atomic():
+            obj = handler.create(actor, resource)
+        data = handler.to_fhir(obj)
+        location = f"{base_url(request)}{resource_type}/{data['id']}"
+        if "return=operationoutcome" in request.headers.get("Prefer", "").lower().replace(" ", ""):
+            # Warnings a create produced (e.g. a stated total that disagrees with the answers).
+            issues = [information(f"Created {resource_type}/{data['id']}.")["issue"][0]]
+            issues += getattr(obj, "fhir_issues", [])
+            return respond(operation_outcome(issues), 201, Location=location)
+        return respond(data, 201, Location=location)
+    raise FhirError(405, f"{request.method} is not allowed on {resource_type}.")
+
+
+@fhir_view()
+def instance_level(request: HttpRequest, resource_type: str, resource_id: str) -> HttpResponse:
+    actor = _actor(request)
+    if request.method == "GET":
+        return respond(_handler(resource_type, "read").read(actor, resource_id))
+    if request.method == "PUT":
+        handler = _handler(resource_type, "update")
+        resource = parse_resource(_body(request), expected=resource_type)
+        if resource.id != resource_id:
+            raise FhirError(
+                400,
+                f"The resource id ({resource.id!r}) must match the URL ({resource_id!r}).",
+                expressions=[(f"{resource_type}.id", "must match the URL")],
+            )
+        with transaction.atomic():
+            obj = handler.update(actor, resource_id, resource)
+        return respond(handler.to_fhir(obj))
+    if request.method == "DELETE":
+        with transaction.atomic():
+            _handler(resource_type, "delete").delete(actor, resource_id)
+        return respond(None, 204)
+    raise FhirError(405, f"{request.method} is not allowed on a {resource_type}.")
+
+
+@fhir_view()
+def patient_everything(request: HttpRequest, resource_id: str) -> HttpResponse:
+    if request.method != "GET":
+        raise FhirError(405, "Use GET for $everything.")
+    return respond(
+        everything_op.patient_everything(_actor(request), resource_id, base_url(request))
+    )
+
+
+@fhir_view()
+def unknown(request: HttpRequest, rest: str = "") -> HttpResponse:
+    raise FhirError(404, f"No FHIR endpoint at {request.path}.")
+
+
+__all__ = ["audit_record", "metadata", "root", "type_level", "instance_level", "patient_everything"]

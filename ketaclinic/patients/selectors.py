@@ -1,0 +1,135 @@
+"""Reads of the patient chart. Each runs inside the request's organization scope (django-scopes);
+another organization's patient is indistinguishable from a missing one (404), and the attempt is
+recorded."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import TypeVar
+
+from django.db.models import Q, QuerySet
+
+from ketaclinic.accounts.actor import Actor
+from ketaclinic.accounts.audit import audit_record
+from ketaclinic.accounts.roles import Cap
+from ketaclinic.core.errors import NotFound
+from ketaclinic.patients.models import (
+    Allergy,
+    BodyHeight,
+    BodyWeight,
+    ChartEntry,
+    Condition,
+    MedicationStatement,
+    Patient,
+    VitalSign,
+)
+from ketaclinic.patients.units import body_mass_index
+
+CHART_RECENT_WEIGHTS = 10
+CHART_RECENT_VITALS = 12
+
+Entry = TypeVar("Entry", bound=ChartEntry)
+
+
+def _as_uuid(value: str | uuid.UUID) -> uuid.UUID | None:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def patient_get_for_actor(
+    actor: Actor, public_id: str | uuid.UUID, *, capability: Cap = Cap.PATIENT_VIEW
+) -> Patient:
+    """The patient, if the actor's organization has it and the role may see it; else 404/403."""
+    actor.require(capability)
+    key = _as_uuid(public_id)
+    patient = Patient.objects.filter(public_id=key).first() if key else None
+    if patient is None:
+        audit_record(
+            actor=actor,
+            action="patients.patient.lookup_denied",
+            outcome="denied",
+            detail={"requested": str(public_id)[:64]},
+        )
+        raise NotFound("No such patient.")
+    return patient
+
+
+def patient_chart_read(actor: Actor, public_id: str | uuid.UUID, *, action: str) -> Patient:
+    """Look the patient up and record one read of their record for this request."""
+    patient = patient_get_for_actor(actor, public_id)
+    audit_record(actor=actor, action=action, patient_id=patient.public_id, obj=patient)
+    return patient
+
+
+def entry_get_for_actor(
+    actor: Actor, model: type[Entry], public_id: str | uuid.UUID, *, capability: Cap
+) -> Entry:
+    actor.require(capability)
+    key = _as_uuid(public_id)
+    entry = model.objects.select_related("patient").filter(public_id=key).first() if key else None
+    if entry is None:
+        raise NotFound(f"No such {model._meta.verbose_name}.")
+    return entry
+
+
+def patient_search(
+    *, query: str = "", birth_date: date | None = None, include_inactive: bool = False
+) -> QuerySet[Patient]:
+    """Patients matching a name fragment, an MRN or a birth date, in the current scope."""
+    patients = Patient.objects.all()
+    if not include_inactive:
+        patients = patients.filter(is_active=True)
+    for term in query.split()[:4]:
+        patients = patients.filter(
+            Q(family_name__icontains=term) | Q(given_name__icontains=term) | Q(mrn__iexact=term)
+        )
+    if birth_date is not None:
+        patients = patients.filter(birth_date=birth_date)
+    return patients.order_by("family_name", "given_name", "pk")
+
+
+@dataclass(frozen=True)
+class ChartSummary:
+    patient: Patient
+    weights: list[BodyWeight]
+    latest_height: BodyHeight | None
+    conditions: list[Condition]
+    medications: list[MedicationStatement]
+    allergies: list[Allergy]
+    vitals: list[VitalSign]
+
+    @property
+    def latest_weight(self) -> BodyWeight | None:
+        return self.weights[0] if self.weights else None
+
+    @property
+    def bmi(self) -> Decimal | None:
+        if self.latest_weight and self.latest_height:
+            return body_mass_index(self.latest_weight.weight_kg, self.latest_height.height_cm)
+        return None
+
+    @property
+    def antidepressant_trials(self) -> list[MedicationStatement]:
+        return [m for m in self.medications if m.is_antidepressant_trial]
+
+
+def chart_summary(patient: Patient) -> ChartSummary:
+    """Everything the chart's summary shows, in a fixed number of queries whatever the history."""
+    weights = list(
+        BodyWeight.objects.filter(patient=patient).order_by("-measured_at")[:CHART_RECENT_WEIGHTS]
+    )
+    latest_height = BodyHeight.objects.filter(patient=patient).order_by("-measured_at").first()
+    conditions = list(Condition.objects.filter(patient=patient, entered_in_error=False))
+    medications = list(MedicationStatement.objects.filter(patient=patient, entered_in_error=False))
+    allergies = list(Allergy.objects.filter(patient=patient, entered_in_error=False))
+    vitals = list(
+        VitalSign.objects.filter(patient=patient).order_by("-measured_at", "-pk")[
+            :CHART_RECENT_VITALS
+        ]
+    )
+    return ChartSummary(patient, weights, latest_height, conditions, medications, allergies, vitals)

@@ -1,0 +1,494 @@
+"""Writes to the patient chart. Each: permission, validation, one transaction, one audit event."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+from django.db import IntegrityError, transaction
+
+from ketaclinic.accounts.actor import Actor
+from ketaclinic.accounts.audit import audit_record
+from ketaclinic.accounts.roles import Cap
+from ketaclinic.core import clock
+from ketaclinic.core.errors import Conflict, FieldError, ValidationFailed
+from ketaclinic.core.validation import full_clean_or_raise
+from ketaclinic.patients import units
+from ketaclinic.patients.codes import PRELOADED_BY_CODE
+from ketaclinic.patients.models import (
+    Allergy,
+    BodyHeight,
+    BodyWeight,
+    ChartEntry,
+    Condition,
+    MedicationStatement,
+    Patient,
+    VitalSign,
+)
+
+PATIENT_FIELDS = (
+    "mrn",
+    "given_name",
+    "family_name",
+    "birth_date",
+    "sex_at_birth",
+    "gender_identity",
+    "pronouns",
+    "phone",
+    "email",
+    "address",
+    "emergency_contact_name",
+    "emergency_contact_phone",
+    "emergency_contact_relationship",
+    "preferred_language",
+)
+CONDITION_FIELDS = (
+    "code_system",
+    "code",
+    "display",
+    "clinical_status",
+    "onset_date",
+    "abatement_date",
+    "note",
+)
+MEDICATION_FIELDS = (
+    "drug_name",
+    "rxnorm_code",
+    "dose_text",
+    "status",
+    "start_date",
+    "end_date",
+    "is_antidepressant_trial",
+    "adequate_trial",
+    "in_current_episode",
+    "trial_outcome",
+    "note",
+)
+ALLERGY_FIELDS = ("substance", "reaction", "severity", "criticality", "clinical_status", "note")
+
+Entry = TypeVar("Entry", bound=ChartEntry)
+
+
+def _unknown_fields(data: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ValidationFailed(
+            "Unknown fields.", [FieldError(f, "This field does not exist.") for f in unknown]
+        )
+
+
+def _check_patient(patient: Patient) -> None:
+    errors = []
+    try:
+        units.check_birth_date(patient.birth_date, clock.now().date())
+    except units.UnitError as exc:
+        errors.append(FieldError(exc.field, exc.message))
+    except TypeError:
+        errors.append(FieldError("birth_date", "Enter a valid date."))
+    for name in ("given_name", "family_name"):
+        if not str(getattr(patient, name) or "").strip():
+            errors.append(FieldError(name, "This field is required."))
+    if errors:
+        raise ValidationFailed("The patient record is not valid.", errors)
+    full_clean_or_raise(patient, exclude=["organization"])
+
+
+def _new_mrn() -> str:
+    return f"KC{secrets.randbelow(10**8):08d}"
+
+
+def patient_create(*, actor: Actor, data: Mapping[str, Any]) -> Patient:
+    actor.require(Cap.PATIENT_CREATE)
+    _unknown_fields(data, PATIENT_FIELDS)
+    patient = Patient(organization=actor.organization, **data)
+    if not patient.mrn:
+        patient.mrn = _new_mrn()
+    _check_patient(patient)
+    if Patient.objects.filter(mrn=patient.mrn).exists():
+        raise Conflict.for_field("mrn", f"MRN {patient.mrn} is already used in this organization.")
+    try:
+        with transaction.atomic():
+            patient.save()
+            audit_record(
+                actor=actor,
+                action="patients.patient.created",
+                patient_id=patient.public_id,
+                obj=patient,
+            )
+    except IntegrityError:
+        raise Conflict.for_field("mrn", f"MRN {patient.mrn} is already used.") from None
+    return patient
+
+
+def patient_update(*, actor: Actor, patient: Patient, data: Mapping[str, Any]) -> Patient:
+    actor.require(Cap.PATIENT_EDIT_DEMOGRAPHICS)
+    _unknown_fields(data, PATIENT_FIELDS)
+    changed = {k: v for k, v in data.items() if getattr(patient, k) != v}
+    if not changed:
+        return patient
+    for key, value in changed.items():
+        setattr(patient, key, value)
+    _check_patient(patient)
+    if "mrn" in changed and Patient.objects.filter(mrn=patient.mrn).exclude(pk=patient.pk).exists():
+        raise Conflict.for_field("mrn", f"MRN {patient.mrn} is already used in this organization.")
+    with transaction.atomic():
+        patient.save()
+        audit_record(
+            actor=actor,
+            action="patients.patient.updated",
+            patient_id=patient.public_id,
+            obj=patient,
+            detail={"fields": sorted(changed)},
+        )
+    return patient
+
+
+def _decimal(value: Any, field: str) -> Decimal:
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise ValidationFailed.for_field(field, "Enter a number.") from None
+    if not number.is_finite():
+        raise ValidationFailed.for_field(field, "Enter a finite number.")
+    return number
+
+
+def _measured_at(value: datetime | None) -> datetime:
+    now = clock.now()
+    if value is None:
+        return now
+    if value.tzinfo is None:
+        raise ValidationFailed.for_field("measured_at", "Give the time with its time zone.")
+    if value > now:
+        raise ValidationFailed.for_field("measured_at", "The measurement time is in the future.")
+    return value
+
+
+def weight_record(
+    *,
+    actor: Actor,
+    patient: Patient,
+    value: Any,
+    unit: str = "kg",
+    measured_at: datetime | None = None,
+    source: str = ChartEntry.Source.CLINIC,
+    external_id: str = "",
+) -> BodyWeight:
+    actor.require(Cap.MEASUREMENT_RECORD)
+    entered = _decimal(value, "weight")
+    try:
+        kg = units.weight_to_kg(entered, unit)
+    except units.UnitError as exc:
+        raise ValidationFailed.for_field(exc.field, exc.message) from None
+    weight = BodyWeight(
+        organization=actor.organization,
+        patient=patient,
+        recorded_by=actor.user,
+        source=source,
+        external_id=external_id,
+        weight_kg=kg,
+        entered_value=entered,
+        entered_unit=unit,
+        measured_at=_measured_at(measured_at),
+    )
+    return _save_entry(actor, weight, "patients.weight.recorded", {"weight_kg": str(kg)})
+
+
+def height_record(
+    *,
+    actor: Actor,
+    patient: Patient,
+    value: Any,
+    unit: str = "cm",
+    measured_at: datetime | None = None,
+    source: str = ChartEntry.Source.CLINIC,
+    external_id: str = "",
+) -> BodyHeight:
+    actor.require(Cap.MEASUREMENT_RECORD)
+    entered = _decimal(value, "height")
+    try:
+        cm = units.height_to_cm(entered, unit)
+    except units.UnitError as exc:
+        raise ValidationFailed.for_field(exc.field, exc.message) from None
+    height = BodyHeight(
+        organization=actor.organization,
+        patient=patient,
+        recorded_by=actor.user,
+        source=source,
+        external_id=external_id,
+        height_cm=cm.quantize(Decimal("0.1")),
+        entered_value=entered,
+        entered_unit=unit,
+        measured_at=_measured_at(measured_at),
+    )
+    return _save_entry(actor, height, "patients.height.recorded", {"height_cm": str(cm)})
+
+
+def _save_entry(actor: Actor, entry: Entry, action: str, detail: dict[str, Any]) -> Entry:
+    full_clean_or_raise(entry, exclude=["organization", "patient", "recorded_by"])
+    with transaction.atomic():
+        entry.save()
+        audit_record(
+            actor=actor, action=action, patient_id=entry.patient.public_id, obj=entry, detail=detail
+        )
+    return entry
+
+
+def _check_dates(start: date | None, end: date | None, start_name: str, end_name: str) -> None:
+    today = clock.now().date()
+    errors = []
+    if start and start > today:
+        errors.append(FieldError(start_name, "This date is in the future."))
+    if start and end and end < start:
+        errors.append(FieldError(end_name, "This date is before the start date."))
+    if errors:
+        raise ValidationFailed("The dates are not consistent.", errors)
+
+
+def _create_entry(
+    actor: Actor,
+    model: type[Entry],
+    patient: Patient,
+    data: Mapping[str, Any],
+    allowed: tuple[str, ...],
+    action: str,
+    source: str = ChartEntry.Source.CLINIC,
+    external_id: str = "",
+) -> Entry:
+    actor.require(Cap.CLINICAL_EDIT)
+    _unknown_fields(data, allowed)
+    entry = model(
+        organization=actor.organization,
+        patient=patient,
+        recorded_by=actor.user,
+        source=source,
+        external_id=external_id,
+        **data,
+    )
+    _validate_entry(entry)
+    return _save_entry(actor, entry, action, {})
+
+
+def _update_entry(
+    actor: Actor, entry: Entry, data: Mapping[str, Any], allowed: tuple[str, ...], action: str
+) -> Entry:
+    actor.require(Cap.CLINICAL_EDIT)
+    _unknown_fields(data, allowed)
+    if getattr(entry, "entered_in_error", False):
+        raise Conflict("This entry was marked entered-in-error and can no longer be changed.")
+    # null clears an optional date or answer; a required or text field cannot be cleared to null
+    # (the database would refuse it with an IntegrityError, a 500).
+    nulls = [k for k, v in data.items() if v is None and not type(entry)._meta.get_field(k).null]
+    if nulls:
+        raise ValidationFailed(
+            "Some fields cannot be empty.",
+            [
+                FieldError(k, "This field cannot be null; send a value or leave it out.")
+                for k in nulls
+            ],
+        )
+    changed = sorted(k for k, v in data.items() if getattr(entry, k) != v)
+    if not changed:
+        return entry
+    for key in changed:
+        setattr(entry, key, data[key])
+    _validate_entry(entry)
+    full_clean_or_raise(entry, exclude=["organization", "patient", "recorded_by"])
+    with transaction.atomic():
+        entry.save()
+        audit_record(
+            actor=actor,
+            action=action,
+            patient_id=entry.patient.public_id,
+            obj=entry,
+            detail={"fields": changed},
+        )
+    return entry
+
+
+def _validate_entry(entry: ChartEntry) -> None:
+    if isinstance(entry, Condition):
+        if not entry.display and entry.code in PRELOADED_BY_CODE:
+            entry.display = PRELOADED_BY_CODE[entry.code].display
+        if not entry.display:
+            entry.display = entry.code
+        _check_dates(entry.onset_date, entry.abatement_date, "onset_date", "abatement_date")
+    elif isinstance(entry, MedicationStatement):
+        _check_dates(entry.start_date, entry.end_date, "start_date", "end_date")
+        if entry.trial_outcome and not entry.is_antidepressant_trial:
+            raise ValidationFailed.for_field(
+                "trial_outcome", "A trial outcome applies only to an antidepressant trial."
+            )
+
+
+def entry_mark_entered_in_error(*, actor: Actor, entry: ChartEntry, reason: str = "") -> None:
+    """Charts are not erased: a wrong entry is flagged, kept, and hidden from the summary."""
+    actor.require(Cap.CLINICAL_EDIT)
+    if not hasattr(entry, "entered_in_error"):
+        raise Conflict("Measurements cannot be withdrawn; record a new one instead.")
+    if entry.entered_in_error:
+        raise Conflict("This entry is already marked entered-in-error.")
+    with transaction.atomic():
+        entry.entered_in_error = True
+        entry.save(update_fields=["entered_in_error", "updated_at"])
+        audit_record(
+            actor=actor,
+            action=f"patients.{type(entry).__name__.lower()}.entered_in_error",
+            patient_id=entry.patient.public_id,
+            obj=entry,
+            detail={"reason": reason[:500]},
+        )
+
+
+def condition_add(
+    *, actor: Actor, patient: Patient, data: Mapping[str, Any], **kw: Any
+) -> Condition:
+    return _create_entry(
+        actor, Condition, patient, data, CONDITION_FIELDS, "patients.condition.added", **kw
+    )
+
+
+def condition_update(*, actor: Actor, condition: Condition, data: Mapping[str, Any]) -> Condition:
+    return _update_entry(actor, condition, data, CONDITION_FIELDS, "patients.condition.updated")
+
+
+def medication_add(
+    *, actor: Actor, patient: Patient, data: Mapping[str, Any], **kw: Any
+) -> MedicationStatement:
+    return _create_entry(
+        actor,
+        MedicationStatement,
+        patient,
+        data,
+        MEDICATION_FIELDS,
+        "patients.medication.added",
+        **kw,
+    )
+
+
+def medication_update(
+    *, actor: Actor, medication: MedicationStatement, data: Mapping[str, Any]
+) -> MedicationStatement:
+    return _update_entry(actor, medication, data, MEDICATION_FIELDS, "patients.medication.updated")
+
+
+def allergy_add(*, actor: Actor, patient: Patient, data: Mapping[str, Any], **kw: Any) -> Allergy:
+    return _create_entry(
+        actor, Allergy, patient, data, ALLERGY_FIELDS, "patients.allergy.added", **kw
+    )
+
+
+def allergy_update(*, actor: Actor, allergy: Allergy, data: Mapping[str, Any]) -> Allergy:
+    return _update_entry(actor, allergy, data, ALLERGY_FIELDS, "patients.allergy.updated")
+
+
+# Plausibility limits per vital sign, in the canonical unit: they reject typing errors and unit
+# mix-ups (a temperature entered in Fahrenheit as Celsius), not unusual patients.
+VITAL_UNITS: dict[str, str] = {
+    VitalSign.Kind.BLOOD_PRESSURE: "mm[Hg]",
+    VitalSign.Kind.HEART_RATE: "/min",
+    VitalSign.Kind.SPO2: "%",
+    VitalSign.Kind.RESPIRATORY_RATE: "/min",
+    VitalSign.Kind.TEMPERATURE: "Cel",
+    VitalSign.Kind.BMI: "kg/m2",
+}
+VITAL_LIMITS: dict[str, tuple[Decimal, Decimal]] = {
+    VitalSign.Kind.BLOOD_PRESSURE: (Decimal("30"), Decimal("320")),
+    VitalSign.Kind.HEART_RATE: (Decimal("15"), Decimal("350")),
+    VitalSign.Kind.SPO2: (Decimal("30"), Decimal("100")),
+    VitalSign.Kind.RESPIRATORY_RATE: (Decimal("2"), Decimal("100")),
+    VitalSign.Kind.TEMPERATURE: (Decimal("24"), Decimal("46")),
+    VitalSign.Kind.BMI: (Decimal("5"), Decimal("200")),
+}
+DIASTOLIC_LIMITS = (Decimal("10"), Decimal("250"))
+_UNIT_ALIASES = {
+    "{beats}/min": "/min",
+    "{beat}/min": "/min",
+    "{breaths}/min": "/min",
+    "mmHg": "mm[Hg]",
+}
+
+
+def _vital_canonical(kind: str, value: Decimal, unit: str) -> Decimal:
+    unit = _UNIT_ALIASES.get(unit, unit)
+    if kind == VitalSign.Kind.TEMPERATURE and unit == "[degF]":
+        return ((value - 32) * 5 / 9).quantize(Decimal("0.01"))
+    if kind == VitalSign.Kind.BMI and unit == "kg/m^2":
+        return value
+    if unit != VITAL_UNITS[kind]:
+        raise ValidationFailed.for_field(
+            "unit", f"Unit {unit!r} is not accepted for {kind}; use {VITAL_UNITS[kind]!r}."
+        )
+    return value
+
+
+def _vital_in_range(
+    value: Decimal, limits: tuple[Decimal, Decimal], field: str, label: str
+) -> None:
+    low, high = limits
+    if not low <= value <= high:
+        raise ValidationFailed.for_field(
+            field, f"{value} is not a possible {label} ({low}-{high}). Check the number and unit."
+        )
+
+
+def vital_sign_record(
+    *,
+    actor: Actor,
+    patient: Patient,
+    kind: str,
+    value: Any,
+    unit: str,
+    code: str,
+    value_diastolic: Any = None,
+    measured_at: datetime | None = None,
+    source: str = ChartEntry.Source.CLINIC,
+    external_id: str = "",
+) -> VitalSign:
+    """Record a vital sign (not weight or height), converted to the kind's canonical unit."""
+    actor.require(Cap.MEASUREMENT_RECORD)
+    if kind not in VITAL_UNITS:
+        raise ValidationFailed.for_field("kind", f"Unknown vital sign {kind!r}.")
+    entered = _decimal(value, "value")
+    canonical = _vital_canonical(kind, entered, unit)
+    label = VitalSign.Kind(kind).label.lower()
+    _vital_in_range(canonical, VITAL_LIMITS[kind], "value", label)
+    diastolic = None
+    if kind == VitalSign.Kind.BLOOD_PRESSURE:
+        if value_diastolic is None:
+            raise ValidationFailed.for_field(
+                "value_diastolic", "A blood pressure needs both values."
+            )
+        diastolic = _vital_in_range_value(value_diastolic)
+        if diastolic >= canonical:
+            raise ValidationFailed.for_field(
+                "value_diastolic", "The diastolic pressure must be below the systolic."
+            )
+    vital = VitalSign(
+        organization=actor.organization,
+        patient=patient,
+        recorded_by=actor.user,
+        source=source,
+        external_id=external_id,
+        kind=kind,
+        code=code,
+        value=canonical,
+        value_diastolic=diastolic,
+        unit=VITAL_UNITS[kind],
+        entered_value=entered,
+        entered_unit=unit[:20],
+        measured_at=_measured_at(measured_at),
+    )
+    detail = {"kind": kind, "value": str(canonical), "unit": VITAL_UNITS[kind]}
+    if diastolic is not None:
+        detail["value_diastolic"] = str(diastolic)
+    return _save_entry(actor, vital, "patients.vital_sign.recorded", detail)
+
+
+def _vital_in_range_value(value: Any) -> Decimal:
+    diastolic = _decimal(value, "value_diastolic")
+    _vital_in_range(diastolic, DIASTOLIC_LIMITS, "value_diastolic", "diastolic pressure")
+    return diastolic

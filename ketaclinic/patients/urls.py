@@ -1,0 +1,18 @@
+from django.urls import path
+
+from ketaclinic.patients import views
+
+app_name = "patients"
+
+urlpatterns = [
+    path("", views.patient_list, name="list"),
+    path("new/", views.patient_create, name="create"),
+    path("<uuid:patient_id>/", views.patient_chart, name="chart"),
+    path("<uuid:patient_id>/edit/", views.patient_edit, name="edit"),
+    path("<uuid:patient_id>/weights/new/", views.weight_add, name="weight-add"),
+    path("<uuid:patient_id>/heights/new/", views.height_add, name="height-add"),
+    path("<uuid:patient_id>/conditions/new/", views.condition_add, name="condition-add"),
+    path("<uuid:patient_id>/medications/new/", views.medication_add, name="medication-add"),
+    path("<uuid:patient_id>/allergies/new/", views.allergy_add, name="allergy-add"),
+    path("<uuid:patient_id>/<slug:section>/", views.patient_chart, name="chart-section"),
+]

@@ -1,0 +1,189 @@
+"""Staff screens for the patient chart: search, register, chart, and the chart's entry forms."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.forms.models import model_to_dict
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+
+from ketaclinic.accounts.roles import Cap
+from ketaclinic.core.decorators import staff_view
+from ketaclinic.core.errors import DomainError
+from ketaclinic.core.forms import add_domain_errors
+from ketaclinic.core.http import render_page_or_partial
+from ketaclinic.patients import selectors, services
+from ketaclinic.patients.forms import (
+    AllergyForm,
+    ConditionForm,
+    HeightForm,
+    MedicationForm,
+    PatientForm,
+    PatientSearchForm,
+    WeightForm,
+)
+from ketaclinic.patients.services import PATIENT_FIELDS
+
+PAGE_SIZE = 25
+CHART_SECTIONS = ("summary", "history", "measures", "plan", "sessions", "consent", "documents")
+
+
+@staff_view(Cap.PATIENT_LIST)
+def patient_list(request: HttpRequest) -> HttpResponse:
+    form = PatientSearchForm(request.GET or None)
+    patients = selectors.patient_search()
+    if form.is_valid():
+        patients = selectors.patient_search(
+            query=form.cleaned_data["q"], birth_date=form.cleaned_data["birth_date"]
+        )
+    page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"form": form, "page": page}
+    return render_page_or_partial(request, "patients/patient_list.html", "results", context)
+
+
+@staff_view(Cap.PATIENT_CREATE)
+def patient_create(request: HttpRequest) -> HttpResponse:
+    form = PatientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            patient = services.patient_create(actor=request.actor, data=form.cleaned_data)
+        except DomainError as error:
+            add_domain_errors(form, error)
+        else:
+            messages.success(request, f"{patient.full_name} registered (MRN {patient.mrn}).")
+            return redirect("patients:chart", patient_id=patient.public_id)
+    status = 400 if form.errors else 200
+    return TemplateResponse(request, "patients/patient_form.html", {"form": form}, status=status)
+
+
+@staff_view(Cap.PATIENT_VIEW)
+def patient_chart(request: HttpRequest, patient_id: str, section: str = "summary") -> HttpResponse:
+    if section not in CHART_SECTIONS:
+        section = "summary"
+    actor = request.actor  # type: ignore[attr-defined]
+    patient = selectors.patient_chart_read(actor, patient_id, action="patients.chart.viewed")
+    summary = selectors.chart_summary(patient) if actor.can(Cap.CLINICAL_VIEW) else None
+    context = {
+        "patient": patient,
+        "summary": summary,
+        "section": section,
+        "sections": CHART_SECTIONS,
+        "weight_form": WeightForm(),
+        "height_form": HeightForm(),
+    }
+    return render_page_or_partial(request, "patients/patient_chart.html", "chart-section", context)
+
+
+@staff_view(Cap.PATIENT_EDIT_DEMOGRAPHICS)
+def patient_edit(request: HttpRequest, patient_id: str) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    patient = selectors.patient_get_for_actor(actor, patient_id)
+    # The form gets a copy of the values, not the instance: the service compares old and new.
+    form = PatientForm(request.POST or None, initial=model_to_dict(patient, PATIENT_FIELDS))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.patient_update(actor=actor, patient=patient, data=form.cleaned_data)
+        except DomainError as error:
+            add_domain_errors(form, error)
+        else:
+            messages.success(request, "Demographics saved.")
+            return redirect("patients:chart", patient_id=patient.public_id)
+    context = {"form": form, "patient": patient}
+    return TemplateResponse(
+        request, "patients/patient_form.html", context, status=400 if form.errors else 200
+    )
+
+
+def _chart_entry_view(
+    form_class: type[forms.Form],
+    save: Callable[[Any, Any, dict[str, Any]], Any],
+    title: str,
+    done_message: str,
+) -> Callable[..., HttpResponse]:
+    """A page (or htmx fragment) that adds one entry to the chart through a service."""
+
+    def view(request: HttpRequest, patient_id: str) -> HttpResponse:
+        actor = request.actor  # type: ignore[attr-defined]
+        patient = selectors.patient_get_for_actor(actor, patient_id)
+        form = form_class(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                save(actor, patient, form.cleaned_data)
+            except DomainError as error:
+                add_domain_errors(form, error)
+            else:
+                messages.success(request, done_message)
+                response = redirect("patients:chart", patient_id=patient.public_id)
+                if getattr(request, "htmx", False):
+                    response = HttpResponse(status=204)
+                    response["HX-Redirect"] = response_url(patient)
+                return response
+        context = {"form": form, "patient": patient, "title": title}
+        status = 400 if form.errors else 200
+        return render_page_or_partial(
+            request, "patients/entry_form.html", "entry-form", context, status
+        )
+
+    return view
+
+
+def response_url(patient: Any) -> str:
+    from django.urls import reverse
+
+    return reverse("patients:chart", kwargs={"patient_id": patient.public_id})
+
+
+weight_add = staff_view(Cap.MEASUREMENT_RECORD)(
+    _chart_entry_view(
+        WeightForm,
+        lambda actor, patient, data: services.weight_record(
+            actor=actor, patient=patient, value=data["value"], unit=data["unit"]
+        ),
+        "Record weight",
+        "Weight recorded.",
+    )
+)
+height_add = staff_view(Cap.MEASUREMENT_RECORD)(
+    _chart_entry_view(
+        HeightForm,
+        lambda actor, patient, data: services.height_record(
+            actor=actor, patient=patient, value=data["value"], unit=data["unit"]
+        ),
+        "Record height",
+        "Height recorded.",
+    )
+)
+condition_add = staff_view(Cap.CLINICAL_EDIT)(
+    _chart_entry_view(
+        ConditionForm,
+        lambda actor, patient, data: services.condition_add(
+            actor=actor, patient=patient, data=data
+        ),
+        "Add condition",
+        "Condition added.",
+    )
+)
+medication_add = staff_view(Cap.CLINICAL_EDIT)(
+    _chart_entry_view(
+        MedicationForm,
+        lambda actor, patient, data: services.medication_add(
+            actor=actor, patient=patient, data=data
+        ),
+        "Add medication",
+        "Medication added.",
+    )
+)
+allergy_add = staff_view(Cap.CLINICAL_EDIT)(
+    _chart_entry_view(
+        AllergyForm,
+        lambda actor, patient, data: services.allergy_add(actor=actor, patient=patient, data=data),
+        "Add allergy",
+        "Allergy added.",
+    )
+)

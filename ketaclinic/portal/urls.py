@@ -1,0 +1,25 @@
+from django.urls import path
+
+from ketaclinic.portal import auth_views, intake_views, views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("m/<str:token>/", views.measure, name="measure"),
+    path("", auth_views.portal_home, name="home"),
+    path("login/", auth_views.portal_login, name="login"),
+    path("logout/", auth_views.portal_logout, name="logout"),
+    path("invite/<str:token>/", auth_views.invite_accept, name="invite"),
+    path("intake/", intake_views.portal_intake, name="intake"),
+    path("consents/<uuid:version_id>/sign/", auth_views.portal_consent_sign, name="consent-sign"),
+    path(
+        "consents/signed/<uuid:signature_id>/pdf/",
+        auth_views.portal_consent_pdf,
+        name="consent-pdf",
+    ),
+    path(
+        "consents/signed/<uuid:signature_id>/revoke/",
+        auth_views.portal_consent_revoke,
+        name="consent-revoke",
+    ),
+]

@@ -1,0 +1,361 @@
+"""JSON API for treatment sessions (mounted at /api/v1/). Same services as the UI and FHIR."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+
+from ketaclinic.accounts.roles import Cap
+from ketaclinic.core.api import ERROR_RESPONSES
+from ketaclinic.patients import selectors as patient_selectors
+from ketaclinic.protocols import selectors as protocol_selectors
+from ketaclinic.protocols import services as protocol_services
+from ketaclinic.sessions import selectors, services
+
+router = Router(tags=["sessions"])
+
+
+def _actor(request: HttpRequest) -> Any:
+    return request.auth
+
+
+class PlanIn(Schema):
+    patient: uuid.UUID
+    protocol_id: str = Field(..., max_length=80)
+    start_date: date
+    current_amount: Decimal | None = None
+    infusion_minutes: int | None = Field(None, ge=1, le=600)
+    concentration_mg_per_ml: Decimal | None = None
+    diluent_volume_ml: Decimal = Decimal("0")
+    plan_measures: list[str] = []
+    childbearing_potential: bool = False
+
+
+class PlanOut(Schema):
+    id: uuid.UUID = Field(..., alias="public_id")
+    protocol_key: str
+    phase: str
+    current_amount: Decimal
+    status: str
+
+
+class SessionIn(Schema):
+    plan: uuid.UUID
+    scheduled_at: datetime
+    chair: int | None = Field(None, ge=1, le=100)
+
+
+class SessionOut(Schema):
+    id: uuid.UUID = Field(..., alias="public_id")
+    patient: uuid.UUID = Field(..., alias="patient.public_id")
+    protocol_key: str
+    drug: str
+    route: str
+    state: str
+    chair: int | None
+    session_number: int
+    policy_key: str
+    dose_started_at: datetime | None
+    discharged_at: datetime | None
+    last_alert_severity: str
+
+
+class VitalsIn(Schema):
+    taken_at: datetime | None = None
+    systolic: int | None = Field(None, ge=1, le=400)
+    diastolic: int | None = Field(None, ge=1, le=300)
+    heart_rate: int | None = Field(None, ge=1, le=400)
+    spo2: int | None = Field(None, ge=1, le=100)
+    respiratory_rate: int | None = Field(None, ge=1, le=100)
+
+
+class PrecheckIn(Schema):
+    checklist: dict[str, bool]
+    vitals: VitalsIn
+    override_reason: str = Field("", max_length=2000)
+
+
+class PrecheckOut(Schema):
+    id: uuid.UUID = Field(..., alias="public_id")
+    passed: bool
+    unmet: list[dict[str, Any]]
+    gate: dict[str, Any]
+    weight: dict[str, Any]
+
+
+class VitalsBatchIn(Schema):
+    samples: list[VitalsIn] = Field(..., min_length=1, max_length=100)
+
+
+class VitalsOut(Schema):
+    id: uuid.UUID = Field(..., alias="public_id")
+    taken_at: datetime
+    systolic: int | None
+    diastolic: int | None
+    heart_rate: int | None
+    spo2: int | None
+    respiratory_rate: int | None
+    severity: str
+    alerts: list[dict[str, Any]]
+
+
+class OrderIn(Schema):
+    prescribed_amount: Decimal | None = None
+    concentration_mg_per_ml: Decimal | None = None
+    infusion_minutes: int | None = Field(None, ge=1, le=600)
+    diluent_volume_ml: Decimal | None = None
+
+
+class OrderOut(Schema):
+    id: uuid.UUID = Field(..., alias="public_id")
+    dose_mg: Decimal
+    device_count: int | None
+    algorithm: str
+    protocol_key: str
+    policy_key: str
+    result: dict[str, Any]
+
+
+class AdministrationIn(Schema):
+    dose_mg: Decimal
+    lot_number: str = Field(..., min_length=1, max_length=40)
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    device_count: int | None = Field(None, ge=1, le=10)
+    note: str = Field("", max_length=2000)
+
+
+class AdministrationOut(Schema):
+    id: uuid.UUID = Field(..., alias="public_id")
+    dose_mg: Decimal
+    device_count: int | None
+    lot_number: str
+    started_at: datetime
+    ended_at: datetime | None
+
+
+class CompleteIn(Schema):
+    ended_at: datetime | None = None
+
+
+class AdverseEventIn(Schema):
+    event_code: str = Field(..., max_length=40)
+    grade: int = Field(..., ge=1, le=5)
+    serious: bool = False
+    onset_at: datetime | None = None
+    action_taken: str = Field("", max_length=2000)
+    outcome: str = "ongoing"
+    description: str = Field("", max_length=2000)
+
+
+class AdverseEventOut(Schema):
+    id: uuid.UUID = Field(..., alias="public_id")
+    event_code: str
+    grade: int
+    serious: bool
+    escalated: bool
+    outcome: str
+
+
+class DischargeIn(Schema):
+    alert_and_oriented: bool = False
+    sedation_resolved: bool = False
+    dissociation_resolved: bool = False
+    respiratory_depression_resolved: bool = False
+    clinically_stable: bool = False
+    escort_present: bool = False
+    vitals_override_reason: str = Field("", max_length=2000)
+
+
+class DischargeOut(Schema):
+    ready: bool
+    result: dict[str, Any]
+
+
+class NoteIn(Schema):
+    text: str = Field(..., max_length=50_000)
+
+
+class AmendIn(Schema):
+    text: str = Field(..., min_length=1, max_length=50_000)
+    reason: str = Field(..., min_length=5, max_length=200)
+
+
+class NoteOut(Schema):
+    id: uuid.UUID = Field(..., alias="public_id")
+    text: str
+    signed_at: datetime | None
+    content_hash: str
+
+
+class AbortIn(Schema):
+    reason: str = Field(..., min_length=1, max_length=2000)
+
+
+R = {**ERROR_RESPONSES}
+
+
+def _session(request: HttpRequest, session_id: uuid.UUID, cap: Cap = Cap.SESSION_VIEW) -> Any:
+    return selectors.session_get(_actor(request), session_id, capability=cap)
+
+
+@router.post("/plans", response={201: PlanOut, **R})
+def plan_create(request: HttpRequest, payload: PlanIn) -> Any:
+    actor = _actor(request)
+    patient = patient_selectors.patient_get_for_actor(actor, payload.patient)
+    protocol_services.protocol_catalog_seed(organization=actor.organization)
+    protocol = protocol_selectors.protocol_published(payload.protocol_id)
+    if protocol is None:
+        from ketaclinic.core.errors import NotFound
+
+        raise NotFound("No published protocol with that id.")
+    data = payload.dict(exclude={"patient", "protocol_id"})
+    return Status(
+        201, protocol_services.plan_create(actor=actor, patient=patient, protocol=protocol, **data)
+    )
+
+
+@router.post("/sessions", response={201: SessionOut, **R})
+def session_schedule(request: HttpRequest, payload: SessionIn) -> Any:
+    actor = _actor(request)
+    plan = protocol_selectors.plan_get(actor, payload.plan)
+    return Status(
+        201,
+        services.session_schedule(
+            actor=actor, plan=plan, scheduled_at=payload.scheduled_at, chair=payload.chair
+        ),
+    )
+
+
+@router.get("/sessions/{session_id}", response={200: SessionOut, **R})
+def session_read(request: HttpRequest, session_id: uuid.UUID) -> Any:
+    return _session(request, session_id)
+
+
+@router.post("/sessions/{session_id}/check-in", response={200: SessionOut, **R})
+def session_check_in(request: HttpRequest, session_id: uuid.UUID) -> Any:
+    return services.session_check_in(actor=_actor(request), session=_session(request, session_id))
+
+
+@router.post("/sessions/{session_id}/prechecks", response={201: PrecheckOut, **R})
+def precheck(request: HttpRequest, session_id: uuid.UUID, payload: PrecheckIn) -> Any:
+    return Status(
+        201,
+        services.precheck_record(
+            actor=_actor(request),
+            session=_session(request, session_id),
+            checklist=payload.checklist,
+            vitals=payload.vitals.dict(exclude={"taken_at"}),
+            taken_at=payload.vitals.taken_at,
+            override_reason=payload.override_reason,
+        ),
+    )
+
+
+@router.post("/sessions/{session_id}/dose-orders", response={201: OrderOut, **R})
+def dose_order(request: HttpRequest, session_id: uuid.UUID, payload: OrderIn) -> Any:
+    return Status(
+        201,
+        services.dose_order_sign(
+            actor=_actor(request), session=_session(request, session_id), **payload.dict()
+        ),
+    )
+
+
+@router.post("/sessions/{session_id}/administrations", response={201: AdministrationOut, **R})
+def administer(request: HttpRequest, session_id: uuid.UUID, payload: AdministrationIn) -> Any:
+    return Status(
+        201,
+        services.dose_administer(
+            actor=_actor(request), session=_session(request, session_id), **payload.dict()
+        ),
+    )
+
+
+@router.post("/sessions/{session_id}/dose-complete", response={200: SessionOut, **R})
+def dose_complete(request: HttpRequest, session_id: uuid.UUID, payload: CompleteIn) -> Any:
+    return services.dose_complete(
+        actor=_actor(request), session=_session(request, session_id), ended_at=payload.ended_at
+    )
+
+
+@router.post("/sessions/{session_id}/vitals", response={201: list[VitalsOut], **R})
+def vitals(request: HttpRequest, session_id: uuid.UUID, payload: VitalsBatchIn) -> Any:
+    return Status(
+        201,
+        services.vitals_record(
+            actor=_actor(request),
+            session=_session(request, session_id),
+            samples=[s.dict() for s in payload.samples],
+        ),
+    )
+
+
+@router.get("/sessions/{session_id}/vitals", response={200: list[VitalsOut], **R})
+def vitals_list(request: HttpRequest, session_id: uuid.UUID) -> Any:
+    return selectors.flowsheet(_session(request, session_id)).vitals
+
+
+@router.post("/sessions/{session_id}/adverse-events", response={201: AdverseEventOut, **R})
+def adverse_event(request: HttpRequest, session_id: uuid.UUID, payload: AdverseEventIn) -> Any:
+    return Status(
+        201,
+        services.adverse_event_record(
+            actor=_actor(request), session=_session(request, session_id), **payload.dict()
+        ),
+    )
+
+
+@router.post("/sessions/{session_id}/discharge-checks", response={201: DischargeOut, **R})
+def discharge_check(request: HttpRequest, session_id: uuid.UUID, payload: DischargeIn) -> Any:
+    data = payload.dict()
+    reason = data.pop("vitals_override_reason")
+    return Status(
+        201,
+        services.discharge_check(
+            actor=_actor(request),
+            session=_session(request, session_id),
+            assessment=data,
+            vitals_override_reason=reason,
+        ),
+    )
+
+
+@router.post("/sessions/{session_id}/discharge", response={200: SessionOut, **R})
+def discharge(request: HttpRequest, session_id: uuid.UUID) -> Any:
+    return services.session_discharge(actor=_actor(request), session=_session(request, session_id))
+
+
+@router.post("/sessions/{session_id}/abort", response={200: SessionOut, **R})
+def abort(request: HttpRequest, session_id: uuid.UUID, payload: AbortIn) -> Any:
+    return services.session_abort(
+        actor=_actor(request), session=_session(request, session_id), reason=payload.reason
+    )
+
+
+@router.put("/sessions/{session_id}/note", response={200: NoteOut, **R})
+def note_save(request: HttpRequest, session_id: uuid.UUID, payload: NoteIn) -> Any:
+    return services.note_save(
+        actor=_actor(request), session=_session(request, session_id), text=payload.text
+    )
+
+
+@router.post("/sessions/{session_id}/note/sign", response={200: NoteOut, **R})
+def note_sign(request: HttpRequest, session_id: uuid.UUID) -> Any:
+    return services.note_sign(actor=_actor(request), session=_session(request, session_id))
+
+
+@router.post("/sessions/{session_id}/note/amendments", response={201: dict[str, Any], **R})
+def note_amend(request: HttpRequest, session_id: uuid.UUID, payload: AmendIn) -> Any:
+    row = services.note_amend(
+        actor=_actor(request),
+        session=_session(request, session_id),
+        text=payload.text,
+        reason=payload.reason,
+    )
+    return Status(201, {"id": str(row.public_id), "signed_at": row.signed_at.isoformat()})

@@ -1,0 +1,195 @@
+"""Reads of sessions: the flowsheet, the floor board, REMS trackers. Fixed query counts."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ketaclinic.accounts.actor import Actor
+from ketaclinic.accounts.roles import Cap
+from ketaclinic.core import clock
+from ketaclinic.core.errors import NotFound
+from ketaclinic.patients.models import Patient
+from ketaclinic.protocols.models import TreatmentPlan
+from ketaclinic.sessions.discharge import DischargeAssessment
+from ketaclinic.sessions.models import (
+    ACTIVE_STATES,
+    AdverseEvent,
+    DischargeCheck,
+    DoseAdministration,
+    DoseOrder,
+    Intervention,
+    PatientMonitoringForm,
+    Precheck,
+    SessionNote,
+    SessionObservation,
+    TreatmentSession,
+    VitalsEntry,
+)
+from ketaclinic.sessions.workflow import allowed_events, checklist_for
+
+
+def _uuid(value: object) -> uuid.UUID | None:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def local_date(session: TreatmentSession, at: datetime) -> date:
+    return at.astimezone(ZoneInfo(session.clinic.time_zone)).date()
+
+
+def session_get(
+    actor: Actor, public_id: object, *, capability: Cap = Cap.SESSION_VIEW
+) -> TreatmentSession:
+    """The session with what every screen needs; another organization's is a 404."""
+    actor.require(capability)
+    key = _uuid(public_id)
+    session = (
+        TreatmentSession.objects.select_related(
+            "patient", "plan", "plan__prescriber", "protocol", "clinic", "policy_version"
+        )
+        .filter(public_id=key)
+        .first()
+        if key
+        else None
+    )
+    if session is None:
+        raise NotFound("No such session.")
+    return session
+
+
+@dataclass
+class Flowsheet:
+    session: TreatmentSession
+    vitals: list[VitalsEntry]
+    prechecks: list[Precheck]
+    orders: list[DoseOrder]
+    administrations: list[DoseAdministration]
+    observations: list[SessionObservation]
+    adverse_events: list[AdverseEvent]
+    interventions: list[Intervention]
+    discharge_checks: list[DischargeCheck]
+    note: SessionNote | None
+    pmf: PatientMonitoringForm | None
+    checklist: list[Any] = field(default_factory=list)
+
+    @property
+    def order(self) -> DoseOrder | None:
+        signed = [o for o in self.orders if o.status == DoseOrder.Status.SIGNED]
+        return signed[-1] if signed else None
+
+    @property
+    def last_discharge(self) -> DischargeCheck | None:
+        return self.discharge_checks[-1] if self.discharge_checks else None
+
+    @property
+    def last_precheck(self) -> Precheck | None:
+        return self.prechecks[-1] if self.prechecks else None
+
+    @property
+    def events(self) -> list[str]:
+        return [e.value for e in allowed_events(self.session.state)]
+
+    @property
+    def assessment_fields(self) -> tuple[str, ...]:
+        return tuple(DischargeAssessment.__dataclass_fields__)
+
+
+def flowsheet(session: TreatmentSession) -> Flowsheet:
+    """Everything the flowsheet shows, in a fixed number of queries."""
+    note = (
+        SessionNote.objects.filter(session=session)
+        .select_related("signed_by")
+        .prefetch_related("amendments")
+        .first()
+    )
+    sheet = Flowsheet(
+        session=session,
+        vitals=list(VitalsEntry.objects.filter(session=session).order_by("taken_at", "pk")),
+        prechecks=list(
+            Precheck.objects.filter(session=session).select_related("override_by").order_by("pk")
+        ),
+        orders=list(
+            DoseOrder.objects.filter(session=session).select_related("recorded_by").order_by("pk")
+        ),
+        administrations=list(
+            DoseAdministration.objects.filter(session=session)
+            .select_related("recorded_by")
+            .order_by("pk")
+        ),
+        observations=list(SessionObservation.objects.filter(session=session)),
+        adverse_events=list(AdverseEvent.objects.filter(session=session)),
+        interventions=list(Intervention.objects.filter(session=session)),
+        discharge_checks=list(DischargeCheck.objects.filter(session=session).order_by("pk")),
+        note=note,
+        pmf=PatientMonitoringForm.objects.filter(session=session).first()
+        if session.drug == "esketamine"
+        else None,
+    )
+    sheet.checklist = list(
+        checklist_for(
+            drug=session.drug,
+            setting=session.setting,
+            childbearing_potential=session.plan.childbearing_potential,
+            plan_measures=session.plan.plan_measures,
+        )
+    )
+    return sheet
+
+
+@dataclass(frozen=True)
+class FloorRow:
+    session: TreatmentSession
+    minutes_since_dose: int | None
+    observation_left: int | None
+
+
+def floor_board(*, now: datetime | None = None) -> list[FloorRow]:
+    """Every active session of the organization in scope: one query."""
+    now = now or clock.now()
+    sessions = (
+        TreatmentSession.objects.filter(state__in=ACTIVE_STATES)
+        .select_related("patient", "clinic", "protocol")
+        .order_by("clinic__name", "chair", "scheduled_at")
+    )
+    rows = []
+    for session in sessions:
+        minutes = None
+        left = None
+        if session.dose_started_at is not None:
+            minutes = int((now - session.dose_started_at) / timedelta(minutes=1))
+            required = session.protocol.definition["monitoring"]["minimum_observation_minutes"]
+            left = max(0, int(required) - minutes)
+        rows.append(FloorRow(session, minutes, left))
+    return rows
+
+
+def sessions_for_patient(patient: Patient) -> list[TreatmentSession]:
+    return list(
+        TreatmentSession.objects.filter(patient=patient)
+        .select_related("clinic")
+        .order_by("-scheduled_at", "-pk")[:50]
+    )
+
+
+def schedulable_plans(patient: Patient) -> list[TreatmentPlan]:
+    """The patient's active plans: the choices of the chart's "Schedule session" form."""
+    return list(
+        TreatmentPlan.objects.filter(patient=patient, status=TreatmentPlan.Status.ACTIVE)
+        .select_related("protocol")
+        .order_by("-start_date", "-pk")
+    )
+
+
+def pmf_tracker(*, today: date) -> list[PatientMonitoringForm]:
+    """Unsubmitted REMS forms, the most urgent first (7-day deadline)."""
+    return list(
+        PatientMonitoringForm.objects.filter(submitted_on__isnull=True)
+        .select_related("session", "session__patient")
+        .order_by("due_on", "pk")[:50]
+    )
