@@ -58,11 +58,20 @@ def intake_edit(request: HttpRequest, patient_id: str) -> HttpResponse:
     form = IntakeForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            services.intake_record(actor=actor, patient=patient, data=form.service_data())
+            intake = services.intake_record(
+                actor=actor, patient=patient, data=form.service_data()
+            )
         except DomainError as error:
             add_domain_errors(form, error)
         else:
             messages.success(request, "Intake history saved. Run the screening to update it.")
+            # The alert this answer raised, or the open one that already covers it.
+            if getattr(intake, "safety_alert", None) is not None:
+                messages.error(
+                    request,
+                    "A critical safety alert was raised for this answer: see the patient's "
+                    "open alerts and act on it now.",
+                )
             return redirect("screening:page", patient_id=patient.public_id)
     context = {"form": form, "patient": patient}
     status = 400 if form.errors else 200

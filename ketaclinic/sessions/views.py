@@ -98,10 +98,11 @@ def _flowsheet_context(request: HttpRequest, session: Any, **forms: Any) -> dict
 
 def _observation_result(observation: Any) -> str:
     if observation.kind == "side_effects":
+        # In checklist order: PostgreSQL's jsonb does not keep the keys in the order written.
         present = [
-            ADVERSE_EVENTS_BY_CODE[code].label
-            for code, ticked in observation.data.items()
-            if ticked and code in ADVERSE_EVENTS_BY_CODE
+            event.label
+            for code, event in ADVERSE_EVENTS_BY_CODE.items()
+            if observation.data.get(code)
         ]
         return ", ".join(present) or "None of the listed side effects"
     return "" if observation.score is None else f"{observation.score.normalize():f}"

@@ -98,13 +98,19 @@ API_WRITES = [
 ]
 
 
-@pytest.mark.parametrize("role", [r.value for r in Role])
-@pytest.mark.parametrize(("url", "capability"), API_WRITES)
+# Roles that hold the capability are covered by the behaviour tests.
+API_WRITES_REFUSED = [
+    (role.value, url, capability)
+    for url, capability in API_WRITES
+    for role in Role
+    if not role_can(role.value, capability)
+]
+
+
+@pytest.mark.parametrize(("role", "url", "capability"), API_WRITES_REFUSED)
 def test_a_role_without_the_capability_gets_403_from_the_api_and_nothing_is_written(
     org_a, members, stock, role, url, capability
 ):
-    if role_can(role, capability):
-        pytest.skip("allowed; covered by the behaviour tests")
     container = vials(org_a, stock["lot"])[0]
     payloads = {
         "/api/v1/inventory/transfers": {

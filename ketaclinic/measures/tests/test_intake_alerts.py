@@ -198,7 +198,9 @@ def test_staff_recording_intent_or_plan_on_the_intake_page_raises_the_same_alert
     patient = make_patient(prescriber)
     client = staff_client(nurse)
     url = f"/screening/patients/{patient.public_id}/intake/"
-    assert client.post(url, {"suicidal_ideation": WITH_PLAN}).status_code == 302
+    page = client.post(url, {"suicidal_ideation": WITH_PLAN}, follow=True)
+    # The clinician is told on the spot, not only on the dashboard.
+    assert "A critical safety alert was raised" in page.content.decode()
     [alert] = alerts()
     assert alert.source_kind == "intake"
     assert alert.summary.startswith(SUMMARY)
@@ -206,8 +208,11 @@ def test_staff_recording_intent_or_plan_on_the_intake_page_raises_the_same_alert
     assert alert.responsible == nurse.user  # the clinician who recorded it answers first
     assert last_intake_event().detail["alert"] == str(alert.public_id)
     # Saving the page again while it is open: no second alert.
-    assert client.post(url, {"suicidal_ideation": WITH_PLAN}).status_code == 302
+    again = client.post(url, {"suicidal_ideation": WITH_PLAN}, follow=True)
+    assert "A critical safety alert was raised" in again.content.decode()  # still open
     assert len(alerts()) == 1
+    calm = client.post(url, {"suicidal_ideation": "none"}, follow=True)
+    assert "A critical safety alert was raised" not in calm.content.decode()
     assert SUMMARY in staff_client(members["prescriber"]).get("/").content.decode()
 
 
