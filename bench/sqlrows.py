@@ -63,6 +63,8 @@ class WeightWriter:
         event = _template(conn, "accounts_auditevent")
         for row in (weight, event):
             row.pop("id")
+        if "entered_in_error" in weight:  # the newest row may be one withdrawn; a new one is not
+            weight["entered_in_error"] = 0
         self.weight_template = weight
         self.event_template = event
         self.weight_sql = self._insert_sql("patients_bodyweight", weight)

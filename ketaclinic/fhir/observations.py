@@ -3,6 +3,9 @@
 Codes are LOINC; values carry UCUM units and are converted to the chart's canonical unit on input
 (a weight in [lb_av] is stored in kg). Synthea's older blood-pressure panel 55284-4 means the same
 as 85354-9 and is stored as such.
+
+A row marked entered-in-error in the chart is emitted with status `entered-in-error`, on read,
+in search and in $everything, as Conditions are; the chart and dosing never use it.
 """
 
 from __future__ import annotations
@@ -186,7 +189,9 @@ def observation_to_fhir(entry: ChartEntry) -> dict[str, Any]:
             **meta(entry),
             "profile": [f"http://hl7.org/fhir/StructureDefinition/{vital.profile}"],
         },
-        "status": "final",
+        # Like a Condition's verificationStatus: a withdrawn row is still served, so a client
+        # that holds it learns it was wrong, but it is never "final".
+        "status": "entered-in-error" if getattr(entry, "entered_in_error", False) else "final",
         "category": [VITAL_SIGNS],
         "code": {
             "coding": [{"system": LOINC, "code": vital.code, "display": vital.display}],

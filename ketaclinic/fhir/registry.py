@@ -335,8 +335,8 @@ class ObservationHandler(Handler):
             return any_of(values, lambda v: date_q("measured_at", v))
         return Q()
 
-    def search(self, actor: Actor, search: SearchRequest) -> Page:
-        actor.require(Cap.CLINICAL_VIEW)
+    def _union_parts(self, actor: Actor, search: SearchRequest) -> list[Any]:
+        """One `(measured_at, src, pk)` query per table an Observation may come from."""
         filters = self._source_filters(search)
         common = Q()
         for name, values in search.items():
@@ -349,22 +349,10 @@ class ObservationHandler(Handler):
             .values_list("measured_at", "src", "pk")
             for src, q in (filters or {}).items()
         ]
-        parts += measure_observations.union_parts(actor, search)
-        if not parts:
-            return Page(0, [], [])
-        union = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-        total = union.count()
-        descending = (search.sort or "-date").startswith("-")
-        prefix = "-" if descending else ""
-        keys = (
-            list(
-                union.order_by(f"{prefix}measured_at", f"{prefix}src", f"{prefix}pk")[
-                    search.offset : search.offset + search.count
-                ]
-            )
-            if search.count
-            else []
-        )
+        return parts + measure_observations.union_parts(actor, search)
+
+    def _load(self, keys: list[tuple[Any, str, int]]) -> dict[tuple[str, int], Any]:
+        """The rows behind one page of union keys, one query per source table."""
         by_src: dict[str, list[int]] = {}
         for _, src, pk in keys:
             if src in SOURCES:
@@ -375,6 +363,28 @@ class ObservationHandler(Handler):
             for obj in SOURCES[src].objects.select_related("patient").filter(pk__in=pks)
         }
         loaded.update(measure_observations.load(keys))
+        return loaded
+
+    def search(self, actor: Actor, search: SearchRequest) -> Page:
+        actor.require(Cap.CLINICAL_VIEW)
+        parts = self._union_parts(actor, search)
+        if not parts:
+            return Page(0, [], [])
+        # One sorted, paged UNION ALL across the sources keeps paging stable and the query count
+        # fixed: the page's rows are then loaded per source.
+        union = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+        total = union.count()
+        prefix = "-" if (search.sort or "-date").startswith("-") else ""
+        keys = (
+            list(
+                union.order_by(f"{prefix}measured_at", f"{prefix}src", f"{prefix}pk")[
+                    search.offset : search.offset + search.count
+                ]
+            )
+            if search.count
+            else []
+        )
+        loaded = self._load(keys)
         rows = [loaded[(src, pk)] for _, src, pk in keys if (src, pk) in loaded]
         return Page(
             total, [self.to_fhir(r) for r in rows], sorted({str(r.patient.public_id) for r in rows})

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import CharField, Q, Value
-
 from ketaclinic.accounts.actor import Actor
-from ketaclinic.accounts.roles import Cap
 from ketaclinic.fhir import adverse_event as ae
 from ketaclinic.fhir import encounter as enc
-from ketaclinic.fhir import measure_observations, session_vitals
 from ketaclinic.fhir import medication_administration as ma
-from ketaclinic.fhir.registry import HANDLERS, SOURCES, Handler, ObservationHandler, Page, _page
+from ketaclinic.fhir import session_vitals
+from ketaclinic.fhir.registry import HANDLERS, Handler, ObservationHandler, Page, _page
 from ketaclinic.fhir.search import SearchRequest
 
 
@@ -105,53 +102,16 @@ class SessionObservationHandler(ObservationHandler):
                 return self.to_fhir(vital)
         return super().read(actor, resource_id)
 
-    def _chart_parts(self, actor: Actor, search: SearchRequest) -> list[Any]:
-        if any(name == "encounter" for name, _ in search.items()):
-            return []
-        filters = self._source_filters(search)
-        common = Q()
-        for name, values in search.items():
-            common &= self._common_q(name, values)
-        parts = [
-            SOURCES[src]
-            .objects.filter(q & common)
-            .order_by()
-            .annotate(src=Value(src, output_field=CharField()))
-            .values_list("measured_at", "src", "pk")
-            for src, q in (filters or {}).items()
-        ]
-        return parts + measure_observations.union_parts(actor, search)
+    def _union_parts(self, actor: Actor, search: SearchRequest) -> list[Any]:
+        # A search by encounter asks for a session's flowsheet only: no chart vitals match it.
+        by_encounter = any(name == "encounter" for name, _ in search.items())
+        chart = [] if by_encounter else super()._union_parts(actor, search)
+        return chart + session_vitals.union_parts(actor, search)
 
-    def search(self, actor: Actor, search: SearchRequest) -> Page:
-        actor.require(Cap.CLINICAL_VIEW)
-        parts = self._chart_parts(actor, search) + session_vitals.union_parts(actor, search)
-        if not parts:
-            return Page(0, [], [])
-        union = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-        total = union.count()
-        prefix = "-" if (search.sort or "-date").startswith("-") else ""
-        keys = (
-            list(
-                union.order_by(f"{prefix}measured_at", f"{prefix}src", f"{prefix}pk")[
-                    search.offset : search.offset + search.count
-                ]
-            )
-            if search.count
-            else []
-        )
-        by_src: dict[str, list[int]] = {}
-        for _, src, pk in keys:
-            if src in SOURCES:
-                by_src.setdefault(src, []).append(pk)
-        loaded: dict[tuple[str, int], Any] = {
-            (src, obj.pk): obj
-            for src, pks in by_src.items()
-            for obj in SOURCES[src].objects.select_related("patient").filter(pk__in=pks)
-        }
-        loaded.update(measure_observations.load(keys))
+    def _load(self, keys: list[tuple[Any, str, int]]) -> dict[tuple[str, int], Any]:
+        loaded = super()._load(keys)
         loaded.update(session_vitals.load(keys))
-        rows = [loaded[(src, pk)] for _, src, pk in keys if (src, pk) in loaded]
-        return Page(total, [self.to_fhir(r) for r in rows], _patients(rows))
+        return loaded
 
     def create(self, actor: Actor, resource: Any, **kw: Any) -> Any:
         session_id = session_vitals.session_reference(resource)

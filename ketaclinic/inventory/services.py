@@ -360,6 +360,61 @@ def _entry(
     )
 
 
+def _post(
+    *,
+    actor: Actor,
+    head: LedgerChain,
+    kind: EntryKind,
+    product: Product,
+    lot: Lot,
+    location: StorageLocation,
+    quantity_mg: Decimal,
+    occurred_at: datetime,
+    container: Container | None = None,
+    witness: User | None = None,
+    approver: User | None = None,
+    patient: Patient | None = None,
+    administration_id: uuid.UUID | None = None,
+    state: ledger.BalanceState | None = None,
+    **entry_fields: Any,
+) -> tuple[ledger.BalanceState, LedgerRow]:
+    """Post one entry on the locked chain: load the state of its stock key (and dose tally),
+    build the entry and `_append` it. A `state` passed in is used as it is: a transfer's second
+    leg checks against the state after the first. `entry_fields` go on the `LedgerEntry`."""
+    if state is None:
+        state = _state_for(
+            product=product,
+            lot_number=lot.lot_number,
+            location=location,
+            administration_id=administration_id,
+        )
+    if administration_id is not None:
+        entry_fields["administration_id"] = str(administration_id)
+    entry = _entry(
+        kind=kind,
+        actor=actor,
+        product=product,
+        lot_number=lot.lot_number,
+        location=location,
+        quantity_mg=quantity_mg,
+        occurred_at=occurred_at,
+        **entry_fields,
+    )
+    return _append(
+        actor=actor,
+        head=head,
+        state=state,
+        entry=entry,
+        product=product,
+        lot=lot,
+        location=location,
+        container=container,
+        witness=witness,
+        approver=approver,
+        patient=patient,
+    )
+
+
 def _container_take(container: Container, quantity_mg: Decimal, *, field: str) -> None:
     """Take milligrams out of one vial or device; never below empty."""
     if quantity_mg > container.remaining_mg:
@@ -473,22 +528,21 @@ def stock_receive(
             product=product, lot_number=lot_number, location=location, administration_id=None
         )
         lot = Lot.objects.filter(product=product, lot_number=lot_number).first()
-        entry = _entry(
-            kind=EntryKind.RECEIPT,
-            actor=actor,
-            product=product,
-            lot_number=lot_number,
-            location=location,
-            quantity_mg=quantity,
-            occurred_at=when,
-            quantity_containers=Decimal(containers),
-            lot_expires_at=expires_at,
-            document_ref=invoice_reference.strip(),
-        )
+        receipt: dict[str, Any] = {
+            "kind": EntryKind.RECEIPT,
+            "actor": actor,
+            "product": product,
+            "location": location,
+            "quantity_mg": quantity,
+            "occurred_at": when,
+            "quantity_containers": Decimal(containers),
+            "lot_expires_at": expires_at,
+            "document_ref": invoice_reference.strip(),
+        }
         if lot is None:
             # Check the rules before the lot exists, so an expired lot is never created.
             try:
-                ledger.apply_entry(state, entry, now=clock.now())
+                ledger.apply_entry(state, _entry(lot_number=lot_number, **receipt), now=clock.now())
             except ledger.LedgerRuleViolation as violation:
                 raise _violation_error(violation) from None
             lot = Lot.objects.create(
@@ -497,15 +551,8 @@ def stock_receive(
                 lot_number=lot_number,
                 expires_at=expires_at,
             )
-        _, row = _append(
-            actor=actor,
-            head=head,
-            state=state,
-            entry=entry,
-            product=product,
-            lot=lot,
-            location=location,
-        )
+        # The state read before a new lot existed, as the check above used.
+        _, row = _post(head=head, lot=lot, state=state, **receipt)
         first = Container.objects.filter(lot=lot).count() + 1
         Container.objects.bulk_create(
             [
@@ -559,28 +606,17 @@ def stock_transfer(
         source = container.location
         transfer_id = str(uuid.uuid4())
         quantity = Decimal(container.remaining_mg)
-        state = _state_for(
-            product=product, lot_number=lot.lot_number, location=source, administration_id=None
-        )
-        common = {"actor": actor, "product": product, "lot_number": lot.lot_number}
-        out_entry = _entry(
-            kind=EntryKind.TRANSFER_OUT,
-            location=source,
-            quantity_mg=quantity,
-            occurred_at=when,
-            transfer_id=transfer_id,
-            **common,
-        )
-        state, out_row = _append(
-            actor=actor,
-            head=head,
-            state=state,
-            entry=out_entry,
-            product=product,
-            lot=lot,
-            location=source,
-            container=container,
-        )
+        leg: dict[str, Any] = {
+            "actor": actor,
+            "head": head,
+            "product": product,
+            "lot": lot,
+            "quantity_mg": quantity,
+            "occurred_at": when,
+            "container": container,
+            "transfer_id": transfer_id,
+        }
+        state, out_row = _post(kind=EntryKind.TRANSFER_OUT, location=source, **leg)
         balance_in = _key_balance(product, lot.lot_number, to_location)
         key_in = ledger.StockKey(product.code, lot.lot_number, str(to_location.public_id))
         state = ledger.BalanceState(
@@ -588,24 +624,7 @@ def stock_transfer(
             lot_expiry=state.lot_expiry,
             pending_transfers=state.pending_transfers,
         )
-        in_entry = _entry(
-            kind=EntryKind.TRANSFER_IN,
-            location=to_location,
-            quantity_mg=quantity,
-            occurred_at=when,
-            transfer_id=transfer_id,
-            **common,
-        )
-        _, in_row = _append(
-            actor=actor,
-            head=head,
-            state=state,
-            entry=in_entry,
-            product=product,
-            lot=lot,
-            location=to_location,
-            container=container,
-        )
+        _, in_row = _post(kind=EntryKind.TRANSFER_IN, location=to_location, state=state, **leg)
         container.location = to_location
         container.save(update_fields=["location", "updated_at"])
         audit_record(
@@ -647,33 +666,19 @@ def inventory_draw_for_administration(
         lot = container.lot
         product = lot.product
         location = container.location
-        state = _state_for(
-            product=product,
-            lot_number=lot.lot_number,
-            location=location,
-            administration_id=administration_id,
-        )
-        entry = _entry(
-            kind=EntryKind.DRAW,
-            actor=actor,
-            product=product,
-            lot_number=lot.lot_number,
-            location=location,
-            quantity_mg=quantity,
-            occurred_at=when,
-            administration_id=str(administration_id),
-            patient_id=str(patient.public_id),
-        )
-        _, row = _append(
+        _, row = _post(
             actor=actor,
             head=head,
-            state=state,
-            entry=entry,
+            kind=EntryKind.DRAW,
             product=product,
             lot=lot,
             location=location,
+            quantity_mg=quantity,
+            occurred_at=when,
             container=container,
             patient=patient,
+            administration_id=administration_id,
+            patient_id=str(patient.public_id),
         )
         _container_take(container, quantity, field="quantity_mg")
         audit_record(
@@ -728,33 +733,19 @@ def stock_return(
     with transaction.atomic():
         head = _locked_head(actor)
         draw = _last_draw(administration_id)
-        state = _state_for(
-            product=draw.product,
-            lot_number=draw.lot_ref,
-            location=draw.location,
-            administration_id=administration_id,
-        )
-        entry = _entry(
-            kind=EntryKind.RETURN,
-            actor=actor,
-            product=draw.product,
-            lot_number=draw.lot_ref,
-            location=draw.location,
-            quantity_mg=quantity,
-            occurred_at=when,
-            administration_id=str(administration_id),
-            patient_id=draw.patient_ref,
-        )
-        _, row = _append(
+        _, row = _post(
             actor=actor,
             head=head,
-            state=state,
-            entry=entry,
+            kind=EntryKind.RETURN,
             product=draw.product,
             lot=draw.lot,
             location=draw.location,
+            quantity_mg=quantity,
+            occurred_at=when,
             container=draw.container,
             patient=draw.patient,
+            administration_id=administration_id,
+            patient_id=draw.patient_ref,
         )
         if draw.container is not None:
             container = _locked_container(draw.container)
@@ -832,37 +823,23 @@ def stock_waste(
                 raise ValidationFailed.for_field("quantity_mg", "Enter the milligrams wasted.")
             quantity = _mg(quantity_mg)
         product = lot.product
-        state = _state_for(
-            product=product,
-            lot_number=lot.lot_number,
-            location=location,
-            administration_id=administration_id,
-        )
-        entry = _entry(
-            kind=EntryKind.WASTE,
+        _, row = _post(
             actor=actor,
+            head=head,
+            kind=EntryKind.WASTE,
             product=product,
-            lot_number=lot.lot_number,
+            lot=lot,
             location=location,
             quantity_mg=quantity,
             occurred_at=when,
-            administration_id=str(administration_id),
+            container=container,
+            witness=witness.user,
+            patient=draw.patient,
+            administration_id=administration_id,
             patient_id=draw.patient_ref,
             witness_id=str(witness.user.public_id),
             waste_source=waste_source,
             reason=method,
-        )
-        _, row = _append(
-            actor=actor,
-            head=head,
-            state=state,
-            entry=entry,
-            product=product,
-            lot=lot,
-            location=location,
-            container=container,
-            witness=witness.user,
-            patient=draw.patient,
         )
         if waste_source is WasteSource.CONTAINER_REMAINDER and container is not None:
             _container_take(container, quantity, field="quantity_mg")
@@ -1013,31 +990,20 @@ def stock_destroy(
                     for name in missing
                 ],
             )
-        state = _state_for(
-            product=product, lot_number=lot.lot_number, location=location, administration_id=None
-        )
-        entry = _entry(
-            kind=EntryKind.DESTRUCTION,
-            actor=actor,
-            product=product,
-            lot_number=lot.lot_number,
-            location=location,
-            quantity_mg=quantity,
-            occurred_at=when,
-            witness_id=str(witness.user.public_id),
-            document_ref=(document_ref or "").strip(),
-            reason=str(data.get("destruction_method", "")),
-        )
-        _, row = _append(
+        _, row = _post(
             actor=actor,
             head=head,
-            state=state,
-            entry=entry,
+            kind=EntryKind.DESTRUCTION,
             product=product,
             lot=lot,
             location=location,
+            quantity_mg=quantity,
+            occurred_at=when,
             container=container,
             witness=witness.user,
+            witness_id=str(witness.user.public_id),
+            document_ref=(document_ref or "").strip(),
+            reason=str(data.get("destruction_method", "")),
         )
         _container_take(container, quantity, field="container")
         DeaForm.objects.create(
@@ -1091,28 +1057,17 @@ def stock_loss_report(
             container = _locked_container(container)
             if container.lot_id != lot.pk or container.location_id != location.pk:
                 raise ValidationFailed.for_field("container", "The container is not of this lot.")
-        state = _state_for(
-            product=product, lot_number=lot.lot_number, location=location, administration_id=None
-        )
-        entry = _entry(
-            kind=EntryKind(kind),
-            actor=actor,
-            product=product,
-            lot_number=lot.lot_number,
-            location=location,
-            quantity_mg=quantity,
-            occurred_at=_when(None),
-            reason=(reason or "").strip(),
-        )
-        _, row = _append(
+        _, row = _post(
             actor=actor,
             head=head,
-            state=state,
-            entry=entry,
+            kind=EntryKind(kind),
             product=product,
             lot=lot,
             location=location,
+            quantity_mg=quantity,
+            occurred_at=_when(None),
             container=container,
+            reason=(reason or "").strip(),
         )
         if container is not None:
             _container_take(container, quantity, field="quantity_mg")
@@ -1230,30 +1185,19 @@ def stock_adjust(
     with transaction.atomic():
         head = _locked_head(actor)
         product = lot.product
-        state = _state_for(
-            product=product, lot_number=lot.lot_number, location=location, administration_id=None
-        )
-        entry = _entry(
-            kind=EntryKind.ADJUSTMENT,
-            actor=actor,
-            product=product,
-            lot_number=lot.lot_number,
-            location=location,
-            quantity_mg=quantity,
-            occurred_at=when,
-            reason=reason.strip(),
-            approver_id=str(approver.user.public_id),
-            approver_role=approver.role,
-        )
-        _, row = _append(
+        _, row = _post(
             actor=actor,
             head=head,
-            state=state,
-            entry=entry,
+            kind=EntryKind.ADJUSTMENT,
             product=product,
             lot=lot,
             location=location,
+            quantity_mg=quantity,
+            occurred_at=when,
             approver=approver.user,
+            reason=reason.strip(),
+            approver_id=str(approver.user.public_id),
+            approver_role=approver.role,
         )
         audit_record(
             actor=actor,

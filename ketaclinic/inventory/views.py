@@ -4,9 +4,10 @@ reports (screen, CSV, PDF). Views parse, look up, call a service, render."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
@@ -24,6 +25,8 @@ from ketaclinic.inventory import forms, selectors, services
 from ketaclinic.inventory.models import DeaForm, DiscrepancyCase, InventoryCount, StorageLocation
 from ketaclinic.patients.selectors import patient_get_for_actor
 
+T = TypeVar("T")
+
 
 @staff_view(Cap.INVENTORY_VIEW)
 def stock(request: HttpRequest) -> HttpResponse:
@@ -34,88 +37,6 @@ def stock(request: HttpRequest) -> HttpResponse:
         "now": datetime.now(UTC),
     }
     return TemplateResponse(request, "inventory/stock_list.html", context)
-
-
-@staff_view(Cap.INVENTORY_RECEIVE)
-def receive(request: HttpRequest) -> HttpResponse:
-    form = forms.ReceiveForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        location = data["location"]
-        tz = ZoneInfo(location.clinic.time_zone)
-        try:
-            services.stock_receive(
-                actor=request.actor,  # type: ignore[attr-defined]
-                product=data["product"],
-                location=location,
-                lot_number=data["lot_number"],
-                # A lot is usable through the last day of its expiry month/date, clinic time.
-                expires_at=datetime.combine(data["expires_on"], time.max, tzinfo=tz),
-                containers=data["containers"],
-                supplier_name=data["supplier_name"],
-                supplier_address=data["supplier_address"],
-                supplier_dea_number=data["supplier_dea_number"],
-                invoice_reference=data["invoice_reference"],
-                received_on=data["received_on"],
-            )
-        except DomainError as error:
-            add_domain_errors(form, error)
-        else:
-            messages.success(request, "Receipt recorded.")
-            return redirect("inventory:stock")
-    return TemplateResponse(
-        request, "inventory/entry_form.html", {"form": form, "title": "Receive stock"}
-    )
-
-
-@staff_view(Cap.INVENTORY_DRAW)
-def draw(request: HttpRequest) -> HttpResponse:
-    form = forms.DrawForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        actor = request.actor  # type: ignore[attr-defined]
-        try:
-            patient = patient_get_for_actor(actor, data["patient_id"])
-            row = services.inventory_draw_for_administration(
-                actor=actor,
-                container=data["container"],
-                quantity_mg=data["quantity_mg"],
-                administration_public_id=data["administration_id"],
-                patient=patient,
-            )
-        except DomainError as error:
-            add_domain_errors(form, error)
-        else:
-            messages.success(request, f"Drew {row.quantity_mg} mg from {row.lot_ref}.")
-            return redirect("inventory:stock")
-    return TemplateResponse(
-        request, "inventory/entry_form.html", {"form": form, "title": "Draw a dose"}
-    )
-
-
-@staff_view(Cap.INVENTORY_DRAW)
-def waste(request: HttpRequest) -> HttpResponse:
-    form = forms.WasteForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.stock_waste(
-                actor=request.actor,  # type: ignore[attr-defined]
-                source=data["source"],
-                administration_public_id=data["administration_id"],
-                quantity_mg=data["quantity_mg"],
-                method=data["method"],
-                witness_username=data["witness_username"],
-                witness_password=data["witness_password"],
-            )
-        except DomainError as error:
-            add_domain_errors(form, error)
-        else:
-            messages.success(request, "Witnessed waste recorded.")
-            return redirect("inventory:stock")
-    return TemplateResponse(
-        request, "inventory/entry_form.html", {"form": form, "title": "Record witnessed waste"}
-    )
 
 
 def _posted(request: HttpRequest) -> Any:
@@ -137,6 +58,93 @@ def _add_errors(form: Any, error: DomainError, prefix: str = "") -> None:
     add_domain_errors(form, error)
 
 
+def _submit(
+    request: HttpRequest,
+    form: Any,
+    write: Callable[[dict[str, Any]], T],
+    error_prefix: str = "",
+) -> T | None:
+    """What `write` returns for a valid posted form; None when nothing was posted, the form is
+    invalid, or the service refused (its errors are then on the form)."""
+    if request.method != "POST" or not form.is_valid():
+        return None
+    try:
+        return write(form.cleaned_data)
+    except DomainError as error:
+        _add_errors(form, error, error_prefix)
+        return None
+
+
+@staff_view(Cap.INVENTORY_RECEIVE)
+def receive(request: HttpRequest) -> HttpResponse:
+    form = forms.ReceiveForm(request.POST or None)
+
+    def write(data: dict[str, Any]) -> Any:
+        location = data["location"]
+        tz = ZoneInfo(location.clinic.time_zone)
+        return services.stock_receive(
+            actor=request.actor,  # type: ignore[attr-defined]
+            product=data["product"],
+            location=location,
+            lot_number=data["lot_number"],
+            # A lot is usable through the last day of its expiry month/date, clinic time.
+            expires_at=datetime.combine(data["expires_on"], time.max, tzinfo=tz),
+            containers=data["containers"],
+            supplier_name=data["supplier_name"],
+            supplier_address=data["supplier_address"],
+            supplier_dea_number=data["supplier_dea_number"],
+            invoice_reference=data["invoice_reference"],
+            received_on=data["received_on"],
+        )
+
+    if _submit(request, form, write) is not None:
+        messages.success(request, "Receipt recorded.")
+        return redirect("inventory:stock")
+    return _entry_page(request, form, "Receive stock")
+
+
+@staff_view(Cap.INVENTORY_DRAW)
+def draw(request: HttpRequest) -> HttpResponse:
+    form = forms.DrawForm(request.POST or None)
+    actor = request.actor  # type: ignore[attr-defined]
+
+    def write(data: dict[str, Any]) -> Any:
+        return services.inventory_draw_for_administration(
+            actor=actor,
+            container=data["container"],
+            quantity_mg=data["quantity_mg"],
+            administration_public_id=data["administration_id"],
+            patient=patient_get_for_actor(actor, data["patient_id"]),
+        )
+
+    row = _submit(request, form, write)
+    if row is not None:
+        messages.success(request, f"Drew {row.quantity_mg} mg from {row.lot_ref}.")
+        return redirect("inventory:stock")
+    return _entry_page(request, form, "Draw a dose")
+
+
+@staff_view(Cap.INVENTORY_DRAW)
+def waste(request: HttpRequest) -> HttpResponse:
+    form = forms.WasteForm(request.POST or None)
+
+    def write(data: dict[str, Any]) -> Any:
+        return services.stock_waste(
+            actor=request.actor,  # type: ignore[attr-defined]
+            source=data["source"],
+            administration_public_id=data["administration_id"],
+            quantity_mg=data["quantity_mg"],
+            method=data["method"],
+            witness_username=data["witness_username"],
+            witness_password=data["witness_password"],
+        )
+
+    if _submit(request, form, write) is not None:
+        messages.success(request, "Witnessed waste recorded.")
+        return redirect("inventory:stock")
+    return _entry_page(request, form, "Record witnessed waste")
+
+
 def _clinic_time(value: datetime | None, location: StorageLocation) -> datetime | None:
     """A datetime-local input means the clinic's wall clock, not the server's."""
     if value is None:
@@ -148,42 +156,41 @@ def _clinic_time(value: datetime | None, location: StorageLocation) -> datetime 
 def transfer(request: HttpRequest) -> HttpResponse:
     """Move one container, with what it holds, to another location (out and in rows)."""
     form = forms.TransferForm(_posted(request))
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            out_row, _ = services.stock_transfer(
-                actor=request.actor,  # type: ignore[attr-defined]
-                container=data["container"],
-                to_location=data["to_location"],
-            )
-        except DomainError as error:
-            _add_errors(form, error)
-        else:
-            messages.success(
-                request,
-                f"Moved {out_row.quantity_mg} mg of lot {out_row.lot_ref} to "
-                f"{data['to_location'].name}.",
-            )
-            return redirect("inventory:stock")
+
+    def write(data: dict[str, Any]) -> Any:
+        return services.stock_transfer(
+            actor=request.actor,  # type: ignore[attr-defined]
+            container=data["container"],
+            to_location=data["to_location"],
+        )
+
+    rows = _submit(request, form, write)
+    if rows is not None:
+        out_row, _ = rows
+        messages.success(
+            request,
+            f"Moved {out_row.quantity_mg} mg of lot {out_row.lot_ref} to "
+            f"{form.cleaned_data['to_location'].name}.",
+        )
+        return redirect("inventory:stock")
     return _entry_page(request, form, "Transfer between locations")
 
 
 @staff_view(Cap.INVENTORY_DRAW)
 def stock_return(request: HttpRequest) -> HttpResponse:
     form = forms.ReturnForm(_posted(request))
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            row = services.stock_return(
-                actor=request.actor,  # type: ignore[attr-defined]
-                administration_public_id=data["administration_id"],
-                quantity_mg=data["quantity_mg"],
-            )
-        except DomainError as error:
-            _add_errors(form, error)
-        else:
-            messages.success(request, f"Returned {row.quantity_mg} mg to lot {row.lot_ref}.")
-            return redirect("inventory:stock")
+
+    def write(data: dict[str, Any]) -> Any:
+        return services.stock_return(
+            actor=request.actor,  # type: ignore[attr-defined]
+            administration_public_id=data["administration_id"],
+            quantity_mg=data["quantity_mg"],
+        )
+
+    row = _submit(request, form, write)
+    if row is not None:
+        messages.success(request, f"Returned {row.quantity_mg} mg to lot {row.lot_ref}.")
+        return redirect("inventory:stock")
     return _entry_page(request, form, "Return an undrawn dose")
 
 
@@ -191,23 +198,22 @@ def stock_return(request: HttpRequest) -> HttpResponse:
 def destroy(request: HttpRequest) -> HttpResponse:
     """Destruction of inventory on site (Form 41) or to a reverse distributor, witnessed."""
     form = forms.DestroyForm(_posted(request))
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            row = services.stock_destroy(
-                actor=request.actor,  # type: ignore[attr-defined]
-                container=data["container"],
-                disposal=data["disposal"],
-                document_ref=data["document_ref"],
-                form_41=form.record_data(),
-                witness_username=data["witness_username"],
-                witness_password=data["witness_password"],
-            )
-        except DomainError as error:
-            _add_errors(form, error, "form_41.")
-        else:
-            messages.success(request, f"Destruction of {row.quantity_mg} mg recorded.")
-            return redirect("inventory:dea-form", form_id=row.dea_form.public_id)
+
+    def write(data: dict[str, Any]) -> Any:
+        return services.stock_destroy(
+            actor=request.actor,  # type: ignore[attr-defined]
+            container=data["container"],
+            disposal=data["disposal"],
+            document_ref=data["document_ref"],
+            form_41=form.record_data(),
+            witness_username=data["witness_username"],
+            witness_password=data["witness_password"],
+        )
+
+    row = _submit(request, form, write, "form_41.")
+    if row is not None:
+        messages.success(request, f"Destruction of {row.quantity_mg} mg recorded.")
+        return redirect("inventory:dea-form", form_id=row.dea_form.public_id)
     intro = (
         "The whole container leaves stock. A second staff member witnesses by typing their own "
         "password. Registrant details left blank come from the clinic's records."
@@ -225,26 +231,26 @@ FORM_106_RULE_TEXT = (
 def loss(request: HttpRequest) -> HttpResponse:
     """A theft or significant loss: the ledger row and the DEA Form 106 data, with its deadline."""
     form = forms.LossForm(_posted(request))
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            row, dea_form = services.stock_loss_report(
-                actor=request.actor,  # type: ignore[attr-defined]
-                kind=data["kind"],
-                lot=data["lot"],
-                location=data["location"],
-                container=data["container"],
-                quantity_mg=data["quantity_mg"],
-                reason=data["reason"],
-                discovered_at=_clinic_time(data["discovered_at"], data["location"]),
-                form_106=form.form_106(),
-            )
-        except DomainError as error:
-            _add_errors(form, error, "form_106.")
-        else:
-            due = _local(dea_form.due_by, row.location)
-            messages.warning(request, f"DEA Form 106 due by {due} (clinic time).")
-            return redirect("inventory:dea-form", form_id=dea_form.public_id)
+
+    def write(data: dict[str, Any]) -> Any:
+        return services.stock_loss_report(
+            actor=request.actor,  # type: ignore[attr-defined]
+            kind=data["kind"],
+            lot=data["lot"],
+            location=data["location"],
+            container=data["container"],
+            quantity_mg=data["quantity_mg"],
+            reason=data["reason"],
+            discovered_at=_clinic_time(data["discovered_at"], data["location"]),
+            form_106=form.form_106(),
+        )
+
+    reported = _submit(request, form, write, "form_106.")
+    if reported is not None:
+        row, dea_form = reported
+        due = _local(dea_form.due_by, row.location)
+        messages.warning(request, f"DEA Form 106 due by {due} (clinic time).")
+        return redirect("inventory:dea-form", form_id=dea_form.public_id)
     return _entry_page(request, form, "Report theft or significant loss", intro=FORM_106_RULE_TEXT)
 
 
@@ -257,18 +263,17 @@ def dea_form(request: HttpRequest, form_id: str) -> HttpResponse:
     form = forms.MarkFiledForm(_posted(request))
     if request.method == "POST":
         actor.require(Cap.INVENTORY_COUNT)
-        if form.is_valid():
-            try:
-                services.dea_form_mark_filed(
-                    actor=actor,
-                    form=record,
-                    filed_at=_clinic_time(form.cleaned_data["filed_at"], record.row.location),
-                )
-            except DomainError as error:
-                _add_errors(form, error)
-            else:
-                messages.success(request, f"{record.get_kind_display()} marked filed.")
-                return redirect("inventory:stock")
+
+    def write(data: dict[str, Any]) -> Any:
+        return services.dea_form_mark_filed(
+            actor=actor,
+            form=record,
+            filed_at=_clinic_time(data["filed_at"], record.row.location),
+        )
+
+    if _submit(request, form, write) is not None:
+        messages.success(request, f"{record.get_kind_display()} marked filed.")
+        return redirect("inventory:stock")
     location = record.row.location
     context = {
         "record": record,
@@ -287,23 +292,22 @@ def dea_form(request: HttpRequest, form_id: str) -> HttpResponse:
 def adjust(request: HttpRequest) -> HttpResponse:
     """A correction of a lot's balance, approved on the spot by a compliance user."""
     form = forms.AdjustForm(_posted(request))
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            row = services.stock_adjust(
-                actor=request.actor,  # type: ignore[attr-defined]
-                lot=data["lot"],
-                location=data["location"],
-                quantity_mg=data["quantity_mg"],
-                reason=data["reason"],
-                approver_username=data["approver_username"],
-                approver_password=data["approver_password"],
-            )
-        except DomainError as error:
-            _add_errors(form, error)
-        else:
-            messages.success(request, f"Adjusted lot {row.lot_ref} by {row.quantity_mg} mg.")
-            return redirect("inventory:stock")
+
+    def write(data: dict[str, Any]) -> Any:
+        return services.stock_adjust(
+            actor=request.actor,  # type: ignore[attr-defined]
+            lot=data["lot"],
+            location=data["location"],
+            quantity_mg=data["quantity_mg"],
+            reason=data["reason"],
+            approver_username=data["approver_username"],
+            approver_password=data["approver_password"],
+        )
+
+    row = _submit(request, form, write)
+    if row is not None:
+        messages.success(request, f"Adjusted lot {row.lot_ref} by {row.quantity_mg} mg.")
+        return redirect("inventory:stock")
     intro = "A compliance user approves by typing their own password here."
     return _entry_page(request, form, "Adjust a balance", intro=intro)
 
@@ -370,14 +374,13 @@ def case_resolve(request: HttpRequest, case_id: str) -> HttpResponse:
         actor, DiscrepancyCase, case_id, capability=Cap.INVENTORY_ADJUST_APPROVE
     )
     form = forms.CaseResolveForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.case_resolve(actor=actor, case=case, note=form.cleaned_data["note"])
-        except DomainError as error:
-            add_domain_errors(form, error)
-        else:
-            messages.success(request, "Case resolved.")
-            return redirect("inventory:stock")
+
+    def write(data: dict[str, Any]) -> Any:
+        return services.case_resolve(actor=actor, case=case, note=data["note"])
+
+    if _submit(request, form, write) is not None:
+        messages.success(request, "Case resolved.")
+        return redirect("inventory:stock")
     return TemplateResponse(request, "inventory/case_resolve.html", {"form": form, "case": case})
 
 

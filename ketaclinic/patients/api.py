@@ -183,7 +183,9 @@ def list_weights(request: HttpRequest, patient_id: str, page: Query[PageQuery]) 
     actor = _actor(request)
     actor.require(Cap.CLINICAL_VIEW)
     patient = selectors.patient_chart_read(actor, patient_id, action="patients.weights.read")
-    weights = BodyWeight.objects.filter(patient=patient).order_by("-measured_at", "-pk")
+    weights = BodyWeight.objects.filter(patient=patient, entered_in_error=False).order_by(
+        "-measured_at", "-pk"
+    )
     return _paged(request, weights, page.limit, page.offset)
 
 
@@ -199,7 +201,9 @@ def list_heights(request: HttpRequest, patient_id: str, page: Query[PageQuery]) 
     actor = _actor(request)
     actor.require(Cap.CLINICAL_VIEW)
     patient = selectors.patient_chart_read(actor, patient_id, action="patients.heights.read")
-    heights = BodyHeight.objects.filter(patient=patient).order_by("-measured_at", "-pk")
+    heights = BodyHeight.objects.filter(patient=patient, entered_in_error=False).order_by(
+        "-measured_at", "-pk"
+    )
     return _paged(request, heights, page.limit, page.offset)
 
 
@@ -208,6 +212,41 @@ def record_height(request: HttpRequest, patient_id: str, payload: MeasurementIn)
     actor = _actor(request)
     patient = selectors.patient_get_for_actor(actor, patient_id)
     return Status(201, services.height_record(actor=actor, patient=patient, **payload.dict()))
+
+
+class MeasurementRemoveQuery(Schema):
+    reason: str = Field("", max_length=500, description="Why the measurement is wrong")
+
+
+def _remove_measurement(
+    request: HttpRequest, model: type[ChartEntry], entry_id: str, reason: str
+) -> Any:
+    actor = _actor(request)
+    entry = selectors.entry_get_for_actor(actor, model, entry_id, capability=Cap.CLINICAL_EDIT)
+    services.entry_mark_entered_in_error(actor=actor, entry=entry, reason=reason)
+    return Status(204, None)
+
+
+@router.delete(
+    "/weights/{entry_id}",
+    response={204: None, **ERROR_RESPONSES},
+    description="Marks the weight entered-in-error: kept for the record, never used for dosing.",
+)
+def remove_weights(
+    request: HttpRequest, entry_id: str, query: Query[MeasurementRemoveQuery]
+) -> Any:
+    return _remove_measurement(request, BodyWeight, entry_id, query.reason)
+
+
+@router.delete(
+    "/heights/{entry_id}",
+    response={204: None, **ERROR_RESPONSES},
+    description="Marks the height entered-in-error; the chart keeps it for the record.",
+)
+def remove_heights(
+    request: HttpRequest, entry_id: str, query: Query[MeasurementRemoveQuery]
+) -> Any:
+    return _remove_measurement(request, BodyHeight, entry_id, query.reason)
 
 
 # --- conditions, medications, allergies ---------------------------------------------------------

@@ -38,6 +38,14 @@ class HeightForm(forms.Form):
     unit = forms.ChoiceField(choices=[("cm", "cm"), ("in", "in")], initial="cm")
 
 
+class EnteredInErrorForm(forms.Form):
+    reason = forms.CharField(
+        label="Why is it wrong?",
+        max_length=500,
+        help_text="e.g. typed 180 for 80; weighed with coat and boots; another patient's reading",
+    )
+
+
 def _condition_choices() -> list[tuple[str, object]]:
     groups: dict[str, list[tuple[str, str]]] = {}
     for code in PRELOADED_CONDITIONS:

@@ -87,6 +87,8 @@ class BodyWeight(ChartEntry):
     entered_value = models.DecimalField(max_digits=7, decimal_places=2)
     entered_unit = models.CharField(max_length=10, default="kg")
     measured_at = models.DateTimeField()
+    # A mistyped weight is flagged, kept for the record, and never used again (dosing included).
+    entered_in_error = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-measured_at"]
@@ -101,6 +103,7 @@ class BodyHeight(ChartEntry):
     entered_value = models.DecimalField(max_digits=6, decimal_places=2)
     entered_unit = models.CharField(max_length=10, default="cm")
     measured_at = models.DateTimeField()
+    entered_in_error = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-measured_at"]
@@ -228,6 +231,7 @@ class VitalSign(ChartEntry):
     entered_value = models.DecimalField(max_digits=8, decimal_places=2)
     entered_unit = models.CharField(max_length=20)
     measured_at = models.DateTimeField()
+    entered_in_error = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-measured_at"]

@@ -119,17 +119,26 @@ class ChartSummary:
 
 
 def chart_summary(patient: Patient) -> ChartSummary:
-    """Everything the chart's summary shows, in a fixed number of queries whatever the history."""
+    """Everything the chart's summary shows, in a fixed number of queries whatever the history.
+
+    Entries marked entered-in-error are left out: the latest weight shown is the one dosing uses.
+    """
     weights = list(
-        BodyWeight.objects.filter(patient=patient).order_by("-measured_at")[:CHART_RECENT_WEIGHTS]
+        BodyWeight.objects.filter(patient=patient, entered_in_error=False).order_by("-measured_at")[
+            :CHART_RECENT_WEIGHTS
+        ]
     )
-    latest_height = BodyHeight.objects.filter(patient=patient).order_by("-measured_at").first()
+    latest_height = (
+        BodyHeight.objects.filter(patient=patient, entered_in_error=False)
+        .order_by("-measured_at")
+        .first()
+    )
     conditions = list(Condition.objects.filter(patient=patient, entered_in_error=False))
     medications = list(MedicationStatement.objects.filter(patient=patient, entered_in_error=False))
     allergies = list(Allergy.objects.filter(patient=patient, entered_in_error=False))
     vitals = list(
-        VitalSign.objects.filter(patient=patient).order_by("-measured_at", "-pk")[
-            :CHART_RECENT_VITALS
-        ]
+        VitalSign.objects.filter(patient=patient, entered_in_error=False).order_by(
+            "-measured_at", "-pk"
+        )[:CHART_RECENT_VITALS]
     )
     return ChartSummary(patient, weights, latest_height, conditions, medications, allergies, vitals)

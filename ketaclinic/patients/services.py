@@ -324,19 +324,46 @@ def _validate_entry(entry: ChartEntry) -> None:
             )
 
 
+# Measurements are audited under the names they are recorded with ("patients.weight.recorded").
+_MEASUREMENT_AUDIT_NAMES: dict[type[ChartEntry], str] = {
+    BodyWeight: "weight",
+    BodyHeight: "height",
+    VitalSign: "vital_sign",
+}
+
+
+def _audit_name(entry: ChartEntry) -> str:
+    return _MEASUREMENT_AUDIT_NAMES.get(type(entry), type(entry).__name__.lower())
+
+
 def entry_mark_entered_in_error(*, actor: Actor, entry: ChartEntry, reason: str = "") -> None:
-    """Charts are not erased: a wrong entry is flagged, kept, and hidden from the summary."""
+    """Charts are not erased: a wrong entry is flagged, kept, and hidden from the summary.
+
+    Conditions, medications, allergies, weights, heights and vital signs. A weight so marked is
+    no longer used for weight-based dosing: the dose falls back on the previous valid weight, or
+    is refused when none is left.
+    """
     actor.require(Cap.CLINICAL_EDIT)
     if not hasattr(entry, "entered_in_error"):
-        raise Conflict("Measurements cannot be withdrawn; record a new one instead.")
+        raise Conflict("This kind of entry cannot be marked entered-in-error.")
     if entry.entered_in_error:
         raise Conflict("This entry is already marked entered-in-error.")
+    now = clock.now()
     with transaction.atomic():
+        # Conditional on the flag still being clear, so of two markings racing only one is
+        # recorded and audited; the other is the same Conflict as a second marking.
+        marked = (
+            type(entry)
+            ._base_manager.filter(pk=entry.pk, entered_in_error=False)
+            .update(entered_in_error=True, updated_at=now)
+        )
+        if not marked:
+            raise Conflict("This entry is already marked entered-in-error.")
         entry.entered_in_error = True
-        entry.save(update_fields=["entered_in_error", "updated_at"])
+        entry.updated_at = now
         audit_record(
             actor=actor,
-            action=f"patients.{type(entry).__name__.lower()}.entered_in_error",
+            action=f"patients.{_audit_name(entry)}.entered_in_error",
             patient_id=entry.patient.public_id,
             obj=entry,
             detail={"reason": reason[:500]},

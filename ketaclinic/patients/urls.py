@@ -14,5 +14,20 @@ urlpatterns = [
     path("<uuid:patient_id>/conditions/new/", views.condition_add, name="condition-add"),
     path("<uuid:patient_id>/medications/new/", views.medication_add, name="medication-add"),
     path("<uuid:patient_id>/allergies/new/", views.allergy_add, name="allergy-add"),
+    path(
+        "<uuid:patient_id>/weights/<uuid:entry_id>/entered-in-error/",
+        views.weight_entered_in_error,
+        name="weight-entered-in-error",
+    ),
+    path(
+        "<uuid:patient_id>/heights/<uuid:entry_id>/entered-in-error/",
+        views.height_entered_in_error,
+        name="height-entered-in-error",
+    ),
+    path(
+        "<uuid:patient_id>/vitals/<uuid:entry_id>/entered-in-error/",
+        views.vital_entered_in_error,
+        name="vital-entered-in-error",
+    ),
     path("<uuid:patient_id>/<slug:section>/", views.patient_chart, name="chart-section"),
 ]

@@ -12,22 +12,25 @@ from django.forms.models import model_to_dict
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils.timezone import localtime
 
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.decorators import staff_view
-from ketaclinic.core.errors import DomainError
+from ketaclinic.core.errors import DomainError, NotFound
 from ketaclinic.core.forms import add_domain_errors
 from ketaclinic.core.http import render_page_or_partial
 from ketaclinic.patients import selectors, services
 from ketaclinic.patients.forms import (
     AllergyForm,
     ConditionForm,
+    EnteredInErrorForm,
     HeightForm,
     MedicationForm,
     PatientForm,
     PatientSearchForm,
     WeightForm,
 )
+from ketaclinic.patients.models import BodyHeight, BodyWeight, ChartEntry, VitalSign
 from ketaclinic.patients.services import PATIENT_FIELDS
 
 PAGE_SIZE = 25
@@ -186,4 +189,65 @@ allergy_add = staff_view(Cap.CLINICAL_EDIT)(
         "Add allergy",
         "Allergy added.",
     )
+)
+
+
+def _measurement_text(entry: Any) -> str:
+    """What the confirm page names, "82.00 kg of 2026-03-02 14:05", timed as the chart shows it."""
+    if isinstance(entry, BodyWeight):
+        value = f"{entry.weight_kg} kg"
+    elif isinstance(entry, BodyHeight):
+        value = f"{entry.height_cm} cm"
+    else:
+        diastolic = f"/{entry.value_diastolic}" if entry.value_diastolic is not None else ""
+        value = f"{entry.value}{diastolic} {entry.unit}"
+    return f"{value} of {localtime(entry.measured_at):%Y-%m-%d %H:%M}"
+
+
+def _entered_in_error_view(model: type[ChartEntry], what: str) -> Callable[..., HttpResponse]:
+    """A confirm page (or htmx fragment) that marks one measurement of the chart entered-in-error.
+
+    The row is kept for the record; the chart, dosing and screening stop using it. A second
+    marking is a 409 (Conflict) page; another organization's patient or entry is a 404.
+    """
+
+    def view(request: HttpRequest, patient_id: str, entry_id: str) -> HttpResponse:
+        actor = request.actor  # type: ignore[attr-defined]
+        patient = selectors.patient_get_for_actor(actor, patient_id)
+        entry = selectors.entry_get_for_actor(actor, model, entry_id, capability=Cap.CLINICAL_EDIT)
+        if entry.patient_id != patient.pk:  # type: ignore[attr-defined]
+            raise NotFound(f"No such {model._meta.verbose_name}.")
+        form = EnteredInErrorForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            services.entry_mark_entered_in_error(
+                actor=actor, entry=entry, reason=form.cleaned_data["reason"]
+            )
+            messages.success(request, f"The {what} was marked entered in error.")
+            if getattr(request, "htmx", False):
+                response = HttpResponse(status=204)
+                response["HX-Redirect"] = response_url(patient)
+                return response
+            return redirect("patients:chart", patient_id=patient.public_id)
+        context = {
+            "form": form,
+            "patient": patient,
+            "title": f"Mark {what} {_measurement_text(entry)} entered in error",
+            "submit_label": "Mark entered in error",
+        }
+        status = 400 if form.errors else 200
+        return render_page_or_partial(
+            request, "patients/entry_form.html", "entry-form", context, status
+        )
+
+    return view
+
+
+weight_entered_in_error = staff_view(Cap.CLINICAL_EDIT)(
+    _entered_in_error_view(BodyWeight, "weight")
+)
+height_entered_in_error = staff_view(Cap.CLINICAL_EDIT)(
+    _entered_in_error_view(BodyHeight, "height")
+)
+vital_entered_in_error = staff_view(Cap.CLINICAL_EDIT)(
+    _entered_in_error_view(VitalSign, "vital sign")
 )

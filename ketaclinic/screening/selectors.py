@@ -149,7 +149,9 @@ def screening_snapshot(patient: Patient, *, as_of: date) -> Snapshot:
         Condition.objects.filter(patient=patient, entered_in_error=False).order_by("pk")
     )
     bp_row = (
-        VitalSign.objects.filter(patient=patient, kind=VitalSign.Kind.BLOOD_PRESSURE)
+        VitalSign.objects.filter(
+            patient=patient, kind=VitalSign.Kind.BLOOD_PRESSURE, entered_in_error=False
+        )
         .order_by("-measured_at", "-pk")
         .first()
     )

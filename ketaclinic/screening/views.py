@@ -58,9 +58,7 @@ def intake_edit(request: HttpRequest, patient_id: str) -> HttpResponse:
     form = IntakeForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            intake = services.intake_record(
-                actor=actor, patient=patient, data=form.service_data()
-            )
+            intake = services.intake_record(actor=actor, patient=patient, data=form.service_data())
         except DomainError as error:
             add_domain_errors(form, error)
         else:

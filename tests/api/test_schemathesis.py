@@ -85,11 +85,15 @@ def real_ids(api_prescriber: Any) -> dict[str, str]:
             actor=actor, patient=patient, data={"drug_name": "sertraline"}
         )
         allergy = services.allergy_add(actor=actor, patient=patient, data={"substance": "latex"})
+        weight = services.weight_record(actor=actor, patient=patient, value="70")
+        height = services.height_record(actor=actor, patient=patient, value="170")
     return {
         "patient_id": str(patient.public_id),
         "/conditions/": str(condition.public_id),
         "/medications/": str(medication.public_id),
         "/allergies/": str(allergy.public_id),
+        "/weights/": str(weight.public_id),
+        "/heights/": str(height.public_id),
     }
 
 
@@ -101,7 +105,7 @@ def _use_real_ids(case: Any, ids: dict[str, str]) -> None:
     if "patient_id" in case.path_parameters:
         case.path_parameters["patient_id"] = ids["patient_id"]
     if "entry_id" in case.path_parameters:
-        kind = next(k for k in ("/conditions/", "/medications/", "/allergies/") if k in case.path)
+        kind = next(k for k in ids if k.startswith("/") and k in case.path)
         case.path_parameters["entry_id"] = ids[kind]
 
 

@@ -48,7 +48,11 @@ def plan_section_context(
     events = PlanEvent.objects.select_related("recorded_by").order_by("recorded_at", "pk")
     prefetch_related_objects(plans, Prefetch("events", queryset=events))
     if can_prescribe:
-        latest = BodyWeight.objects.filter(patient=patient).order_by("-measured_at").first()
+        latest = (
+            BodyWeight.objects.filter(patient=patient, entered_in_error=False)
+            .order_by("-measured_at")
+            .first()
+        )
         for plan in plans:
             template_ = plan.protocol.template
             auto_id = plan_auto_id(plan)
