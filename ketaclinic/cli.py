@@ -20,6 +20,7 @@ COMMANDS = {
     "migrate": "migrate",
     "import-fhir": "import_fhir",
     "ledger-verify": "ledger_verify",
+    "worker": "worker",
 }
 
 
@@ -47,31 +48,92 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def serve(args: list[str]) -> None:
+    """Run gunicorn and, beside it, the background worker (alert escalation, queued tasks)."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="ketaclinic serve")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", "2")))
-    options = parser.parse_args(args)
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    os.execv(  # noqa: S606 - replaces this process with the server, arguments are ours
-        str(gunicorn),
-        [
-            str(gunicorn),
-            "config.wsgi:application",
-            "--bind",
-            f"{options.host}:{options.port}",
-            "--workers",
-            str(options.workers),
-            "--access-logfile",
-            "-",
-            "--graceful-timeout",
-            "10",
-            # gunicorn 27 opens one control socket per user home; two servers would share it.
-            "--no-control-socket",
-        ],
+    parser.add_argument(
+        "--no-worker",
+        action="store_true",
+        default=_run_worker_setting() is False,
+        help="do not start the background worker (run `ketaclinic worker` elsewhere)",
     )
+    options = parser.parse_args(args)
+    server = server_command(options.host, options.port, options.workers)
+    if options.no_worker:
+        os.execv(server[0], server)  # noqa: S606 - replaces this process, arguments are ours
+    run_together(server, worker_command())
+
+
+def _run_worker_setting() -> bool:
+    value = os.environ.get("KETACLINIC_RUN_WORKER", "1")
+    if value not in ("0", "1"):
+        raise SystemExit(f"KETACLINIC_RUN_WORKER must be 0 or 1, not {value!r}")
+    return value == "1"
+
+
+def server_command(host: str, port: int, workers: int) -> list[str]:
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    return [
+        gunicorn,
+        "config.wsgi:application",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--access-logfile",
+        "-",
+        "--graceful-timeout",
+        "10",
+        # gunicorn 27 opens one control socket per user home; two servers would share it.
+        "--no-control-socket",
+    ]
+
+
+def worker_command() -> list[str]:
+    return [sys.executable, "-m", "ketaclinic.cli", "worker"]
+
+
+def run_together(server: list[str], worker: list[str], *, restart_pause: float = 5.0) -> None:
+    """Run the web server with a worker beside it until the server ends.
+
+    A stop signal reaches both. A worker that dies is started again (after a pause, so a worker
+    that cannot start does not spin): without it, alerts would silently stop escalating.
+    """
+    import signal
+    import subprocess
+    import time
+
+    web = subprocess.Popen(server)  # noqa: S603 - our own arguments
+    background = subprocess.Popen(worker)  # noqa: S603
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in (web, background):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while web.poll() is None:
+            if background.poll() is not None and not stopping:
+                print(
+                    "ketaclinic: the background worker stopped; starting it again", file=sys.stderr
+                )
+                time.sleep(restart_pause)
+                background = subprocess.Popen(worker)  # noqa: S603
+            time.sleep(0.5)
+        stop(signal.SIGTERM, None)
+        background.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    raise SystemExit(web.returncode)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Background work for measures (django-tasks): alert escalation and scheduled measure links.
 
-Run `alerts_escalate_overdue_task` and `schedules_send_due_task` every minute or so from the
-database task worker (or cron: `manage.py shell -c ...`); each is idempotent.
+The worker (`ketaclinic worker`, started by `ketaclinic serve`) runs `escalate_overdue_alerts`
+and `send_due_schedules` every minute (registered in MeasuresConfig.ready); each is idempotent.
 """
 
 from __future__ import annotations
@@ -16,17 +16,25 @@ from ketaclinic.measures import services
 log = logging.getLogger(__name__)
 
 
-@task()
-def alerts_escalate_overdue_task() -> int:
+def escalate_overdue_alerts() -> int:
     return services.alerts_escalate_overdue(now=clock.now())
 
 
-@task()
-def schedules_send_due_task() -> int:
+def send_due_schedules() -> int:
     issued = services.schedules_send_due(now=clock.now())
     for item in issued:
         measure_reminder_deliver.enqueue(str(item.link.public_id))
     return len(issued)
+
+
+@task()
+def alerts_escalate_overdue_task() -> int:
+    return escalate_overdue_alerts()
+
+
+@task()
+def schedules_send_due_task() -> int:
+    return send_due_schedules()
 
 
 @task()
