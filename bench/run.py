@@ -559,15 +559,25 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _process_tree(pid: int) -> list[str]:
+    """The process and all its descendants (serve -> gunicorn master -> workers, and the
+    background worker)."""
+    tree, pending = [], [str(pid)]
+    while pending:
+        each = pending.pop()
+        tree.append(each)
+        try:
+            pending += Path(f"/proc/{each}/task/{each}/children").read_text().split()
+        except OSError:
+            continue  # it just exited
+    return tree
+
+
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children (gunicorn's master and workers)."""
+    """User + system CPU of a process and all its descendants."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        children = []
-    for each in [str(pid), *children]:
+    for each in _process_tree(pid):
         try:
             fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:

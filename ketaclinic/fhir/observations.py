@@ -6,6 +6,10 @@ as 85354-9 and is stored as such.
 
 A row marked entered-in-error in the chart is emitted with status `entered-in-error`, on read,
 in search and in $everything, as Conditions are; the chart and dosing never use it.
+
+A measurement is never edited: a wrong one is marked entered-in-error (DELETE, or PUT with status
+`entered-in-error` and everything else as recorded) and the right one recorded as a new
+Observation. `observation_changes` says what a PUT would change; `update_refused` explains why.
 """
 
 from __future__ import annotations
@@ -13,13 +17,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from fhir.resources.R4B import get_fhir_model_class
+
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.fhir.common import (
     as_datetime,
     decimal2,
+    derived_mrn,
+    first_identifier_key,
     identifier_from_external,
     instant,
     meta,
+    reference_id,
     resolve_patient,
 )
 from ketaclinic.fhir.outcome import FhirError
@@ -225,3 +234,99 @@ def observation_to_fhir(entry: ChartEntry) -> dict[str, Any]:
     else:
         data["valueQuantity"] = value
     return data
+
+
+# --- update: only the status, only to entered-in-error -------------------------------------------
+
+ENTERED_IN_ERROR = "entered-in-error"
+HOW_TO_CORRECT = (
+    "To correct a measurement, mark the wrong Observation entered-in-error (DELETE it, or PUT it "
+    "with status entered-in-error and everything else as recorded) and POST the correct "
+    "measurement as a new Observation."
+)
+
+
+def _code_key(resource: Any) -> str | None:
+    try:
+        return vital_code_of(resource).code
+    except FhirError:
+        return None
+
+
+def _quantity_key(quantity: Any) -> tuple[Any, str] | None:
+    if quantity is None or quantity.value is None:
+        return None
+    return decimal2(quantity.value), quantity.code or quantity.unit or ""
+
+
+def _recorded(resource: Any) -> dict[str, Any]:
+    """What a chart row keeps of an Observation (what `observation_record` reads), by FHIRPath."""
+    effective = resource.effectiveDateTime or resource.effectiveInstant
+    if effective is None and resource.effectivePeriod is not None:
+        effective = resource.effectivePeriod.start
+    components = {
+        coding.code: _quantity_key(component.valueQuantity)
+        for component in resource.component or []
+        for coding in component.code.coding or []
+        if coding.system == LOINC and coding.code in (SYSTOLIC, DIASTOLIC)
+    }
+    return {
+        "Observation.code": _code_key(resource),
+        "Observation.effective[x]": as_datetime(effective, "Observation.effectiveDateTime"),
+        "Observation.value[x]": _quantity_key(resource.valueQuantity),
+        "Observation.component": components,
+        "Observation.identifier": first_identifier_key(resource),
+    }
+
+
+def _same_patient(subject: Any, patient: Patient) -> bool:
+    if subject is None:
+        return False
+    if subject.reference:
+        return reference_id(subject.reference, "Patient") == str(patient.public_id)
+    identifier = subject.identifier
+    return bool(identifier and identifier.value) and (
+        derived_mrn(identifier.system, identifier.value) == patient.mrn
+    )
+
+
+def observation_changes(entry: ChartEntry, resource: Any) -> list[tuple[str, str]]:
+    """What a PUT of `resource` would change of the measurement `entry` records, as (FHIRPath,
+    message) pairs; the status is left to the caller. Elements the chart does not keep (note,
+    interpretation, performer...) are not compared: they are not stored on create either."""
+    model = get_fhir_model_class("Observation")
+    recorded = _recorded(model.model_validate(observation_to_fhir(entry)))
+    sent = _recorded(resource)
+    changes = [
+        (path, f"{path} differs from the recorded measurement.")
+        for path, value in recorded.items()
+        if sent[path] != value
+    ]
+    if not _same_patient(resource.subject, entry.patient):
+        changes.insert(0, ("Observation.subject", "An Observation cannot move to another patient."))
+    return changes
+
+
+def update_refused(entry: ChartEntry, resource: Any, changes: list[tuple[str, str]]) -> FhirError:
+    """The 422 for a PUT that is not "this measurement was entered in error", with each change."""
+    current = ENTERED_IN_ERROR if getattr(entry, "entered_in_error", False) else "final"
+    issues = list(changes)
+    if resource.status not in (current, ENTERED_IN_ERROR):
+        issues.insert(
+            0,
+            (
+                "Observation.status",
+                f"The status cannot change from {current} to {resource.status}: only "
+                f"{ENTERED_IN_ERROR} can be set.",
+            ),
+        )
+    if not issues:
+        summary = "The update changes nothing."
+    elif resource.status == ENTERED_IN_ERROR:
+        summary = (
+            "Marking an Observation entered-in-error changes only its status: send the rest "
+            "of it as recorded."
+        )
+    else:
+        summary = "A recorded measurement is not edited."
+    return FhirError(422, f"{summary} {HOW_TO_CORRECT}", expressions=issues)

@@ -12,6 +12,7 @@ from django.db.models import CharField, Q, QuerySet, Value
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
+from ketaclinic.core.errors import NotFound
 from ketaclinic.fhir import mappers, measure_observations, observations
 from ketaclinic.fhir.common import derived_mrn, emit, first_identifier_key
 from ketaclinic.fhir.outcome import FhirError
@@ -280,22 +281,53 @@ class ObservationHandler(Handler):
             self.audit_read(actor, derived.response, derived.patient)
             superseded = measure_observations.is_superseded(derived.response)
             return emit(measure_observations.to_fhir(derived, superseded=superseded))
-        key = as_uuid(resource_id)
-        entry = None
-        for model in SOURCES.values():
-            entry = (
-                model.objects.select_related("patient").filter(public_id=key).first()
-                if key
-                else None
-            )
-            if entry is not None:
-                break
-        if entry is None:
-            from ketaclinic.core.errors import NotFound
-
-            raise NotFound("No such Observation.")
+        entry = self._chart_entry(resource_id)
         self.audit_read(actor, entry, entry.patient)
         return self.to_fhir(entry)
+
+    def _chart_entry(self, resource_id: str) -> ChartEntry:
+        """The weight, height or vital-sign row with this id (in the current organization)."""
+        key = as_uuid(resource_id)
+        for model in SOURCES.values() if key else ():
+            entry = model.objects.select_related("patient").filter(public_id=key).first()
+            if entry is not None:
+                return entry
+        raise NotFound("No such Observation.")
+
+    def _entry_to_mark(self, actor: Actor, resource_id: str) -> ChartEntry:
+        """The chart row a DELETE or PUT marks entered-in-error. Survey Observations are computed
+        from a questionnaire response and are corrected there, never on their own."""
+        actor.require(Cap.CLINICAL_EDIT)
+        if "." in resource_id:  # "<questionnaire response id>.<part>"
+            derived = measure_observations.read(actor, resource_id)
+            raise FhirError(
+                422,
+                f"Observation/{resource_id} is computed from QuestionnaireResponse/"
+                f"{derived.response.public_id} and cannot be marked entered-in-error or changed "
+                "on its own. Correct the questionnaire response instead (Record a correction on "
+                "the response in the chart): the correction's Observations replace these, which "
+                "are then served as entered-in-error.",
+                expressions=[
+                    (
+                        "Observation.derivedFrom",
+                        f"QuestionnaireResponse/{derived.response.public_id}",
+                    )
+                ],
+            )
+        return self._chart_entry(resource_id)
+
+    def update(self, actor: Actor, resource_id: str, resource: Any) -> Any:
+        """Only "this measurement was entered in error": the status, nothing else, and once."""
+        entry = self._entry_to_mark(actor, resource_id)
+        changes = observations.observation_changes(entry, resource)
+        if resource.status != observations.ENTERED_IN_ERROR or changes:
+            raise observations.update_refused(entry, resource, changes)
+        services.entry_mark_entered_in_error(actor=actor, entry=entry, reason="FHIR update")
+        return entry
+
+    def delete(self, actor: Actor, resource_id: str) -> None:
+        entry = self._entry_to_mark(actor, resource_id)
+        services.entry_mark_entered_in_error(actor=actor, entry=entry, reason="FHIR delete")
 
     def _source_filters(self, search: SearchRequest) -> dict[str, Q] | None:
         """Per table, the filter the query's code and category parameters leave (None: nothing)."""
@@ -420,7 +452,7 @@ HANDLERS: dict[str, Handler] = {
     ),
     "Observation": ObservationHandler(
         type="Observation",
-        interactions=READ_CREATE_SEARCH,
+        interactions=(*READ_CREATE_SEARCH, "update", "delete"),
         search_params={**ENTRY_PARAMS, "code": "token", "category": "token"},
         sorts=("date",),
         documentation={

@@ -7,10 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from ketaclinic.accounts.actor import Actor
+from ketaclinic.accounts.roles import Cap
 from ketaclinic.fhir import adverse_event as ae
 from ketaclinic.fhir import encounter as enc
 from ketaclinic.fhir import medication_administration as ma
 from ketaclinic.fhir import session_vitals
+from ketaclinic.fhir.outcome import FhirError
 from ketaclinic.fhir.registry import HANDLERS, Handler, ObservationHandler, Page, _page
 from ketaclinic.fhir.search import SearchRequest
 
@@ -101,6 +103,27 @@ class SessionObservationHandler(ObservationHandler):
                 self.audit_read(actor, vital.entry, vital.patient)
                 return self.to_fhir(vital)
         return super().read(actor, resource_id)
+
+    def _entry_to_mark(self, actor: Actor, resource_id: str) -> Any:
+        # A flowsheet reading is part of the session's record (its alerts, the dose gate): it is
+        # corrected in that record, never withdrawn on its own.
+        if session_vitals.is_session_id(resource_id):
+            actor.require(Cap.CLINICAL_EDIT)
+            vital = session_vitals.read(actor, resource_id)
+            if vital is not None:
+                raise FhirError(
+                    422,
+                    f"Observation/{resource_id} is a reading on the flowsheet of Encounter/"
+                    f"{vital.entry.session.public_id}: flowsheet readings belong to the treatment "
+                    "session's record and are not marked entered-in-error or edited through "
+                    "FHIR. Correct it in the session record: record the correct reading on the "
+                    "session while it is open, and say which reading was wrong in the session "
+                    "note (in an amendment once the note is signed).",
+                    expressions=[
+                        ("Observation.encounter", f"Encounter/{vital.entry.session.public_id}")
+                    ],
+                )
+        return super()._entry_to_mark(actor, resource_id)
 
     def _union_parts(self, actor: Actor, search: SearchRequest) -> list[Any]:
         # A search by encounter asks for a session's flowsheet only: no chart vitals match it.

@@ -292,10 +292,12 @@ def test_condition_medication_allergy_crud_and_search(client: Any, patient_id: s
     )
 
 
-def test_observation_update_is_not_allowed(client: Any, patient_id: str) -> None:
+def test_observation_update_only_marks_entered_in_error(client: Any, patient_id: str) -> None:
+    # Measurements are not edited (test_observation_entered_in_error.py covers the marking).
     created = post(client, BASE + "Observation", weight_json(patient_id, 80, "kg")).json()
     response = put(client, BASE + f"Observation/{created['id']}", created)
-    assert response.status_code == 405
+    assert response.status_code == 422
+    assert "changes nothing" in valid(response.json())["issue"][0]["diagnostics"]
 
 
 def test_every_read_search_and_write_leaves_one_audit_event(client: Any, patient_id: str) -> None:
@@ -334,5 +336,7 @@ def test_search_query_count_does_not_grow_with_history(
         )
     with django_assert_max_num_queries(10):
         assert client.get(BASE + f"Condition?patient={patient_id}").status_code == 200
-    with django_assert_max_num_queries(14):  # token, patient, audit (3), six chart tables
+    # Token, patient, audit (5); per patient type its search's count and rows (2 x 9); the
+    # weight and blood-pressure rows. Sessions and scores: test_everything.py.
+    with django_assert_max_num_queries(27):
         assert client.get(BASE + f"Patient/{patient_id}/$everything").status_code == 200
