@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django import forms
+from django.db.models import OuterRef, Subquery
 
 from ketaclinic.inventory.models import Container, Lot, Product, StorageLocation
 
@@ -102,9 +104,10 @@ class PeriodForm(forms.Form):
 
 class LotChoice(forms.ModelChoiceField):
     def label_from_instance(self, obj: Any) -> str:
-        return (
-            f"{obj.product.display_name} · lot {obj.lot_number} · expires {obj.expires_at:%Y-%m-%d}"
-        )
+        # The expiry date as received: the end of that day in the receiving clinic's time zone.
+        tz = getattr(obj, "clinic_time_zone", None)
+        expires = obj.expires_at.astimezone(ZoneInfo(tz)) if tz else obj.expires_at
+        return f"{obj.product.display_name} · lot {obj.lot_number} · expires {expires:%Y-%m-%d}"
 
 
 def _lot_field() -> LotChoice:
@@ -126,8 +129,15 @@ class _StockForm(forms.Form):
             if isinstance(field, ContainerChoice):
                 field.queryset = _container_choices()
             elif isinstance(field, LotChoice):
-                field.queryset = Lot.objects.select_related("product").order_by(
-                    "product__display_name", "lot_number"
+                first_container = Container.objects.filter(lot=OuterRef("pk")).order_by("pk")
+                field.queryset = (
+                    Lot.objects.select_related("product")
+                    .annotate(
+                        clinic_time_zone=Subquery(
+                            first_container.values("location__clinic__time_zone")[:1]
+                        )
+                    )
+                    .order_by("product__display_name", "lot_number")
                 )
             elif isinstance(field, forms.ModelChoiceField) and name.endswith("location"):
                 field.queryset = StorageLocation.objects.select_related("clinic")

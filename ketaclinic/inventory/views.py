@@ -44,6 +44,12 @@ def _posted(request: HttpRequest) -> Any:
     return request.POST if request.method == "POST" else None
 
 
+def _linked(request: HttpRequest, *names: str) -> dict[str, str]:
+    """The ids a link carries (the flowsheet's `?administration_id=...&patient_id=...`), to
+    start the form with: a nurse never has to copy an id by hand."""
+    return {name: request.GET[name] for name in names if request.GET.get(name)}
+
+
 def _entry_page(request: HttpRequest, form: Any, title: str, **extra: Any) -> HttpResponse:
     return TemplateResponse(
         request, "inventory/entry_form.html", {"form": form, "title": title, **extra}
@@ -105,7 +111,9 @@ def receive(request: HttpRequest) -> HttpResponse:
 
 @staff_view(Cap.INVENTORY_DRAW)
 def draw(request: HttpRequest) -> HttpResponse:
-    form = forms.DrawForm(request.POST or None)
+    form = forms.DrawForm(
+        request.POST or None, initial=_linked(request, "administration_id", "patient_id")
+    )
     actor = request.actor  # type: ignore[attr-defined]
 
     def write(data: dict[str, Any]) -> Any:
@@ -126,7 +134,7 @@ def draw(request: HttpRequest) -> HttpResponse:
 
 @staff_view(Cap.INVENTORY_DRAW)
 def waste(request: HttpRequest) -> HttpResponse:
-    form = forms.WasteForm(request.POST or None)
+    form = forms.WasteForm(request.POST or None, initial=_linked(request, "administration_id"))
 
     def write(data: dict[str, Any]) -> Any:
         return services.stock_waste(
@@ -464,7 +472,7 @@ def report_table(kind: str, start: datetime, end: datetime) -> tuple[list[str], 
                 r.product.strength_label,
                 r.product.container_description,
                 r.lot_ref,
-                r.lot.expires_at.date(),
+                r.lot.expires_at.astimezone(ZoneInfo(r.location.clinic.time_zone)).date(),
                 r.quantity_containers.normalize(),
                 r.quantity_mg,
                 r.receipt.supplier_name,
