@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+import time_machine
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_scopes import scope, scopes_disabled
@@ -33,6 +34,17 @@ hypothesis_settings.register_profile("ketaclinic", deadline=None)
 # runs keep exploring new ones.
 hypothesis_settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ketaclinic"))
+
+
+# A Monday afternoon: session, dosing and FHIR session tests travel here (`traveller`), so that
+# weights, screening decisions, consents and doses recorded "now" line up.
+SESSION_DAY = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def traveller() -> Iterator[Any]:
+    with time_machine.travel(SESSION_DAY, tick=False) as traveller:
+        yield traveller
 
 
 @pytest.fixture

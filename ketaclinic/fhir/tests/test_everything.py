@@ -7,14 +7,14 @@ The history is built through the services (the session, screening and consent bu
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import time_machine
 from django_scopes import scope
 
-from conftest import actor_for, api_client, audit_count, make_patient
+from conftest import SESSION_DAY, actor_for, api_client, audit_count, make_patient
 from ketaclinic.fhir.everything import compartment_handlers
 from ketaclinic.fhir.tests.helpers import valid
 from ketaclinic.measures import services as measures
@@ -24,19 +24,13 @@ from ketaclinic.sessions.tests.builders import NORMAL, make_plan, make_treatable
 
 pytestmark = pytest.mark.django_db
 BASE = "/fhir/r4/"
-T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+T0 = SESSION_DAY
 PHQ9 = {str(i): 2 for i in range(1, 9)} | {"9": 0}  # total 16
 # Token, patient, the audit event (savepoint, chain, insert, update, release): 7; per
 # compartment type its search's count and rows: 2 x 9; the Encounters' transitions and reason,
 # the doses' reason, the adverse events' doses: 4; the Observation rows of each source: weights,
 # heights, chart vitals, survey scores, flowsheet vitals: 5.
 EVERYTHING_QUERIES = 34
-
-
-@pytest.fixture
-def traveller() -> Any:
-    with time_machine.travel(T0, tick=False) as traveller:
-        yield traveller
 
 
 def history(prescriber: Any, nurse: Any, patient: Any, *, sessions_: int, responses: int) -> None:

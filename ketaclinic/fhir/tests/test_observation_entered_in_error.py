@@ -6,16 +6,14 @@ response are corrected where they come from, not here."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
-import time_machine
 from django.test import Client
 from django_scopes import scope
 
-from conftest import api_client, audit_count, make_patient
+from conftest import SESSION_DAY, api_client, audit_count, make_patient
 from ketaclinic.fhir.tests.helpers import put, valid
 from ketaclinic.measures import services as measures
 from ketaclinic.measures.tests.builders import phq9
@@ -25,14 +23,8 @@ from ketaclinic.sessions.tests.builders import NORMAL, session_checked_in, ticke
 
 pytestmark = pytest.mark.django_db
 BASE = "/fhir/r4/"
-T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+T0 = SESSION_DAY
 MARKED = "patients.weight.entered_in_error"
-
-
-@pytest.fixture
-def traveller() -> Any:
-    with time_machine.travel(T0, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture

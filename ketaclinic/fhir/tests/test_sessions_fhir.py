@@ -7,14 +7,13 @@ validated with fhir.resources R4B."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-import time_machine
 from django_scopes import scope
 
-from conftest import api_client, audit_count, make_patient
+from conftest import SESSION_DAY, api_client, audit_count, make_patient
 from ketaclinic.consent import services as consent
 from ketaclinic.consent.models import ConsentSignature
 from ketaclinic.fhir.tests.helpers import post, put, valid, weight_json
@@ -32,7 +31,7 @@ from ketaclinic.sessions.tests.builders import (
 )
 
 pytestmark = pytest.mark.django_db
-T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+T0 = SESSION_DAY
 BASE = "/fhir/r4/"
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -54,12 +53,6 @@ VITAL_SIGNS = {
         }
     ]
 }
-
-
-@pytest.fixture
-def traveller() -> Any:
-    with time_machine.travel(T0, tick=False) as traveller:
-        yield traveller
 
 
 # --- request bodies ---------------------------------------------------------------------------

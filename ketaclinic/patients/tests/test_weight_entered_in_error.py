@@ -4,18 +4,17 @@ showing it, FHIR serves it as entered-in-error, and the marking is audited exact
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import pytest
-import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_scopes import scope
 from fhir.resources.R4B import get_fhir_model_class
 
-from conftest import actor_for, api_client, audit_count, make_patient, staff_client
+from conftest import SESSION_DAY, actor_for, api_client, audit_count, make_patient, staff_client
 from ketaclinic.core.errors import Conflict, Forbidden, SafetyStop
 from ketaclinic.patients import services
 from ketaclinic.patients.models import BodyWeight, VitalSign
@@ -25,14 +24,8 @@ from ketaclinic.sessions import services as sessions
 from ketaclinic.sessions.tests.builders import NORMAL, session_checked_in, ticked, weigh
 
 pytestmark = pytest.mark.django_db
-T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+T0 = SESSION_DAY
 MARKED = "patients.weight.entered_in_error"
-
-
-@pytest.fixture
-def traveller() -> Any:
-    with time_machine.travel(T0, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture

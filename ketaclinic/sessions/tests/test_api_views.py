@@ -3,16 +3,15 @@ the hard stops as HTTP errors, htmx partials, pinned query counts, and the role 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
-import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_scopes import scope
 
-from conftest import PASSWORD, actor_for, api_client, staff_client
+from conftest import PASSWORD, SESSION_DAY, actor_for, api_client, staff_client
 from ketaclinic.sessions import services
 from ketaclinic.sessions.tests.builders import (
     NORMAL,
@@ -27,7 +26,7 @@ from ketaclinic.sessions.tests.builders import (
 )
 
 pytestmark = pytest.mark.django_db
-T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+T0 = SESSION_DAY
 ASSESSED = {
     "alert_and_oriented": True,
     "sedation_resolved": True,
@@ -36,12 +35,6 @@ ASSESSED = {
     "clinically_stable": True,
     "escort_present": True,
 }
-
-
-@pytest.fixture
-def traveller() -> Any:
-    with time_machine.travel(T0, tick=False) as traveller:
-        yield traveller
 
 
 def test_a_full_iv_session_over_the_api(

@@ -7,16 +7,15 @@ flowsheet's query count pinned with a realistic number of vitals rows."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
-import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_scopes import scope, scopes_disabled
 
-from conftest import audit_count, staff_client
+from conftest import SESSION_DAY, audit_count, staff_client
 from ketaclinic.sessions import services
 from ketaclinic.sessions.models import (
     Intervention,
@@ -30,7 +29,7 @@ from ketaclinic.sessions.models import (
 from ketaclinic.sessions.tests.builders import NORMAL, draw_for, session_prechecked
 
 pytestmark = pytest.mark.django_db
-T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+T0 = SESSION_DAY
 HX = {"HX-Request": "true"}
 ASSESSED = {
     "alert_and_oriented": True,
@@ -50,12 +49,6 @@ PMF_ANSWERS = {
     "monitoring_hcp_email": "monitor@clinic.example",
     "setting_address": "1 Main St, Chicago IL",
 }
-
-
-@pytest.fixture
-def traveller() -> Any:
-    with time_machine.travel(T0, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture

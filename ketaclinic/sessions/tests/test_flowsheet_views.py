@@ -7,10 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import time_machine
 from django_scopes import scope, scopes_disabled
 
-from conftest import PASSWORD, staff_client
+from conftest import PASSWORD, SESSION_DAY, staff_client
 from ketaclinic.sessions import services
 from ketaclinic.sessions.models import (
     DoseAdministration,
@@ -35,7 +34,7 @@ from ketaclinic.sessions.tests.builders import (
 )
 
 pytestmark = pytest.mark.django_db
-T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+T0 = SESSION_DAY
 HX = {"HX-Request": "true"}
 ASSESSED = {
     "alert_and_oriented": True,
@@ -45,12 +44,6 @@ ASSESSED = {
     "clinically_stable": True,
     "escort_present": True,
 }
-
-
-@pytest.fixture
-def traveller() -> Any:
-    with time_machine.travel(T0, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture

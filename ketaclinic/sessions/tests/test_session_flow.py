@@ -4,15 +4,14 @@ before the minimum time, editing a signed note)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-import time_machine
 from django_scopes import scope
 
-from conftest import PASSWORD, actor_for, audit_count
+from conftest import PASSWORD, SESSION_DAY, actor_for, audit_count
 from ketaclinic.core.errors import Conflict, SafetyStop
 from ketaclinic.protocols.dosing import DoseRefused
 from ketaclinic.sessions import services
@@ -32,7 +31,7 @@ from ketaclinic.sessions.tests.builders import (
 )
 
 pytestmark = pytest.mark.django_db
-T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+T0 = SESSION_DAY
 ASSESSED = {
     "alert_and_oriented": True,
     "sedation_resolved": True,
@@ -41,12 +40,6 @@ ASSESSED = {
     "clinically_stable": True,
     "escort_present": True,
 }
-
-
-@pytest.fixture
-def traveller() -> Any:
-    with time_machine.travel(T0, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture
