@@ -14,6 +14,7 @@ from ketaclinic.core.errors import DomainError
 from ketaclinic.fhir.outcome import FhirError, from_domain_error, operation_outcome
 from ketaclinic.fhir.registry import HANDLERS, run_search
 from ketaclinic.fhir.validation import parse_resource
+from ketaclinic.fhir.versioning import check_version, parse_if_match
 
 # Transaction processing order (FHIR R4 3.1.0.11.2): deletes, creates, updates, reads; creates of
 # Patients first, so that the entries referring to them can be resolved.
@@ -166,10 +167,12 @@ def process_entry(
             replace_references(entry.get("resource"), refs), expected=handler.type
         )
         _check_id(resource, parts[1])
+        check_version(handler, actor, parts[1], parse_if_match(request.get("ifMatch")))
         obj = handler.update(actor, parts[1], resource)
         return {"resource": handler.to_fhir(obj), "response": {"status": "200 OK"}}
     if method == "DELETE" and len(parts) == 2:
         _require(handler, "delete")
+        check_version(handler, actor, parts[1], parse_if_match(request.get("ifMatch")))
         handler.delete(actor, parts[1])
         return {"response": {"status": "204 No Content"}}
     if method == "GET" and len(parts) == 2:

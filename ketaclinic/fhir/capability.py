@@ -17,7 +17,7 @@ def capability_statement(base_url: str) -> dict[str, Any]:
         resource: dict[str, Any] = {
             "type": name,
             "interaction": [{"code": code} for code in handler.interactions],
-            "versioning": "no-version",
+            "versioning": handler.versioning,
             "readHistory": False,
             "updateCreate": False,
             "searchParam": [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -38,8 +38,20 @@ def instant(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def version_id(updated_at: datetime) -> str:
+    """The resource's version: its last change, in whole microseconds since 1970.
+
+    Every write through a service stamps `updated_at`, and writes to one row are serialized, so
+    two versions of a row never share an instant. Integer arithmetic: a float would round.
+    """
+    return str((updated_at - _EPOCH) // timedelta(microseconds=1))
+
+
 def meta(obj: Any) -> dict[str, Any]:
-    return {"lastUpdated": instant(obj.updated_at)}
+    return {"versionId": version_id(obj.updated_at), "lastUpdated": instant(obj.updated_at)}
 
 
 def as_date(value: Any, field: str) -> date | None:

@@ -14,6 +14,8 @@ from ketaclinic.fhir.search import SearchRequest
 class QuestionnaireHandler(Handler):
     """The instrument library: definitions, not patient data (no capability beyond a token)."""
 
+    versioning = "no-version"  # a definition is versioned by its canonical url|version
+
     def to_fhir(self, obj: Any) -> dict[str, Any]:
         return q.questionnaire_to_fhir(obj)
 

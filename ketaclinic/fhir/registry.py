@@ -14,7 +14,7 @@ from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.errors import NotFound
 from ketaclinic.fhir import mappers, measure_observations, observations
-from ketaclinic.fhir.common import derived_mrn, emit, first_identifier_key
+from ketaclinic.fhir.common import derived_mrn, emit, first_identifier_key, version_id
 from ketaclinic.fhir.outcome import FhirError
 from ketaclinic.fhir.search import (
     SearchRequest,
@@ -74,6 +74,18 @@ class Handler:
     def to_fhir(self, obj: Any) -> dict[str, Any]:
         raise NotImplementedError
 
+    def current_version(self, actor: Actor, resource_id: str) -> str | None:
+        """The version an update or delete would replace, locked for this transaction (for
+        If-Match); None where this type's updates are not version-checked."""
+        return None
+
+    @property
+    def versioning(self) -> str:
+        """CapabilityStatement versioning: emitted meta.versionId, checked on If-Match."""
+        if type(self).current_version is not Handler.current_version:
+            return "versioned-update"
+        return "versioned"
+
     def audit_read(self, actor: Actor, obj: Any, patient: Patient) -> None:
         audit_record(
             actor=actor,
@@ -81,6 +93,20 @@ class Handler:
             patient_id=patient.public_id,
             obj=obj,
         )
+
+
+def _locked_version(obj: Any) -> str:
+    """Re-read the row's last change under a row lock: on PostgreSQL a concurrent writer waits
+    here and then sees the newer version (SQLite's IMMEDIATE transaction already holds the
+    database's write lock), so no write slips between the If-Match check and the update."""
+    updated_at = (
+        type(obj)
+        ._base_manager.select_for_update()
+        .filter(pk=obj.pk)
+        .values_list("updated_at", flat=True)
+        .get()
+    )
+    return version_id(updated_at)
 
 
 def _page(queryset: QuerySet, search: SearchRequest) -> tuple[int, list[Any]]:
@@ -135,6 +161,12 @@ class PatientHandler(Handler):
     def create(self, actor: Actor, resource: Any, **kw: Any) -> Patient:
         return services.patient_create(actor=actor, data=mappers.patient_from_fhir(resource))
 
+    def current_version(self, actor: Actor, resource_id: str) -> str:
+        patient = selectors.patient_get_for_actor(
+            actor, resource_id, capability=Cap.PATIENT_EDIT_DEMOGRAPHICS
+        )
+        return _locked_version(patient)
+
     def update(self, actor: Actor, resource_id: str, resource: Any) -> Patient:
         patient = selectors.patient_get_for_actor(
             actor, resource_id, capability=Cap.PATIENT_EDIT_DEMOGRAPHICS
@@ -174,6 +206,9 @@ class EntryHandler(Handler):
     def _get(self, actor: Actor, resource_id: str, capability: Cap) -> Any:
         assert self.model is not None
         return selectors.entry_get_for_actor(actor, self.model, resource_id, capability=capability)
+
+    def current_version(self, actor: Actor, resource_id: str) -> str:
+        return _locked_version(self._get(actor, resource_id, Cap.CLINICAL_EDIT))
 
     def read(self, actor: Actor, resource_id: str) -> dict[str, Any]:
         entry = self._get(actor, resource_id, Cap.CLINICAL_VIEW)
@@ -315,6 +350,9 @@ class ObservationHandler(Handler):
                 ],
             )
         return self._chart_entry(resource_id)
+
+    def current_version(self, actor: Actor, resource_id: str) -> str:
+        return _locked_version(self._entry_to_mark(actor, resource_id))
 
     def update(self, actor: Actor, resource_id: str, resource: Any) -> Any:
         """Only "this measurement was entered in error": the status, nothing else, and once."""

@@ -23,6 +23,7 @@ from ketaclinic.fhir.capability import capability_statement
 from ketaclinic.fhir.outcome import FhirError, from_domain_error, information, operation_outcome
 from ketaclinic.fhir.registry import HANDLERS, Handler, run_search
 from ketaclinic.fhir.validation import parse_resource
+from ketaclinic.fhir.versioning import check_version, parse_if_match
 
 logger = logging.getLogger(__name__)
 FHIR_JSON = "application/fhir+json"
@@ -91,6 +92,11 @@ def _body(request: HttpRequest) -> Any:
         raise FhirError(400, f"The body is not valid JSON: {exc}") from None
 
 
+def _etag(data: dict[str, Any]) -> dict[str, str]:
+    version = data.get("meta", {}).get("versionId")
+    return {"ETag": f'W/"{version}"'} if version else {}
+
+
 def _handler(resource_type: str, interaction: str) -> Handler:
     handler = HANDLERS.get(resource_type)
     if handler is None:
@@ -132,7 +138,7 @@ def type_level(request: HttpRequest, resource_type: str) -> HttpResponse:
             issues = [information(f"Created {resource_type}/{data['id']}.")["issue"][0]]
             issues += getattr(obj, "fhir_issues", [])
             return respond(operation_outcome(issues), 201, Location=location)
-        return respond(data, 201, Location=location)
+        return respond(data, 201, Location=location, **_etag(data))
     raise FhirError(405, f"{request.method} is not allowed on {resource_type}.")
 
 
@@ -140,7 +146,8 @@ def type_level(request: HttpRequest, resource_type: str) -> HttpResponse:
 def instance_level(request: HttpRequest, resource_type: str, resource_id: str) -> HttpResponse:
     actor = _actor(request)
     if request.method == "GET":
-        return respond(_handler(resource_type, "read").read(actor, resource_id))
+        data = _handler(resource_type, "read").read(actor, resource_id)
+        return respond(data, **_etag(data))
     if request.method == "PUT":
         handler = _handler(resource_type, "update")
         resource = parse_resource(_body(request), expected=resource_type)
@@ -150,12 +157,18 @@ def instance_level(request: HttpRequest, resource_type: str, resource_id: str) -
                 f"The resource id ({resource.id!r}) must match the URL ({resource_id!r}).",
                 expressions=[(f"{resource_type}.id", "must match the URL")],
             )
+        expected = parse_if_match(request.headers.get("If-Match"))
         with transaction.atomic():
+            check_version(handler, actor, resource_id, expected)
             obj = handler.update(actor, resource_id, resource)
-        return respond(handler.to_fhir(obj))
+        data = handler.to_fhir(obj)
+        return respond(data, **_etag(data))
     if request.method == "DELETE":
+        handler = _handler(resource_type, "delete")
+        expected = parse_if_match(request.headers.get("If-Match"))
         with transaction.atomic():
-            _handler(resource_type, "delete").delete(actor, resource_id)
+            check_version(handler, actor, resource_id, expected)
+            handler.delete(actor, resource_id)
         return respond(None, 204)
     raise FhirError(405, f"{request.method} is not allowed on a {resource_type}.")
 
