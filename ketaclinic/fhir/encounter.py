@@ -2,10 +2,11 @@
 
 Create schedules the session through `sessions.services.session_schedule`, so the treatment gate
 (screening decision and consent for the route) applies exactly as in the UI and the JSON API: a
-refusal is a 422 OperationOutcome naming what is missing. Update accepts one change, status
+refusal is a 422 OperationOutcome naming what is missing. Update accepts two changes: status
 `finished`, which is `session_discharge` with every discharge criterion evaluated again (the
-minimum observation time included). The other steps (check-in, pre-checks, dose order, abort)
-have no FHIR resource of their own and go through the JSON API.
+minimum observation time included), and status `cancelled` before any dose, which is
+`session_abort` with the reason from hospitalization.dischargeDisposition.text. The other steps
+(check-in, pre-checks, dose order, an abort after the dose) go through the JSON API.
 
 Mapping:
 - status: scheduled -> planned; checked_in -> arrived; prechecks_passed, dosing, monitoring,
@@ -62,6 +63,8 @@ STATUS_OF_STATE = {
     SessionState.ABORTED: "cancelled",
 }
 STATUSES = ("planned", "arrived", "in-progress", "finished", "cancelled")
+
+ABORT_PREFIX = "Session aborted: "
 
 
 def encounter_status(state: str, *, dose_given: bool) -> str:
@@ -139,7 +142,7 @@ def session_to_fhir(session: TreatmentSession, reason: Condition | None) -> dict
         data["reasonReference"] = reasons
     if session.state == SessionState.ABORTED and session.abort_reason:
         data["hospitalization"] = {
-            "dischargeDisposition": {"text": f"Session aborted: {session.abort_reason}"}
+            "dischargeDisposition": {"text": f"{ABORT_PREFIX}{session.abort_reason}"}
         }
     return data
 
@@ -273,11 +276,43 @@ def update(actor: Actor, resource_id: str, resource: Any) -> TreatmentSession:
     current = encounter_status(session.state, dose_given=session.dose_started_at is not None)
     if resource.status == current:
         return session
+    if resource.status == "cancelled":
+        return _cancel(actor, session, resource)
     if resource.status != "finished":
         raise FhirError(
             422,
-            f"Only status finished (discharge) can be set through FHIR, not {resource.status!r}; "
-            "check-in, pre-checks, dose orders and abort go through the JSON API.",
-            expressions=[("Encounter.status", "only finished is accepted")],
+            f"Only status finished (discharge) or cancelled (abort before the dose) can be set "
+            f"through FHIR, not {resource.status!r}; check-in, pre-checks and dose orders go "
+            "through the JSON API.",
+            expressions=[("Encounter.status", "only finished or cancelled is accepted")],
         )
     return services.session_discharge(actor=actor, session=session)
+
+
+def _cancel(actor: Actor, session: TreatmentSession, resource: Any) -> TreatmentSession:
+    """Abort a session before any drug was given, with the reason the clinician states.
+
+    R4 Encounter has no element for why it was cancelled; the reason travels where this server
+    emits it, hospitalization.dischargeDisposition.text. Once a dose started, the encounter did
+    happen (it reads as finished), and the abort is recorded on the flowsheet or the JSON API.
+    """
+    if session.dose_started_at is not None:
+        raise FhirError(
+            422,
+            "A dose was started in this session, so it cannot be cancelled: abort it on the "
+            "flowsheet or through the JSON API (POST /api/v1/sessions/{id}/abort).",
+            expressions=[("Encounter.status", "a dose was started")],
+        )
+    disposition = (
+        resource.hospitalization.dischargeDisposition if resource.hospitalization else None
+    )
+    text = (disposition.text or "") if disposition else ""
+    reason = text.removeprefix(ABORT_PREFIX).strip()
+    if not reason:
+        raise FhirError(
+            400,
+            "Say why the session is cancelled in Encounter.hospitalization.dischargeDisposition"
+            ".text.",
+            expressions=[("Encounter.hospitalization.dischargeDisposition.text", "required")],
+        )
+    return services.session_abort(actor=actor, session=session, reason=reason)

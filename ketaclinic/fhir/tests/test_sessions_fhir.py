@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django_scopes import scope
 
-from conftest import SESSION_DAY, api_client, audit_count, make_patient
+from conftest import SESSION_DAY, actor_for, api_client, audit_count, make_patient
 from ketaclinic.consent import services as consent
 from ketaclinic.consent.models import ConsentSignature
 from ketaclinic.fhir.tests.helpers import post, put, valid, weight_json
@@ -609,7 +609,7 @@ def test_encounter_create_needs_a_plan_and_a_planned_status(
         assert not TreatmentSession.objects.exists()
 
 
-def test_encounter_update_only_discharges(
+def test_encounter_update_only_discharges_or_cancels(
     prescriber: Any, members: Any, patient_a: Any, traveller: Any
 ) -> None:
     with scope(organization=prescriber.organization):
@@ -626,21 +626,52 @@ def test_encounter_update_only_discharges(
         {**current, "subject": {"reference": f"Patient/{other.public_id}"}},
     )
     assert moved.status_code == 422
-    cancel = put(nurse, BASE + f"Encounter/{sid}", {**current, "status": "cancelled"})
-    assert cancel.status_code == 422
-    assert "Only status finished" in outcome_text(cancel)
+    onleave = put(nurse, BASE + f"Encounter/{sid}", {**current, "status": "onleave"})
+    assert onleave.status_code == 422
+    assert "Only status finished (discharge) or cancelled" in outcome_text(onleave)
     early = put(nurse, BASE + f"Encounter/{sid}", {**current, "status": "finished"})
     assert early.status_code == 409  # no dose yet: discharge is not a move from checked in
-    aborted = nurse.post(
-        f"/api/v1/sessions/{sid}/abort",
-        {"reason": "Patient unwell before dosing"},
-        content_type="application/json",
+    aborts = audit_count(action="sessions.session.aborted")
+    unexplained = put(nurse, BASE + f"Encounter/{sid}", {**current, "status": "cancelled"})
+    assert unexplained.status_code == 400
+    assert "Say why the session is cancelled" in outcome_text(unexplained)
+    assert audit_count(action="sessions.session.aborted") == aborts
+    why = {"dischargeDisposition": {"text": "Patient unwell before dosing"}}
+    aborted = put(
+        nurse,
+        BASE + f"Encounter/{sid}",
+        {**current, "status": "cancelled", "hospitalization": why},
     )
-    assert aborted.status_code == 200
+    assert aborted.status_code == 200, aborted.content
+    assert audit_count(action="sessions.session.aborted") == aborts + 1
+    with scope(organization=prescriber.organization):
+        session.refresh_from_db()
+    assert (session.state, session.abort_reason) == ("aborted", "Patient unwell before dosing")
     cancelled = valid(nurse.get(BASE + f"Encounter/{sid}").json())
     assert cancelled["status"] == "cancelled"
     assert "Patient unwell" in cancelled["hospitalization"]["dischargeDisposition"]["text"]
     assert valid(nurse.get(BASE + "Encounter?status=cancelled").json())["total"] == 1
+
+
+def test_a_session_with_a_dose_started_cannot_be_cancelled_through_fhir(
+    prescriber: Any, members: Any, patient_a: Any, traveller: Any
+) -> None:
+    with scope(organization=prescriber.organization):
+        session = session_prechecked(prescriber, patient_a)
+        services.dose_order_sign(actor=prescriber, session=session)
+        services.dose_administer(
+            actor=actor_for(members["nurse"]), session=session, dose_mg="40", lot_number="K1"
+        )
+    nurse = api_client(members["nurse"])
+    url = BASE + f"Encounter/{session.public_id}"
+    current = valid(nurse.get(url).json())
+    why = {"dischargeDisposition": {"text": "Hypertension during infusion"}}
+    refused = put(nurse, url, {**current, "status": "cancelled", "hospitalization": why})
+    assert refused.status_code == 422
+    assert "A dose was started" in outcome_text(refused)
+    with scope(organization=prescriber.organization):
+        session.refresh_from_db()
+    assert session.state != "aborted"
 
 
 def test_another_organization_sees_no_session(
