@@ -55,12 +55,15 @@ def treated_conditions(patient_pks: Iterable[int]) -> dict[int, Condition]:
     pks = sorted(set(patient_pks))
     if not pks:
         return {}
-    rows = Condition.objects.filter(
-        _depression_q(),
-        patient_id__in=pks,
-        clinical_status__in=CURRENT,
-        entered_in_error=False,
-    ).only("pk", "public_id", "patient_id", "code", "display", "onset_date")
+    rows = (
+        Condition.objects.in_use()
+        .filter(
+            _depression_q(),
+            patient_id__in=pks,
+            clinical_status__in=CURRENT,
+        )
+        .only("pk", "public_id", "patient_id", "code", "display", "onset_date")
+    )
     chosen: dict[int, Condition] = {}
     for row in rows:
         best = chosen.get(row.patient_id)

@@ -33,7 +33,14 @@ from ketaclinic.fhir.common import (
 )
 from ketaclinic.fhir.outcome import FhirError
 from ketaclinic.patients import services
-from ketaclinic.patients.models import BodyHeight, BodyWeight, ChartEntry, Patient, VitalSign
+from ketaclinic.patients.models import (
+    BodyHeight,
+    BodyWeight,
+    ChartEntry,
+    CorrectableEntry,
+    Patient,
+    VitalSign,
+)
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -180,7 +187,7 @@ def _value_quantity(value: Any, unit: str) -> dict[str, Any]:
     return {"value": float(value), "unit": unit, "system": UCUM, "code": unit}
 
 
-def observation_to_fhir(entry: ChartEntry) -> dict[str, Any]:
+def observation_to_fhir(entry: CorrectableEntry) -> dict[str, Any]:
     if isinstance(entry, BodyWeight):
         vital, value = CODES["29463-7"], _value_quantity(entry.weight_kg, "kg")
     elif isinstance(entry, BodyHeight):
@@ -200,7 +207,7 @@ def observation_to_fhir(entry: ChartEntry) -> dict[str, Any]:
         },
         # Like a Condition's verificationStatus: a withdrawn row is still served, so a client
         # that holds it learns it was wrong, but it is never "final".
-        "status": "entered-in-error" if getattr(entry, "entered_in_error", False) else "final",
+        "status": "entered-in-error" if entry.entered_in_error else "final",
         "category": [VITAL_SIGNS],
         "code": {
             "coding": [{"system": LOINC, "code": vital.code, "display": vital.display}],
@@ -290,7 +297,7 @@ def _same_patient(subject: Any, patient: Patient) -> bool:
     )
 
 
-def observation_changes(entry: ChartEntry, resource: Any) -> list[tuple[str, str]]:
+def observation_changes(entry: CorrectableEntry, resource: Any) -> list[tuple[str, str]]:
     """What a PUT of `resource` would change of the measurement `entry` records, as (FHIRPath,
     message) pairs; the status is left to the caller. Elements the chart does not keep (note,
     interpretation, performer...) are not compared: they are not stored on create either."""
@@ -307,9 +314,11 @@ def observation_changes(entry: ChartEntry, resource: Any) -> list[tuple[str, str
     return changes
 
 
-def update_refused(entry: ChartEntry, resource: Any, changes: list[tuple[str, str]]) -> FhirError:
+def update_refused(
+    entry: CorrectableEntry, resource: Any, changes: list[tuple[str, str]]
+) -> FhirError:
     """The 422 for a PUT that is not "this measurement was entered in error", with each change."""
-    current = ENTERED_IN_ERROR if getattr(entry, "entered_in_error", False) else "final"
+    current = ENTERED_IN_ERROR if entry.entered_in_error else "final"
     issues = list(changes)
     if resource.status not in (current, ENTERED_IN_ERROR):
         issues.insert(

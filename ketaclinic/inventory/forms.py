@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django import forms
 from django.db.models import OuterRef, Subquery
@@ -104,9 +103,7 @@ class PeriodForm(forms.Form):
 
 class LotChoice(forms.ModelChoiceField):
     def label_from_instance(self, obj: Any) -> str:
-        # The expiry date as received: the end of that day in the receiving clinic's time zone.
-        tz = getattr(obj, "clinic_time_zone", None)
-        expires = obj.expires_at.astimezone(ZoneInfo(tz)) if tz else obj.expires_at
+        expires = obj.expiry_date(getattr(obj, "clinic_time_zone", None))
         return f"{obj.product.display_name} · lot {obj.lot_number} · expires {expires:%Y-%m-%d}"
 
 

@@ -9,8 +9,10 @@ path at all, inside the retention window or after it.
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import models
 from django_scopes import ScopedManager
@@ -114,7 +116,14 @@ class Lot(PublicIdModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.lot_number} (exp. {self.expires_at:%Y-%m-%d})"
+        return f"{self.lot_number} (exp. {self.expires_at:%Y-%m-%d} UTC)"
+
+    def expiry_date(self, time_zone: str | None) -> date:
+        """The expiry date as received: `expires_at` is the end of that day in the receiving
+        clinic's time zone, so read in UTC it can fall on the next day."""
+        return (
+            self.expires_at.astimezone(ZoneInfo(time_zone)) if time_zone else self.expires_at
+        ).date()
 
 
 class Container(PublicIdModel):

@@ -183,9 +183,7 @@ def list_weights(request: HttpRequest, patient_id: str, page: Query[PageQuery]) 
     actor = _actor(request)
     actor.require(Cap.CLINICAL_VIEW)
     patient = selectors.patient_chart_read(actor, patient_id, action="patients.weights.read")
-    weights = BodyWeight.objects.filter(patient=patient, entered_in_error=False).order_by(
-        "-measured_at", "-pk"
-    )
+    weights = BodyWeight.objects.in_use().filter(patient=patient).order_by("-measured_at", "-pk")
     return _paged(request, weights, page.limit, page.offset)
 
 
@@ -201,9 +199,7 @@ def list_heights(request: HttpRequest, patient_id: str, page: Query[PageQuery]) 
     actor = _actor(request)
     actor.require(Cap.CLINICAL_VIEW)
     patient = selectors.patient_chart_read(actor, patient_id, action="patients.heights.read")
-    heights = BodyHeight.objects.filter(patient=patient, entered_in_error=False).order_by(
-        "-measured_at", "-pk"
-    )
+    heights = BodyHeight.objects.in_use().filter(patient=patient).order_by("-measured_at", "-pk")
     return _paged(request, heights, page.limit, page.offset)
 
 

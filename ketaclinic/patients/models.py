@@ -82,13 +82,31 @@ class ChartEntry(PublicIdModel):
         abstract = True
 
 
-class BodyWeight(ChartEntry):
+class CorrectableQuerySet(models.QuerySet):
+    def in_use(self) -> CorrectableQuerySet:
+        """Leave out entries marked entered-in-error: what the chart, dosing and screening use."""
+        return self.filter(entered_in_error=False)
+
+
+class CorrectableEntry(ChartEntry):
+    """A chart entry that is corrected by marking it entered-in-error, never by erasing it: the
+    row stays for the record (and reads back with that status), and `in_use()` leaves it out."""
+
+    entered_in_error = models.BooleanField(default=False)
+
+    objects = ScopedManager(
+        _manager_class=models.Manager.from_queryset(CorrectableQuerySet), **SCOPED
+    )
+
+    class Meta:
+        abstract = True
+
+
+class BodyWeight(CorrectableEntry):
     weight_kg = models.DecimalField(max_digits=6, decimal_places=2)
     entered_value = models.DecimalField(max_digits=7, decimal_places=2)
     entered_unit = models.CharField(max_length=10, default="kg")
     measured_at = models.DateTimeField()
-    # A mistyped weight is flagged, kept for the record, and never used again (dosing included).
-    entered_in_error = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-measured_at"]
@@ -98,12 +116,11 @@ class BodyWeight(ChartEntry):
         ]
 
 
-class BodyHeight(ChartEntry):
+class BodyHeight(CorrectableEntry):
     height_cm = models.DecimalField(max_digits=5, decimal_places=1)
     entered_value = models.DecimalField(max_digits=6, decimal_places=2)
     entered_unit = models.CharField(max_length=10, default="cm")
     measured_at = models.DateTimeField()
-    entered_in_error = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-measured_at"]
@@ -113,7 +130,7 @@ class BodyHeight(ChartEntry):
         ]
 
 
-class Condition(ChartEntry):
+class Condition(CorrectableEntry):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         RECURRENCE = "recurrence", "Recurrence"
@@ -129,7 +146,6 @@ class Condition(ChartEntry):
     onset_date = models.DateField(null=True, blank=True)
     abatement_date = models.DateField(null=True, blank=True)
     note = models.TextField(blank=True)
-    entered_in_error = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-onset_date", "code"]
@@ -139,7 +155,7 @@ class Condition(ChartEntry):
         ]
 
 
-class MedicationStatement(ChartEntry):
+class MedicationStatement(CorrectableEntry):
     """A medication the patient takes or took, including antidepressant trials for TRD status."""
 
     class Status(models.TextChoices):
@@ -167,7 +183,6 @@ class MedicationStatement(ChartEntry):
         max_length=12, choices=TrialOutcome.choices, blank=True, default=""
     )
     note = models.TextField(blank=True)
-    entered_in_error = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-start_date", "drug_name"]
@@ -177,7 +192,7 @@ class MedicationStatement(ChartEntry):
         ]
 
 
-class Allergy(ChartEntry):
+class Allergy(CorrectableEntry):
     class Severity(models.TextChoices):
         MILD = "mild", "Mild"
         MODERATE = "moderate", "Moderate"
@@ -199,7 +214,6 @@ class Allergy(ChartEntry):
     criticality = models.CharField(max_length=20, choices=Criticality.choices, default="low")
     clinical_status = models.CharField(max_length=10, choices=Status.choices, default="active")
     note = models.TextField(blank=True)
-    entered_in_error = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["substance"]
@@ -208,7 +222,7 @@ class Allergy(ChartEntry):
         indexes = [models.Index(fields=["organization", "external_id"], name="allergy_org_ext")]
 
 
-class VitalSign(ChartEntry):
+class VitalSign(CorrectableEntry):
     """A vital sign other than weight and height (those have their own tables).
 
     Values are stored in one canonical UCUM unit per kind; what was entered is kept beside them.
@@ -231,7 +245,6 @@ class VitalSign(ChartEntry):
     entered_value = models.DecimalField(max_digits=8, decimal_places=2)
     entered_unit = models.CharField(max_length=20)
     measured_at = models.DateTimeField()
-    entered_in_error = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-measured_at"]

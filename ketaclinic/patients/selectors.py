@@ -124,21 +124,19 @@ def chart_summary(patient: Patient) -> ChartSummary:
     Entries marked entered-in-error are left out: the latest weight shown is the one dosing uses.
     """
     weights = list(
-        BodyWeight.objects.filter(patient=patient, entered_in_error=False).order_by("-measured_at")[
-            :CHART_RECENT_WEIGHTS
-        ]
+        BodyWeight.objects.in_use()
+        .filter(patient=patient)
+        .order_by("-measured_at")[:CHART_RECENT_WEIGHTS]
     )
     latest_height = (
-        BodyHeight.objects.filter(patient=patient, entered_in_error=False)
-        .order_by("-measured_at")
-        .first()
+        BodyHeight.objects.in_use().filter(patient=patient).order_by("-measured_at").first()
     )
-    conditions = list(Condition.objects.filter(patient=patient, entered_in_error=False))
-    medications = list(MedicationStatement.objects.filter(patient=patient, entered_in_error=False))
-    allergies = list(Allergy.objects.filter(patient=patient, entered_in_error=False))
+    conditions = list(Condition.objects.in_use().filter(patient=patient))
+    medications = list(MedicationStatement.objects.in_use().filter(patient=patient))
+    allergies = list(Allergy.objects.in_use().filter(patient=patient))
     vitals = list(
-        VitalSign.objects.filter(patient=patient, entered_in_error=False).order_by(
-            "-measured_at", "-pk"
-        )[:CHART_RECENT_VITALS]
+        VitalSign.objects.in_use()
+        .filter(patient=patient)
+        .order_by("-measured_at", "-pk")[:CHART_RECENT_VITALS]
     )
     return ChartSummary(patient, weights, latest_height, conditions, medications, allergies, vitals)

@@ -24,6 +24,7 @@ from ketaclinic.patients.models import (
     BodyWeight,
     ChartEntry,
     Condition,
+    CorrectableEntry,
     MedicationStatement,
     Patient,
     VitalSign,
@@ -277,7 +278,7 @@ def _update_entry(
 ) -> Entry:
     actor.require(Cap.CLINICAL_EDIT)
     _unknown_fields(data, allowed)
-    if getattr(entry, "entered_in_error", False):
+    if isinstance(entry, CorrectableEntry) and entry.entered_in_error:
         raise Conflict("This entry was marked entered-in-error and can no longer be changed.")
     # null clears an optional date or answer; a required or text field cannot be cleared to null
     # (the database would refuse it with an IntegrityError, a 500).
@@ -344,7 +345,7 @@ def entry_mark_entered_in_error(*, actor: Actor, entry: ChartEntry, reason: str 
     is refused when none is left.
     """
     actor.require(Cap.CLINICAL_EDIT)
-    if not hasattr(entry, "entered_in_error"):
+    if not isinstance(entry, CorrectableEntry):
         raise Conflict("This kind of entry cannot be marked entered-in-error.")
     if entry.entered_in_error:
         raise Conflict("This entry is already marked entered-in-error.")

@@ -89,9 +89,9 @@ def intake_current(patient: Patient) -> IntakeHistory | None:
 def intake_medications(patient: Patient) -> list[MedicationStatement]:
     """The medicines on the chart the patient is taking now: the list the intake reconciles."""
     return list(
-        MedicationStatement.objects.filter(
-            patient=patient, entered_in_error=False, status=MedicationStatement.Status.ACTIVE
-        ).order_by("drug_name", "pk")
+        MedicationStatement.objects.in_use()
+        .filter(patient=patient, status=MedicationStatement.Status.ACTIVE)
+        .order_by("drug_name", "pk")
     )
 
 
@@ -142,16 +142,11 @@ def _age(birth_date: date, on: date) -> int:
 def screening_snapshot(patient: Patient, *, as_of: date) -> Snapshot:
     """Build the rules' inputs from the intake and the chart, in a fixed number of queries."""
     intake = intake_current(patient)
-    meds = list(
-        MedicationStatement.objects.filter(patient=patient, entered_in_error=False).order_by("pk")
-    )
-    conditions = list(
-        Condition.objects.filter(patient=patient, entered_in_error=False).order_by("pk")
-    )
+    meds = list(MedicationStatement.objects.in_use().filter(patient=patient).order_by("pk"))
+    conditions = list(Condition.objects.in_use().filter(patient=patient).order_by("pk"))
     bp_row = (
-        VitalSign.objects.filter(
-            patient=patient, kind=VitalSign.Kind.BLOOD_PRESSURE, entered_in_error=False
-        )
+        VitalSign.objects.in_use()
+        .filter(patient=patient, kind=VitalSign.Kind.BLOOD_PRESSURE)
         .order_by("-measured_at", "-pk")
         .first()
     )

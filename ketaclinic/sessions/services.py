@@ -166,9 +166,7 @@ def _gate(session: TreatmentSession, at: datetime) -> None:
 
 def _weights(patient: Patient) -> tuple[WeightMeasurement, ...]:
     # A weight marked entered-in-error is never used: the previous valid one is, or none.
-    rows = BodyWeight.objects.filter(patient=patient, entered_in_error=False).order_by(
-        "-measured_at"
-    )[:5]
+    rows = BodyWeight.objects.in_use().filter(patient=patient).order_by("-measured_at")[:5]
     return tuple(WeightMeasurement(r.weight_kg, "kg", r.measured_at) for r in rows)
 
 

@@ -49,9 +49,7 @@ def plan_section_context(
     prefetch_related_objects(plans, Prefetch("events", queryset=events))
     if can_prescribe:
         latest = (
-            BodyWeight.objects.filter(patient=patient, entered_in_error=False)
-            .order_by("-measured_at")
-            .first()
+            BodyWeight.objects.in_use().filter(patient=patient).order_by("-measured_at").first()
         )
         for plan in plans:
             template_ = plan.protocol.template
