@@ -1,0 +1,115 @@
+"""Scheduling a session, checking the patient in, aborting before the end."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+
+from ketaclinic.accounts.actor import Actor
+from ketaclinic.accounts.models import Clinic
+from ketaclinic.accounts.roles import Cap
+from ketaclinic.core import clock
+from ketaclinic.core.errors import Conflict, ValidationFailed
+from ketaclinic.protocols import selectors as protocol_selectors
+from ketaclinic.protocols.models import TreatmentPlan
+from ketaclinic.sessions.models import (
+    TreatmentSession,
+)
+from ketaclinic.sessions.services._common import (
+    _audit,
+    _gate,
+    _locked,
+    _move,
+    _save,
+)
+from ketaclinic.sessions.workflow import (
+    SessionEvent,
+    SessionState,
+)
+
+# --- schedule, check in, abort ----------------------------------------------------------------
+
+
+def session_schedule(
+    *,
+    actor: Actor,
+    plan: TreatmentPlan,
+    scheduled_at: datetime,
+    clinic: Clinic | None = None,
+    chair: int | None = None,
+) -> TreatmentSession:
+    actor.require(Cap.SESSION_RUN)
+    if plan.status != TreatmentPlan.Status.ACTIVE:
+        raise Conflict("The treatment plan is not active.")
+    if scheduled_at.tzinfo is None:
+        raise ValidationFailed.for_field("scheduled_at", "Give the time with its time zone.")
+    clinic = clinic or actor.membership.home_clinic or Clinic.objects.order_by("pk").first()
+    if clinic is None:
+        raise ValidationFailed.for_field("clinic", "The organization has no clinic.")
+    if chair is not None and not 1 <= chair <= clinic.chairs:
+        raise ValidationFailed.for_field("chair", f"{clinic.name} has chairs 1-{clinic.chairs}.")
+    template = plan.protocol.template
+    now = clock.now()
+    session = TreatmentSession(
+        organization=actor.organization,
+        patient=plan.patient,
+        recorded_by=actor.user,
+        plan=plan,
+        protocol=plan.protocol,
+        protocol_key=plan.protocol_key,
+        clinic=clinic,
+        chair=chair,
+        drug=template.drug.value,
+        route=template.route.value,
+        setting=template.setting.value,
+        scheduled_at=scheduled_at,
+        state=SessionState.SCHEDULED,
+        state_changed_at=now,
+    )
+    _gate(session, now)
+    row, policy = protocol_selectors.safety_policy_current(actor.organization)
+    session.policy_version = row
+    session.policy_key = policy.policy_key
+    with transaction.atomic():
+        previous = TreatmentSession.objects.filter(plan=plan).exclude(state=SessionState.ABORTED)
+        session.session_number = previous.count() + 1
+        session.save()
+        _audit(
+            actor,
+            "sessions.session.scheduled",
+            session,
+            scheduled_at=scheduled_at.isoformat(),
+            protocol=plan.protocol_key,
+            policy=policy.policy_key,
+        )
+    return session
+
+
+def session_check_in(
+    *, actor: Actor, session: TreatmentSession, chair: int | None = None
+) -> TreatmentSession:
+    actor.require(Cap.SESSION_RUN)
+    now = clock.now()
+    with transaction.atomic():
+        session = _locked(session)
+        _gate(session, now)
+        if chair is not None:
+            session.chair = chair
+        _move(actor, session, SessionEvent.CHECK_IN, at=now)
+        session.checked_in_at = now
+        _save(session, "chair", "checked_in_at")
+        _audit(actor, "sessions.session.checked_in", session, chair=session.chair)
+    return session
+
+
+def session_abort(*, actor: Actor, session: TreatmentSession, reason: str) -> TreatmentSession:
+    actor.require(Cap.SESSION_RUN)
+    now = clock.now()
+    with transaction.atomic():
+        session = _locked(session)
+        _move(actor, session, SessionEvent.ABORT, at=now, reason=(reason or "").strip())
+        session.abort_reason = reason.strip()
+        _save(session, "abort_reason")
+        _audit(actor, "sessions.session.aborted", session, reason=reason)
+    return session

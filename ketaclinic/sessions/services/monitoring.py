@@ -1,0 +1,248 @@
+"""Vitals, observations, adverse events and interventions while the patient is monitored."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+
+from ketaclinic.accounts.actor import Actor
+from ketaclinic.accounts.roles import Cap
+from ketaclinic.core import clock
+from ketaclinic.core.errors import Conflict, FieldError, ValidationFailed
+from ketaclinic.sessions.adverse_events import ADVERSE_EVENTS_BY_CODE, RULE_ESCALATION
+from ketaclinic.sessions.adverse_events import requires_escalation as _requires_escalation
+from ketaclinic.sessions.models import (
+    AdverseEvent,
+    Intervention,
+    SessionObservation,
+    TreatmentSession,
+    VitalsEntry,
+)
+from ketaclinic.sessions.services._common import (
+    CADSS_MAX,
+    MOAAS_RANGE,
+    _audit,
+    _aware,
+    _entry,
+    _locked,
+    _move,
+    _remember_last,
+    _sample,
+    _save,
+    session_policy,
+)
+from ketaclinic.sessions.workflow import (
+    SessionEvent,
+    SessionState,
+)
+
+# --- monitoring -------------------------------------------------------------------------------
+
+
+def vitals_record(
+    *, actor: Actor, session: TreatmentSession, samples: Iterable[Mapping[str, Any]]
+) -> list[VitalsEntry]:
+    """One or more flowsheet rows (a monitor may send a batch); alerts classified and stored."""
+    actor.require(Cap.SESSION_RUN)
+    now = clock.now()
+    parsed = []
+    for index, data in enumerate(samples):
+        try:
+            parsed.append(_sample(data, _aware(data.get("taken_at"), "taken_at", now=now)))
+        except ValidationFailed as error:
+            raise ValidationFailed(
+                error.detail,
+                [FieldError(f"samples[{index}].{e.field}", e.message) for e in error.errors],
+            ) from None
+    if not parsed:
+        raise ValidationFailed.for_field("samples", "Send at least one sample.")
+    with transaction.atomic():
+        session = _locked(session)
+        if session.is_final or session.state == SessionState.SCHEDULED:
+            raise Conflict(f"Vitals cannot be added to a session that is {session.state}.")
+        policy = session_policy(session)
+        # Before the dose starts a reading is a pre-dose one: dose_administer gates on the latest.
+        predose = session.state in (SessionState.CHECKED_IN, SessionState.PRECHECKS_PASSED)
+        entries = [_entry(actor, session, sample, policy, predose=predose) for sample in parsed]
+        VitalsEntry.objects.bulk_create(entries)
+        latest = max(entries, key=lambda e: e.taken_at)
+        _remember_last(session, latest)
+        critical = any(e.severity == "critical" for e in entries)
+        if critical and session.state == SessionState.READY_FOR_DISCHARGE:
+            _move(actor, session, SessionEvent.RESUME_MONITORING, at=now)
+        _save(session, "last_vitals", "last_alert_severity")
+        _audit(
+            actor,
+            "sessions.vitals.recorded",
+            session,
+            count=len(entries),
+            alerts=[a["message"] for e in entries for a in e.alerts],
+        )
+    return entries
+
+
+def observation_record(
+    *,
+    actor: Actor,
+    session: TreatmentSession,
+    kind: str,
+    score: Any = None,
+    data: Mapping[str, Any] | None = None,
+    observed_at: datetime | None = None,
+    note: str = "",
+) -> SessionObservation:
+    actor.require(Cap.SESSION_RUN)
+    now = clock.now()
+    if kind not in SessionObservation.Kind.values:
+        raise ValidationFailed.for_field(
+            "kind", f"Choose one of {', '.join(SessionObservation.Kind.values)}."
+        )
+    value = None
+    instrument = ""
+    clean: dict[str, Any] = dict(data or {})
+    if kind == SessionObservation.Kind.CADSS:
+        value = Decimal(str(score)) if score not in (None, "") else None
+        if value is None or not Decimal(0) <= value <= CADSS_MAX:
+            raise ValidationFailed.for_field("score", "A CADSS total is 0-92.")
+        instrument = "cadss@1"
+    elif kind == SessionObservation.Kind.SEDATION:
+        value = Decimal(str(score)) if score not in (None, "") else None
+        if value is None or not MOAAS_RANGE[0] <= value <= MOAAS_RANGE[1] or value % 1:
+            raise ValidationFailed.for_field("score", "MOAA/S is a whole number 0-5.")
+        instrument = "moaa-s@1"
+    else:
+        unknown = sorted(set(clean) - set(ADVERSE_EVENTS_BY_CODE))
+        if unknown:
+            raise ValidationFailed.for_field("data", f"Unknown side effects: {', '.join(unknown)}.")
+        clean = {k: bool(v) for k, v in clean.items()}
+    with transaction.atomic():
+        session = _locked(session)
+        if session.state in (SessionState.SCHEDULED, SessionState.ABORTED):
+            raise Conflict(f"Nothing can be observed in a session that is {session.state}.")
+        row = SessionObservation.objects.create(
+            organization=session.organization,
+            session=session,
+            recorded_by=actor.user,
+            kind=kind,
+            observed_at=_aware(observed_at, "observed_at", now=now),
+            score=value,
+            data=clean,
+            instrument=instrument,
+            note=note,
+        )
+        _audit(actor, "sessions.observation.recorded", session, row, kind=kind, score=str(value))
+    return row
+
+
+def adverse_event_record(
+    *,
+    actor: Actor,
+    session: TreatmentSession,
+    event_code: str,
+    grade: int,
+    serious: bool = False,
+    onset_at: datetime | None = None,
+    action_taken: str = "",
+    outcome: str = AdverseEvent.Outcome.ONGOING,
+    description: str = "",
+) -> AdverseEvent:
+    actor.require(Cap.SESSION_RUN)
+    now = clock.now()
+    if event_code not in ADVERSE_EVENTS_BY_CODE:
+        raise ValidationFailed.for_field("event_code", "Choose an adverse event from the list.")
+    if event_code == "other" and not description.strip():
+        raise ValidationFailed.for_field("description", "Describe the event.")
+    if outcome not in AdverseEvent.Outcome.values:
+        raise ValidationFailed.for_field("outcome", "Choose an outcome.")
+    try:
+        escalate = _requires_escalation(int(grade), bool(serious), event_code=event_code)
+    except (ValueError, TypeError):
+        raise ValidationFailed.for_field("grade", "The grade is 1 to 5 (CTCAE).") from None
+    with transaction.atomic():
+        session = _locked(session)
+        if session.state in (SessionState.SCHEDULED,):
+            raise Conflict("The session has not started.")
+        event = AdverseEvent.objects.create(
+            organization=session.organization,
+            session=session,
+            recorded_by=actor.user,
+            patient=session.patient,
+            event_code=event_code,
+            description=description,
+            grade=int(grade),
+            serious=bool(serious),
+            onset_at=_aware(onset_at, "onset_at", now=now),
+            action_taken=action_taken,
+            outcome=outcome,
+            escalated=escalate,
+            escalation_rule=RULE_ESCALATION,
+        )
+        _audit(
+            actor,
+            "sessions.adverse_event.recorded",
+            session,
+            event,
+            code=event_code,
+            grade=int(grade),
+            serious=bool(serious),
+            escalated=escalate,
+        )
+        if escalate:
+            from ketaclinic.sessions.tasks import adverse_event_escalate
+
+            public_id = str(event.public_id)
+            transaction.on_commit(lambda: adverse_event_escalate.enqueue(public_id))
+    return event
+
+
+def intervention_record(
+    *,
+    actor: Actor,
+    session: TreatmentSession,
+    drug_name: str,
+    dose_text: str,
+    route: str,
+    reason: str,
+    rxnorm_code: str = "",
+    given_at: datetime | None = None,
+    adverse_event: AdverseEvent | None = None,
+) -> Intervention:
+    """A medication given in the session (antiemetic, antihypertensive...)."""
+    actor.require(Cap.DOSE_ADMINISTER)
+    now = clock.now()
+    missing = [
+        n
+        for n, v in (
+            ("drug_name", drug_name),
+            ("dose_text", dose_text),
+            ("route", route),
+            ("reason", reason),
+        )
+        if not (v or "").strip()
+    ]
+    if missing:
+        raise ValidationFailed(
+            "Some fields are missing.", [FieldError(n, "Required.") for n in missing]
+        )
+    with transaction.atomic():
+        session = _locked(session)
+        if session.state in (SessionState.SCHEDULED, SessionState.ABORTED, SessionState.DISCHARGED):
+            raise Conflict(f"Cannot record a medication in a session that is {session.state}.")
+        row = Intervention.objects.create(
+            organization=session.organization,
+            session=session,
+            recorded_by=actor.user,
+            drug_name=drug_name.strip(),
+            rxnorm_code=rxnorm_code,
+            dose_text=dose_text.strip(),
+            route=route.strip(),
+            reason=reason.strip(),
+            given_at=_aware(given_at, "given_at", now=now),
+            adverse_event=adverse_event,
+        )
+        _audit(actor, "sessions.intervention.recorded", session, row, drug=row.drug_name)
+    return row
