@@ -49,12 +49,16 @@ def traveller() -> Iterator[Any]:
 
 @pytest.fixture
 def org_a(db: Any) -> Organization:
-    return organization_create(name="Clinic A", clinic_name="A Main", time_zone="America/Chicago")
+    return organization_create(
+        name="Clinic A", clinic_name="A Main", time_zone="America/Chicago", chairs=4
+    )
 
 
 @pytest.fixture
 def org_b(db: Any) -> Organization:
-    return organization_create(name="Clinic B", clinic_name="B Main", time_zone="Europe/Berlin")
+    return organization_create(
+        name="Clinic B", clinic_name="B Main", time_zone="Europe/Berlin", chairs=4
+    )
 
 
 def make_member(organization: Organization, role: str, username: str | None = None) -> Membership:

@@ -6,7 +6,7 @@ environment; prints one JSON object): CHAIRS new patients, each taken to monitor
 same services the session tests' builders use (ketaclinic.sessions.tests.builders): intake,
 screening decision and signed consent, a weight, an IV ketamine plan, then schedule on chair N,
 check in, prechecks, a dose order signed by the prescriber, the dose given and finished. The
-clinic gets at least CHAIRS chairs first (only the Django admin edits a clinic's chairs).
+clinic gets at least CHAIRS chairs first (chairs able to host every route are added as needed).
 Sessions already in monitoring (a reused --scratch dir) are kept and counted. The nurse's
 browser session and bearer token come from bench.prepare (`--username nurse`).
 
@@ -58,7 +58,8 @@ def main() -> None:
     from django_scopes import scope, scopes_disabled
 
     from ketaclinic.accounts.actor import Actor
-    from ketaclinic.accounts.models import Clinic, Membership
+    from ketaclinic.accounts.chairs import ChairCapability
+    from ketaclinic.accounts.models import Chair, Clinic, Membership
     from ketaclinic.core import clock
     from ketaclinic.patients.services import patient_create
     from ketaclinic.sessions import services
@@ -82,9 +83,16 @@ def main() -> None:
         clinic = membership.home_clinic or Clinic.objects.order_by("pk").first()
         if clinic is None:
             sys.exit("the organization has no clinic")
-        if clinic.chairs < options.chairs:
-            Clinic.objects.filter(pk=clinic.pk).update(chairs=options.chairs)
-            clinic.refresh_from_db()
+        numbers = set(Chair.objects.filter(clinic=clinic).values_list("number", flat=True))
+        for number in range(1, options.chairs + 1):
+            if number not in numbers:
+                Chair.objects.create(
+                    organization=clinic.organization,
+                    clinic=clinic,
+                    number=number,
+                    capabilities=[c.value for c in ChairCapability],
+                )
+        chair_count = Chair.objects.filter(clinic=clinic).count()
         monitoring = list(
             TreatmentSession.objects.filter(clinic=clinic, state=SessionState.MONITORING)
             .order_by("chair", "pk")
@@ -92,7 +100,7 @@ def main() -> None:
         )
         kept = monitoring[: options.chairs]
         taken = {chair for _, chair in kept}
-        free = [c for c in range(1, clinic.chairs + 1) if c not in taken]
+        free = [c for c in range(1, chair_count + 1) if c not in taken]
         made = []
         for chair in free[: options.chairs - len(kept)]:
             patient = patient_create(
@@ -139,7 +147,7 @@ def main() -> None:
             "created": len(made),
             "reused": len(kept),
             "protocol": PROTOCOL,
-            "clinic_chairs": clinic.chairs,
+            "clinic_chairs": chair_count,
         },
         sys.stdout,
     )

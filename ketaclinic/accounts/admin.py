@@ -27,8 +27,8 @@ admin.site.login = _login_through_staff_login  # type: ignore[method-assign]
 
 @admin.register(Clinic)
 class ClinicAdmin(TenantAdmin):
-    list_display = ("name", "time_zone", "chairs", "phone")
-    fields = ("name", "time_zone", "address", "phone", "chairs")
+    list_display = ("name", "time_zone", "phone")
+    fields = ("name", "time_zone", "address", "phone")
 
     def save_model(self, request: HttpRequest, obj: Clinic, form: Any, change: bool) -> None:
         obj.organization = request.actor.organization  # type: ignore[attr-defined]

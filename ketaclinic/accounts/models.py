@@ -40,7 +40,6 @@ class Clinic(PublicIdModel):
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     address = models.TextField(blank=True)
     phone = models.CharField(max_length=40, blank=True)
-    chairs = models.PositiveSmallIntegerField(default=4)
 
     objects = ScopedManager(organization="organization")
 
@@ -54,6 +53,34 @@ class Clinic(PublicIdModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Chair(PublicIdModel):
+    """A treatment chair or room of a clinic, numbered as staff call it ("chair 2"), with what it
+    can host (accounts.chairs). Sessions name their chair by this number."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="chair_set")
+    number = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=60, blank=True)
+    capabilities = models.JSONField(default=list)  # ChairCapability values
+    is_active = models.BooleanField(default=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        ordering = ["clinic", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "number"], name="chair_number_unique"),
+            models.CheckConstraint(condition=models.Q(number__gte=1), name="chair_number_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def label(self) -> str:
+        return f"Chair {self.number}" + (f" ({self.name})" if self.name else "")
 
 
 class User(AbstractUser):

@@ -15,7 +15,8 @@ from django_scopes import scope, scopes_disabled
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
-from ketaclinic.accounts.models import ApiToken, Clinic, Membership, Organization, User
+from ketaclinic.accounts.chairs import ChairCapability
+from ketaclinic.accounts.models import ApiToken, Chair, Clinic, Membership, Organization, User
 from ketaclinic.accounts.roles import Role
 from ketaclinic.core import clock
 from ketaclinic.core.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -24,8 +25,10 @@ TOKEN_PREFIX = "kc_"
 
 
 def organization_create(
-    *, name: str, clinic_name: str = "", time_zone: str = "UTC"
+    *, name: str, clinic_name: str = "", time_zone: str = "UTC", chairs: int = 0
 ) -> Organization:
+    """A tenant with its first clinic. `chairs` numbered chairs that can host every route are
+    created with it (the setup screen adds chairs with exactly what each can host)."""
     name = name.strip()
     if not name:
         raise ValidationFailed.for_field("name", "An organization needs a name.")
@@ -35,13 +38,20 @@ def organization_create(
         if clinic_name:
             with scope(organization=organization):
                 clinic = _clinic_create(organization, clinic_name, time_zone)
+                for number in range(1, chairs + 1):
+                    Chair.objects.create(
+                        organization=organization,
+                        clinic=clinic,
+                        number=number,
+                        capabilities=[c.value for c in ChairCapability],
+                    )
         audit_record(
             actor=None,
             organization=organization,
             channel="cli",
             action="accounts.organization.created",
             obj=organization,
-            detail={"name": name, "clinic": clinic.name if clinic else None},
+            detail={"name": name, "clinic": clinic.name if clinic else None, "chairs": chairs},
         )
     return organization
 

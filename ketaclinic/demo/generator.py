@@ -78,7 +78,10 @@ def build_demo(
         return DemoResult(existing, False, 0, 0, {})
     rng = random.Random(seed)
     organization = organization_create(
-        name=DEMO_ORGANIZATION, clinic_name="Riverside Clinic", time_zone="America/Chicago"
+        name=DEMO_ORGANIZATION,
+        clinic_name="Riverside Clinic",
+        time_zone="America/Chicago",
+        chairs=6,
     )
     authenticators = {}
     for username, (role, first, last) in DEMO_USERS.items():

@@ -7,7 +7,8 @@ from datetime import datetime
 from django.db import transaction
 
 from ketaclinic.accounts.actor import Actor
-from ketaclinic.accounts.models import Clinic
+from ketaclinic.accounts.chairs import chair_refusal
+from ketaclinic.accounts.models import Chair, Clinic
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
 from ketaclinic.core.errors import Conflict, ValidationFailed
@@ -31,6 +32,22 @@ from ketaclinic.sessions.workflow import (
 # --- schedule, check in, abort ----------------------------------------------------------------
 
 
+def _require_chair(clinic: Clinic, number: int, route: str) -> None:
+    """The chair exists in this clinic, is in use and is set up for the route."""
+    chair = Chair.objects.filter(clinic=clinic, number=number, is_active=True).first()
+    if chair is None:
+        numbers = list(
+            Chair.objects.filter(clinic=clinic, is_active=True).values_list("number", flat=True)
+        )
+        known = ", ".join(str(n) for n in numbers) if numbers else "none yet (add them in Setup)"
+        raise ValidationFailed.for_field(
+            "chair", f"{clinic.name} has no chair {number}; its chairs are {known}."
+        )
+    refusal = chair_refusal(chair.capabilities, route)
+    if refusal is not None:
+        raise ValidationFailed.for_field("chair", f"{chair.label}: {refusal}.")
+
+
 def session_schedule(
     *,
     actor: Actor,
@@ -47,9 +64,9 @@ def session_schedule(
     clinic = clinic or actor.membership.home_clinic or Clinic.objects.order_by("pk").first()
     if clinic is None:
         raise ValidationFailed.for_field("clinic", "The organization has no clinic.")
-    if chair is not None and not 1 <= chair <= clinic.chairs:
-        raise ValidationFailed.for_field("chair", f"{clinic.name} has chairs 1-{clinic.chairs}.")
     template = plan.protocol.template
+    if chair is not None:
+        _require_chair(clinic, chair, template.route.value)
     now = clock.now()
     session = TreatmentSession(
         organization=actor.organization,
@@ -95,6 +112,7 @@ def session_check_in(
         session = _locked(session)
         _gate(session, now)
         if chair is not None:
+            _require_chair(session.clinic, chair, session.route)
             session.chair = chair
         _move(actor, session, SessionEvent.CHECK_IN, at=now)
         session.checked_in_at = now

@@ -117,7 +117,7 @@ def test_schedule_and_start_from_the_chart(
     # Refused: chair 9 in a 4-chair clinic, and no time given; nothing written.
     refused = nurse_ui.post(target, {**data, "chair": "9"}, headers=HX)
     assert refused.status_code == 400
-    assert b"has chairs 1-4" in refused.content
+    assert b"has no chair 9; its chairs are 1, 2, 3, 4" in refused.content
     assert b"<html" not in refused.content
     no_time = nurse_ui.post(target, {"plan": str(plan.public_id)}, headers=HX)
     assert no_time.status_code == 400
