@@ -40,6 +40,10 @@ class Clinic(PublicIdModel):
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     address = models.TextField(blank=True)
     phone = models.CharField(max_length=40, blank=True)
+    # The SPRAVATO REMS certifies each healthcare setting before it may dispense or administer
+    # esketamine; blank means this clinic is not (yet) certified.
+    rems_setting_id = models.CharField("REMS healthcare setting ID", max_length=40, blank=True)
+    rems_certified_on = models.DateField("REMS certified on", null=True, blank=True)
 
     objects = ScopedManager(organization="organization")
 
