@@ -140,6 +140,11 @@ class SafetyAlert(PublicIdModel):
     class SourceKind(models.TextChoices):
         QUESTIONNAIRE = "questionnaire", "Questionnaire response"
         INTAKE = "intake", "Intake history"
+        SESSION_VITALS = "session_vitals", "Vital signs during a session"
+        THERAPY = "therapy", "Therapist's risk assessment"
+
+    # Kinds whose source lives in another app; it is named by its public id.
+    REFERENCED_KINDS = (SourceKind.SESSION_VITALS, SourceKind.THERAPY)
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
@@ -160,6 +165,8 @@ class SafetyAlert(PublicIdModel):
         on_delete=models.PROTECT,
         related_name="+",
     )
+    # The session vitals entry or therapy note that raised it (REFERENCED_KINDS only).
+    source_public_id = models.UUIDField(null=True, blank=True)
     rule = models.CharField(max_length=80)  # the first rule that fired, e.g. "phq9@1:item-9"
     severity = models.CharField(max_length=10, choices=Severity.choices)
     summary = models.CharField(max_length=255)
@@ -197,6 +204,12 @@ class SafetyAlert(PublicIdModel):
                         source_kind="questionnaire", response__isnull=False, intake__isnull=True
                     )
                     | models.Q(source_kind="intake", response__isnull=True, intake__isnull=False)
+                    | models.Q(
+                        source_kind__in=["session_vitals", "therapy"],
+                        response__isnull=True,
+                        intake__isnull=True,
+                        source_public_id__isnull=False,
+                    )
                 ),
                 name="alert_source_matches_kind",
             ),

@@ -419,6 +419,41 @@ def alert_raise_for_intake(
     return RaisedAlert(alert, created=True)
 
 
+def alert_raise(
+    *,
+    patient: Patient,
+    source_kind: str,
+    source_public_id: Any,
+    finding: Mapping[str, str],
+    severity: str = SafetyAlert.Severity.CRITICAL,
+    responsible: User | None = None,
+) -> SafetyAlert:
+    """Raise an alert for a record of another app (a critical vital sign during a session, a
+    therapist's risk flag), inside the caller's transaction; the caller's audit event names it.
+
+    `finding` holds at least `rule` (id@version) and `label` (what a clinician reads). The alert
+    is acknowledged and escalated exactly like a questionnaire's item-9 alert.
+    """
+    if source_kind not in SafetyAlert.REFERENCED_KINDS:
+        raise ValueError(f"alert_raise is for {SafetyAlert.REFERENCED_KINDS}, not {source_kind!r}")
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("raise an alert in the transaction that stores its source")
+    policy = measure_policy_current(patient.organization)
+    return SafetyAlert.objects.create(
+        organization=patient.organization,
+        patient=patient,
+        source_kind=source_kind,
+        source_public_id=source_public_id,
+        rule=finding["rule"],
+        severity=severity,
+        summary=finding["label"][:255],
+        findings=[{**finding, "severity": severity}],
+        policy_reference=policy.reference,
+        responsible=responsible,
+        escalate_after=clock.now() + timedelta(minutes=policy.escalation_minutes),
+    )
+
+
 def alert_acknowledge(*, actor: Actor, alert: SafetyAlert, note: str) -> SafetyAlert:
     actor.require(Cap.ALERT_ACKNOWLEDGE)
     note = (note or "").strip()
