@@ -16,7 +16,6 @@ controlled-substance draw is entered through the inventory services, as there.
 from __future__ import annotations
 
 import csv
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from tests.browser.test_session_flow import (
     record_vitals,
     tick_discharge_criteria,
 )
+from tests.pdf import pdf_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 ZONE = ZoneInfo("America/Chicago")
@@ -82,15 +82,10 @@ def observe(page: Any, *, cadss: int, moaas: int, effects: tuple[str, ...] = ())
     expect(rows).to_have_count(before + 3)
 
 
-def pdf_text(content: bytes, folder: Path) -> str:
-    """The PDF's text in content-stream order (-raw), so a wrapped label is not interleaved
+def pdf_text_flat(content: bytes) -> str:
+    """The PDF's text in content-stream order (PDFium), so a wrapped label is not interleaved
     with its answer column."""
-    path = folder / "pmf.pdf"
-    path.write_bytes(content)
-    text = subprocess.run(  # noqa: S603
-        ["/usr/bin/pdftotext", "-raw", str(path), "-"], check=True, capture_output=True, text=True
-    )
-    return " ".join(text.stdout.split())
+    return " ".join(pdf_text(content).split())
 
 
 def test_a_full_esketamine_session_in_the_browser(
@@ -290,7 +285,7 @@ def test_a_full_esketamine_session_in_the_browser(
     assert exported["minutes_until_ready_without_two_hour_rule"]["value"] == "90"
     with page.expect_download() as pdf_download:
         page.locator("#pmf-pdf").click()
-    text = pdf_text(Path(pdf_download.value.path()).read_bytes(), tmp_path)
+    text = pdf_text_flat(Path(pdf_download.value.path()).read_bytes())
     for field in rems.PMF_FIELDS:
         assert " ".join(field.label.split()) in text, field.label
     for answer in ("Franklin", "SPR-7", "monitor@spravato.example", "1 Main St, Chicago IL"):

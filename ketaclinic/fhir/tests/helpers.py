@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from django.test import Client
 from fhir.resources.R4B import get_fhir_model_class
 
-DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
-if not DATA.exists():  # the tree lives at /work/main; shared data at /work/shared
-    DATA = Path("/work/shared/data")
+from tests.testdata import TEST_DATA
+
+DATA = TEST_DATA
 FHIR = "application/fhir+json"
 
 

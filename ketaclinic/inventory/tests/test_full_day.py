@@ -4,7 +4,6 @@ reconciliation agree to the milligram; a tampered row is caught; the PDFs carry 
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -17,6 +16,7 @@ from django_scopes import scope
 from conftest import staff_client
 from ketaclinic.inventory import records, selectors, services
 from ketaclinic.inventory.models import Container, LedgerRow
+from tests.pdf import first_page_png, pdf_text
 
 pytestmark = pytest.mark.django_db
 
@@ -25,18 +25,12 @@ SESSIONS = [("35", "0", "35"), ("40", "2", "38"), ("50", "0", "50")]
 
 
 def pdf_text_and_png(content: bytes, tmp_path) -> str:
-    pdf = tmp_path / "report.pdf"
-    pdf.write_bytes(content)
-    subprocess.run(
-        ["pdftoppm", "-png", "-r", "50", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "page")],
-        check=True,
-    )  # noqa: S603, S607
-    png = next(tmp_path.glob("page*.png"))
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert png.stat().st_size > 1000
-    text = subprocess.run(["pdftotext", str(pdf), "-"], check=True, capture_output=True, text=True)  # noqa: S603, S607
-    (tmp_path / "text.txt").write_text(text.stdout)
-    return " ".join(text.stdout.split())
+    png = first_page_png(content, dpi=50)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(png) > 1000
+    text = pdf_text(content)
+    (tmp_path / "text.txt").write_text(text)
+    return " ".join(text.split())
 
 
 def test_a_full_day(org_a, members, nurse, stock, patient, witness, tmp_path, capsys):

@@ -20,10 +20,10 @@ from ketaclinic.measures.fhir_answers import (
     check_stated_total,
 )
 from ketaclinic.measures.scoring import ScoringError, score_response
+from tests.testdata import TEST_DATA
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
-US_CORE = SHARED_DATA / "fhir-r4-examples" / "us-core"
-QUESTIONNAIRES = SHARED_DATA / "questionnaires"
+US_CORE = TEST_DATA / "fhir-r4-examples" / "us-core"
+QUESTIONNAIRES = TEST_DATA / "questionnaires"
 LOINC = "http://loinc.org"
 ORDINAL = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
 
