@@ -43,7 +43,8 @@ BP_PANEL = "85354-9"
 BP_PATIENTS = 100  # creates and searches share these, so a search has panels to find
 CLIENTS = 16
 MATCH_SAMPLE = 25  # searches per kind whose `total` is read to report result sizes
-SYNTHEA = Path("/work/shared/data/synthea-r4/smart-generated-sample-data-R4")
+# The public Synthea sample the test suite also imports (tests/data/README.md: source, licence).
+SYNTHEA = Path(__file__).resolve().parents[1] / "tests" / "data" / "synthea-r4" / "smart-generated-sample-data-R4"
 CLI = "import sys; from ketaclinic.cli import main; sys.argv[0] = 'ketaclinic'; main()"
 
 
