@@ -8,6 +8,7 @@ from ketaclinic.measures.api import router as measures_router
 from ketaclinic.patients.api import router as patients_router
 from ketaclinic.screening.api import router as screening_router
 from ketaclinic.sessions.api import router as sessions_router
+from ketaclinic.therapy.api import router as therapy_router
 
 api = build_api()
 api.add_router("/", patients_router)
@@ -15,6 +16,7 @@ api.add_router("/", screening_router)
 api.add_router("/", measures_router)
 api.add_router("/", sessions_router)
 api.add_router("/", inventory_router)
+api.add_router("/", therapy_router)
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "ketaclinic.protocols",
     "ketaclinic.sessions",
     "ketaclinic.inventory",
+    "ketaclinic.therapy",
 ]
 
 MIDDLEWARE = [

@@ -75,6 +75,13 @@ class Cap(StrEnum):
     INVENTORY_COUNT = "inventory.count"  # shift/daily counts; destruction, loss and theft reports
     INVENTORY_ADJUST_APPROVE = "inventory.adjust.approve"  # approve adjustments, resolve cases
     INVENTORY_REPORT = "inventory.report"  # DEA logs, inventories, CSV and PDF
+    # Ketamine-assisted psychotherapy (therapy app, issue 16)
+    THERAPY_VIEW = "therapy.view"  # therapy visits and progress notes, the team, risk flags
+    THERAPY_RECORD = "therapy.record"  # write and sign progress notes, flag risk
+    THERAPY_TEAM_ASSIGN = "therapy.team.assign"  # put a therapist on a plan or a session
+    THERAPY_PROCESS_NOTE = "therapy.process_note.write"  # own psychotherapy (process) notes
+    THERAPY_BREAK_GLASS = "therapy.process_note.break_glass"  # read another's, audited
+    TEAM_MESSAGE = "therapy.message"  # handoff messages between team members
 
 
 _CLINICAL_READ = {Cap.PATIENT_LIST, Cap.PATIENT_VIEW, Cap.CLINICAL_VIEW}
@@ -85,6 +92,9 @@ _CONSENT_DESK = {Cap.CONSENT_VIEW, Cap.CONSENT_RECORD, Cap.CONSENT_WITNESS}
 # Nurses and prescribers run the monitored session at the chair.
 _SESSION_CARE = {Cap.SESSION_VIEW, Cap.SESSION_RUN, Cap.DOSE_ADMINISTER, Cap.FLOOR_VIEW}
 # Nurses and prescribers handle the controlled-substance stock at the chair and the safe.
+# Therapy (issue 16): who reads the progress notes, who writes them, who messages the team.
+_THERAPY_READ = {Cap.THERAPY_VIEW, Cap.TEAM_MESSAGE}
+_THERAPY_WRITE = {Cap.THERAPY_RECORD, Cap.THERAPY_PROCESS_NOTE, Cap.THERAPY_BREAK_GLASS}
 _INVENTORY_CARE = {
     Cap.INVENTORY_VIEW,
     Cap.INVENTORY_RECEIVE,
@@ -107,7 +117,10 @@ CAPABILITIES: dict[Role, frozenset[Cap]] = {
             Cap.PROTOCOL_MANAGE,
             Cap.PLAN_PRESCRIBE,
             Cap.DOSE_ORDER,
+            Cap.THERAPY_TEAM_ASSIGN,
         }
+        | _THERAPY_READ
+        | _THERAPY_WRITE
         | _MEASURES_CARE
         | _CONSENT_DESK
         | _SESSION_CARE
@@ -122,6 +135,7 @@ CAPABILITIES: dict[Role, frozenset[Cap]] = {
             Cap.API_TOKEN_OWN,
             Cap.SCREENING_RECORD,
         }
+        | _THERAPY_READ
         | _MEASURES_CARE
         | _CONSENT_DESK
         | _SESSION_CARE
@@ -130,6 +144,8 @@ CAPABILITIES: dict[Role, frozenset[Cap]] = {
     Role.THERAPIST: frozenset(
         _CLINICAL_READ
         | _MEASURES_CARE
+        | _THERAPY_READ
+        | _THERAPY_WRITE
         | {Cap.API_TOKEN_OWN, Cap.CONSENT_VIEW, Cap.SESSION_VIEW, Cap.FLOOR_VIEW}
     ),
     # Front desk registers patients and keeps demographics current; no clinical record.
@@ -171,6 +187,9 @@ CAPABILITIES: dict[Role, frozenset[Cap]] = {
             Cap.INVENTORY_COUNT,
             Cap.INVENTORY_ADJUST_APPROVE,
             Cap.INVENTORY_REPORT,
+            Cap.THERAPY_VIEW,
+            Cap.THERAPY_BREAK_GLASS,
+            Cap.TEAM_MESSAGE,
         }
     ),
     # Researchers see de-identified aggregates only: no identified chart.

@@ -1,0 +1,246 @@
+"""Reads for therapy. Run inside the request's organization scope; another organization's row is
+a 404. No selector here returns a psychotherapy note except `process_note_for_author`
+(and the break-glass service): the chart, exports, FHIR and the portal cannot reach one."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from ketaclinic.accounts.actor import Actor
+from ketaclinic.accounts.models import Membership, User
+from ketaclinic.accounts.roles import Cap, Role
+from ketaclinic.core.errors import NotFound
+from ketaclinic.patients.models import Patient
+from ketaclinic.sessions.models import TreatmentSession
+from ketaclinic.therapy.models import (
+    BreakGlassRead,
+    RiskFlag,
+    TeamAssignment,
+    TeamMessage,
+    TherapyMeasurePlan,
+    TherapyNoteAmendment,
+    TherapyVisit,
+)
+from ketaclinic.therapy.notes import VisitKind
+
+VISIT_LIMIT = 50
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def _visits() -> QuerySet[TherapyVisit]:
+    return TherapyVisit.objects.select_related(
+        "patient", "therapist", "signed_by", "session", "plan"
+    ).prefetch_related(
+        Prefetch(
+            "amendments",
+            queryset=TherapyNoteAmendment.objects.select_related("recorded_by"),
+        )
+    )
+
+
+def visit_get(actor: Actor, public_id: Any, *, capability: Cap = Cap.THERAPY_VIEW) -> TherapyVisit:
+    actor.require(capability)
+    key = _uuid(public_id)
+    visit = _visits().filter(public_id=key).first() if key else None
+    if visit is None:
+        raise NotFound("No such therapy visit.")
+    return visit
+
+
+def visits_for_patient(patient: Patient, *, limit: int = VISIT_LIMIT) -> list[TherapyVisit]:
+    return list(_visits().filter(patient=patient).order_by("-started_at", "-pk")[:limit])
+
+
+def latest_signed(patient: Patient, kind: str) -> TherapyVisit | None:
+    return (
+        _visits()
+        .filter(patient=patient, kind=kind, signed_at__isnull=False)
+        .order_by("-started_at", "-pk")
+        .first()
+    )
+
+
+def latest_risk_assessment(patient: Patient) -> TherapyVisit | None:
+    """The newest signed note with a risk assessment, of any kind."""
+    return (
+        _visits()
+        .filter(patient=patient, signed_at__isnull=False)
+        .exclude(risk_level="")
+        .order_by("-started_at", "-pk")
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class PrecheckSummary:
+    """What the prescriber sees from therapy on the session pre-check."""
+
+    integration: TherapyVisit | None
+    risk: TherapyVisit | None
+    open_flags: list[RiskFlag]
+    therapists: list[User]
+
+
+def precheck_summary(session: TreatmentSession) -> PrecheckSummary:
+    patient = session.patient
+    flags = list(
+        RiskFlag.objects.select_related("raised_by")
+        .filter(patient=patient)
+        .order_by("-created_at", "-pk")[:3]
+    )
+    return PrecheckSummary(
+        integration=latest_signed(patient, VisitKind.INTEGRATION),
+        risk=latest_risk_assessment(patient),
+        open_flags=flags,
+        therapists=team_for_session(session),
+    )
+
+
+def team_for_session(session: TreatmentSession) -> list[User]:
+    """Therapists on the session itself or on its plan (open assignments), once each."""
+    rows = TeamAssignment.objects.select_related("therapist").filter(
+        Q(session=session) | Q(plan_id=session.plan_id), ended_at__isnull=True
+    )
+    seen: dict[int, User] = {}
+    for row in rows.order_by("created_at", "pk"):
+        seen.setdefault(row.therapist_id, row.therapist)
+    return list(seen.values())
+
+
+def team_for_patient(patient: Patient) -> list[TeamAssignment]:
+    return list(
+        TeamAssignment.objects.select_related("therapist", "assigned_by", "plan", "session")
+        .filter(patient=patient, ended_at__isnull=True)
+        .order_by("created_at", "pk")
+    )
+
+
+def assignment_get(actor: Actor, public_id: Any) -> TeamAssignment:
+    actor.require(Cap.THERAPY_VIEW)
+    key = _uuid(public_id)
+    row = (
+        TeamAssignment.objects.select_related("patient", "therapist").filter(public_id=key).first()
+        if key
+        else None
+    )
+    if row is None:
+        raise NotFound("No such assignment.")
+    return row
+
+
+def my_patients(actor: Actor) -> list[Patient]:
+    """Patients the actor is on the team of (open assignments), by name."""
+    ids = TeamAssignment.objects.filter(therapist=actor.user, ended_at__isnull=True).values(
+        "patient_id"
+    )
+    return list(Patient.objects.filter(pk__in=ids).order_by("family_name", "given_name"))
+
+
+def therapists(organization: Any) -> list[User]:
+    return [
+        m.user
+        for m in Membership.objects.select_related("user")
+        .filter(organization=organization, role=Role.THERAPIST, is_active=True)
+        .order_by("user__last_name", "user__username")
+    ]
+
+
+def team_members(organization: Any) -> list[Membership]:
+    return list(
+        Membership.objects.select_related("user")
+        .filter(
+            organization=organization,
+            is_active=True,
+            role__in=[Role.PRESCRIBER, Role.NURSE, Role.THERAPIST, Role.COMPLIANCE],
+        )
+        .order_by("user__last_name", "user__username")
+    )
+
+
+def inbox(actor: Actor, *, limit: int = 50) -> list[TeamMessage]:
+    actor.require(Cap.TEAM_MESSAGE)
+    return list(
+        TeamMessage.objects.select_related("sender", "patient")
+        .filter(recipient=actor.user)
+        .order_by("-created_at", "-pk")[:limit]
+    )
+
+
+def message_get(actor: Actor, public_id: Any) -> TeamMessage:
+    actor.require(Cap.TEAM_MESSAGE)
+    key = _uuid(public_id)
+    message = (
+        TeamMessage.objects.select_related("patient", "sender")
+        .filter(public_id=key, recipient=actor.user)
+        .first()
+        if key
+        else None
+    )
+    if message is None:
+        raise NotFound("No such message.")
+    return message
+
+
+def break_glass_reads(actor: Actor, *, limit: int = 200) -> list[BreakGlassRead]:
+    """Every break-glass read of a psychotherapy note, newest first (compliance's report)."""
+    actor.require(Cap.AUDIT_VIEW)
+    return list(
+        BreakGlassRead.objects.select_related("patient", "reader", "note__author").order_by(
+            "-created_at", "-pk"
+        )[:limit]
+    )
+
+
+def measure_plans(patient: Patient) -> list[TherapyMeasurePlan]:
+    return list(
+        TherapyMeasurePlan.objects.select_related("plan")
+        .filter(plan__patient=patient)
+        .order_by("created_at", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class VisitMarker:
+    at: datetime
+    kind: str  # preparation, integration, dosing_support
+
+
+def visit_markers(patient: Patient) -> list[VisitMarker]:
+    """When each preparation and integration visit took place, for the trajectory picture."""
+    return [
+        VisitMarker(at, kind)
+        for at, kind in TherapyVisit.objects.filter(
+            patient=patient, kind__in=[VisitKind.PREPARATION, VisitKind.INTEGRATION]
+        )
+        .order_by("started_at")
+        .values_list("started_at", "kind")
+    ]
+
+
+def member_user(actor: Actor, public_id: Any, *, field: str) -> User:
+    """A user of the actor's organization named by public id (in a request body): unknown or
+    another clinic's user is a field error, not a 404 of the whole request."""
+    from ketaclinic.core.errors import ValidationFailed
+
+    key = _uuid(public_id)
+    membership = (
+        Membership.objects.select_related("user")
+        .filter(organization=actor.organization, user__public_id=key, is_active=True)
+        .first()
+        if key
+        else None
+    )
+    if membership is None:
+        raise ValidationFailed.for_field(field, "No such member of this clinic.")
+    return membership.user
