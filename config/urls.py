@@ -31,6 +31,7 @@ urlpatterns = [
     path("protocols/", include("ketaclinic.protocols.urls")),
     path("floor/", include("ketaclinic.sessions.floor_urls")),
     path("inventory/", include("ketaclinic.inventory.urls")),
+    path("therapy/", include("ketaclinic.therapy.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("fhir/r4/", include("ketaclinic.fhir.urls")),

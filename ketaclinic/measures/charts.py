@@ -15,6 +15,11 @@ from xml.sax.saxutils import escape, quoteattr
 
 WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 40, 10, 10, 30
+# Therapy visits beside the dosing sessions (blue dashes): kind -> (stroke, what the title says).
+VISIT_MARKERS = {
+    "preparation": ("#1e7b34", "Preparation visit"),
+    "integration": ("#6f3fa0", "Integration visit"),
+}
 # Light to dark as severity rises; presentation attributes only (CSP forbids inline styles).
 BAND_FILLS = ("#e6f4ea", "#f3f7d9", "#fff3cd", "#ffe0c2", "#fbd0d0", "#f4b6b6")
 
@@ -40,10 +45,13 @@ def trajectory_svg(
     bands: Sequence[Band],
     score_range: tuple[Decimal, Decimal] | None,
     sessions: Sequence[datetime] = (),
+    visits: Sequence[tuple[datetime, str]] = (),
 ) -> str:
+    """`visits`: therapy visits to mark beside the dosing sessions, as (when, kind) with kind
+    "preparation" or "integration" (dotted green and purple lines, each with a <title>)."""
     if not points:
         return ""
-    times = [p.at for p in points] + list(sessions)
+    times = [p.at for p in points] + list(sessions) + [at for at, _ in visits]
     start, end = min(times), max(times)
     if end - start < timedelta(days=1):
         start, end = start - timedelta(days=1), end + timedelta(days=1)
@@ -96,6 +104,13 @@ def trajectory_svg(
             f'<line class="session" x1="{x(moment)}" y1="{TOP}" x2="{x(moment)}" '
             f'y2="{TOP + plot_h}" stroke="#0b5cad" stroke-dasharray="3 3">'
             f"<title>Treatment session {moment:%Y-%m-%d}</title></line>"
+        )
+    for moment, kind in visits:
+        colour, label = VISIT_MARKERS.get(kind, ("#5a6270", "Therapy visit"))
+        parts.append(
+            f'<line class="visit visit-{escape(kind)}" x1="{x(moment)}" y1="{TOP}" '
+            f'x2="{x(moment)}" y2="{TOP + plot_h}" stroke="{colour}" stroke-dasharray="1 3" '
+            f'stroke-width="2"><title>{label} {moment:%Y-%m-%d}</title></line>'
         )
     ordered = sorted(points, key=lambda p: p.at)
     coords = " ".join(f"{x(p.at)},{y(p.score)}" for p in ordered)

@@ -140,11 +140,20 @@ class Trajectory:
         return self.responses[0]
 
 
+def therapy_visit_dates(patient: Patient) -> list[tuple[datetime, str]]:
+    """When the patient's preparation and integration visits took place, oldest first, to mark
+    on the trajectory beside the dosing sessions (one query)."""
+    from ketaclinic.therapy.selectors import visit_markers
+
+    return [(marker.at, marker.kind) for marker in visit_markers(patient)]
+
+
 def trajectory_for(
     instrument: Instrument,
     responses: list[QuestionnaireResponse],
     sessions: list[datetime],
     policy: OutcomePolicy,
+    visits: list[tuple[datetime, str]] | None = None,
 ) -> Trajectory:
     scored = [r for r in responses if r.score is not None]
     measurements = [Measurement(instrument.id, r.score, r.completed_at) for r in scored]
@@ -162,6 +171,7 @@ def trajectory_for(
         bands=[Band(b.low, b.high, b.label) for b in instrument.severity_bands],
         score_range=instrument.scoring.total_range,
         sessions=sessions,
+        visits=visits or [],
     )
     return Trajectory(instrument, responses, assessment, svg)
 
@@ -172,6 +182,7 @@ def patient_trajectories(patient: Patient) -> list[Trajectory]:
     for response in responses_for_patient(patient, include_corrected=False):
         by_instrument[response.instrument_id].append(response)
     sessions = treatment_session_dates(patient)
+    visits = therapy_visit_dates(patient)
     policy = outcome_policy_current(patient)
     return [
         trajectory_for(
@@ -179,6 +190,7 @@ def patient_trajectories(patient: Patient) -> list[Trajectory]:
             responses,
             sessions,
             policy,
+            visits,
         )
         for instrument_id, responses in sorted(by_instrument.items())
     ]

@@ -34,7 +34,16 @@ from ketaclinic.patients.models import BodyHeight, BodyWeight, ChartEntry, Vital
 from ketaclinic.patients.services import PATIENT_FIELDS
 
 PAGE_SIZE = 25
-CHART_SECTIONS = ("summary", "history", "measures", "plan", "sessions", "consent", "documents")
+CHART_SECTIONS = (
+    "summary",
+    "history",
+    "measures",
+    "plan",
+    "sessions",
+    "therapy",
+    "consent",
+    "documents",
+)
 
 
 @staff_view(Cap.PATIENT_LIST)

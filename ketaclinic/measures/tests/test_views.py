@@ -180,7 +180,8 @@ def test_the_measures_pieces_use_a_pinned_number_of_queries(prescriber, django_a
         record(prescriber, patient, phq9(item9=i % 2))
     context = {"caps": {"measures.view"}}
     with scope(organization=prescriber.organization):
-        with django_assert_num_queries(3):  # responses (all instruments), recent list, sessions
+        # responses (all instruments), recent list, sessions, therapy visits (trajectory markers)
+        with django_assert_num_queries(4):
             measures_section(context, patient)
         with django_assert_num_queries(1):
             measures_alert_banner(context, patient)
