@@ -5,6 +5,7 @@ from ketaclinic.core.api import build_api
 from ketaclinic.core.views import healthz
 from ketaclinic.inventory.api import router as inventory_router
 from ketaclinic.measures.api import router as measures_router
+from ketaclinic.messaging.api import router as messaging_router
 from ketaclinic.patients.api import router as patients_router
 from ketaclinic.screening.api import router as screening_router
 from ketaclinic.sessions.api import router as sessions_router
@@ -17,6 +18,7 @@ api.add_router("/", measures_router)
 api.add_router("/", sessions_router)
 api.add_router("/", inventory_router)
 api.add_router("/", therapy_router)
+api.add_router("/", messaging_router)
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -32,6 +34,7 @@ urlpatterns = [
     path("floor/", include("ketaclinic.sessions.floor_urls")),
     path("inventory/", include("ketaclinic.inventory.urls")),
     path("therapy/", include("ketaclinic.therapy.urls")),
+    path("messaging/", include("ketaclinic.messaging.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("fhir/r4/", include("ketaclinic.fhir.urls")),

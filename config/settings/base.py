@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from config.settings.database import database_from_url
-from config.settings.env import env_bool, env_int, env_list, env_str, secret_key
+from config.settings.env import env_bool, env_choice, env_int, env_list, env_str, secret_key
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(env_str("KETACLINIC_VAR_DIR", str(BASE_DIR / "var")))
@@ -44,6 +46,8 @@ INSTALLED_APPS = [
     "ketaclinic.sessions",
     "ketaclinic.inventory",
     "ketaclinic.therapy",
+    "ketaclinic.messaging",
+    "ketaclinic.scheduling",
 ]
 
 MIDDLEWARE = [
@@ -160,6 +164,31 @@ STORAGES = {
 MEDIA_ROOT = VAR_DIR / "media"
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+# Messaging (ketaclinic.messaging). E-mail uses Django's own setting names; an SMTP backend with
+# no EMAIL_HOST counts as "no e-mail channel" and the admin's Today page says so.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1, maximum=300)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "ketaclinic <no-reply@localhost>")
+# SMS: "" (none), "console" (demo: printed by the worker) or "twilio" (Twilio's Messages API
+# shape at SMS_PROVIDER_URL, with HTTP basic auth of SMS_ACCOUNT_SID:SMS_AUTH_TOKEN).
+SMS_PROVIDER = env_choice("SMS_PROVIDER", "", ("", "console", "twilio"))
+SMS_PROVIDER_URL = env_str("SMS_PROVIDER_URL", "https://api.twilio.com")
+SMS_ACCOUNT_SID = env_str("SMS_ACCOUNT_SID", "")
+SMS_AUTH_TOKEN = env_str("SMS_AUTH_TOKEN", "")
+SMS_FROM_NUMBER = env_str("SMS_FROM_NUMBER", "")
+if SMS_PROVIDER == "twilio" and not (SMS_ACCOUNT_SID and SMS_AUTH_TOKEN and SMS_FROM_NUMBER):
+    raise ImproperlyConfigured(
+        "SMS_PROVIDER=twilio needs SMS_ACCOUNT_SID, SMS_AUTH_TOKEN and SMS_FROM_NUMBER"
+    )
+# The base of links the worker sends (no request to take the host from).
+KETACLINIC_PUBLIC_URL = env_str("KETACLINIC_PUBLIC_URL", "http://127.0.0.1:8000")
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

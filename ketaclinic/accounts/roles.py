@@ -82,9 +82,19 @@ class Cap(StrEnum):
     THERAPY_PROCESS_NOTE = "therapy.process_note.write"  # own psychotherapy (process) notes
     THERAPY_BREAK_GLASS = "therapy.process_note.break_glass"  # read another's, audited
     TEAM_MESSAGE = "therapy.message"  # handoff messages between team members
+    # Messaging and scheduling (issue 11).
+    MESSAGE_VIEW = "messaging.view"  # messages sent to a patient and their delivery
+    CONTACT_EDIT = "messaging.contact.edit"  # a patient's consent to contact per channel
+    MESSAGING_POLICY_EDIT = "messaging.policy.edit"  # contact defaults, on-call addresses
+    SCHEDULE_VIEW = "scheduling.view"  # calendars, appointments
+    SCHEDULE_BOOK = "scheduling.book"  # book, move, cancel, no-show, waitlist, series
+    SCHEDULE_MANAGE = "scheduling.manage"  # appointment types, hours, time off, ratio policy
 
 
 _CLINICAL_READ = {Cap.PATIENT_LIST, Cap.PATIENT_VIEW, Cap.CLINICAL_VIEW}
+# Messaging and scheduling (issue 11): everyone who sees patients at the desk or the chair books,
+# sees what was sent and records consent to contact.
+_DESK = {Cap.MESSAGE_VIEW, Cap.CONTACT_EDIT, Cap.SCHEDULE_VIEW, Cap.SCHEDULE_BOOK}
 # Clinicians who see the patient enter measures and answer safety alerts.
 _MEASURES_CARE = {Cap.MEASURE_VIEW, Cap.MEASURE_RECORD, Cap.ALERT_ACKNOWLEDGE}
 # Everyone who takes a patient through consent in clinic (and may witness it).
@@ -125,6 +135,7 @@ CAPABILITIES: dict[Role, frozenset[Cap]] = {
         | _CONSENT_DESK
         | _SESSION_CARE
         | _INVENTORY_CARE
+        | _DESK
     ),
     Role.NURSE: frozenset(
         _CLINICAL_READ
@@ -140,21 +151,26 @@ CAPABILITIES: dict[Role, frozenset[Cap]] = {
         | _CONSENT_DESK
         | _SESSION_CARE
         | _INVENTORY_CARE
+        | _DESK
     ),
     Role.THERAPIST: frozenset(
         _CLINICAL_READ
         | _MEASURES_CARE
         | _THERAPY_READ
         | _THERAPY_WRITE
+        | _DESK
         | {Cap.API_TOKEN_OWN, Cap.CONSENT_VIEW, Cap.SESSION_VIEW, Cap.FLOOR_VIEW}
     ),
     # Front desk registers patients and keeps demographics current; no clinical record.
     Role.FRONT_DESK: frozenset(
         {Cap.PATIENT_LIST, Cap.PATIENT_VIEW, Cap.PATIENT_CREATE, Cap.PATIENT_EDIT_DEMOGRAPHICS}
         | _CONSENT_DESK
+        | _DESK
     ),
     Role.CLINIC_ADMIN: frozenset(
-        {
+        _DESK
+        | {Cap.MESSAGING_POLICY_EDIT, Cap.SCHEDULE_MANAGE}
+        | {
             Cap.PATIENT_LIST,
             Cap.PATIENT_VIEW,
             Cap.PATIENT_CREATE,

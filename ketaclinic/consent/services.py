@@ -21,6 +21,7 @@ from typing import Any
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
@@ -38,6 +39,7 @@ from ketaclinic.consent.pdf import render_signature_pdf
 from ketaclinic.core import clock
 from ketaclinic.core.errors import Conflict, FieldError, Forbidden, ValidationFailed
 from ketaclinic.core.links import link_consume, link_issue, link_resolve
+from ketaclinic.messaging.producers import send_link_message
 from ketaclinic.patients.models import Patient
 from ketaclinic.screening.policy import Route
 
@@ -429,6 +431,17 @@ def consent_revoke(
 # --- portal accounts ----------------------------------------------------------------------
 
 
+def _send_invitation(patient: Patient, link: Any, token: str) -> None:
+    """The consent request reaches the patient by e-mail or SMS where they allow it."""
+    send_link_message(
+        organization=patient.organization,
+        patient=patient,
+        kind="portal_invite",
+        path=reverse("portal:invite", kwargs={"token": token}),
+        expires_at=link.expires_at,
+    )
+
+
 def portal_invite(*, actor: Actor, patient: Patient) -> tuple[PortalAccount, str]:
     """Create the patient's portal account (no password yet) and a one-time invitation token."""
     actor.require(Cap.CONSENT_RECORD)
@@ -448,7 +461,7 @@ def portal_invite(*, actor: Actor, patient: Patient) -> tuple[PortalAccount, str
         account = PortalAccount.objects.create(
             organization=patient.organization, patient=patient, user=user, invited_by=actor.user
         )
-        _, token = link_issue(
+        link, token = link_issue(
             organization=patient.organization,
             purpose=PORTAL_INVITE_PURPOSE,
             target_type="PortalAccount",
@@ -457,6 +470,7 @@ def portal_invite(*, actor: Actor, patient: Patient) -> tuple[PortalAccount, str
             ttl=PORTAL_INVITE_TTL,
             created_by=actor.user,
         )
+        _send_invitation(patient, link, token)
         audit_record(
             actor=actor,
             action="consent.portal.invited",
@@ -470,7 +484,7 @@ def portal_invite(*, actor: Actor, patient: Patient) -> tuple[PortalAccount, str
 def portal_reinvite(*, actor: Actor, account: PortalAccount) -> str:
     actor.require(Cap.CONSENT_RECORD)
     with transaction.atomic():
-        _, token = link_issue(
+        link, token = link_issue(
             organization=account.organization,
             purpose=PORTAL_INVITE_PURPOSE,
             target_type="PortalAccount",
@@ -479,6 +493,7 @@ def portal_reinvite(*, actor: Actor, account: PortalAccount) -> str:
             ttl=PORTAL_INVITE_TTL,
             created_by=actor.user,
         )
+        _send_invitation(account.patient, link, token)
         audit_record(
             actor=actor,
             action="consent.portal.reinvited",

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django_scopes import scope, scopes_disabled
 
 from ketaclinic.accounts.actor import Actor
@@ -34,6 +35,7 @@ from ketaclinic.measures.models import (
     SafetyAlert,
 )
 from ketaclinic.measures.scoring import ScoreResult, ScoringError, ScoringPolicy, score_response
+from ketaclinic.messaging.producers import send_alert_escalation, send_link_message
 from ketaclinic.patients.models import ChartEntry, Patient
 
 if TYPE_CHECKING:
@@ -499,6 +501,13 @@ def alerts_escalate_overdue(*, now: datetime) -> int:
                 pk=alert.pk, acknowledged_at__isnull=True, escalated_at__isnull=True
             ).update(escalated_at=now, escalated_to_role=policy.escalation_role, updated_at=now)
             if updated:
+                notified = send_alert_escalation(
+                    organization=alert.organization,
+                    alert_public_id=alert.public_id,
+                    severity=alert.get_severity_display().lower(),
+                    minutes=policy.escalation_minutes,
+                    role=policy.escalation_role,
+                )
                 audit_record(
                     actor=None,
                     organization=alert.organization,
@@ -506,7 +515,11 @@ def alerts_escalate_overdue(*, now: datetime) -> int:
                     action="measures.alert.escalated",
                     patient_id=alert.patient.public_id,
                     obj=alert,
-                    detail={"to_role": policy.escalation_role, "policy": policy.reference},
+                    detail={
+                        "to_role": policy.escalation_role,
+                        "policy": policy.reference,
+                        "messages": notified,
+                    },
                 )
     return len(overdue)
 
@@ -566,6 +579,15 @@ def _issue_link(
             payload={"instrument_id": instrument.id, "language": language},
             created_by=actor.user if actor else created_by,
         )
+        # The token leaves ketaclinic only inside the message (sealed in the outbox, erased once
+        # sent); a patient without an allowed channel gets the link from staff as before.
+        message = send_link_message(
+            organization=organization,
+            patient=patient,
+            kind="measure_link",
+            path=reverse("portal:measure", kwargs={"token": token}),
+            expires_at=link.expires_at,
+        )
         audit_record(
             actor=actor,
             organization=organization,
@@ -573,7 +595,11 @@ def _issue_link(
             action="measures.link.created",
             patient_id=patient.public_id,
             obj=link,
-            detail={"instrument": instrument.rule_id, "expires_at": link.expires_at.isoformat()},
+            detail={
+                "instrument": instrument.rule_id,
+                "expires_at": link.expires_at.isoformat(),
+                "message": str(message.public_id) if message else None,
+            },
         )
     return IssuedLink(link, token)
 

@@ -21,10 +21,8 @@ def escalate_overdue_alerts() -> int:
 
 
 def send_due_schedules() -> int:
-    issued = services.schedules_send_due(now=clock.now())
-    for item in issued:
-        measure_reminder_deliver.enqueue(str(item.link.public_id))
-    return len(issued)
+    # Each issued link is sent to the patient through messaging, in the issuing transaction.
+    return len(services.schedules_send_due(now=clock.now()))
 
 
 @task()
@@ -39,6 +37,6 @@ def schedules_send_due_task() -> int:
 
 @task()
 def measure_reminder_deliver(link_public_id: str) -> None:
-    """Deliver a reminder for a new link. No SMS/e-mail channel exists yet: this records that a
-    reminder is owed (the link URL is never logged; staff re-issue a link from the chart)."""
+    """Kept for tasks queued before messaging existed: links are now sent by messaging when they
+    are issued (the link URL is never logged; staff re-issue a link from the chart)."""
     log.info("measure reminder due for link %s (no delivery channel configured)", link_public_id)

@@ -42,6 +42,7 @@ CHART_SECTIONS = (
     "sessions",
     "therapy",
     "consent",
+    "messages",
     "documents",
 )
 
