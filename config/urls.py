@@ -6,6 +6,7 @@ from ketaclinic.core.views import healthz
 from ketaclinic.inventory.api import router as inventory_router
 from ketaclinic.measures.api import router as measures_router
 from ketaclinic.messaging.api import router as messaging_router
+from ketaclinic.outcomes.api import router as outcomes_router
 from ketaclinic.patients.api import router as patients_router
 from ketaclinic.screening.api import router as screening_router
 from ketaclinic.sessions.api import router as sessions_router
@@ -19,6 +20,7 @@ api.add_router("/", sessions_router)
 api.add_router("/", inventory_router)
 api.add_router("/", therapy_router)
 api.add_router("/", messaging_router)
+api.add_router("/", outcomes_router)
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

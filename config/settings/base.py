@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "ketaclinic.therapy",
     "ketaclinic.messaging",
     "ketaclinic.scheduling",
+    "ketaclinic.outcomes",
 ]
 
 MIDDLEWARE = [

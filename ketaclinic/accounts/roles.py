@@ -89,6 +89,10 @@ class Cap(StrEnum):
     SCHEDULE_VIEW = "scheduling.view"  # calendars, appointments
     SCHEDULE_BOOK = "scheduling.book"  # book, move, cancel, no-show, waitlist, series
     SCHEDULE_MANAGE = "scheduling.manage"  # appointment types, hours, time off, ratio policy
+    # outcomes (issue 17): aggregates only, never a patient's identified chart
+    OUTCOMES_ANALYZE = "outcomes.analyze"  # dashboard, durability curves, ad-hoc survival stats
+    OUTCOMES_REPORT = "outcomes.report"  # a patient's progress report (identified, as a PDF)
+    BULK_EXPORT = "fhir.bulk.export"  # FHIR Bulk Data $export of identified records
 
 
 _CLINICAL_READ = {Cap.PATIENT_LIST, Cap.PATIENT_VIEW, Cap.CLINICAL_VIEW}
@@ -113,6 +117,11 @@ _INVENTORY_CARE = {
     Cap.INVENTORY_COUNT,
 }
 
+# outcomes (issue 17): who may read clinic outcome aggregates, print progress reports, and take
+# identified records out in bulk.
+_OUTCOMES_AGGREGATES = {Cap.OUTCOMES_ANALYZE}
+_OUTCOMES_CLINICIAN = {Cap.OUTCOMES_ANALYZE, Cap.OUTCOMES_REPORT}
+
 CAPABILITIES: dict[Role, frozenset[Cap]] = {
     Role.PRESCRIBER: frozenset(
         _CLINICAL_READ
@@ -136,6 +145,7 @@ CAPABILITIES: dict[Role, frozenset[Cap]] = {
         | _SESSION_CARE
         | _INVENTORY_CARE
         | _DESK
+        | _OUTCOMES_CLINICIAN
     ),
     Role.NURSE: frozenset(
         _CLINICAL_READ
@@ -186,7 +196,10 @@ CAPABILITIES: dict[Role, frozenset[Cap]] = {
             Cap.SAFETY_POLICY_EDIT,
             Cap.INVENTORY_VIEW,
             Cap.INVENTORY_REPORT,
+            Cap.RESEARCH_EXPORT,
+            Cap.BULK_EXPORT,
         }
+        | _OUTCOMES_AGGREGATES
     ),
     # Compliance reviews records and the audit trail; it changes nothing clinical.
     Role.COMPLIANCE: frozenset(
@@ -209,7 +222,7 @@ CAPABILITIES: dict[Role, frozenset[Cap]] = {
         }
     ),
     # Researchers see de-identified aggregates only: no identified chart.
-    Role.RESEARCHER: frozenset({Cap.RESEARCH_EXPORT, Cap.API_TOKEN_OWN}),
+    Role.RESEARCHER: frozenset({Cap.RESEARCH_EXPORT, Cap.API_TOKEN_OWN} | _OUTCOMES_AGGREGATES),
 }
 
 

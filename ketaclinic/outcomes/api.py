@@ -1,0 +1,132 @@
+"""JSON API for outcomes (mounted at /api/v1/): ad-hoc and cohort survival statistics.
+
+Aggregates only: nothing here names a patient. Figures are those of `outcomes.stats`, computed as
+R's survival package computes them by default (docs/sources/outcomes.md section 2).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema
+
+from ketaclinic.accounts.roles import Cap
+from ketaclinic.core.api import ERROR_RESPONSES
+from ketaclinic.core.errors import FieldError, ValidationFailed
+from ketaclinic.outcomes import selectors
+from ketaclinic.outcomes.filters import CohortFilters
+from ketaclinic.outcomes.presenters import survival_payload
+from ketaclinic.outcomes.stats import kaplan_meier, logrank
+
+router = Router(tags=["outcomes"])
+MAX_OBSERVATIONS = 200_000  # a researcher's own cohort, well above any one clinic network
+
+
+class ObservationIn(Schema):
+    time: float = Field(..., ge=0, allow_inf_nan=False, description="Follow-up time, any unit")
+    event: bool = Field(..., description="true: the event (relapse) happened at `time`")
+
+
+class SurvivalIn(Schema):
+    groups: dict[str, list[ObservationIn]] = Field(
+        ...,
+        description="One list of observations per group name",
+        examples=[{"ketamine-iv": [{"time": 30, "event": True}, {"time": 45, "event": False}]}],
+    )
+
+
+class CurvePointOut(Schema):
+    time: float
+    survival: float
+    at_risk: int
+    ci_lower: float | None
+    ci_upper: float | None
+
+
+class GroupOut(Schema):
+    n: int
+    events: int
+    median: float | None
+    median_ci_lower: float | None
+    median_ci_upper: float | None
+    quartiles: dict[str, float | None]
+    curve: list[CurvePointOut]
+
+
+class LogRankOut(Schema):
+    chisq: float
+    df: int
+    p: float | None
+
+
+class SurvivalOut(Schema):
+    groups: dict[str, GroupOut]
+    logrank: LogRankOut | None
+    rule: str
+
+
+class CohortGroupOut(GroupOut):
+    times: list[float]
+    event_flags: list[bool] = Field(..., description="Per observation: relapse (true) or censored")
+
+
+class DurabilityOut(Schema):
+    groups: dict[str, CohortGroupOut]
+    logrank: LogRankOut | None
+    rule: str
+    time_unit: str
+    group_by: str
+    not_evaluable: int = Field(..., description="Responders whose relapse cannot be judged")
+
+
+def _validated_groups(payload: SurvivalIn) -> dict[str, tuple[list[float], list[bool]]]:
+    errors = []
+    if not payload.groups:
+        errors.append(FieldError("groups", "Give at least one group of observations."))
+    total = 0
+    for name, observations in payload.groups.items():
+        if not name.strip():
+            errors.append(FieldError("groups", "A group name may not be blank."))
+        if not observations:
+            errors.append(FieldError(f"groups.{name}", "A group needs at least one observation."))
+        total += len(observations)
+    if total > MAX_OBSERVATIONS:
+        errors.append(FieldError("groups", f"At most {MAX_OBSERVATIONS} observations in all."))
+    if errors:
+        raise ValidationFailed("The survival data are not valid.", errors)
+    return {
+        name: ([o.time for o in observations], [o.event for o in observations])
+        for name, observations in payload.groups.items()
+    }
+
+
+@router.post(
+    "/outcomes/survival", response={200: SurvivalOut, **ERROR_RESPONSES}, url_name="survival"
+)
+def survival(request: HttpRequest, payload: SurvivalIn) -> Any:
+    """Kaplan-Meier per group (R survfit defaults) and, for two or more groups, the log-rank
+    test (R survdiff). Times and events are yours: nothing is read from the clinic's records."""
+    request.auth.require(Cap.OUTCOMES_ANALYZE)
+    groups = _validated_groups(payload)
+    fits = {name: kaplan_meier(times, events) for name, (times, events) in groups.items()}
+    test = logrank(groups) if len(groups) >= 2 else None
+    return survival_payload(fits, test)
+
+
+@router.get(
+    "/outcomes/durability",
+    response={200: DurabilityOut, **ERROR_RESPONSES},
+    url_name="durability",
+)
+def durability(request: HttpRequest, filters: Query[CohortFilters]) -> Any:
+    """Time from first response to relapse in this clinic's cohort (censored at the last
+    measure), one curve per route or protocol, with the log-rank test between them."""
+    result = selectors.durability_for_actor(request.auth, filters=filters)
+    body = survival_payload(result.fits, result.logrank)
+    for name, group in body["groups"].items():
+        times, events = result.observations[name]
+        group["times"] = times
+        group["event_flags"] = events
+    body.update(time_unit="days", group_by=filters.group_by, not_evaluable=result.not_evaluable)
+    return body

@@ -1,0 +1,190 @@
+"""A cohort's outcomes from each patient's course: pure (no Django), plain data in and out.
+
+A course is one patient's first dose and their scores on one instrument. From it come the
+verdicts after induction, the time to first response, the durability of response (first
+response to relapse, censored at the last score) and the change from baseline week by week.
+The cohort summary adds them up with the statistics of `stats.py`. Definitions and the induction
+window are in docs/sources/outcomes.md section 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from scipy.stats import t as student_t
+
+from ketaclinic.outcomes.rules import (
+    Measurement,
+    OutcomePolicy,
+    assess_relapse,
+    find_baseline,
+    remission_verdict,
+    response_verdict,
+)
+from ketaclinic.outcomes.stats import LogRank, Proportion, SurvivalFit, kaplan_meier, logrank
+from ketaclinic.outcomes.stats import proportion as rate_of
+
+COHORT_RULE = "outcome-cohort@1"
+# docs/sources/outcomes.md section 1: esketamine induction is weeks 1-4 and an IV series about
+# 12 days, so 28 days holds both; a clinic setting, not a clinical threshold.
+DEFAULT_INDUCTION_DAYS = 28
+MAX_WEEKS_SHOWN = 26
+SECONDS_PER_DAY = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Course:
+    group: str  # the route or protocol the patient's first dose belongs to
+    first_dose_at: datetime
+    measurements: Sequence[Measurement]  # one instrument, any order
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    time: float  # days
+    event: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CourseOutcome:
+    group: str
+    response: bool | None  # after induction; None: cannot tell
+    remission: bool | None
+    to_first_response: Observation | None  # None without a baseline
+    durability: Observation | None  # None before any response, or when not evaluable
+    durability_not_evaluable: bool
+    change_by_week: dict[int, Decimal] = field(default_factory=dict)  # points from baseline
+
+
+@dataclass(frozen=True, slots=True)
+class WeekChange:
+    week: int
+    n: int
+    mean: float
+    ci_lower: float | None
+    ci_upper: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CohortSummary:
+    patients: int
+    response: Proportion
+    remission: Proportion
+    to_first_response: SurvivalFit | None
+    change_by_week: tuple[WeekChange, ...]
+    durability: dict[str, SurvivalFit]
+    durability_observations: dict[str, tuple[list[float], list[bool]]]
+    durability_logrank: LogRank | None
+    durability_not_evaluable: int
+    rule: str = COHORT_RULE
+
+
+def _days(delta: timedelta) -> float:
+    return delta.total_seconds() / SECONDS_PER_DAY
+
+
+def course_outcome(
+    course: Course, *, policy: OutcomePolicy, induction_days: int = DEFAULT_INDUCTION_DAYS
+) -> CourseOutcome:
+    series = sorted(course.measurements, key=lambda m: m.taken_at)
+    start = course.first_dose_at
+    baseline = find_baseline(series, first_treatment_at=start)
+    treated = [m for m in series if m.taken_at > start]
+    window_end = start + timedelta(days=induction_days)
+    in_window = [m for m in treated if m.taken_at <= window_end]
+    after_induction = in_window[-1] if in_window else None
+
+    base = baseline.measurement.score if baseline else None
+    response = remission = None
+    if after_induction is not None:
+        response = response_verdict(base, after_induction.score, policy=policy).met
+        remission = remission_verdict(
+            after_induction.instrument_id, after_induction.score, policy=policy
+        ).met
+
+    to_first_response = None
+    if base is not None and base > 0 and treated:
+        first = next(
+            (m for m in treated if response_verdict(base, m.score, policy=policy).met), None
+        )
+        to_first_response = (
+            Observation(_days(first.taken_at - start), True)
+            if first
+            else Observation(_days(treated[-1].taken_at - start), False)
+        )
+
+    durability = None
+    not_evaluable = False
+    relapse = assess_relapse(series, first_treatment_at=start, policy=policy)
+    if relapse.status == "relapsed" and relapse.response_at and relapse.relapse_at:
+        durability = Observation(_days(relapse.relapse_at - relapse.response_at), True)
+    elif relapse.status in ("no-relapse", "suspected") and relapse.response_at:
+        durability = Observation(_days(treated[-1].taken_at - relapse.response_at), False)
+    elif relapse.status == "not-evaluable":
+        not_evaluable = True
+
+    by_week: dict[int, Decimal] = {}
+    if base is not None:
+        for m in treated:  # oldest first, so the week keeps its last score
+            week = int(_days(m.taken_at - start) // 7)
+            if week < MAX_WEEKS_SHOWN:
+                by_week[week] = m.score - base
+    return CourseOutcome(
+        group=course.group,
+        response=response,
+        remission=remission,
+        to_first_response=to_first_response,
+        durability=durability,
+        durability_not_evaluable=not_evaluable,
+        change_by_week=by_week,
+    )
+
+
+def mean_with_interval(values: Sequence[float]) -> tuple[float, float | None, float | None]:
+    """Mean with its t-based 95% interval (None for fewer than two values)."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, None, None
+    variance = sum((v - mean) ** 2 for v in values) / (n - 1)
+    half = float(student_t.ppf(0.975, n - 1)) * math.sqrt(variance / n)
+    return mean, mean - half, mean + half
+
+
+def summarize(outcomes: Sequence[CourseOutcome]) -> CohortSummary:
+    to_response = [o.to_first_response for o in outcomes if o.to_first_response]
+    weeks: dict[int, list[float]] = defaultdict(list)
+    durability_obs: dict[str, tuple[list[float], list[bool]]] = {}
+    for outcome in outcomes:
+        for week, change in outcome.change_by_week.items():
+            weeks[week].append(float(change))
+        if outcome.durability:
+            times, events = durability_obs.setdefault(outcome.group, ([], []))
+            times.append(outcome.durability.time)
+            events.append(outcome.durability.event)
+    change_rows = []
+    for week in sorted(weeks):
+        mean, lower, upper = mean_with_interval(weeks[week])
+        change_rows.append(WeekChange(week, len(weeks[week]), mean, lower, upper))
+    durability_obs = dict(sorted(durability_obs.items()))
+    fits = {name: kaplan_meier(*obs) for name, obs in durability_obs.items()}
+    return CohortSummary(
+        patients=len(outcomes),
+        response=rate_of([o.response for o in outcomes]),
+        remission=rate_of([o.remission for o in outcomes]),
+        to_first_response=(
+            kaplan_meier([o.time for o in to_response], [o.event for o in to_response])
+            if to_response
+            else None
+        ),
+        change_by_week=tuple(change_rows),
+        durability=fits,
+        durability_observations=durability_obs,
+        durability_logrank=logrank(durability_obs) if len(durability_obs) >= 2 else None,
+        durability_not_evaluable=sum(1 for o in outcomes if o.durability_not_evaluable),
+    )

@@ -1,0 +1,225 @@
+"""Reads for outcomes: a cohort's courses, its summary, and its safety counts.
+
+Runs inside the organization scope. The number of queries is fixed (one per table read), whatever
+the cohort's size: rows are streamed as tuples and joined in Python, never loaded as models and
+never filtered with a list of patient keys (SQLite limits how many a query may carry).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Count, Min
+
+from ketaclinic.accounts.actor import Actor
+from ketaclinic.accounts.audit import audit_record
+from ketaclinic.accounts.roles import Cap
+from ketaclinic.core import clock
+from ketaclinic.measures.models import QuestionnaireResponse
+from ketaclinic.outcomes.cohort import CohortSummary, Course, course_outcome, summarize
+from ketaclinic.outcomes.filters import AGE_BANDS, CohortFilters
+from ketaclinic.outcomes.rules import Measurement, OutcomePolicy
+from ketaclinic.outcomes.stats import LogRank, SurvivalFit
+from ketaclinic.patients.models import Condition, Patient
+
+CHUNK = 5_000
+
+
+@dataclass(frozen=True)
+class CohortMember:
+    patient_key: int  # internal only: never leaves the server
+    birth_date: date
+    course: Course
+    sessions: int
+
+
+@dataclass(frozen=True)
+class SafetyCounts:
+    sessions: int
+    adverse_events_by_grade: dict[int, int]
+
+    def per_100_sessions(self, grade: int) -> float | None:
+        if not self.sessions:
+            return None
+        return 100 * self.adverse_events_by_grade.get(grade, 0) / self.sessions
+
+
+@dataclass(frozen=True)
+class CohortReport:
+    filters: CohortFilters
+    members: int
+    summary: CohortSummary
+    safety: SafetyCounts
+    generated_at: datetime
+
+
+@dataclass(frozen=True)
+class Durability:
+    fits: dict[str, SurvivalFit]
+    logrank: LogRank | None
+    observations: dict[str, tuple[list[float], list[bool]]]
+    not_evaluable: int
+
+
+def _age_on(birth: date, day: date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def _first_doses(filters: CohortFilters) -> dict[int, tuple[datetime, str, str, int]]:
+    """Per patient: first dose time, its route and protocol, and the number of dosed sessions."""
+    from ketaclinic.sessions.models import TreatmentSession
+
+    sessions = TreatmentSession.objects.filter(dose_started_at__isnull=False)
+    if filters.route:
+        sessions = sessions.filter(route=filters.route)
+    if filters.protocol:
+        sessions = sessions.filter(protocol_key=filters.protocol)
+    first: dict[int, tuple[datetime, str, str, int]] = {}
+    rows = (
+        sessions.values("patient_id", "route", "protocol_key")
+        .annotate(first=Min("dose_started_at"), n=Count("id"))
+        .values_list("patient_id", "route", "protocol_key", "first", "n")
+        .order_by()
+    )
+    for patient_id, route, protocol_key, started, n in rows.iterator(chunk_size=CHUNK):
+        known = first.get(patient_id)
+        if known is None or started < known[0]:
+            first[patient_id] = (started, route, protocol_key, n + (known[3] if known else 0))
+        else:
+            first[patient_id] = (*known[:3], known[3] + n)
+    return first
+
+
+def _patients_with(filters: CohortFilters) -> set[int] | None:
+    """Patients passing the chart filters (condition, phase, TRD); None when none is set."""
+    from ketaclinic.protocols.models import TreatmentPlan
+    from ketaclinic.screening.models import ScreeningEvaluation
+
+    allowed: set[int] | None = None
+
+    def narrow(keys: set[int]) -> None:
+        nonlocal allowed
+        allowed = keys if allowed is None else allowed & keys
+
+    if filters.condition:
+        narrow(
+            set(
+                Condition.objects.in_use()
+                .filter(code__istartswith=filters.condition)
+                .values_list("patient_id", flat=True)
+            )
+        )
+    if filters.phase:
+        narrow(
+            set(
+                TreatmentPlan.objects.filter(phase=filters.phase).values_list(
+                    "patient_id", flat=True
+                )
+            )
+        )
+    if filters.trd:
+        latest: dict[int, str] = {}
+        for patient_id, status in (
+            ScreeningEvaluation.objects.order_by("patient_id", "created_at", "pk")
+            .values_list("patient_id", "trd_status")
+            .iterator(chunk_size=CHUNK)
+        ):
+            latest[patient_id] = status  # the last evaluation wins
+        narrow({key for key, status in latest.items() if status == filters.trd})
+    return allowed
+
+
+def cohort_members(filters: CohortFilters) -> list[CohortMember]:
+    """Everyone with a dose on record who passes the filters, with their scores."""
+    first = _first_doses(filters)
+    allowed = _patients_with(filters)
+    low, high = AGE_BANDS.get(filters.age_band, (0, 200))
+    births: dict[int, date] = {}
+    for key, birth in Patient.objects.values_list("id", "birth_date").iterator(chunk_size=CHUNK):
+        if key not in first or (allowed is not None and key not in allowed):
+            continue
+        started = first[key][0]
+        day = started.date()
+        if filters.first_dose_from and day < filters.first_dose_from:
+            continue
+        if filters.first_dose_to and day > filters.first_dose_to:
+            continue
+        if not low <= _age_on(birth, day) <= high:
+            continue
+        births[key] = birth
+    scores: dict[int, list[Measurement]] = defaultdict(list)
+    responses = (
+        QuestionnaireResponse.objects.filter(
+            instrument_id=filters.instrument, total__isnull=False, corrected_by__isnull=True
+        )
+        .order_by()
+        .values_list("patient_id", "total", "completed_at")
+    )
+    for key, total, taken_at in responses.iterator(chunk_size=CHUNK):
+        if key in births:
+            scores[key].append(Measurement(filters.instrument, Decimal(total), taken_at))
+    members = []
+    for key, birth in births.items():
+        started, route, protocol_key, n = first[key]
+        group = {"route": route, "protocol": protocol_key}.get(filters.group_by, "all patients")
+        members.append(
+            CohortMember(key, birth, Course(group, started, tuple(scores.get(key, ()))), n)
+        )
+    return members
+
+
+def safety_counts(members: list[CohortMember]) -> SafetyCounts:
+    from ketaclinic.sessions.models import AdverseEvent
+
+    keys = {m.patient_key for m in members}
+    grades: Counter[int] = Counter()
+    for patient_id, grade in AdverseEvent.objects.values_list("patient_id", "grade").iterator(
+        chunk_size=CHUNK
+    ):
+        if patient_id in keys:
+            grades[grade] += 1
+    return SafetyCounts(sum(m.sessions for m in members), dict(sorted(grades.items())))
+
+
+def cohort_report(filters: CohortFilters, *, policy: OutcomePolicy | None = None) -> CohortReport:
+    policy = policy or OutcomePolicy()
+    members = cohort_members(filters)
+    outcomes = [
+        course_outcome(m.course, policy=policy, induction_days=filters.induction_days)
+        for m in members
+    ]
+    return CohortReport(
+        filters=filters,
+        members=len(members),
+        summary=summarize(outcomes),
+        safety=safety_counts(members),
+        generated_at=clock.now(),
+    )
+
+
+def cohort_report_for_actor(actor: Actor, *, filters: CohortFilters) -> CohortReport:
+    actor.require(Cap.OUTCOMES_ANALYZE)
+    report = cohort_report(filters)
+    _audit_aggregate_read(actor, "outcomes.cohort.viewed", filters, report.members)
+    return report
+
+
+def durability_for_actor(actor: Actor, *, filters: CohortFilters) -> Durability:
+    report = cohort_report_for_actor(actor, filters=filters)
+    summary = report.summary
+    return Durability(
+        fits=summary.durability,
+        logrank=summary.durability_logrank,
+        observations=summary.durability_observations,
+        not_evaluable=summary.durability_not_evaluable,
+    )
+
+
+def _audit_aggregate_read(actor: Actor, action: str, filters: CohortFilters, n: int) -> None:
+    """Aggregates name no patient, but who looked at which cohort is still worth knowing."""
+    detail: dict[str, Any] = {"filters": filters.described(), "patients": n}
+    audit_record(actor=actor, action=action, detail=detail)
