@@ -37,6 +37,7 @@ urlpatterns = [
     path("inventory/", include("ketaclinic.inventory.urls")),
     path("therapy/", include("ketaclinic.therapy.urls")),
     path("messaging/", include("ketaclinic.messaging.urls")),
+    path("outcomes/", include("ketaclinic.outcomes.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("fhir/r4/", include("ketaclinic.fhir.urls")),

@@ -81,6 +81,7 @@ class CohortSummary:
     durability_observations: dict[str, tuple[list[float], list[bool]]]
     durability_logrank: LogRank | None
     durability_not_evaluable: int
+    by_group: dict[str, tuple[Proportion, Proportion]] = field(default_factory=dict)
     rule: str = COHORT_RULE
 
 
@@ -172,6 +173,13 @@ def summarize(outcomes: Sequence[CourseOutcome]) -> CohortSummary:
         mean, lower, upper = mean_with_interval(weeks[week])
         change_rows.append(WeekChange(week, len(weeks[week]), mean, lower, upper))
     durability_obs = dict(sorted(durability_obs.items()))
+    grouped: dict[str, list[CourseOutcome]] = defaultdict(list)
+    for outcome in outcomes:
+        grouped[outcome.group].append(outcome)
+    by_group = {
+        name: (rate_of([o.response for o in members]), rate_of([o.remission for o in members]))
+        for name, members in sorted(grouped.items())
+    }
     fits = {name: kaplan_meier(*obs) for name, obs in durability_obs.items()}
     return CohortSummary(
         patients=len(outcomes),
@@ -187,4 +195,5 @@ def summarize(outcomes: Sequence[CourseOutcome]) -> CohortSummary:
         durability_observations=durability_obs,
         durability_logrank=logrank(durability_obs) if len(durability_obs) >= 2 else None,
         durability_not_evaluable=sum(1 for o in outcomes if o.durability_not_evaluable),
+        by_group=by_group,
     )

@@ -1,0 +1,130 @@
+"""The clinic outcomes dashboard: pictures first, the numbers in tables below, every definition
+shown. Aggregates only (no patient is named), so researchers see the same page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from ketaclinic.accounts.roles import Cap
+from ketaclinic.core.decorators import staff_view
+from ketaclinic.outcomes import charts, selectors
+from ketaclinic.outcomes.filters import CohortFilters
+from ketaclinic.outcomes.forms import CohortFilterForm
+from ketaclinic.outcomes.rules import OutcomePolicy
+
+
+def definitions(policy: OutcomePolicy) -> list[dict[str, str]]:
+    """The rules the figures use, in words, with their sources (docs/sources/outcomes.md)."""
+    rows = [
+        {
+            "term": "Response",
+            "rule": f"a fall of at least {policy.response_reduction_percent}% from baseline "
+            "(the last score at or before the first dose)",
+            "source": "clinical reference 4.2, confirmed",
+        }
+    ]
+    for instrument, rule in policy.remission_rules.items():
+        rows.append(
+            {
+                "term": f"Remission ({instrument.upper()})",
+                "rule": f"score {rule.describe()}",
+                "source": rule.source.replace("clinical-reference §", "clinical reference "),
+            }
+        )
+    for instrument, relapse in policy.relapse_rules.items():
+        rows.append(
+            {
+                "term": f"Relapse ({instrument.upper()})",
+                "rule": f"after a response, {relapse.consecutive} consecutive scores of "
+                f"{relapse.threshold} or more, {relapse.min_days_apart}-"
+                f"{relapse.max_days_apart} days apart",
+                "source": "clinical reference 4.2, wording unconfirmed: a clinic setting",
+            }
+        )
+    return rows
+
+
+def _charts(report: selectors.CohortReport) -> dict[str, str]:
+    summary = report.summary
+    bars = [
+        charts.RateBar(
+            f"{label}, all",
+            rate.rate,
+            rate.ci_lower,
+            rate.ci_upper,
+            f"{rate.successes} of {rate.n}",
+        )
+        for label, rate in (("Response", summary.response), ("Remission", summary.remission))
+    ]
+    for name, (response, remission) in summary.by_group.items():
+        bars.append(
+            charts.RateBar(
+                f"Response, {name}"[:24],
+                response.rate,
+                response.ci_lower,
+                response.ci_upper,
+                f"{response.successes} of {response.n}",
+            )
+        )
+        bars.append(
+            charts.RateBar(
+                f"Remission, {name}"[:24],
+                remission.rate,
+                remission.ci_lower,
+                remission.ci_upper,
+                f"{remission.successes} of {remission.n}",
+            )
+        )
+    weeks = [
+        charts.BandPoint(w.week, w.mean, w.ci_lower, w.ci_upper, w.n)
+        for w in summary.change_by_week
+    ]
+    return {
+        "rates": charts.rate_bars_svg(
+            chart_id="rates", title="Response and remission after induction", bars=bars
+        ),
+        "change": charts.mean_band_svg(
+            chart_id="change",
+            title="Mean change from baseline by week since the first dose",
+            points=weeks,
+            x_label="week",
+            y_label="points",
+        ),
+        "to_response": charts.km_svg(
+            chart_id="to-response",
+            title="Patients not yet responding, by days since the first dose",
+            fits={"all": summary.to_first_response} if summary.to_first_response else {},
+        ),
+        "durability": charts.km_svg(
+            chart_id="durability",
+            title="Durability: responders without relapse, by days since response",
+            fits=summary.durability,
+        ),
+    }
+
+
+@staff_view(Cap.OUTCOMES_ANALYZE)
+def dashboard(request: HttpRequest) -> HttpResponse:
+    form = CohortFilterForm(request.GET or None)
+    filters = form.filters() if form.is_bound and form.is_valid() else CohortFilters()
+    if form.is_bound and not form.is_valid():
+        return TemplateResponse(
+            request, "outcomes/dashboard.html", {"form": form, "report": None}, status=400
+        )
+    report = selectors.cohort_report_for_actor(request.actor, filters=filters)  # type: ignore[attr-defined]
+    context: dict[str, Any] = {
+        "form": form,
+        "report": report,
+        "summary": report.summary,
+        "charts": _charts(report),
+        "definitions": definitions(OutcomePolicy()),
+        "described": ", ".join(filters.described()),
+        "grades": [
+            {"grade": grade, "count": count, "per_100": report.safety.per_100_sessions(grade)}
+            for grade, count in report.safety.adverse_events_by_grade.items()
+        ],
+    }
+    return TemplateResponse(request, "outcomes/dashboard.html", context)
