@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import csv
-from datetime import UTC, datetime
 
 import pytest
-from django_scopes import scopes_disabled
 
-from conftest import api_client, audit_count, make_patient
-from ketaclinic.outcomes.synthetic import add_histories
+from conftest import api_client, audit_count
 from ketaclinic.outcomes.tests.test_stats import AML
-from ketaclinic.patients.models import Patient
 
 pytestmark = pytest.mark.django_db
 SURVIVAL = "/api/v1/outcomes/survival"
@@ -83,21 +79,6 @@ def test_bad_survival_data_names_the_field(members, groups, field) -> None:
     )
     assert 400 <= response.status_code < 500
     assert field in [error["field"] for error in response.json()["errors"]]
-
-
-@pytest.fixture
-def treated_cohort(prescriber, org_a):
-    for index in range(40):
-        make_patient(prescriber, mrn=f"C{index:04d}")
-    with scopes_disabled():
-        patients = list(Patient.objects.filter(organization=org_a))
-    add_histories(
-        organization=org_a,
-        recorded_by=prescriber.user,
-        patients=patients,
-        start=datetime(2025, 1, 6, tzinfo=UTC),
-    )
-    return patients
 
 
 def test_durability_of_the_clinic_cohort_by_route(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from conftest import staff_client
-from ketaclinic.outcomes.tests.test_api import treated_cohort  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +14,7 @@ def test_dashboard_shows_charts_tables_and_definitions_without_names(
     members,
     treated_cohort,
     role,
-    django_assert_max_num_queries,  # noqa: F811
+    django_assert_max_num_queries,
 ) -> None:
     client = staff_client(members[role])
     with django_assert_max_num_queries(30):
@@ -49,7 +48,7 @@ def test_bad_filter_is_shown_next_to_its_field(members) -> None:
 
 def test_phq9_durability_says_why_responders_cannot_be_judged(
     members,
-    treated_cohort,  # noqa: F811
+    treated_cohort,
 ) -> None:
     page = staff_client(members["prescriber"]).get("/outcomes/").content.decode()
     assert 'id="not-evaluable"' in page
