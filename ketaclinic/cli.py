@@ -21,6 +21,7 @@ COMMANDS = {
     "import-fhir": "import_fhir",
     "ledger-verify": "ledger_verify",
     "worker": "worker",
+    "export": "export",
 }
 
 

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from django.http import FileResponse, HttpRequest
+from django.urls import reverse
+from ninja import Field, Query, Router, Schema, Status
 
+from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.api import ERROR_RESPONSES
-from ketaclinic.core.errors import FieldError, ValidationFailed
-from ketaclinic.outcomes import selectors
+from ketaclinic.core.errors import FieldError, NotFound, ValidationFailed
+from ketaclinic.outcomes import selectors, services
+from ketaclinic.outcomes.deid import DEFAULT_ZIP3_TABLE
 from ketaclinic.outcomes.filters import CohortFilters
+from ketaclinic.outcomes.models import DataExport
 from ketaclinic.outcomes.presenters import survival_payload
 from ketaclinic.outcomes.stats import kaplan_meier, logrank
 
@@ -130,3 +134,110 @@ def durability(request: HttpRequest, filters: Query[CohortFilters]) -> Any:
         group["event_flags"] = events
     body.update(time_unit="days", group_by=filters.group_by, not_evaluable=result.not_evaluable)
     return body
+
+
+class ResearchExportIn(CohortFilters):
+    zip3_table: str = Field(DEFAULT_ZIP3_TABLE, description="Versioned ZIP3 population table")
+
+
+class ExportFileOut(Schema):
+    name: str
+    table: str
+    format: str
+    rows: int
+    bytes: int
+    url: str
+
+
+class ResearchExportOut(Schema):
+    id: str
+    status: str
+    progress: int
+    cohort: str
+    rule: str
+    zip3_table: str
+    patients: int
+    requested_by: str
+    requested_at: str
+    finished_at: str | None
+    files: list[ExportFileOut]
+    error: str
+
+
+def _export_body(export: DataExport) -> dict[str, Any]:
+    done = export.status == DataExport.Status.DONE
+    return {
+        "id": str(export.public_id),
+        "status": export.status,
+        "progress": export.progress,
+        "cohort": export.cohort_described,
+        "rule": export.rule_version,
+        "zip3_table": export.zip3_table,
+        "patients": export.patients,
+        "requested_by": export.requested_by.username,
+        "requested_at": export.created_at.isoformat(),
+        "finished_at": export.finished_at.isoformat() if export.finished_at else None,
+        "files": [
+            {
+                **f,
+                "url": reverse("api:research-export-file", args=[export.public_id, f["name"]]),
+            }
+            for f in (export.files if done else [])
+        ],
+        "error": export.error,
+    }
+
+
+@router.post(
+    "/research/exports",
+    response={202: ResearchExportOut, **ERROR_RESPONSES},
+    url_name="research-exports",
+)
+def research_export_create(request: HttpRequest, payload: ResearchExportIn) -> Any:
+    """Queue a de-identified (HIPAA Safe Harbor) export of a cohort: 202 and the job; poll it."""
+    data = payload.model_dump()
+    zip3_table = data.pop("zip3_table")
+    export = services.research_export_request(
+        actor=request.auth, filters=CohortFilters(**data), zip3_table=zip3_table
+    )
+    export.refresh_from_db()
+    return Status(202, _export_body(export))
+
+
+@router.get(
+    "/research/exports/{export_id}",
+    response={200: ResearchExportOut, **ERROR_RESPONSES},
+    url_name="research-export",
+)
+def research_export_status(request: HttpRequest, export_id: str) -> Any:
+    """Status and progress; the file links once done."""
+    export = selectors.export_get_for_actor(request.auth, export_id, kind=DataExport.Kind.RESEARCH)
+    return _export_body(export)
+
+
+@router.get(
+    "/research/exports/{export_id}/files/{name}",
+    response={200: None, **ERROR_RESPONSES},
+    url_name="research-export-file",
+)
+def research_export_file(request: HttpRequest, export_id: str, name: str) -> Any:
+    """One file of a finished export; each download is written to the audit trail."""
+    from ketaclinic.outcomes.research_export import export_directory
+
+    export = selectors.export_get_for_actor(request.auth, export_id, kind=DataExport.Kind.RESEARCH)
+    names = {f["name"] for f in export.files} if export.status == DataExport.Status.DONE else set()
+    if name not in names:
+        raise NotFound("No such file in this export.")
+    audit_record(
+        actor=request.auth,
+        action="outcomes.research_export.downloaded",
+        obj=export,
+        detail={"file": name},
+    )
+    content_type = "text/csv" if name.endswith(".csv") else "application/vnd.apache.parquet"
+    return FileResponse(
+        (export_directory(export) / name).open("rb"),
+        as_attachment=True,
+        filename=name,
+        content_type=content_type,
+    )

@@ -223,3 +223,26 @@ def _audit_aggregate_read(actor: Actor, action: str, filters: CohortFilters, n: 
     """Aggregates name no patient, but who looked at which cohort is still worth knowing."""
     detail: dict[str, Any] = {"filters": filters.described(), "patients": n}
     audit_record(actor=actor, action=action, detail=detail)
+
+
+def export_get_for_actor(actor: Actor, public_id: Any, *, kind: str) -> Any:
+    """An export of the actor's organization (404 otherwise, whoever asks)."""
+    import uuid
+
+    from ketaclinic.core.errors import NotFound
+    from ketaclinic.outcomes.models import DataExport
+
+    capability = Cap.RESEARCH_EXPORT if kind == DataExport.Kind.RESEARCH else Cap.BULK_EXPORT
+    actor.require(capability)
+    try:
+        key = public_id if isinstance(public_id, uuid.UUID) else uuid.UUID(str(public_id))
+    except ValueError:
+        key = None
+    export = (
+        DataExport.objects.select_related("requested_by").filter(public_id=key, kind=kind).first()
+        if key
+        else None
+    )
+    if export is None:
+        raise NotFound("No such export.")
+    return export
