@@ -197,7 +197,6 @@ CAPABILITIES: dict[Role, frozenset[Cap]] = {
             Cap.INVENTORY_VIEW,
             Cap.INVENTORY_REPORT,
             Cap.RESEARCH_EXPORT,
-            Cap.BULK_EXPORT,
         }
         | _OUTCOMES_AGGREGATES
     ),
@@ -219,6 +218,9 @@ CAPABILITIES: dict[Role, frozenset[Cap]] = {
             Cap.THERAPY_VIEW,
             Cap.THERAPY_BREAK_GLASS,
             Cap.TEAM_MESSAGE,
+            # outcomes (issue 17): compliance reads every record type, so it may take them out
+            # in bulk (FHIR $export); each export is logged as a disclosure.
+            Cap.BULK_EXPORT,
         }
     ),
     # Researchers see de-identified aggregates only: no identified chart.
