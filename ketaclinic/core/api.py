@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
@@ -15,6 +17,7 @@ from ninja.parser import Parser
 from ninja.security import HttpBearer
 
 from ketaclinic.core.errors import DomainError
+from ketaclinic.core.input_limits import InputProblem, check_document, check_text
 
 
 class FieldErrorOut(Schema):
@@ -34,38 +37,35 @@ class TokenAuth(HttpBearer):
         return getattr(request, "actor", None)
 
 
-NUL_MESSAGE = "Text may not contain NUL (U+0000) characters."
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
-class NulRefusingParser(Parser):
-    """Refuses NUL characters in JSON bodies and query strings before they reach a service.
-
-    JSON and URLs can carry U+0000 but PostgreSQL text and jsonb columns cannot store it: it used to
-    surface as a 500 (DataError) on PostgreSQL only. Found by schemathesis.
+class LimitedJsonParser(Parser):
+    """Holds every JSON body and query string to the input limits (core.input_limits) before a
+    schema or a service sees it: no NUL or control characters (PostgreSQL cannot store U+0000; it
+    used to surface as a 500 found by schemathesis), bounded depth, numbers and string lengths.
     """
 
     def parse_body(self, request: HttpRequest) -> Any:
         data = super().parse_body(request)
-        if _has_nul(data):
-            # Ninja answers 400 "Cannot parse request body" for any error raised here.
-            raise ValueError(NUL_MESSAGE)
+        try:
+            check_document(data)
+        except InputProblem as problem:
+            # Ninja answers any error raised here as 400 "Cannot parse request body"; the error
+            # handler below finds the real problem on the request and reports it instead.
+            request.input_problem = problem  # type: ignore[attr-defined]
+            raise
         return data
 
     def parse_querydict(self, data: Any, list_fields: list[str], request: HttpRequest) -> Any:
         result = super().parse_querydict(data, list_fields, request)
-        bad = [key for key, value in result.items() if _has_nul(key) or _has_nul(value)]
-        if bad:
-            raise NinjaValidationError([{"loc": ("query", key), "msg": NUL_MESSAGE} for key in bad])
+        errors = []
+        for key, value in result.items():
+            try:
+                check_text(str(key), str(key))
+                for item in value if isinstance(value, list) else [value]:
+                    check_text(str(item), str(key))
+            except InputProblem as problem:
+                errors.append({"loc": ("query", key), "msg": problem.message})
+        if errors:
+            raise NinjaValidationError(errors)
         return result
 
 
@@ -77,7 +77,7 @@ def build_api() -> NinjaAPI:
         "(create one with `ketaclinic create-token`).",
         auth=TokenAuth(),
         urls_namespace="api",
-        parser=NulRefusingParser(),
+        parser=LimitedJsonParser(),
     )
 
     @api.exception_handler(DomainError)
@@ -117,8 +117,27 @@ def build_api() -> NinjaAPI:
         response["WWW-Authenticate"] = "Bearer"
         return response
 
+    @api.exception_handler(RequestDataTooBig)
+    def too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return api.create_response(
+            request,
+            {"detail": f"The request body is larger than {limit:,} bytes.", "errors": []},
+            status=413,
+        )
+
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        problem = getattr(request, "input_problem", None)
+        if problem is not None:
+            return api.create_response(
+                request,
+                {
+                    "detail": str(problem),
+                    "errors": [{"field": problem.path or "body", "message": problem.message}],
+                },
+                status=problem.status,
+            )
         return api.create_response(
             request, {"detail": str(exc), "errors": []}, status=exc.status_code
         )
@@ -132,5 +151,6 @@ ERROR_RESPONSES: dict[int, type[Schema]] = {
     403: ErrorOut,
     404: ErrorOut,
     409: ErrorOut,
+    413: ErrorOut,
     422: ErrorOut,
 }

@@ -47,6 +47,7 @@ def process_bundle(actor: Actor, data: Any, base_url: str) -> dict[str, Any]:
             expressions=[("Bundle.type", "transaction or batch")],
         )
     entries = data.get("entry") or []
+    seen_full_urls: dict[str, int] = {}
     for index, entry in enumerate(entries):
         if not isinstance(entry.get("request"), dict):
             raise FhirError(
@@ -63,6 +64,16 @@ def process_bundle(actor: Actor, data: Any, base_url: str) -> dict[str, Any]:
                 f"Bundle.entry[{index}].fullUrl must be an absolute URL (not {full_url!r}).",
                 expressions=[(f"Bundle.entry[{index}].fullUrl", "not absolute")],
             )
+        if full_url and full_url in seen_full_urls:
+            # Two entries with one fullUrl make every reference to it ambiguous (FHIR R4 bdl-7).
+            raise FhirError(
+                400,
+                f"Bundle.entry[{index}].fullUrl {full_url!r} repeats the fullUrl of "
+                f"Bundle.entry[{seen_full_urls[full_url]}]; each entry needs its own.",
+                expressions=[(f"Bundle.entry[{index}].fullUrl", "duplicate fullUrl")],
+            )
+        if full_url:
+            seen_full_urls[full_url] = index
     if kind == "transaction":
         return _transaction(actor, entries, base_url)
     return _batch(actor, entries, base_url)

@@ -81,6 +81,21 @@ def as_datetime(value: Any, field: str) -> datetime | None:
     return datetime.combine(day, time(0), tzinfo=UTC) if day else None
 
 
+def bounded(text: str, max_length: int, expression: str) -> str:
+    """`text` if it fits the field that stores it; a 422 naming the element otherwise.
+
+    Never truncate: a shortened name or code is a different, wrong record.
+    """
+    if len(text) > max_length:
+        raise FhirError(
+            422,
+            f"{expression} is {len(text):,} characters long; this server stores at most "
+            f"{max_length}.",
+            expressions=[(expression, f"at most {max_length} characters")],
+        )
+    return text
+
+
 def decimal2(value: Any) -> Decimal:
     return Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 

@@ -13,6 +13,7 @@ from ketaclinic.fhir.common import (
     MR_TYPE,
     MRN_SYSTEM,
     as_date,
+    bounded,
     derived_mrn,
     identifier_from_external,
     meta,
@@ -115,8 +116,8 @@ def patient_from_fhir(resource: Any) -> dict[str, Any]:
             422, "A patient needs a birth date.", expressions=[("Patient.birthDate", "required")]
         )
     data: dict[str, Any] = {
-        "given_name": " ".join(name.given)[:100],
-        "family_name": name.family[:100],
+        "given_name": bounded(" ".join(name.given), 100, "Patient.name.given"),
+        "family_name": bounded(name.family, 100, "Patient.name.family"),
         "birth_date": as_date(resource.birthDate, "Patient.birthDate"),
         "sex_at_birth": _sex_at_birth(resource),
         "phone": "",
@@ -125,7 +126,7 @@ def patient_from_fhir(resource: Any) -> dict[str, Any]:
     }
     for telecom in resource.telecom or []:
         if telecom.system == "phone" and not data["phone"] and telecom.value:
-            data["phone"] = telecom.value
+            data["phone"] = bounded(telecom.value, 40, "Patient.telecom.value")
         if telecom.system == "email" and not data["email"] and telecom.value:
             data["email"] = telecom.value
     if resource.address:
@@ -133,7 +134,7 @@ def patient_from_fhir(resource: Any) -> dict[str, Any]:
     for communication in resource.communication or []:
         code = status_code(communication.language)
         if code:
-            data["preferred_language"] = code[:16]
+            data["preferred_language"] = bounded(code, 16, "Patient.communication.language")
             break
     mrn = patient_mrn_from_fhir(resource)
     if mrn:
@@ -213,9 +214,9 @@ def condition_from_fhir(actor: Actor, resource: Any) -> tuple[Patient, dict[str,
         resource.abatementPeriod.start if resource.abatementPeriod else None
     )
     data = {
-        "code_system": (coding.system or "")[:100],
-        "code": coding.code,
-        "display": (coding.display or text_of(resource.code))[:255],
+        "code_system": bounded(coding.system or "", 100, "Condition.code.coding.system"),
+        "code": bounded(coding.code, 20, "Condition.code.coding.code"),
+        "display": bounded(coding.display or text_of(resource.code), 255, "Condition.code"),
         "clinical_status": clinical,
         "onset_date": as_date(onset, "Condition.onsetDateTime"),
         "abatement_date": as_date(abatement, "Condition.abatementDateTime"),
@@ -314,9 +315,15 @@ def medication_from_fhir(actor: Actor, resource: Any) -> tuple[Patient, dict[str
             ],
         )
     data = {
-        "drug_name": name[:200],
-        "rxnorm_code": rxnorm[:20],
-        "dose_text": next((d.text for d in resource.dosage or [] if d.text), "")[:200],
+        "drug_name": bounded(name, 200, "MedicationStatement.medicationCodeableConcept"),
+        "rxnorm_code": bounded(
+            rxnorm, 20, "MedicationStatement.medicationCodeableConcept.coding.code"
+        ),
+        "dose_text": bounded(
+            next((d.text for d in resource.dosage or [] if d.text), ""),
+            200,
+            "MedicationStatement.dosage.text",
+        ),
         "status": resource.status,
         "start_date": start,
         "end_date": end,
@@ -372,10 +379,12 @@ def allergy_from_fhir(actor: Actor, resource: Any) -> tuple[Patient, dict[str, A
         )
     reaction = (resource.reaction or [None])[0]
     data = {
-        "substance": substance[:200],
-        "reaction": (
-            text_of(reaction.manifestation[0]) if reaction and reaction.manifestation else ""
-        )[:255],
+        "substance": bounded(substance, 200, "AllergyIntolerance.code"),
+        "reaction": bounded(
+            text_of(reaction.manifestation[0]) if reaction and reaction.manifestation else "",
+            255,
+            "AllergyIntolerance.reaction.manifestation",
+        ),
         "severity": (reaction.severity if reaction and reaction.severity else ""),
         "criticality": resource.criticality or "low",
         "clinical_status": clinical,

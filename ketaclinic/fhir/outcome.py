@@ -23,6 +23,7 @@ ISSUE_TYPE = {
     406: "not-supported",
     409: "conflict",
     412: "conflict",
+    413: "too-costly",
     415: "not-supported",
     422: "business-rule",
     500: "exception",

@@ -17,6 +17,13 @@ from django.views.decorators.csrf import csrf_exempt
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.core.errors import DomainError
+from ketaclinic.core.input_limits import (
+    MAX_BUNDLE_BYTES,
+    MAX_RESOURCE_BYTES,
+    InputProblem,
+    check_document,
+    check_text,
+)
 from ketaclinic.fhir import everything as everything_op
 from ketaclinic.fhir.bundles import process_bundle
 from ketaclinic.fhir.capability import capability_statement
@@ -28,7 +35,6 @@ from ketaclinic.fhir.versioning import check_version, parse_if_match
 logger = logging.getLogger(__name__)
 FHIR_JSON = "application/fhir+json"
 ACCEPTED_BODY_TYPES = (FHIR_JSON, "application/json", "application/json+fhir")
-MAX_BODY = 20 * 1024 * 1024
 
 
 def respond(data: dict[str, Any] | None, status: int = 200, **headers: str) -> HttpResponse:
@@ -58,6 +64,7 @@ def fhir_view(
                         401,
                         "A valid, unexpired bearer token is required (Authorization: Bearer <token>).",
                     )
+                _check_query(request)
                 return view(request, *args, **kwargs)
             except DomainError as exc:
                 error = from_domain_error(exc)
@@ -78,18 +85,64 @@ def _actor(request: HttpRequest) -> Actor:
     return request.actor  # type: ignore[attr-defined,no-any-return]
 
 
-def _body(request: HttpRequest) -> Any:
+def _body(request: HttpRequest, *, limit: int = MAX_RESOURCE_BYTES) -> Any:
+    """The parsed JSON body, within the size limit and the input limits (core.input_limits).
+
+    The size is checked before reading, from Content-Length, and the stream is read directly
+    rather than through `request.body`, whose DATA_UPLOAD_MAX_MEMORY_SIZE check (meant for forms)
+    would otherwise answer every FHIR body above 2.5 MB with a 500.
+    """
     content_type = request.content_type or ""
     if content_type not in ACCEPTED_BODY_TYPES:
         raise FhirError(
             415, f"Send {FHIR_JSON} (or application/json), not {content_type or 'nothing'}."
         )
-    if len(request.body) > MAX_BODY:
-        raise FhirError(413, "The request body is too large.")
     try:
-        return orjson.loads(request.body)
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise _too_large(limit)
+    raw = request.read(limit + 1)
+    if len(raw) > limit:
+        raise _too_large(limit)
+    try:
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise FhirError(400, f"The body is not valid JSON: {exc}") from None
+    try:
+        check_document(data, root=_resource_type_of(data))
+    except InputProblem as problem:
+        raise FhirError(
+            problem.status, str(problem), expressions=[(problem.path, problem.message)]
+        ) from None
+    return data
+
+
+def _check_query(request: HttpRequest) -> None:
+    try:
+        for key, values in request.GET.lists():
+            check_text(key, key)
+            for value in values:
+                check_text(value, key)
+    except InputProblem as problem:
+        raise FhirError(
+            400, f"Search parameter {problem}", expressions=[(problem.path, problem.message)]
+        ) from None
+
+
+def _too_large(limit: int) -> FhirError:
+    return FhirError(
+        413,
+        f"The request body is larger than {limit // (1024 * 1024)} MB, the limit for this "
+        f"endpoint ({MAX_BUNDLE_BYTES // (1024 * 1024)} MB for a Bundle posted to the base, "
+        f"{MAX_RESOURCE_BYTES // (1024 * 1024)} MB for one resource).",
+    )
+
+
+def _resource_type_of(data: Any) -> str:
+    kind = data.get("resourceType") if isinstance(data, dict) else None
+    return kind if isinstance(kind, str) and kind.isidentifier() else ""
 
 
 def _etag(data: dict[str, Any]) -> dict[str, str]:
@@ -117,7 +170,8 @@ def metadata(request: HttpRequest) -> HttpResponse:
 def root(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         raise FhirError(405, "POST a transaction or batch Bundle to the base URL.")
-    return respond(process_bundle(_actor(request), _body(request), base_url(request)))
+    body = _body(request, limit=MAX_BUNDLE_BYTES)
+    return respond(process_bundle(_actor(request), body, base_url(request)))
 
 
 @fhir_view()
