@@ -104,6 +104,15 @@ def staff_client(membership: Membership) -> Client:
     return client
 
 
+def totp_code(user: Any) -> str:
+    """The current code of `user`'s authenticator (what a witness types on a colleague's screen)."""
+    from django_otp.oath import TOTP
+
+    device = user.totpdevice_set.get()
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    return f"{totp.token():0{device.digits}d}"
+
+
 def api_client(membership: Membership) -> Client:
     _, secret = token_create(username=membership.user.username)
     return Client(headers={"Authorization": f"Bearer {secret}"})

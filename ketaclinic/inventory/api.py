@@ -176,7 +176,7 @@ class WasteIn(Schema):
     quantity_mg: Decimal | None = Field(None, gt=0, decimal_places=1)
     method: str = Field(..., max_length=200)
     witness_username: str
-    witness_password: str
+    witness_code: str
 
 
 @router.post("/inventory/wastes", response={201: RowOut, **ERROR_RESPONSES})
@@ -188,7 +188,7 @@ def waste_create(request: HttpRequest, payload: WasteIn) -> Any:
         quantity_mg=payload.quantity_mg,
         method=payload.method,
         witness_username=payload.witness_username,
-        witness_password=payload.witness_password,
+        witness_code=payload.witness_code,
     )
     return Status(201, _row(row))
 
@@ -408,7 +408,7 @@ class DestructionIn(Schema):
         "details, destruction date, Form 41 witnesses and items default from the records.",
     )
     witness_username: str
-    witness_password: str
+    witness_code: str
 
 
 @router.post("/inventory/destructions", response={201: RowWithFormOut, **ERROR_RESPONSES})
@@ -424,7 +424,7 @@ def destruction_create(request: HttpRequest, payload: DestructionIn) -> Any:
         document_ref=payload.document_ref,
         form_41=payload.form_41,
         witness_username=payload.witness_username,
-        witness_password=payload.witness_password,
+        witness_code=payload.witness_code,
     )
     return Status(201, {"row": _row(row), "form": _dea_form(row.dea_form)})
 
@@ -525,7 +525,7 @@ class AdjustmentIn(Schema):
     )
     reason: str = Field(..., min_length=1, max_length=2000)
     approver_username: str
-    approver_password: str
+    approver_code: str
 
 
 @router.post("/inventory/adjustments", response={201: RowOut, **ERROR_RESPONSES})
@@ -543,6 +543,6 @@ def adjustment_create(request: HttpRequest, payload: AdjustmentIn) -> Any:
         quantity_mg=payload.quantity_mg,
         reason=payload.reason,
         approver_username=payload.approver_username,
-        approver_password=payload.approver_password,
+        approver_code=payload.approver_code,
     )
     return Status(201, _row(row))

@@ -66,9 +66,12 @@ class WitnessFields(forms.Form):
         label="Witness username",
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
-    witness_password = forms.CharField(
-        label="Witness password (typed by the witness)",
-        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+    witness_code = forms.CharField(
+        label="Witness authenticator code (typed by the witness)",
+        max_length=8,
+        widget=forms.PasswordInput(
+            attrs={"autocomplete": "off", "inputmode": "numeric", "pattern": "[0-9]*"}
+        ),
     )
 
 
@@ -158,9 +161,12 @@ class ApproverFields(forms.Form):
         label="Compliance approver username",
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
-    approver_password = forms.CharField(
-        label="Approver password (typed by the approver)",
-        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+    approver_code = forms.CharField(
+        label="Approver authenticator code (typed by the approver)",
+        max_length=8,
+        widget=forms.PasswordInput(
+            attrs={"autocomplete": "off", "inputmode": "numeric", "pattern": "[0-9]*"}
+        ),
     )
 
 
@@ -230,7 +236,7 @@ class DestroyForm(_StockForm, RegistrantFields, WitnessFields):
 
     def record_data(self) -> dict[str, Any]:
         """The Form 41 / reverse-distributor fields the user typed (blank ones left out)."""
-        skip = {"container", "disposal", "document_ref", "witness_username", "witness_password"}
+        skip = {"container", "disposal", "document_ref", "witness_username", "witness_code"}
         return {k: v for k, v in self.cleaned_data.items() if k not in skip and v not in ("", None)}
 
 

@@ -144,7 +144,7 @@ def waste(request: HttpRequest) -> HttpResponse:
             quantity_mg=data["quantity_mg"],
             method=data["method"],
             witness_username=data["witness_username"],
-            witness_password=data["witness_password"],
+            witness_code=data["witness_code"],
         )
 
     if _submit(request, form, write) is not None:
@@ -215,7 +215,7 @@ def destroy(request: HttpRequest) -> HttpResponse:
             document_ref=data["document_ref"],
             form_41=form.record_data(),
             witness_username=data["witness_username"],
-            witness_password=data["witness_password"],
+            witness_code=data["witness_code"],
         )
 
     row = _submit(request, form, write, "form_41.")
@@ -309,7 +309,7 @@ def adjust(request: HttpRequest) -> HttpResponse:
             quantity_mg=data["quantity_mg"],
             reason=data["reason"],
             approver_username=data["approver_username"],
-            approver_password=data["approver_password"],
+            approver_code=data["approver_code"],
         )
 
     row = _submit(request, form, write)

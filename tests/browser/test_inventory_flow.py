@@ -2,8 +2,8 @@
 
 A nurse receives 10 vials of ketamine 50 mg/mL x 10 mL (500 mg each) into the safe, draws a
 patient's dose from one vial (the link on the session's flowsheet carries the administration),
-and wastes the rest of that vial with a second staff member witnessing by typing their own
-password: a self-witness and more than the vial holds are refused on the page and write nothing.
+and wastes the rest of that vial with a second staff member witnessing by typing the code of their own
+authenticator: a self-witness and more than the vial holds are refused on the page and write nothing.
 The close-of-business count that matches the ledger opens no case; one vial short opens a
 discrepancy case on the stock page, and the missing vial reported as a significant loss shows the
 DEA Form 106 deadline. A compliance officer then sees the case to resolve, and the receipt and
@@ -22,8 +22,8 @@ import pytest
 from django_scopes import scope, scopes_disabled
 from playwright.sync_api import expect
 
-from conftest import PASSWORD, actor_for, make_member, make_patient
-from ketaclinic.accounts.models import Clinic
+from conftest import actor_for, make_member, make_patient, totp_code
+from ketaclinic.accounts.models import Clinic, User
 from ketaclinic.accounts.services import organization_create
 from ketaclinic.inventory import calendars, records
 from ketaclinic.inventory import services as inventory
@@ -143,7 +143,11 @@ def test_receive_draw_waste_count_and_report_a_loss(
     def witnessed_by(username: str, quantity: str = "") -> None:
         page.get_by_label("Quantity wasted (mg; blank = the whole remainder)").fill(quantity)
         page.get_by_label("Witness username").fill(username)
-        page.get_by_label("Witness password (typed by the witness)").fill(PASSWORD)
+        # The witness types the current code of their own authenticator.
+        witness_user = User.objects.get(username=username)
+        page.get_by_label("Witness authenticator code (typed by the witness)").fill(
+            totp_code(witness_user)
+        )
         page.get_by_role("button", name="Record").click()
 
     # The nurse cannot witness her own waste...

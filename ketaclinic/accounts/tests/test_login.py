@@ -87,3 +87,33 @@ def test_an_idle_session_expires_after_the_configured_minutes(members, settings)
         response = client.get(reverse("core:dashboard"))
     assert response.status_code == 302
     assert reverse("accounts:login") in response["Location"]
+
+
+def _error_text(response) -> str:
+    return " ".join(str(e) for e in response.context["form"].non_field_errors())
+
+
+def test_one_generic_error_whatever_was_wrong(members):
+    """A wrong code used to get its own message, telling an attacker the password was right."""
+    user = members["nurse"].user
+    good = current_code(user)
+    wrong_code = f"{(int(good) + 1) % 1_000_000:06d}"
+    wrong_password = login(Client(), user.username, "wrong-password", good)
+    wrong_code_only = login(Client(), user.username, PASSWORD, wrong_code)
+    no_code = login(Client(), user.username, PASSWORD, "")
+    unknown_user = login(Client(), "nobody-here", PASSWORD, good)
+    messages = {_error_text(r) for r in (wrong_password, wrong_code_only, no_code, unknown_user)}
+    assert len(messages) == 1, messages
+    assert "username, password or authenticator code" in messages.pop()
+
+
+def test_wrong_codes_count_toward_the_lockout(members, settings):
+    user = members["prescriber"].user
+    good = current_code(user)
+    wrong = f"{(int(good) + 1) % 1_000_000:06d}"
+    client = Client()
+    assert login(client, user.username, PASSWORD, wrong).status_code == 200
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        login(client, user.username, PASSWORD, wrong)
+    response = login(client, user.username, PASSWORD, current_code(user))
+    assert response.status_code == 429

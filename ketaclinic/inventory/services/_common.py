@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.contrib.auth import authenticate
 from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
-from django.http import HttpRequest
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
-from ketaclinic.accounts.models import Clinic, Membership, User
+from ketaclinic.accounts.models import AuditEvent, Clinic, Membership, User
 from ketaclinic.accounts.roles import Cap
+from ketaclinic.accounts.second_factor import totp_code_matches
 from ketaclinic.core import clock
 from ketaclinic.core.errors import (
     Conflict,
@@ -424,31 +423,50 @@ def _locked_container(container: Container) -> Container:
 # --- Credentials of a second person (witness, approver) ---------------------------------------
 
 
+# A witness's authenticator has its own throttle: this many wrong codes for one witness within
+# the window refuse further attempts for that witness (never the witness's login).
+WITNESS_CODE_ATTEMPTS = 5
+WITNESS_CODE_WINDOW = timedelta(minutes=15)
+
+
 def _second_person(
     *,
     actor: Actor,
     username: str,
-    password: str,
+    code: str,
     capability: Cap,
     field: str,
     what: str,
 ) -> Membership:
-    """Check that a different staff member of this organization is present and re-entered their
-    own password. The refusal does not say which part failed, and is audited."""
-    username = (username or "").strip()
-    request = HttpRequest()
-    request.META["REMOTE_ADDR"] = actor.client_address or "127.0.0.1"
-    user = authenticate(request, username=username, password=password) if username else None
-    membership = None
-    if user is not None:
-        membership = (
-            Membership.objects.select_related("user", "organization")
-            .filter(user=user, organization=actor.organization, is_active=True)
-            .first()
+    """Check that a different staff member of this organization is present and typed the current
+    code of their own authenticator. The refusal does not say which part failed, and is audited;
+    the audit events of refusals are the throttle (WITNESS_CODE_ATTEMPTS per WITNESS_CODE_WINDOW)."""
+    username = (username or "").strip()[:150]
+    refusals = AuditEvent.objects.filter(
+        organization=actor.organization,
+        action__in=("inventory.witness.refused", "inventory.approver.refused"),
+        occurred_at__gte=clock.now() - WITNESS_CODE_WINDOW,
+        detail__username=username,
+    )
+    if refusals.count() >= WITNESS_CODE_ATTEMPTS:
+        minutes = int(WITNESS_CODE_WINDOW.total_seconds() // 60)
+        reason = (
+            f"Too many wrong codes for this {what}: wait {minutes} minutes, or ask another "
+            f"staff member to {'witness' if what == 'witness' else 'approve'}."
         )
+        raise SafetyStop(reason, [FieldError(field, reason)])
+    membership = (
+        Membership.objects.select_related("user", "organization")
+        .filter(user__username=username, organization=actor.organization, is_active=True)
+        .first()
+        if username
+        else None
+    )
+    if membership is not None and not totp_code_matches(membership.user, code):
+        membership = None
     reason = ""
     if membership is None:
-        reason = f"The {what}'s username and password were not accepted."
+        reason = f"The {what}'s username and authenticator code were not accepted."
     elif membership.user_id == actor.user.pk:
         reason = f"The {what} must be a different staff member from the person recording."
     elif not Actor(membership=membership, channel=actor.channel).can(capability):
@@ -458,7 +476,7 @@ def _second_person(
             actor=actor,
             action=f"inventory.{what}.refused",
             outcome="denied",
-            detail={"username": username[:150]},
+            detail={"username": username},
         )
         raise SafetyStop(reason, [FieldError(field, reason)])
     assert membership is not None

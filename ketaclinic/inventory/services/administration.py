@@ -165,7 +165,7 @@ def stock_waste(
     source: str,
     administration_public_id: uuid.UUID | str,
     witness_username: str,
-    witness_password: str,
+    witness_code: str,
     method: str,
     quantity_mg: Any = None,
     container: Container | None = None,
@@ -194,7 +194,7 @@ def stock_waste(
     witness = _second_person(
         actor=actor,
         username=witness_username,
-        password=witness_password,
+        code=witness_code,
         capability=Cap.INVENTORY_WITNESS,
         field="witness_username",
         what="witness",

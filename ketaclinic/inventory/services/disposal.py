@@ -84,7 +84,7 @@ def stock_destroy(
     actor: Actor,
     container: Container,
     witness_username: str,
-    witness_password: str,
+    witness_code: str,
     form_41: Mapping[str, Any],
     document_ref: str,
     disposal: str = "on_site",
@@ -106,7 +106,7 @@ def stock_destroy(
     witness = _second_person(
         actor=actor,
         username=witness_username,
-        password=witness_password,
+        code=witness_code,
         capability=Cap.INVENTORY_WITNESS,
         field="witness_username",
         what="witness",
@@ -346,7 +346,7 @@ def stock_adjust(
     quantity_mg: Any,
     reason: str,
     approver_username: str,
-    approver_password: str,
+    approver_code: str,
     occurred_at: datetime | None = None,
 ) -> LedgerRow:
     """A signed correction of a lot's balance at a location, approved on the spot by a
@@ -358,7 +358,7 @@ def stock_adjust(
     approver = _second_person(
         actor=actor,
         username=approver_username,
-        password=approver_password,
+        code=approver_code,
         capability=Cap.INVENTORY_ADJUST_APPROVE,
         field="approver_username",
         what="approver",

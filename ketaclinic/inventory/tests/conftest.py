@@ -4,13 +4,14 @@ vial registered, and a helper to receive a lot."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from django_scopes import scope
 
-from conftest import PASSWORD, actor_for, make_patient
+from conftest import actor_for, make_patient, totp_code
 from ketaclinic.accounts.models import Clinic
 from ketaclinic.inventory import services
 from ketaclinic.inventory.products import KETAMINE_50MG_PER_ML_10ML_VIAL
@@ -32,7 +33,28 @@ def compliance(members: Any) -> Any:
 @pytest.fixture
 def witness(members: Any) -> dict[str, str]:
     """Credentials of a second staff member (the prescriber) for waste and destruction."""
-    return {"witness_username": members["prescriber"].user.username, "witness_password": PASSWORD}
+    return WitnessCredentials(members["prescriber"].user)
+
+
+class WitnessCredentials(Mapping[str, str]):
+    """witness_username and witness_code, the code read when used (`**witness`), so that a test
+    that travels in time after the fixture was made still sends the code of its moment."""
+
+    def __init__(self, user: Any) -> None:
+        self.user = user
+
+    def __getitem__(self, key: str) -> str:
+        if key == "witness_username":
+            return str(self.user.username)
+        if key == "witness_code":
+            return totp_code(self.user)
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("witness_username", "witness_code"))
+
+    def __len__(self) -> int:
+        return 2
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django_scopes import scope
 
-from conftest import PASSWORD, actor_for, api_client, make_patient, staff_client
+from conftest import actor_for, api_client, make_patient, staff_client, totp_code
 from ketaclinic.inventory import services
 from ketaclinic.inventory.models import Container, DeaForm, InventoryCount
 from ketaclinic.inventory.tests.conftest import receive
@@ -33,7 +33,7 @@ def populate(org: Any, actor: Any, members: Any, stock: dict[str, Any], start: i
     loss (Form 106 pending), a daily count that opens cases, a biennial inventory."""
     witness = {
         "witness_username": members["prescriber"].user.username,
-        "witness_password": PASSWORD,
+        "witness_code": totp_code(members["prescriber"].user),
     }
     for i in range(start, start + n):
         patient = make_patient(

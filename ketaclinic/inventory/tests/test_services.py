@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from django_scopes import scope
 
-from conftest import PASSWORD, actor_for, audit_count
+from conftest import PASSWORD, actor_for, audit_count, totp_code
 from ketaclinic.core.errors import Forbidden, NotFound, SafetyStop, ValidationFailed
 from ketaclinic.inventory import selectors, services
 from ketaclinic.inventory.models import Container, DiscrepancyCase, LedgerRow
@@ -209,7 +209,9 @@ def test_waste_without_a_distinct_authenticated_witness_is_refused(
                 quantity_mg="5",
                 method="pouch",
                 witness_username=members[username].user.username if username else "",
-                witness_password=password,
+                witness_code=totp_code(members[username].user)
+                if password == PASSWORD
+                else password,
             )
         assert message in stop.value.detail
         assert stop.value.errors[0].field == "witness_username"
@@ -336,7 +338,7 @@ def test_an_adjustment_needs_a_reason_and_a_compliance_approver(org_a, members, 
                 quantity_mg="-10",
                 reason="spill",
                 approver_username=members["prescriber"].user.username,
-                approver_password=PASSWORD,
+                approver_code=totp_code(members["prescriber"].user),
             )
         row = services.stock_adjust(
             actor=nurse,
@@ -345,7 +347,7 @@ def test_an_adjustment_needs_a_reason_and_a_compliance_approver(org_a, members, 
             quantity_mg="-10",
             reason="keyed wrong",
             approver_username=members["compliance"].user.username,
-            approver_password=PASSWORD,
+            approver_code=totp_code(members["compliance"].user),
         )
         assert row.approver_role == "compliance"
         assert row.balance_after_mg == Decimal("4990.0")

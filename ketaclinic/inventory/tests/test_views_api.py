@@ -8,7 +8,7 @@ import uuid
 import pytest
 from django_scopes import scope
 
-from conftest import PASSWORD, api_client, staff_client
+from conftest import api_client, staff_client, totp_code
 from ketaclinic.accounts.roles import Cap, Role, role_can
 from ketaclinic.inventory import services
 from ketaclinic.inventory.models import Container, LedgerRow
@@ -82,7 +82,7 @@ def test_the_waste_form_refuses_a_self_witness_and_names_the_field(
             "quantity_mg": "5",
             "method": "pouch",
             "witness_username": members["nurse"].user.username,
-            "witness_password": PASSWORD,
+            "witness_code": totp_code(members["nurse"].user),
         },
     )
     assert response.status_code == 200
@@ -113,7 +113,7 @@ def test_api_draw_waste_and_reconciliation(org_a, members, stock, patient):
             "quantity_mg": "5",
             "method": "pouch",
             "witness_username": members["prescriber"].user.username,
-            "witness_password": "not-the-password",
+            "witness_code": "not-the-password",
         },
         content_type="application/json",
     )
@@ -127,7 +127,7 @@ def test_api_draw_waste_and_reconciliation(org_a, members, stock, patient):
             "quantity_mg": "5",
             "method": "pouch",
             "witness_username": members["prescriber"].user.username,
-            "witness_password": PASSWORD,
+            "witness_code": totp_code(members["prescriber"].user),
         },
         content_type="application/json",
     )

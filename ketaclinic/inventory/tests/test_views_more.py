@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django_scopes import scope
 
-from conftest import PASSWORD, api_client, audit_count, staff_client
+from conftest import api_client, audit_count, staff_client, totp_code
 from ketaclinic.accounts.roles import Cap, Role, role_can
 from ketaclinic.inventory import services
 from ketaclinic.inventory.models import Container, DeaForm, LedgerRow
@@ -122,7 +122,7 @@ def test_a_role_without_the_capability_gets_403_from_the_api_and_nothing_is_writ
             "disposal": "on_site",
             "document_ref": "F41-1",
             "witness_username": members["prescriber"].user.username,
-            "witness_password": PASSWORD,
+            "witness_code": totp_code(members["prescriber"].user),
         },
         "/api/v1/inventory/losses": {
             "kind": "loss",
@@ -139,7 +139,7 @@ def test_a_role_without_the_capability_gets_403_from_the_api_and_nothing_is_writ
             "quantity_mg": "-10",
             "reason": "keyed wrong",
             "approver_username": members["compliance"].user.username,
-            "approver_password": PASSWORD,
+            "approver_code": totp_code(members["compliance"].user),
         },
     }
     response = api_client(members[role]).post(url, payloads[url], **JSON)
@@ -371,7 +371,7 @@ def test_the_destroy_form_refuses_the_recorder_as_witness_and_writes_nothing(org
             stock,
             vial,
             witness_username=members["nurse"].user.username,
-            witness_password=PASSWORD,
+            witness_code=totp_code(members["nurse"].user),
         ),
     )
     assert response.status_code == 200
@@ -426,7 +426,7 @@ def test_api_destruction_to_a_reverse_distributor_and_a_self_witness_refusal(
             "reverse_distributor_dea_number": "RR1234567",
         },
         "witness_username": members["nurse"].user.username,
-        "witness_password": PASSWORD,
+        "witness_code": totp_code(members["nurse"].user),
     }
     refused = client.post("/api/v1/inventory/destructions", payload, **JSON)
     assert refused.status_code == 422
@@ -650,7 +650,7 @@ def adjust_post(stock: dict[str, Any], approver: Any, **overrides: Any) -> dict[
         "quantity_mg": "-10",
         "reason": "receipt keyed as 10 vials; one was broken in the box (photo on file)",
         "approver_username": approver.user.username,
-        "approver_password": PASSWORD,
+        "approver_code": totp_code(approver.user),
     }
     data.update(overrides)
     return data
@@ -707,7 +707,7 @@ def test_api_adjustment_without_compliance_approval_is_refused(org_a, members, s
         "quantity_mg": "-10",
         "reason": "keyed wrong",
         "approver_username": members["compliance"].user.username,
-        "approver_password": "wrong-password",
+        "approver_code": "000000",
     }
     wrong = client.post("/api/v1/inventory/adjustments", payload, **JSON)
     assert wrong.status_code == 422
@@ -718,17 +718,23 @@ def test_api_adjustment_without_compliance_approval_is_refused(org_a, members, s
         **JSON,
     )
     assert missing.status_code == 422
-    assert {"approver_username", "approver_password"} <= set(errors_of(missing))
+    assert {"approver_username", "approver_code"} <= set(errors_of(missing))
     negative = client.post(
         "/api/v1/inventory/adjustments",
-        {**payload, "approver_password": PASSWORD, "quantity_mg": "-5000.1"},
+        {
+            **payload,
+            "approver_code": totp_code(members["compliance"].user),
+            "quantity_mg": "-5000.1",
+        },
         **JSON,
     )
     assert negative.status_code == 422
     assert "quantity_mg" in errors_of(negative)
     assert rows(org_a, kind="adjustment") == 0
     done = client.post(
-        "/api/v1/inventory/adjustments", {**payload, "approver_password": PASSWORD}, **JSON
+        "/api/v1/inventory/adjustments",
+        {**payload, "approver_code": totp_code(members["compliance"].user)},
+        **JSON,
     )
     assert done.status_code == 201, done.json()
     assert done.json()["balance_after_mg"] == "4990.0"

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from conftest import PASSWORD, totp_code
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.models import Clinic
 from ketaclinic.consent import services as consent
@@ -185,7 +186,7 @@ def waste_rest(actor: Actor, administration: Any, witness: Any, password: str) -
             source="drawn_dose",
             administration_public_id=administration.public_id,
             witness_username=witness.user.username,
-            witness_password=password,
+            witness_code=totp_code(witness.user) if password == PASSWORD else password,
             method=WASTE_METHOD,
             quantity_mg=account.difference_mg,
         )
