@@ -593,3 +593,7 @@ HANDLERS.update(QUESTIONNAIRE_HANDLERS)
 from ketaclinic.fhir.consent_handlers import CONSENT_HANDLERS  # noqa: E402
 
 HANDLERS.update(CONSENT_HANDLERS)
+
+from ketaclinic.fhir.therapy_handlers import THERAPY_HANDLERS  # noqa: E402
+
+HANDLERS.update(THERAPY_HANDLERS)

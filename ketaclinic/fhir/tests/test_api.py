@@ -336,7 +336,8 @@ def test_search_query_count_does_not_grow_with_history(
         )
     with django_assert_max_num_queries(10):
         assert client.get(BASE + f"Condition?patient={patient_id}").status_code == 200
-    # Token, patient, audit (5); per patient type its search's count and rows (2 x 9); the
-    # weight and blood-pressure rows. Sessions and scores: test_everything.py.
-    with django_assert_max_num_queries(27):
+    # Token, patient, audit (5); per patient type its search's count and rows (2 x 10); the
+    # therapy visits among the Encounters (count and rows, 2); the weight and blood-pressure
+    # rows. Sessions, therapy and scores: test_everything.py.
+    with django_assert_max_num_queries(31):
         assert client.get(BASE + f"Patient/{patient_id}/$everything").status_code == 200

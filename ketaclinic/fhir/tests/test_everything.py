@@ -21,16 +21,20 @@ from ketaclinic.measures import services as measures
 from ketaclinic.patients import services as chart
 from ketaclinic.sessions import services as sessions
 from ketaclinic.sessions.tests.builders import NORMAL, make_plan, make_treatable, ticked, weigh
+from ketaclinic.therapy import services as therapy
+from ketaclinic.therapy.tests.builders import signed_visit
 
 pytestmark = pytest.mark.django_db
 BASE = "/fhir/r4/"
 T0 = SESSION_DAY
 PHQ9 = {str(i): 2 for i in range(1, 9)} | {"9": 0}  # total 16
 # Token, patient, the audit event (savepoint, chain, insert, update, release): 7; per
-# compartment type its search's count and rows: 2 x 9; the Encounters' transitions and reason,
+# compartment type its search's count and rows: 2 x 10; the Encounters' transitions and reason,
 # the doses' reason, the adverse events' doses: 4; the Observation rows of each source: weights,
-# heights, chart vitals, survey scores, flowsheet vitals: 5.
-EVERYTHING_QUERIES = 34
+# heights, chart vitals, survey scores, flowsheet vitals: 5; the therapy visits among the
+# Encounters (count and rows): 2; the progress notes' amendments: 1.
+EVERYTHING_QUERIES = 39
+PROCESS_NOTE = "Process note: the locked door again."
 
 
 def history(prescriber: Any, nurse: Any, patient: Any, *, sessions_: int, responses: int) -> None:
@@ -66,6 +70,10 @@ def history(prescriber: Any, nurse: Any, patient: Any, *, sessions_: int, respon
                 sessions.session_abort(
                     actor=nurse, session=session, reason="Patient asked to stop."
                 )
+                # An integration visit after each session, with a psychotherapy note that no
+                # FHIR read may carry (45 CFR 164.501).
+                visit = signed_visit(prescriber, patient, "integration")
+                therapy.process_note_write(actor=prescriber, visit=visit, text=PROCESS_NOTE)
         chart.height_record(actor=nurse, patient=patient, value="172")
         for number in range(responses):
             measures.response_record(
@@ -75,6 +83,18 @@ def history(prescriber: Any, nurse: Any, patient: Any, *, sessions_: int, respon
                 answers=PHQ9,
                 completed_at=T0 - timedelta(days=number + 1),
             )
+
+
+def base64_decoded(bundle: dict[str, Any]) -> str:
+    """Every attachment's text, decoded (progress notes travel base64 in DocumentReference)."""
+    import base64
+
+    return " ".join(
+        base64.b64decode(content["attachment"]["data"]).decode()
+        for entry in bundle["entry"]
+        for content in entry["resource"].get("content", [])
+        if "data" in content.get("attachment", {})
+    )
 
 
 def _ids(bundle: dict[str, Any], resource_type: str) -> list[str]:
@@ -145,7 +165,8 @@ def test_everything_holds_the_whole_record_each_type_as_its_search_returns_it(
         "Condition": 1,
         "MedicationStatement": 2,  # the two failed antidepressant trials screening needs
         "AllergyIntolerance": 1,
-        "Encounter": 2,
+        "Encounter": 4,  # two sessions, two integration visits
+        "DocumentReference": 2,  # the visits' signed progress notes
         "MedicationAdministration": 2,
         "AdverseEvent": 2,
         "QuestionnaireResponse": 4,  # the original of a correction is kept, as in search
@@ -153,6 +174,8 @@ def test_everything_holds_the_whole_record_each_type_as_its_search_returns_it(
     }
     assert set(types) == {"Patient"} | {h.type for h in compartment_handlers()}
     assert "Questionnaire" not in types  # the instrument library is no one's record
+    assert PROCESS_NOTE not in str(bundle)  # psychotherapy notes are not part of the record
+    assert "locked door" not in base64_decoded(bundle)
 
     observations = [
         e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
@@ -160,7 +183,11 @@ def test_everything_holds_the_whole_record_each_type_as_its_search_returns_it(
     flowsheet = [o for o in observations if "encounter" in o]
     assert len(flowsheet) == 2 * 4  # each session's pre-dose bp, heart rate, SpO2, resp. rate
     assert {o["encounter"]["reference"] for o in flowsheet} == {
-        f"Encounter/{i}" for i in _ids(bundle, "Encounter")
+        f"Encounter/{e['resource']['id']}"
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Encounter"
+        and "partOf" not in e["resource"]
+        and e["resource"].get("serviceType", {}).get("text") != "Ketamine-assisted psychotherapy"
     }
     surveys = [o for o in observations if o["category"][0]["coding"][0]["code"] == "survey"]
     totals = [o for o in surveys if o["id"].endswith(".total")]
@@ -211,6 +238,7 @@ def test_the_query_count_does_not_grow_with_the_history(
         counts.append(len(captured))
         sizes.append(valid(response.json())["total"])
     assert counts[0] == counts[1]
-    # Four more sessions (encounter, dose, adverse event, 4 flowsheet vitals) and four more
-    # PHQ-9s (the response, its total and 9 item scores): all of it in the same queries.
-    assert sizes[1] - sizes[0] == 4 * (1 + 1 + 1 + 4) + 4 * (1 + 1 + 9)
+    # Four more sessions (encounter, dose, adverse event, 4 flowsheet vitals, the integration
+    # visit's Encounter and progress note) and four more PHQ-9s (the response, its total and 9
+    # item scores): all of it in the same queries.
+    assert sizes[1] - sizes[0] == 4 * (1 + 1 + 1 + 4 + 2) + 4 * (1 + 1 + 9)

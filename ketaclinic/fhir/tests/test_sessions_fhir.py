@@ -860,7 +860,8 @@ def test_the_capability_statement_lists_the_session_resources() -> None:
 
 @pytest.mark.parametrize(
     ("url", "queries"),
-    [("Encounter", 11), ("AdverseEvent", 10), ("Observation?category=vital-signs", 12)],
+    # Encounter: 2 more for the therapy visits among them (count and rows).
+    [("Encounter", 13), ("AdverseEvent", 10), ("Observation?category=vital-signs", 12)],
 )
 def test_session_searches_have_fixed_query_counts(
     prescriber: Any,
