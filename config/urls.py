@@ -11,6 +11,7 @@ from ketaclinic.patients.api import router as patients_router
 from ketaclinic.screening.api import router as screening_router
 from ketaclinic.sessions.api import router as sessions_router
 from ketaclinic.therapy.api import router as therapy_router
+from ketaclinic.setup.api import router as setup_router
 
 api = build_api()
 api.add_router("/", patients_router)
@@ -21,6 +22,7 @@ api.add_router("/", inventory_router)
 api.add_router("/", therapy_router)
 api.add_router("/", messaging_router)
 api.add_router("/", outcomes_router)
+api.add_router("/", setup_router)
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -38,6 +40,7 @@ urlpatterns = [
     path("therapy/", include("ketaclinic.therapy.urls")),
     path("messaging/", include("ketaclinic.messaging.urls")),
     path("outcomes/", include("ketaclinic.outcomes.urls")),
+    path("setup/", include("ketaclinic.setup.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("fhir/r4/", include("ketaclinic.fhir.urls")),

@@ -22,6 +22,7 @@ COMMANDS = {
     "ledger-verify": "ledger_verify",
     "worker": "worker",
     "export": "export",
+    "collectstatic": "collectstatic",
 }
 
 
@@ -63,10 +64,26 @@ def serve(args: list[str]) -> None:
         help="do not start the background worker (run `ketaclinic worker` elsewhere)",
     )
     options = parser.parse_args(args)
+    collect_static()
     server = server_command(options.host, options.port, options.workers)
     if options.no_worker:
         os.execv(server[0], server)  # noqa: S606 - replaces this process, arguments are ours
     run_together(server, worker_command())
+
+
+def collect_static() -> None:
+    """Gather the static files (and their hashed manifest) before the server starts.
+
+    Production serves static files through whitenoise's manifest storage: without a collected
+    manifest every page that links a stylesheet answers 500, which is what `migrate` then `serve`
+    on a fresh checkout used to do. Collecting is quick when nothing changed (files are compared),
+    so it runs on every start instead of being a separate step an operator can forget.
+    """
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("collectstatic", interactive=False, verbosity=0)
 
 
 def _run_worker_setting() -> bool:

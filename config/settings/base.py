@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "ketaclinic.messaging",
     "ketaclinic.scheduling",
     "ketaclinic.outcomes",
+    "ketaclinic.setup",
 ]
 
 MIDDLEWARE = [

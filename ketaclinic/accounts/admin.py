@@ -7,8 +7,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from ketaclinic.accounts.models import AuditEvent, Clinic, Membership
-from ketaclinic.core.admin_base import ReadOnlyTenantAdmin, TenantAdmin, actor_may_administer
+from ketaclinic.accounts.models import AuditEvent, Clinic, Membership, RoleChange
+from ketaclinic.core.admin_base import ReadOnlyTenantAdmin, actor_may_administer
 
 admin.site.site_header = "ketaclinic administration"
 admin.site.has_permission = actor_may_administer  # type: ignore[method-assign]
@@ -25,24 +25,29 @@ def _login_through_staff_login(request: HttpRequest, extra_context: Any = None) 
 admin.site.login = _login_through_staff_login  # type: ignore[method-assign]
 
 
-@admin.register(Clinic)
-class ClinicAdmin(TenantAdmin):
-    list_display = ("name", "time_zone", "phone")
-    fields = ("name", "time_zone", "address", "phone")
+# Clinics, memberships and role changes are read-only here: they change on the Set-up screens
+# (or the JSON API), whose services enforce separation of duties, two-person approval for
+# privileged roles and one audit event per change (issue 12 item 1). An editable admin form would
+# let a clinic admin make themselves prescriber with no approval and no audit event.
 
-    def save_model(self, request: HttpRequest, obj: Clinic, form: Any, change: bool) -> None:
-        obj.organization = request.actor.organization  # type: ignore[attr-defined]
-        super().save_model(request, obj, form, change)
+
+@admin.register(Clinic)
+class ClinicAdmin(ReadOnlyTenantAdmin):
+    list_display = ("name", "time_zone", "phone")
+    fields = ("name", "time_zone", "address", "phone", "rems_setting_id", "rems_certified_on")
 
 
 @admin.register(Membership)
-class MembershipAdmin(TenantAdmin):
+class MembershipAdmin(ReadOnlyTenantAdmin):
     list_display = ("user", "role", "home_clinic", "is_active")
     list_filter = ("role", "is_active")
-    fields = ("role", "home_clinic", "is_active")
+    fields = ("user", "role", "home_clinic", "is_active")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # users are created with `ketaclinic create-user` (password policy, 2FA)
+
+@admin.register(RoleChange)
+class RoleChangeAdmin(ReadOnlyTenantAdmin):
+    list_display = ("membership", "from_role", "to_role", "status", "requested_by", "decided_by")
+    list_filter = ("status", "to_role")
 
 
 @admin.register(AuditEvent)

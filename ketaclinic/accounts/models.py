@@ -44,6 +44,12 @@ class Clinic(PublicIdModel):
     # esketamine; blank means this clinic is not (yet) certified.
     rems_setting_id = models.CharField("REMS healthcare setting ID", max_length=40, blank=True)
     rems_certified_on = models.DateField("REMS certified on", null=True, blank=True)
+    # Who answers when a safety alert is escalated: the clinician on call for this clinic and a
+    # number to reach them (the escalation delay and role are in the measure policy).
+    on_call_clinician = models.ForeignKey(
+        "User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    escalation_phone = models.CharField(max_length=40, blank=True)
 
     objects = ScopedManager(organization="organization")
 
@@ -118,6 +124,47 @@ class Membership(TimeStamped):
 
     def __str__(self) -> str:
         return f"{self.user.username} @ {self.organization.name} ({self.role})"
+
+
+class RoleChange(PublicIdModel):
+    """A grant or change of a staff member's role, as requested and (for privileged roles) approved.
+
+    Separation of duties (accounts.staffing): nobody requests or approves a change of their own
+    role, and a privileged role takes effect only when a second clinic admin approves it.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for approval"
+        APPLIED = "applied", "Applied"
+        REJECTED = "rejected", "Rejected"
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="changes")
+    from_role = models.CharField(max_length=20, blank=True)  # blank: a new account
+    to_role = models.CharField(max_length=20, choices=Membership.ROLE_CHOICES)
+    reason = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(User, null=True, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField()
+    decided_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        ordering = ["-requested_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["membership"],
+                condition=models.Q(status="pending"),
+                name="one_pending_role_change",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.membership.user.username}: {self.from_role or 'new'} -> {self.to_role}"
 
 
 class ApiToken(TimeStamped):

@@ -93,6 +93,10 @@ class Cap(StrEnum):
     OUTCOMES_ANALYZE = "outcomes.analyze"  # dashboard, durability curves, ad-hoc survival stats
     OUTCOMES_REPORT = "outcomes.report"  # a patient's progress report (identified, as a PDF)
     BULK_EXPORT = "fhir.bulk.export"  # FHIR Bulk Data $export of identified records
+    # Set-up (issue 10 item 4, issue 12 item 1): clinics, chairs, products, locations, on-call,
+    # and staff accounts. Staff changes obey separation of duties (accounts.staffing).
+    SETUP_MANAGE = "setup.manage"
+    STAFF_MANAGE = "accounts.staff.manage"
 
 
 _CLINICAL_READ = {Cap.PATIENT_LIST, Cap.PATIENT_VIEW, Cap.CLINICAL_VIEW}
@@ -197,6 +201,9 @@ CAPABILITIES: dict[Role, frozenset[Cap]] = {
             Cap.INVENTORY_VIEW,
             Cap.INVENTORY_REPORT,
             Cap.RESEARCH_EXPORT,
+            # set-up
+            Cap.SETUP_MANAGE,
+            Cap.STAFF_MANAGE,
         }
         | _OUTCOMES_AGGREGATES
     ),
@@ -226,6 +233,11 @@ CAPABILITIES: dict[Role, frozenset[Cap]] = {
     # Researchers see de-identified aggregates only: no identified chart.
     Role.RESEARCHER: frozenset({Cap.RESEARCH_EXPORT, Cap.API_TOKEN_OWN} | _OUTCOMES_AGGREGATES),
 }
+
+
+# Roles whose grant needs a second clinic admin's approval (issue 12 item 1): they order doses,
+# approve controlled-substance adjustments, or approve other grants.
+PRIVILEGED_ROLES = frozenset({Role.PRESCRIBER, Role.COMPLIANCE, Role.CLINIC_ADMIN})
 
 
 def role_can(role: str | Role, capability: str | Cap) -> bool:

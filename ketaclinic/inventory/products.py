@@ -180,3 +180,37 @@ STANDARD_CATALOG: Mapping[str, Product] = catalog_of(
     KETAMINE_10MG_PER_ML_20ML_VIAL,
     ESKETAMINE_28MG_NASAL_DEVICE,
 )
+
+
+def ketamine_vial(*, mg_per_ml: Decimal, ml: Decimal, ndc: str = "") -> Product:
+    """A ketamine injection vial as its label reads (strength per mL, fill volume, NDC)."""
+    strength, volume = _plain(Decimal(mg_per_ml)), _plain(Decimal(ml))
+    suffix = f"-ndc-{ndc}" if ndc else ""
+    return Product(
+        product_id=f"ketamine-hcl-{strength}mg-per-ml-{volume}ml-vial{suffix}",
+        display_name=f"Ketamine HCl injection {strength} mg/mL, {volume} mL vial",
+        substance="ketamine hydrochloride",
+        dea_schedule=SCHEDULE_III,
+        dosage_form=DosageForm.INJECTION_SOLUTION,
+        dose_unit=DoseUnit.MILLILITRE,
+        mg_per_unit=Decimal(mg_per_ml),
+        units_per_container=Decimal(ml),
+        container_description=f"{volume} mL vial",
+        ndc=ndc or None,
+    )
+
+
+# FDA's National Drug Code is 10 digits in three hyphenated segments, labeler-product-package,
+# laid out 4-4-2, 5-3-2 or 5-4-1 (21 CFR 207.33); billing writes it as 11 digits, 5-4-2. A product
+# NDC (labeler-product) is the first two segments.
+_NDC_LAYOUTS = {(4, 4, 2), (5, 3, 2), (5, 4, 1), (5, 4, 2), (4, 4), (5, 3), (5, 4)}
+
+
+def ndc_problem(ndc: str) -> str | None:
+    """None when `ndc` is laid out as an NDC (with its hyphens), else what is wrong with it."""
+    parts = ndc.split("-")
+    if not all(part.isdigit() and part.isascii() for part in parts):
+        return "An NDC has digits in hyphenated segments, e.g. 50458-028-02."
+    if tuple(len(part) for part in parts) not in _NDC_LAYOUTS:
+        return "An NDC is laid out 4-4-2, 5-3-2 or 5-4-1 (or 5-4-2), e.g. 50458-028-02."
+    return None

@@ -20,6 +20,7 @@ from ketaclinic.patients.models import (
     Condition,
     MedicationStatement,
     Patient,
+    VitalSign,
 )
 
 router = Router(tags=["patients"])
@@ -208,6 +209,62 @@ def record_height(request: HttpRequest, patient_id: str, payload: MeasurementIn)
     actor = _actor(request)
     patient = selectors.patient_get_for_actor(actor, patient_id)
     return Status(201, services.height_record(actor=actor, patient=patient, **payload.dict()))
+
+
+class BloodPressureIn(Schema):
+    systolic: int = Field(..., description="mm Hg")
+    diastolic: int = Field(..., description="mm Hg")
+    measured_at: datetime | None = None
+
+
+class BloodPressureOut(Schema):
+    id: uuid.UUID = Field(..., alias="public_id")
+    systolic: Decimal = Field(..., alias="value")
+    diastolic: Decimal | None = Field(..., alias="value_diastolic")
+    unit: str
+    measured_at: datetime
+    source: str
+
+
+class BloodPressurePage(Page):
+    items: list[BloodPressureOut]
+
+
+@router.get(
+    "/patients/{patient_id}/blood-pressures",
+    response={200: BloodPressurePage, **ERROR_RESPONSES},
+    description="Resting blood pressures on the chart, newest first (session vitals excluded).",
+)
+def list_blood_pressures(request: HttpRequest, patient_id: str, page: Query[PageQuery]) -> Any:
+    actor = _actor(request)
+    actor.require(Cap.CLINICAL_VIEW)
+    patient = selectors.patient_chart_read(actor, patient_id, action="patients.vitals.read")
+    readings = (
+        VitalSign.objects.in_use()
+        .filter(patient=patient, kind=VitalSign.Kind.BLOOD_PRESSURE)
+        .order_by("-measured_at", "-pk")
+    )
+    return _paged(request, readings, page.limit, page.offset)
+
+
+@router.post(
+    "/patients/{patient_id}/blood-pressures",
+    response={201: BloodPressureOut, **ERROR_RESPONSES},
+    description="Record a resting blood pressure on the chart (what screening reads).",
+)
+def record_blood_pressure(request: HttpRequest, patient_id: str, payload: BloodPressureIn) -> Any:
+    actor = _actor(request)
+    patient = selectors.patient_get_for_actor(actor, patient_id)
+    return Status(
+        201,
+        services.resting_blood_pressure_record(
+            actor=actor,
+            patient=patient,
+            systolic=payload.systolic,
+            diastolic=payload.diastolic,
+            measured_at=payload.measured_at,
+        ),
+    )
 
 
 class MeasurementRemoveQuery(Schema):

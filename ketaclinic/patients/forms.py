@@ -38,6 +38,11 @@ class HeightForm(forms.Form):
     unit = forms.ChoiceField(choices=[("cm", "cm"), ("in", "in")], initial="cm")
 
 
+class BloodPressureForm(forms.Form):
+    systolic = forms.IntegerField(label="Systolic (mm Hg)")
+    diastolic = forms.IntegerField(label="Diastolic (mm Hg)")
+
+
 class EnteredInErrorForm(forms.Form):
     reason = forms.CharField(
         label="Why is it wrong?",

@@ -520,3 +520,37 @@ def _vital_in_range_value(value: Any) -> Decimal:
     diastolic = _decimal(value, "value_diastolic")
     _vital_in_range(diastolic, DIASTOLIC_LIMITS, "value_diastolic", "diastolic pressure")
     return diastolic
+
+
+RESTING_BP_CODE = "85354-9"  # LOINC blood pressure panel, as FHIR stores it (fhir.observations)
+
+
+def resting_blood_pressure_record(
+    *,
+    actor: Actor,
+    patient: Patient,
+    systolic: Any,
+    diastolic: Any,
+    measured_at: datetime | None = None,
+) -> VitalSign:
+    """A resting blood pressure on the chart (screening's hypertension rules read the latest)."""
+    if systolic in (None, ""):
+        raise ValidationFailed.for_field("systolic", "Enter the systolic pressure.")
+    try:
+        return vital_sign_record(
+            actor=actor,
+            patient=patient,
+            kind=VitalSign.Kind.BLOOD_PRESSURE,
+            value=systolic,
+            value_diastolic=diastolic if diastolic != "" else None,
+            unit="mm[Hg]",
+            code=RESTING_BP_CODE,
+            measured_at=measured_at,
+        )
+    except ValidationFailed as error:
+        # The chart form and the API name the two numbers systolic and diastolic.
+        renamed = {"value": "systolic", "value_diastolic": "diastolic"}
+        raise ValidationFailed(
+            error.detail,
+            [FieldError(renamed.get(e.field, e.field), e.message) for e in error.errors],
+        ) from None

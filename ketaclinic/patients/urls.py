@@ -11,6 +11,7 @@ urlpatterns = [
     path("<uuid:patient_id>/edit/", views.patient_edit, name="edit"),
     path("<uuid:patient_id>/weights/new/", views.weight_add, name="weight-add"),
     path("<uuid:patient_id>/heights/new/", views.height_add, name="height-add"),
+    path("<uuid:patient_id>/blood-pressures/new/", views.blood_pressure_add, name="bp-add"),
     path("<uuid:patient_id>/conditions/new/", views.condition_add, name="condition-add"),
     path("<uuid:patient_id>/medications/new/", views.medication_add, name="medication-add"),
     path("<uuid:patient_id>/allergies/new/", views.allergy_add, name="allergy-add"),

@@ -22,6 +22,7 @@ from ketaclinic.core.http import render_page_or_partial
 from ketaclinic.patients import selectors, services
 from ketaclinic.patients.forms import (
     AllergyForm,
+    BloodPressureForm,
     ConditionForm,
     EnteredInErrorForm,
     HeightForm,
@@ -170,6 +171,16 @@ height_add = staff_view(Cap.MEASUREMENT_RECORD)(
         ),
         "Record height",
         "Height recorded.",
+    )
+)
+blood_pressure_add = staff_view(Cap.MEASUREMENT_RECORD)(
+    _chart_entry_view(
+        BloodPressureForm,
+        lambda actor, patient, data: services.resting_blood_pressure_record(
+            actor=actor, patient=patient, systolic=data["systolic"], diastolic=data["diastolic"]
+        ),
+        "Record resting blood pressure",
+        "Blood pressure recorded.",
     )
 )
 condition_add = staff_view(Cap.CLINICAL_EDIT)(

@@ -21,6 +21,11 @@ from ketaclinic.inventory.services.administration import (
     stock_return,
     stock_waste,
 )
+from ketaclinic.inventory.services.catalog import (
+    PRODUCT_FORMS,
+    product_define,
+    product_set_active,
+)
 from ketaclinic.inventory.services.counts import (
     case_resolve,
     count_record,
@@ -39,13 +44,16 @@ from ketaclinic.inventory.services.receipts import (
 
 __all__ = [
     "DISPOSALS",
+    "PRODUCT_FORMS",
     "case_resolve",
     "count_record",
     "dea_form_mark_filed",
     "dose_tally",
     "inventory_draw_for_administration",
     "location_create",
+    "product_define",
     "product_register",
+    "product_set_active",
     "stock_adjust",
     "stock_destroy",
     "stock_loss_report",

@@ -62,6 +62,8 @@ def stock_receive(
     actor.require(Cap.INVENTORY_RECEIVE)
     lot_number = (lot_number or "").strip()
     errors = []
+    if not product.is_active:
+        errors.append(FieldError("product", "This product was taken off the stock list."))
     if not lot_number:
         errors.append(FieldError("lot_number", "Enter the lot number on the container."))
     if not isinstance(containers, int) or containers < 1 or containers > 1000:

@@ -1,0 +1,150 @@
+"""Forms of the set-up screens. They only parse; the services check and write."""
+
+from __future__ import annotations
+
+import zoneinfo
+from typing import Any
+
+from django import forms
+
+from ketaclinic.accounts.chairs import CAPABILITY_LABELS, ChairCapability
+from ketaclinic.accounts.models import Clinic, Membership
+from ketaclinic.accounts.roles import ROLE_LABELS, Cap, Role, role_can
+from ketaclinic.inventory.models import StorageLocation
+from ketaclinic.inventory.services import PRODUCT_FORMS
+
+ROLE_CHOICES = [(r.value, ROLE_LABELS[r]) for r in Role]
+CAPABILITY_CHOICES = [(c.value, CAPABILITY_LABELS[c]) for c in ChairCapability]
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+def _time_zones() -> list[tuple[str, str]]:
+    return [(tz, tz) for tz in sorted(zoneinfo.available_timezones()) if "/" in tz or tz == "UTC"]
+
+
+class ClinicForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    time_zone = forms.ChoiceField(choices=_time_zones, initial="UTC")
+    address = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    phone = forms.CharField(max_length=40, required=False)
+    rems_setting_id = forms.CharField(
+        label="REMS healthcare setting ID",
+        max_length=40,
+        required=False,
+        help_text="Needed before esketamine is given here.",
+    )
+    rems_certified_on = forms.DateField(
+        label="REMS certified on", required=False, widget=DateInput()
+    )
+    on_call_clinician = forms.ChoiceField(
+        label="On-call clinician", required=False, help_text="Answers escalated safety alerts."
+    )
+    escalation_phone = forms.CharField(label="On-call phone", max_length=40, required=False)
+
+    def __init__(self, *args: Any, clinicians: list[Membership] = (), **kwargs: Any) -> None:  # type: ignore[assignment]
+        super().__init__(*args, **kwargs)
+        self.fields["on_call_clinician"].choices = [("", "Nobody yet")] + [
+            (m.user.username, f"{m.user.display_name} ({m.get_role_display()})")
+            for m in clinicians
+            if role_can(m.role, Cap.ALERT_ACKNOWLEDGE)
+        ]
+
+    @staticmethod
+    def initial_for(clinic: Clinic) -> dict[str, Any]:
+        return {
+            "name": clinic.name,
+            "time_zone": clinic.time_zone,
+            "address": clinic.address,
+            "phone": clinic.phone,
+            "rems_setting_id": clinic.rems_setting_id,
+            "rems_certified_on": clinic.rems_certified_on,
+            "on_call_clinician": clinic.on_call_clinician.username
+            if clinic.on_call_clinician
+            else "",
+            "escalation_phone": clinic.escalation_phone,
+        }
+
+
+class ChairForm(forms.Form):
+    clinic = forms.ModelChoiceField(queryset=Clinic.objects.none(), to_field_name="public_id")
+    number = forms.IntegerField(min_value=1, max_value=999)
+    name = forms.CharField(max_length=60, required=False, help_text='e.g. "Quiet room"')
+    capabilities = forms.MultipleChoiceField(
+        label="Can host",
+        choices=CAPABILITY_CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["clinic"].queryset = Clinic.objects.all()  # type: ignore[attr-defined]
+
+
+class ChairEditForm(forms.Form):
+    name = forms.CharField(max_length=60, required=False)
+    capabilities = forms.MultipleChoiceField(
+        label="Can host", choices=CAPABILITY_CHOICES, widget=forms.CheckboxSelectMultiple
+    )
+
+
+class ProductForm(forms.Form):
+    form = forms.ChoiceField(label="Product", choices=list(PRODUCT_FORMS.items()))
+    strength_mg = forms.DecimalField(
+        label="Strength (mg)",
+        required=False,
+        help_text="mg per mL for a vial, mg per troche; 28 for an esketamine device",
+    )
+    units_per_container = forms.DecimalField(
+        label="Per container",
+        required=False,
+        help_text="mL per vial, or troches per bottle (empty for esketamine)",
+    )
+    ndc = forms.CharField(
+        label="NDC", max_length=20, required=False, help_text="As on the label, e.g. 0409-2051-05"
+    )
+
+
+class LocationForm(forms.Form):
+    clinic = forms.ModelChoiceField(queryset=Clinic.objects.none(), to_field_name="public_id")
+    name = forms.CharField(max_length=100)
+    kind = forms.ChoiceField(choices=StorageLocation.Kind.choices)
+    dea_registration_number = forms.CharField(
+        label="DEA registration number", max_length=20, required=False
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["clinic"].queryset = Clinic.objects.all()  # type: ignore[attr-defined]
+
+
+class StaffForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+    email = forms.EmailField(required=False)
+    role = forms.ChoiceField(
+        choices=ROLE_CHOICES,
+        help_text="Prescriber, compliance and clinic admin need a second clinic admin's approval.",
+    )
+    reason = forms.CharField(max_length=500, required=False)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=ROLE_CHOICES)
+    reason = forms.CharField(max_length=500, required=False)
+
+
+class DeactivateForm(forms.Form):
+    reason = forms.CharField(max_length=500, required=False)
+
+
+class EscalationForm(forms.Form):
+    escalation_minutes = forms.IntegerField(
+        label="Escalate an unacknowledged safety alert after (minutes)",
+        min_value=1,
+        max_value=1440,
+    )
+    escalation_role = forms.ChoiceField(label="Escalate to", choices=ROLE_CHOICES)
