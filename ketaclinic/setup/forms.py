@@ -69,7 +69,9 @@ class ClinicForm(forms.Form):
 
 
 class ChairForm(forms.Form):
-    clinic = forms.ModelChoiceField(queryset=Clinic.objects.none(), to_field_name="public_id")
+    clinic = forms.ModelChoiceField(
+        queryset=Clinic.objects.none(), to_field_name="public_id", empty_label=None
+    )
     number = forms.IntegerField(min_value=1, max_value=999)
     name = forms.CharField(max_length=60, required=False, help_text='e.g. "Quiet room"')
     capabilities = forms.MultipleChoiceField(
@@ -108,7 +110,9 @@ class ProductForm(forms.Form):
 
 
 class LocationForm(forms.Form):
-    clinic = forms.ModelChoiceField(queryset=Clinic.objects.none(), to_field_name="public_id")
+    clinic = forms.ModelChoiceField(
+        queryset=Clinic.objects.none(), to_field_name="public_id", empty_label=None
+    )
     name = forms.CharField(max_length=100)
     kind = forms.ChoiceField(choices=StorageLocation.Kind.choices)
     dea_registration_number = forms.CharField(
