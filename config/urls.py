@@ -10,8 +10,8 @@ from ketaclinic.outcomes.api import router as outcomes_router
 from ketaclinic.patients.api import router as patients_router
 from ketaclinic.screening.api import router as screening_router
 from ketaclinic.sessions.api import router as sessions_router
-from ketaclinic.therapy.api import router as therapy_router
 from ketaclinic.setup.api import router as setup_router
+from ketaclinic.therapy.api import router as therapy_router
 
 api = build_api()
 api.add_router("/", patients_router)

@@ -518,7 +518,9 @@ def _run_the_clinic(
         "Expelled into a drug-disposal container"
     )
     floor.get_by_label("Witness username").fill(doctor.username)
-    floor.get_by_label("Witness password (typed by the witness)").fill(doctor.password)
+    floor.get_by_label("Witness authenticator code (typed by the witness)").fill(
+        doctor.code(clinic)
+    )
     floor.get_by_role("button", name="Record").click()
     expect(floor.get_by_role("status")).to_contain_text("Witnessed waste recorded.")
 
