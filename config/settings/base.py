@@ -85,6 +85,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "ketaclinic.accounts.context_processors.membership",
             ],
+            # Numbers and times for people (|mg, |ml, |qty, |plain, |clock, |stamp) everywhere.
+            "builtins": ["ketaclinic.core.templatetags.clinical_format"],
         },
     }
 ]

@@ -8,9 +8,11 @@ from django.conf import settings
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils import timezone
 from django_scopes import scope
 
 from ketaclinic.accounts.actor import Actor
+from ketaclinic.accounts.models import Membership
 from ketaclinic.accounts.selectors import membership_active_for_user, token_membership
 from ketaclinic.core.http import client_address
 
@@ -66,5 +68,16 @@ class TenantMiddleware:
         request.actor = Actor(  # type: ignore[attr-defined]
             membership=membership, channel=channel, client_address=client_address(request)
         )
-        with scope(organization=membership.organization):
+        # Times are stored in UTC and shown in the clinic's zone (docs/sources/display.md).
+        with (
+            scope(organization=membership.organization),
+            timezone.override(clinic_time_zone(membership)),
+        ):
             return self.get_response(request)
+
+
+def clinic_time_zone(membership: Membership) -> str:
+    """The zone a staff member's screens show times in: their home clinic's (preloaded with the
+    membership), else the server's (UTC) for an organization without a clinic yet."""
+    clinic = membership.home_clinic
+    return clinic.time_zone if clinic is not None else settings.TIME_ZONE

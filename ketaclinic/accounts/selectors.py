@@ -26,7 +26,9 @@ def token_membership(secret: str) -> Membership | None:
         return None
     now = clock.now()
     token = (
-        ApiToken.objects.select_related("membership__user", "membership__organization")
+        ApiToken.objects.select_related(
+            "membership__user", "membership__organization", "membership__home_clinic"
+        )
         .filter(key_hash=token_hash(secret), revoked_at__isnull=True, expires_at__gt=now)
         .filter(Q(membership__is_active=True) & Q(membership__user__is_active=True))
         .first()

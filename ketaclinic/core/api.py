@@ -5,6 +5,7 @@ Errors always have the shape {"detail": str, "errors": [{"field": str, "message"
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -14,6 +15,8 @@ from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
+from ninja.renderers import JSONRenderer
+from ninja.responses import NinjaJSONEncoder
 from ninja.security import HttpBearer
 
 from ketaclinic.core.errors import DomainError
@@ -69,6 +72,20 @@ class LimitedJsonParser(Parser):
         return result
 
 
+class PlainDecimalEncoder(NinjaJSONEncoder):
+    """Decimals as their exact fixed-point text: "35.0" stays "35.0" (that is data), but a
+    normalized 100 is "100", never "1E+2" (docs/sources/display.md)."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, Decimal) and o.is_finite():
+            return format(o, "f")
+        return super().default(o)
+
+
+class PlainDecimalRenderer(JSONRenderer):
+    encoder_class = PlainDecimalEncoder
+
+
 def build_api() -> NinjaAPI:
     api = NinjaAPI(
         title="ketaclinic API",
@@ -78,6 +95,7 @@ def build_api() -> NinjaAPI:
         auth=TokenAuth(),
         urls_namespace="api",
         parser=LimitedJsonParser(),
+        renderer=PlainDecimalRenderer(),
     )
 
     @api.exception_handler(DomainError)

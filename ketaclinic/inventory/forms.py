@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.db.models import OuterRef, Subquery
 
+from ketaclinic.core.formatting import plain_number
 from ketaclinic.inventory.models import Container, Lot, Product, StorageLocation
 
 
@@ -20,7 +21,7 @@ def _container_choices() -> Any:
 
 class ContainerChoice(forms.ModelChoiceField):
     def label_from_instance(self, obj: Any) -> str:
-        return f"{obj.label} · {obj.lot.product.display_name} · {obj.location.name} · {obj.remaining_mg} mg"
+        return f"{obj.label} · {obj.lot.product.display_name} · {obj.location.name} · {plain_number(obj.remaining_mg)} mg"
 
 
 class ReceiveForm(forms.Form):

@@ -31,6 +31,7 @@ from enum import Enum, StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from ketaclinic.core.formatting import plain_number
 from ketaclinic.inventory.products import Product
 
 LEDGER_RULE = "cs-ledger@1"
@@ -307,7 +308,7 @@ def _check_quantities_agree(entry: LedgerEntry, catalog: Mapping[str, Product]) 
         raise _violation(
             ViolationCode.QUANTITY_MISMATCH,
             f"{entry.quantity_units} {product.dose_unit.value} of {product.strength_label} "
-            f"is not {magnitude} mg",
+            f"is not {plain_number(magnitude)} mg",
         )
     if (
         entry.quantity_containers is not None
@@ -315,7 +316,7 @@ def _check_quantities_agree(entry: LedgerEntry, catalog: Mapping[str, Product]) 
     ):
         raise _violation(
             ViolationCode.QUANTITY_MISMATCH,
-            f"{entry.quantity_containers} x {product.container_description} is not {magnitude} mg",
+            f"{entry.quantity_containers} x {product.container_description} is not {plain_number(magnitude)} mg",
         )
 
 
@@ -354,7 +355,7 @@ def _check_kind(state: BalanceState, entry: LedgerEntry, *, policy: LedgerPolicy
     if state.balance_mg(entry.key) + stock_effect_mg(entry) < 0:
         raise _violation(
             ViolationCode.INSUFFICIENT_STOCK,
-            f"lot {entry.lot} at {entry.location_id} holds {state.balance_mg(entry.key)} mg; "
+            f"lot {entry.lot} at {entry.location_id} holds {plain_number(state.balance_mg(entry.key))} mg; "
             "a balance never goes below zero",
         )
 
@@ -407,7 +408,7 @@ def _check_waste(state: BalanceState, entry: LedgerEntry) -> None:
         if entry.quantity_mg > tally.unaccounted_mg:
             raise _violation(
                 ViolationCode.WASTE_EXCEEDS_DRAWN,
-                f"only {tally.unaccounted_mg} mg of lot {entry.lot} drawn for this "
+                f"only {plain_number(tally.unaccounted_mg)} mg of lot {entry.lot} drawn for this "
                 "administration is not yet wasted or returned",
             )
 
@@ -417,7 +418,7 @@ def _check_return(state: BalanceState, entry: LedgerEntry) -> None:
     if entry.quantity_mg > tally.unaccounted_mg:
         raise _violation(
             ViolationCode.RETURN_EXCEEDS_DRAWN,
-            f"only {tally.unaccounted_mg} mg of lot {entry.lot} drawn for this administration "
+            f"only {plain_number(tally.unaccounted_mg)} mg of lot {entry.lot} drawn for this administration "
             "is not yet wasted or returned",
         )
 
@@ -446,7 +447,7 @@ def _check_transfer_in(state: BalanceState, entry: LedgerEntry) -> None:
     ):
         raise _violation(
             ViolationCode.TRANSFER_MISMATCH,
-            f"transfer {transfer_id} sent {pending.quantity_mg} mg of lot {pending.lot}",
+            f"transfer {transfer_id} sent {plain_number(pending.quantity_mg)} mg of lot {pending.lot}",
         )
     if pending.from_location_id == entry.location_id:
         raise _violation(

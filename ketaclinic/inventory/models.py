@@ -18,6 +18,7 @@ from django.db import models
 from django_scopes import ScopedManager
 
 from ketaclinic.accounts.models import Clinic, Organization, User
+from ketaclinic.core.formatting import plain_number
 from ketaclinic.core.models import PublicIdModel
 from ketaclinic.inventory import ledger
 from ketaclinic.inventory import products as catalog
@@ -153,7 +154,7 @@ class Container(PublicIdModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.label} ({self.remaining_mg} mg)"
+        return f"{self.label} ({plain_number(self.remaining_mg)} mg)"
 
 
 class LedgerChain(models.Model):
@@ -247,7 +248,7 @@ class LedgerRow(PublicIdModel):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.sequence} {self.kind} {self.quantity_mg} mg"
+        return f"#{self.sequence} {self.kind} {plain_number(self.quantity_mg)} mg"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None:

@@ -21,6 +21,7 @@ from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
 from ketaclinic.core.errors import NotFound
+from ketaclinic.core.formatting import plain_number
 from ketaclinic.inventory import ledger, reconciliation, records
 from ketaclinic.inventory.ledger import EntryKind, StockKey, WasteSource
 from ketaclinic.inventory.models import (
@@ -346,7 +347,10 @@ def _verify_chain(head: LedgerChain, report: LedgerVerifyReport, progress: Any) 
     catalog = {row.product.code: row.product.as_catalog() for row in rows}
     recomputed = ledger.recompute_balances(pure, catalog=catalog)
     found = [
-        (m.index, f"running balance {m.stored_mg} mg, recomputed {m.recomputed_mg} mg")
+        (
+            m.index,
+            f"running balance {plain_number(m.stored_mg)} mg, recomputed {plain_number(m.recomputed_mg)} mg",
+        )
         for m in recomputed.balance_mismatches
     ]
     found += [(v.index, f"breaks rule {v.code}: {v.message}") for v in recomputed.violations]
@@ -385,7 +389,7 @@ def _verify_containers(org: Any, rows: list[LedgerRow]) -> LedgerProblem | None:
                 org.name,
                 0,
                 str(container.public_id),
-                f"container {container.label} shows {container.remaining_mg} mg; its rows "
+                f"container {container.label} shows {plain_number(container.remaining_mg)} mg; its rows "
                 f"leave {full + used[container.pk]} mg",
             )
     return None

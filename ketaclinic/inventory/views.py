@@ -20,6 +20,7 @@ from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
 from ketaclinic.core.decorators import staff_view
 from ketaclinic.core.errors import DomainError, FieldError
+from ketaclinic.core.formatting import local_time, plain_number
 from ketaclinic.core.forms import add_domain_errors
 from ketaclinic.inventory import forms, selectors, services
 from ketaclinic.inventory.models import DeaForm, DiscrepancyCase, InventoryCount, StorageLocation
@@ -127,7 +128,7 @@ def draw(request: HttpRequest) -> HttpResponse:
 
     row = _submit(request, form, write)
     if row is not None:
-        messages.success(request, f"Drew {row.quantity_mg} mg from {row.lot_ref}.")
+        messages.success(request, f"Drew {plain_number(row.quantity_mg)} mg from {row.lot_ref}.")
         return redirect("inventory:stock")
     return _entry_page(request, form, "Draw a dose")
 
@@ -177,7 +178,7 @@ def transfer(request: HttpRequest) -> HttpResponse:
         out_row, _ = rows
         messages.success(
             request,
-            f"Moved {out_row.quantity_mg} mg of lot {out_row.lot_ref} to "
+            f"Moved {plain_number(out_row.quantity_mg)} mg of lot {out_row.lot_ref} to "
             f"{form.cleaned_data['to_location'].name}.",
         )
         return redirect("inventory:stock")
@@ -197,7 +198,9 @@ def stock_return(request: HttpRequest) -> HttpResponse:
 
     row = _submit(request, form, write)
     if row is not None:
-        messages.success(request, f"Returned {row.quantity_mg} mg to lot {row.lot_ref}.")
+        messages.success(
+            request, f"Returned {plain_number(row.quantity_mg)} mg to lot {row.lot_ref}."
+        )
         return redirect("inventory:stock")
     return _entry_page(request, form, "Return an undrawn dose")
 
@@ -220,7 +223,7 @@ def destroy(request: HttpRequest) -> HttpResponse:
 
     row = _submit(request, form, write, "form_41.")
     if row is not None:
-        messages.success(request, f"Destruction of {row.quantity_mg} mg recorded.")
+        messages.success(request, f"Destruction of {plain_number(row.quantity_mg)} mg recorded.")
         return redirect("inventory:dea-form", form_id=row.dea_form.public_id)
     intro = (
         "The whole container leaves stock. A second staff member witnesses by typing their own "
@@ -314,7 +317,9 @@ def adjust(request: HttpRequest) -> HttpResponse:
 
     row = _submit(request, form, write)
     if row is not None:
-        messages.success(request, f"Adjusted lot {row.lot_ref} by {row.quantity_mg} mg.")
+        messages.success(
+            request, f"Adjusted lot {row.lot_ref} by {plain_number(row.quantity_mg)} mg."
+        )
         return redirect("inventory:stock")
     intro = "A compliance user approves by typing their own password here."
     return _entry_page(request, form, "Adjust a balance", intro=intro)
@@ -403,7 +408,7 @@ REPORTS = {
 
 
 def _local(moment: datetime, location: StorageLocation) -> str:
-    return moment.astimezone(ZoneInfo(location.clinic.time_zone)).strftime("%Y-%m-%d %H:%M")
+    return local_time(moment, location.clinic.time_zone, with_date=True)
 
 
 def _name(user: Any) -> str:
@@ -473,7 +478,7 @@ def report_table(kind: str, start: datetime, end: datetime) -> tuple[list[str], 
                 r.product.container_description,
                 r.lot_ref,
                 r.lot.expiry_date(r.location.clinic.time_zone),
-                r.quantity_containers.normalize(),
+                plain_number(r.quantity_containers),
                 r.quantity_mg,
                 r.receipt.supplier_name,
                 r.receipt.supplier_address,

@@ -12,13 +12,14 @@ from django.forms.models import model_to_dict
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.utils.timezone import localtime
 
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.decorators import staff_view
 from ketaclinic.core.errors import DomainError, NotFound
+from ketaclinic.core.formatting import plain_number, quantity
 from ketaclinic.core.forms import add_domain_errors
 from ketaclinic.core.http import render_page_or_partial
+from ketaclinic.core.localtime import stamp
 from ketaclinic.patients import selectors, services
 from ketaclinic.patients.forms import (
     AllergyForm,
@@ -214,15 +215,17 @@ allergy_add = staff_view(Cap.CLINICAL_EDIT)(
 
 
 def _measurement_text(entry: Any) -> str:
-    """What the confirm page names, "82.00 kg of 2026-03-02 14:05", timed as the chart shows it."""
+    """What the confirm page names, "82 kg of 2026-03-02 14:05 CST", timed as the chart shows it."""
     if isinstance(entry, BodyWeight):
-        value = f"{entry.weight_kg} kg"
+        value = quantity(entry.weight_kg, "kg")
     elif isinstance(entry, BodyHeight):
-        value = f"{entry.height_cm} cm"
+        value = quantity(entry.height_cm, "cm")
     else:
-        diastolic = f"/{entry.value_diastolic}" if entry.value_diastolic is not None else ""
-        value = f"{entry.value}{diastolic} {entry.unit}"
-    return f"{value} of {localtime(entry.measured_at):%Y-%m-%d %H:%M}"
+        diastolic = (
+            f"/{plain_number(entry.value_diastolic)}" if entry.value_diastolic is not None else ""
+        )
+        value = f"{plain_number(entry.value)}{diastolic} {entry.unit}"
+    return f"{value} of {stamp(entry.measured_at)}"
 
 
 def _entered_in_error_view(model: type[ChartEntry], what: str) -> Callable[..., HttpResponse]:

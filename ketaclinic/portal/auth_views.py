@@ -12,15 +12,19 @@ from functools import wraps
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
+from django.db.models import F, OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_scopes import scope, scopes_disabled
 
+from ketaclinic.accounts.models import Clinic
 from ketaclinic.consent import selectors, services
 from ketaclinic.consent.forms import SignForm
 from ketaclinic.consent.models import PortalAccount
@@ -30,6 +34,7 @@ from ketaclinic.core.forms import add_domain_errors
 from ketaclinic.core.http import client_address
 from ketaclinic.core.links import LinkRefused
 from ketaclinic.screening.selectors import intake_current
+from ketaclinic.sessions.models import TreatmentSession
 
 
 class PortalLoginForm(forms.Form):
@@ -66,7 +71,10 @@ def portal_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
         account = _account_for(request)
         if account is None:
             return redirect("portal:login")
-        with scope(organization=account.organization):
+        with (
+            scope(organization=account.organization),
+            timezone.override(patient_time_zone(account.patient)),
+        ):
             try:
                 return view(request, account, *args, **kwargs)
             except DomainError as error:
@@ -197,3 +205,20 @@ def portal_consent_revoke(
     )
     messages.success(request, "Your consent was withdrawn. Your care team has been told.")
     return redirect("portal:home")
+
+
+def patient_time_zone(patient: Any) -> str:
+    """A patient reads times in the zone of the clinic that treats them: their latest session's
+    clinic, else the organization's first clinic (docs/sources/display.md)."""
+    latest_here = (
+        TreatmentSession.objects.filter(patient=patient, clinic=OuterRef("pk"))
+        .order_by("-scheduled_at")
+        .values("scheduled_at")[:1]
+    )
+    zone = (
+        Clinic.objects.annotate(latest=Subquery(latest_here))
+        .order_by(F("latest").desc(nulls_last=True), "pk")
+        .values_list("time_zone", flat=True)
+        .first()
+    )  # one query per portal page
+    return zone or settings.TIME_ZONE

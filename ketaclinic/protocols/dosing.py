@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import pint
 
 from ketaclinic.core.errors import FieldError, SafetyStop
+from ketaclinic.core.formatting import plain_number as _n
 from ketaclinic.patients.units import UnitError, weight_to_kg
 from ketaclinic.protocols.catalog import DoseCaps, DoseKind, ProtocolTemplate
 
@@ -134,8 +135,8 @@ def calculate_dose(
     if amount < protocol.dose.minimum_amount:
         raise DoseRefused(
             "prescribed_amount",
-            f"{amount} {protocol.dose.unit} is below this protocol's minimum of "
-            f"{protocol.dose.minimum_amount} {protocol.dose.unit}; check the decimal point.",
+            f"{_n(amount)} {protocol.dose.unit} is below this protocol's minimum of "
+            f"{_n(protocol.dose.minimum_amount)} {protocol.dose.unit}; check the decimal point.",
         )
     kind = protocol.dose.kind
     if kind is DoseKind.PER_KG:
@@ -174,7 +175,7 @@ def select_current_weight(
         weight_kg = weight_to_kg(Decimal(latest.value), latest.unit)
     except UnitError as error:
         raise DoseRefused("weights", error.message) from error
-    return SelectedWeight(weight_kg, latest.measured_at, f"{latest.value} {latest.unit}")
+    return SelectedWeight(weight_kg, latest.measured_at, f"{_n(latest.value)} {latest.unit}")
 
 
 # --- the three dose rules ---------------------------------------------------------------------
@@ -191,7 +192,7 @@ def _weight_based(
     if caps.max_mg_per_kg is not None and mg_per_kg > caps.max_mg_per_kg:
         raise DoseRefused(
             "prescribed_amount",
-            f"{mg_per_kg} mg/kg is above this protocol's cap of {caps.max_mg_per_kg} mg/kg.",
+            f"{_n(mg_per_kg)} mg/kg is above this protocol's cap of {_n(caps.max_mg_per_kg)} mg/kg.",
         )
     raw_mg = _magnitude(
         UNITS.Quantity(mg_per_kg, "mg/kg") * UNITS.Quantity(weight.weight_kg, "kg"), "mg"
@@ -199,8 +200,8 @@ def _weight_based(
     if caps.max_mg is not None and raw_mg > caps.max_mg:
         raise DoseRefused(
             "prescribed_amount",
-            f"{mg_per_kg} mg/kg x {weight.weight_kg} kg = {raw_mg} mg is above this protocol's "
-            f"absolute cap of {caps.max_mg} mg.",
+            f"{_n(mg_per_kg)} mg/kg x {_n(weight.weight_kg)} kg = {_n(raw_mg, 1)} mg is above this "
+            f"protocol's absolute cap of {_n(caps.max_mg)} mg.",
         )
     minutes = _infusion_minutes(dose_input, protocol)
     ceilings = [caps.max_mg, _per_kg_ceiling(caps.max_mg_per_kg, weight.weight_kg)]
@@ -211,8 +212,8 @@ def _weight_based(
             shortest = (mg_per_kg * 60 / rate_cap).to_integral_value(rounding=ROUND_CEILING)
             raise DoseRefused(
                 "infusion_minutes",
-                f"{mg_per_kg} mg/kg over {minutes} min runs at "
-                f"{rate.quantize(_REPORTED_MG_PER_KG)} mg/kg/h, above the {rate_cap} mg/kg/h "
+                f"{_n(mg_per_kg)} mg/kg over {minutes} min runs at "
+                f"{_n(rate, 3)} mg/kg/h, above the {_n(rate_cap)} mg/kg/h "
                 f"ceiling; infuse over at least {shortest} min.",
             )
         ceilings.append(rate_cap * weight.weight_kg * Decimal(minutes) / 60)
@@ -237,7 +238,7 @@ def _fixed_dose(
     now: datetime,
 ) -> DoseResult:
     if mg != mg.quantize(MG, rounding=ROUND_DOWN):
-        raise DoseRefused("prescribed_amount", f"{mg} mg: fixed doses are written to 0.1 mg.")
+        raise DoseRefused("prescribed_amount", f"{_n(mg)} mg: fixed doses are written to 0.1 mg.")
     _check_fixed_caps(dose_input, mg, weight, protocol)
     minutes = _infusion_minutes(dose_input, protocol)
     return _result(
@@ -266,7 +267,7 @@ def _device_dose(
     if mg % device_mg != 0:
         raise DoseRefused(
             "prescribed_amount",
-            f"{mg} mg is not a whole number of {device_mg} mg devices.",
+            f"{_n(mg)} mg is not a whole number of {_n(device_mg)} mg devices.",
         )
     _check_fixed_caps(dose_input, mg, weight, protocol)
     if dose_input.infusion_minutes is not None or dose_input.diluent_volume_ml:
@@ -304,26 +305,27 @@ def _check_fixed_caps(
 ) -> None:
     rule, caps = protocol.dose, protocol.caps
     if rule.allowed_amounts and mg not in rule.allowed_amounts:
-        allowed = " or ".join(f"{amount} mg" for amount in rule.allowed_amounts)
+        allowed = " or ".join(f"{_n(amount)} mg" for amount in rule.allowed_amounts)
         raise DoseRefused(
-            "prescribed_amount", f"{mg} mg is not a dose of this protocol ({allowed})."
+            "prescribed_amount", f"{_n(mg)} mg is not a dose of this protocol ({allowed})."
         )
     if caps.max_mg is not None and mg > caps.max_mg:
         raise DoseRefused(
-            "prescribed_amount", f"{mg} mg is above this protocol's cap of {caps.max_mg} mg."
+            "prescribed_amount",
+            f"{_n(mg)} mg is above this protocol's cap of {_n(caps.max_mg)} mg.",
         )
     first_cap = rule.first_session_max_mg
     if dose_input.session_number == 1 and first_cap is not None and mg > first_cap:
         raise DoseRefused(
             "prescribed_amount",
-            f"The first session of this protocol is at most {first_cap} mg; {mg} mg was asked.",
+            f"The first session of this protocol is at most {_n(first_cap)} mg; {_n(mg)} mg was asked.",
         )
     if caps.max_mg_per_kg is not None and weight is not None:
         if mg > caps.max_mg_per_kg * weight.weight_kg:
             raise DoseRefused(
                 "prescribed_amount",
-                f"{mg} mg for {weight.weight_kg} kg is above the cap of "
-                f"{caps.max_mg_per_kg} mg/kg.",
+                f"{_n(mg)} mg for {_n(weight.weight_kg)} kg is above the cap of "
+                f"{_n(caps.max_mg_per_kg)} mg/kg.",
             )
 
 
@@ -432,7 +434,7 @@ def _check_increase_allowed(
 def _step_down(protocol: ProtocolTemplate, current: Decimal, step: Decimal) -> Decimal:
     rule = protocol.dose
     if current <= rule.minimum_amount:
-        raise DoseRefused("current_amount", f"{current} is already this protocol's minimum.")
+        raise DoseRefused("current_amount", f"{_n(current)} is already this protocol's minimum.")
     if rule.allowed_amounts:
         lower = [amount for amount in rule.allowed_amounts if amount < current]
         return max(lower)
@@ -464,7 +466,7 @@ def _step_up(
             quantum = MG_PER_KG if rule.kind is DoseKind.PER_KG else MG
             target = ceiling.quantize(quantum, rounding=ROUND_DOWN)
     if target <= current:
-        raise DoseRefused("current_amount", f"{current} {rule.unit} is already at the cap.")
+        raise DoseRefused("current_amount", f"{_n(current)} {rule.unit} is already at the cap.")
     return target, limited_by
 
 
@@ -579,7 +581,7 @@ def _volume_ml(dose_mg: Decimal, concentration: Decimal) -> Decimal:
     if volume <= 0:
         raise DoseRefused(
             "concentration_mg_per_ml",
-            f"{dose_mg} mg at {concentration} mg/mL is under 0.01 mL; use a weaker dilution.",
+            f"{_n(dose_mg)} mg at {_n(concentration)} mg/mL is under 0.01 mL; use a weaker dilution.",
         )
     return volume
 
@@ -589,7 +591,7 @@ def _round_dose(raw_mg: Decimal, ceiling: Decimal | None) -> Decimal:
     if ceiling is not None and dose > ceiling:
         dose = raw_mg.quantize(MG, rounding=ROUND_DOWN)
     if dose <= 0:
-        raise DoseRefused("prescribed_amount", f"{raw_mg} mg rounds to nothing.")
+        raise DoseRefused("prescribed_amount", f"{_n(raw_mg)} mg rounds to nothing.")
     return dose
 
 

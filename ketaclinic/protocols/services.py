@@ -20,6 +20,7 @@ from ketaclinic.accounts.models import Organization
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
 from ketaclinic.core.errors import Conflict, FieldError, SafetyStop, ValidationFailed
+from ketaclinic.core.formatting import plain_number
 from ketaclinic.patients.models import Patient
 from ketaclinic.protocols import selectors
 from ketaclinic.protocols.catalog import STANDARD_TEMPLATES, DoseKind, ProtocolTemplate
@@ -267,7 +268,8 @@ def check_amount_within_caps(template: ProtocolTemplate, amount: Decimal) -> Non
     if rule.allowed_amounts and amount not in rule.allowed_amounts:
         allowed = " or ".join(str(a) for a in rule.allowed_amounts)
         raise DoseRefused(
-            "current_amount", f"{amount} mg is not a dose of this protocol ({allowed})."
+            "current_amount",
+            f"{plain_number(amount)} mg is not a dose of this protocol ({allowed}).",
         )
     cap = caps.max_mg_per_kg if rule.kind is DoseKind.PER_KG else caps.max_mg
     if cap is not None and amount > cap:

@@ -26,6 +26,7 @@ from enum import Enum, StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from ketaclinic.core.formatting import plain_number
 from ketaclinic.screening.interactions import INTERACTIONS, InteractingClass
 from ketaclinic.screening.policy import (
     CLINIC_ROUTES,
@@ -679,7 +680,7 @@ def _check_interacting_medications(ctx: _Context) -> Iterator[_Detection]:
     if dose is not None and dose > limit:
         yield _Detection(
             "benzodiazepine-dose-above-limit",
-            f"Benzodiazepine dose of {dose} mg lorazepam-equivalent a day is above {limit} mg.",
+            f"Benzodiazepine dose of {plain_number(dose)} mg lorazepam-equivalent a day is above {plain_number(limit)} mg.",
         )
 
 

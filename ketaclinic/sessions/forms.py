@@ -9,6 +9,7 @@ from typing import Any
 
 from django import forms
 
+from ketaclinic.core.localtime import clock
 from ketaclinic.sessions import rems
 from ketaclinic.sessions.adverse_events import KETAMINE_ADVERSE_EVENTS
 from ketaclinic.sessions.models import AdverseEvent
@@ -266,7 +267,7 @@ class InterventionForm(_Ids, forms.Form):
         field = self.fields["adverse_event"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = [("", "—")] + [
-            (key, f"{e.event_code} grade {e.grade} ({e.onset_at:%H:%M})")
+            (key, f"{e.event_code} grade {e.grade} ({clock(e.onset_at)})")
             for key, e in self.events.items()
         ]
 

@@ -25,6 +25,7 @@ from ketaclinic.core.errors import (
     SafetyStop,
     ValidationFailed,
 )
+from ketaclinic.core.formatting import plain_number
 from ketaclinic.inventory import ledger
 from ketaclinic.inventory.ledger import EntryKind, LedgerEntry, ViolationCode, WasteSource
 from ketaclinic.inventory.models import (
@@ -403,8 +404,8 @@ def _container_take(container: Container, quantity_mg: Decimal, *, field: str) -
     if quantity_mg > container.remaining_mg:
         raise SafetyStop.for_field(
             field,
-            f"Container {container.label} holds {container.remaining_mg} mg; "
-            f"{quantity_mg} mg cannot be taken from it.",
+            f"Container {container.label} holds {plain_number(container.remaining_mg)} mg; "
+            f"{plain_number(quantity_mg)} mg cannot be taken from it.",
         )
     container.remaining_mg -= quantity_mg
     container.status = (

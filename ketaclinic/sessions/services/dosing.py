@@ -12,6 +12,7 @@ from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
 from ketaclinic.core.errors import FieldError, SafetyStop, ValidationFailed
+from ketaclinic.core.formatting import plain_number
 from ketaclinic.protocols.catalog import DoseKind
 from ketaclinic.protocols.dosing import (
     DoseInput,
@@ -212,21 +213,23 @@ def dose_administer(
         )
         if given > recomputed.dose_mg or given > order.dose_mg:
             raise DoseRefused(
-                "dose_mg", f"{given} mg is more than the signed order of {order.dose_mg} mg."
+                "dose_mg",
+                f"{plain_number(given)} mg is more than the signed order of {plain_number(order.dose_mg)} mg.",
             )
         template = session.protocol.template
         if template.dose.kind is DoseKind.DEVICE:
             device_mg = template.dose.device_mg or Decimal(28)
             if given % device_mg != 0:
                 raise DoseRefused(
-                    "dose_mg", f"Esketamine is given in whole {device_mg} mg devices."
+                    "dose_mg", f"Esketamine is given in whole {plain_number(device_mg)} mg devices."
                 )
             expected = int(given / device_mg)
             if device_count is None:
                 device_count = expected
             if device_count != expected:
                 raise DoseRefused(
-                    "device_count", f"{device_count} devices do not deliver {given} mg."
+                    "device_count",
+                    f"{device_count} devices do not deliver {plain_number(given)} mg.",
                 )
         elif device_count is not None:
             raise ValidationFailed.for_field("device_count", "Only nasal devices are counted.")

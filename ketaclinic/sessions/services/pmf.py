@@ -13,6 +13,7 @@ from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
 from ketaclinic.core.errors import Conflict, FieldError, SafetyStop, ValidationFailed
+from ketaclinic.core.formatting import plain_number
 from ketaclinic.patients.models import Patient
 from ketaclinic.sessions import rems
 from ketaclinic.sessions.models import (
@@ -119,10 +120,10 @@ def pmf_auto_fields(session: TreatmentSession) -> dict[str, Any]:
             treatment_date=local_date(session, administration.started_at).isoformat(),
             lot_number=administration.lot_number,
         )
-        mg = administration.dose_mg.normalize()
-        data["dose"] = str(mg) if str(mg) in ("56", "84") else "other"
+        mg = plain_number(administration.dose_mg)  # "84", never "84.0" or "1E+2"
+        data["dose"] = mg if mg in ("56", "84") else "other"
         if data["dose"] == "other":
-            data["dose_other_mg"] = str(mg)
+            data["dose_other_mg"] = mg
         data["monitoring_hcp_phone"] = clinic.phone or None
     if predose:
         data.update(
