@@ -307,7 +307,10 @@ def _sign(
         content_hash=version.content_hash,
     )
     # Render before the transaction: WeasyPrint takes a moment and must not hold the write lock.
-    record.pdf = render_signature_pdf({"signature": record, "version": version, "patient": patient})
+    record.pdf = render_signature_pdf(
+        {"signature": record, "version": version, "patient": patient},
+        _clinic_time_zone(actor, patient),
+    )
     record.pdf_sha256 = hashlib.sha256(record.pdf).hexdigest()
     with transaction.atomic():
         record.save()
@@ -547,3 +550,12 @@ def portal_activate(*, token: str, password: str, client_address: str = "") -> P
                 obj=account,
             )
     return account
+
+
+def _clinic_time_zone(actor: Actor | None, patient: Patient) -> str:
+    """The signer's clinic (staff) or the organization's first clinic (portal)."""
+    from ketaclinic.accounts.models import Clinic
+
+    home = actor.membership.home_clinic if actor is not None else None
+    clinic = home or Clinic.objects.filter(organization=patient.organization).order_by("pk").first()
+    return clinic.time_zone if clinic else "UTC"

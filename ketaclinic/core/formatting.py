@@ -110,10 +110,14 @@ def zone_abbreviation(moment: datetime, zone_name: str) -> str:
     return name
 
 
-def local_time(moment: datetime, zone_name: str, *, with_date: bool = False) -> str:
-    """An aware UTC moment as the clinic reads it: "09:00 CST" or "2026-12-06 09:00 CST"."""
+def local_time(
+    moment: datetime, zone_name: str, *, with_date: bool = False, seconds: bool = False
+) -> str:
+    """An aware UTC moment as the clinic reads it: "09:00 CST" or "2026-12-06 09:00 CST"
+    (with `seconds`, "2026-12-06 09:00:05 CST", for audit trails and signatures)."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("a stored time must be aware (UTC); got a naive datetime")
     local = moment.astimezone(ZoneInfo(zone_name))
-    shown = local.strftime("%Y-%m-%d %H:%M" if with_date else "%H:%M")
+    clock_format = "%H:%M:%S" if seconds else "%H:%M"
+    shown = local.strftime(f"%Y-%m-%d {clock_format}" if with_date else clock_format)
     return f"{shown} {zone_abbreviation(moment, zone_name)}"

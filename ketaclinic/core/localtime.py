@@ -33,7 +33,7 @@ def _moment(value: object) -> datetime | None:
     return None
 
 
-def _shown(value: object, *, with_date: bool) -> str:
+def _shown(value: object, *, with_date: bool, seconds: bool = False) -> str:
     if value is None or value == "":
         return ""
     moment = _moment(value)
@@ -41,7 +41,7 @@ def _shown(value: object, *, with_date: bool) -> str:
         return value.isoformat() if isinstance(value, date) else str(value)
     if timezone.is_naive(moment):  # never guess a zone for a naive time: show it as it is
         return moment.strftime("%Y-%m-%d %H:%M" if with_date else "%H:%M")
-    return local_time(moment, _zone_for(moment), with_date=with_date)
+    return local_time(moment, _zone_for(moment), with_date=with_date, seconds=seconds)
 
 
 def clock(value: object) -> str:
@@ -52,3 +52,8 @@ def clock(value: object) -> str:
 def stamp(value: object) -> str:
     """Date and time in the clinic's zone, with its abbreviation: "2026-12-06 09:00 CST"."""
     return _shown(value, with_date=True)
+
+
+def stamp_seconds(value: object) -> str:
+    """Date and time to the second in the clinic's zone: "2026-12-06 09:00:05 CST"."""
+    return _shown(value, with_date=True, seconds=True)

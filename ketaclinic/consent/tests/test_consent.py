@@ -145,8 +145,10 @@ def test_signature_pdf_shows_the_manifestation_and_is_audited(
     assert "Ada Lovelace" in text
     assert "consent to treatment" in text
     # PDFium reads the label column before the value column, so label and time are found apart.
-    assert "Signed (UTC)" in text
-    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", text)
+    assert "Signed" in text
+    # In the clinic's zone (America/Chicago), to the second, never UTC (issue 10).
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d C[SD]T", text)
+    assert "UTC" not in text
     assert f"Version {version.version}" in text
     with scopes_disabled():
         event = AuditEvent.objects.get(action="consent.signed")

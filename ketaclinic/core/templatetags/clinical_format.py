@@ -62,3 +62,9 @@ def clock(value: Any) -> str:
 def stamp(value: Any) -> str:
     """Date and time in the clinic's zone, with its abbreviation: "2026-12-06 09:00 CST"."""
     return localtime.stamp(value)
+
+
+@register.filter
+def stamp_seconds(value: Any) -> str:
+    """Date and time to the second in the clinic's zone (audit trail, signatures)."""
+    return localtime.stamp_seconds(value)

@@ -113,3 +113,10 @@ def test_a_time_shows_in_the_clinic_zone_with_its_abbreviation():
 def test_a_naive_time_is_refused_rather_than_guessed():
     with pytest.raises(ValueError, match="naive"):
         local_time(datetime(2026, 12, 6, 9, 0), "America/Chicago")  # noqa: DTZ001
+
+
+def test_audit_and_signature_times_keep_their_seconds():
+    moment = datetime(2026, 12, 6, 15, 0, 5, tzinfo=UTC)
+    assert local_time(moment, "America/Chicago", with_date=True, seconds=True) == (
+        "2026-12-06 09:00:05 CST"
+    )
