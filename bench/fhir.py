@@ -44,7 +44,13 @@ BP_PATIENTS = 100  # creates and searches share these, so a search has panels to
 CLIENTS = 16
 MATCH_SAMPLE = 25  # searches per kind whose `total` is read to report result sizes
 # The public Synthea sample the test suite also imports (tests/data/README.md: source, licence).
-SYNTHEA = Path(__file__).resolve().parents[1] / "tests" / "data" / "synthea-r4" / "smart-generated-sample-data-R4"
+SYNTHEA = (
+    Path(__file__).resolve().parents[1]
+    / "tests"
+    / "data"
+    / "synthea-r4"
+    / "smart-generated-sample-data-R4"
+)
 CLI = "import sys; from ketaclinic.cli import main; sys.argv[0] = 'ketaclinic'; main()"
 
 

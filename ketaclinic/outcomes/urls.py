@@ -6,4 +6,9 @@ app_name = "outcomes"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path(
+        "patients/<uuid:patient_id>/progress-report/",
+        views.progress_report,
+        name="progress-report",
+    ),
 ]

@@ -128,3 +128,21 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         ],
     }
     return TemplateResponse(request, "outcomes/dashboard.html", context)
+
+
+@staff_view(Cap.OUTCOMES_REPORT)
+def progress_report(request: HttpRequest, patient_id: str) -> HttpResponse:
+    """The patient's progress report on screen, or (format=pdf) as a PDF from the same body."""
+    from ketaclinic.outcomes.report import progress_report_for_actor, progress_report_pdf
+
+    audience = "clinician" if request.GET.get("audience") == "clinician" else "patient"
+    report = progress_report_for_actor(
+        request.actor,  # type: ignore[attr-defined]
+        str(patient_id),
+        audience=audience,
+    )
+    if request.GET.get("format") == "pdf":
+        response = HttpResponse(progress_report_pdf(report), content_type="application/pdf")
+        response["Content-Disposition"] = 'attachment; filename="progress-report.pdf"'
+        return response
+    return TemplateResponse(request, "outcomes/progress_report_page.html", {"report": report})
