@@ -61,7 +61,8 @@ def parse_resource(data: Any, *, expected: str | None = None) -> Resource:
         resource = model.model_validate(data)
     except ValidationError as exc:
         raise from_validation_error(resource_type, exc) from None
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, LookupError, AttributeError) as exc:
+        # fhir.resources raises KeyError for a contained or entry resource of an unknown type.
         raise FhirError(400, f"The {resource_type} is not valid: {exc}") from None
     _check_profiles(data, resource_type)
     return resource

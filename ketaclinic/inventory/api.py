@@ -15,6 +15,7 @@ from pydantic import ValidationInfo, field_validator
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
 from ketaclinic.core.api import ERROR_RESPONSES
+from ketaclinic.core.errors import NotFound
 from ketaclinic.inventory import selectors, services
 from ketaclinic.inventory.models import (
     Container,
@@ -213,6 +214,9 @@ def administration_reconciliation(
     request: HttpRequest, administration_id: uuid.UUID, administered_mg: Decimal | None = None
 ) -> Any:
     _actor(request).require(Cap.INVENTORY_VIEW)
+    if not selectors.administration_known(administration_id):
+        # Never a balanced zero for an id this organization does not have.
+        raise NotFound("No such administration.")
     result = selectors.administration_reconciliation(
         administration_id, administered_mg=administered_mg
     )

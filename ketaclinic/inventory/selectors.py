@@ -161,6 +161,17 @@ def administered_mg_of(administration_id: uuid.UUID) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
+def administration_known(administration_public_id: uuid.UUID | str) -> bool:
+    """True when this organization has the administration: a dose the sessions app recorded, or
+    ledger rows naming it. A random or another organization's id is not known (the API's 404)."""
+    administration_id = _uuid(administration_public_id)
+    if administration_id is None:
+        return False
+    if LedgerRow.objects.filter(administration_id=administration_id).exists():
+        return True
+    return administered_mg_of(administration_id) is not None
+
+
 def administration_reconciliation(
     administration_public_id: uuid.UUID | str, *, administered_mg: Decimal | None = None
 ) -> reconciliation.AdministrationReconciliation:

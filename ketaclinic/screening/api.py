@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from ninja import Field, Router, Schema, Status
+from ninja import Body, Field, Router, Schema, Status
 
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
@@ -146,7 +146,8 @@ def screening_run(request: HttpRequest, patient_id: str) -> Any:
 
 
 @router.post("/patients/{patient_id}/intake", response={201: dict, **ERROR_RESPONSES})
-def intake_post(request: HttpRequest, patient_id: str, payload: dict[str, Any]) -> Any:
+def intake_post(request: HttpRequest, patient_id: str, payload: Body[dict[str, Any]]) -> Any:
+    """The intake answers as the JSON body (they used to be read from a query parameter)."""
     actor = request.auth
     actor.require(Cap.SCREENING_RECORD)
     patient = patient_get_for_actor(actor, patient_id)

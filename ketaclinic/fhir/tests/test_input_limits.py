@@ -152,3 +152,13 @@ def test_the_json_api_answers_413_above_its_body_limit(members: dict[str, Any]) 
     response = client.post("/api/v1/patients", data=body, content_type="application/json")
     assert response.status_code == 413
     assert response.json()["detail"] == "The request body is larger than 1,000 bytes."
+
+
+def test_an_entry_of_an_unknown_resource_type_is_a_400(client: Client) -> None:
+    """Found by the fuzz suite: fhir.resources raised KeyError for a nested unknown type."""
+    entry = {
+        "resource": {"resourceType": "2026-13-01T25:61:00Z", "status": "active"},
+        "request": {"method": "POST", "url": "Patient"},
+    }
+    response = post(client, BASE, {"resourceType": "Bundle", "type": "batch", "entry": [entry]})
+    assert response.status_code == 400
