@@ -2,7 +2,7 @@
 
 A chair is booked for the whole monitored session, so what it must have depends on the route:
 an infusion pump for IV, a place to observe for at least two hours for intranasal esketamine
-(docs/clinical-sources.md, "Esketamine observation"), and so on. The clinic says what each chair
+(docs/sources/sessions.md, "Chairs and esketamine observation"), and so on. The clinic says what each chair
 has; this module says whether that is enough.
 """
 

@@ -568,6 +568,41 @@ POLICY_FIELDS: dict[str, tuple[str, str, str]] = {
         "",
         "Released to a responsible adult, §2.4 [S] #45; no driving, §2.1 [C] #13",
     ),
+    "min_hours_between_doses_racemic": (
+        "Racemic ketamine: hours at least between two doses",
+        "h",
+        "[U] clinic policy; keeps 3 a week (§1.1 [C] #22, #23) possible. docs/sources/sessions.md",
+    ),
+    "min_hours_between_doses_esketamine": (
+        "Esketamine: hours at least between two doses",
+        "h",
+        "[U] clinic policy; keeps twice weekly (§1.3 [C] #1, #2) possible",
+    ),
+    "max_dosing_sessions_per_week_default": (
+        "Dosing sessions a week where the protocol phase sets no maximum",
+        "a week",
+        "Most frequent cited schedule, 3 a week, §1.1 [C] #22",
+    ),
+    "dose_frequency_override_allowed": (
+        "A prescriber may override the gap and weekly limit (written justification)",
+        "",
+        "Clinic policy; planned session counts are extended, never overridden",
+    ),
+    "chair_booking_minutes": (
+        "A booked session holds its chair for",
+        "min",
+        "[U] clinic policy; 2 h observation (§2.1 [C] #1) plus check-in and dosing",
+    ),
+    "schedule_max_days_ahead": (
+        "Sessions may be booked at most this far ahead",
+        "days",
+        "[U] clinic policy",
+    ),
+    "schedule_max_days_back": (
+        "Sessions may be back-dated at most",
+        "days",
+        "[U] clinic policy",
+    ),
     "require_ledger_reconciliation": (
         "Sign the note only when the controlled-substance ledger balances",
         "",

@@ -166,10 +166,13 @@ class PlanEvent(PublicIdModel):
         PHASE = "phase", "Phase transition"
         DOSE = "dose", "Dose change"
         STATUS = "status", "Status change"
+        # More dosing sessions than the phase planned: from_value is the phase, to_value the
+        # number of sessions added (docs/sources/sessions.md, "Planned session counts").
+        EXTENSION = "extension", "Phase extended"
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
     plan = models.ForeignKey(TreatmentPlan, on_delete=models.PROTECT, related_name="events")
-    kind = models.CharField(max_length=8, choices=Kind.choices)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
     from_value = models.CharField(max_length=60)
     to_value = models.CharField(max_length=60)
     reason = models.TextField(blank=True)

@@ -384,6 +384,51 @@ def plan_phase_change(
     return event
 
 
+MAX_EXTENSION_SESSIONS = 12
+
+
+def plan_sessions_extend(
+    *, actor: Actor, plan: TreatmentPlan, extra_sessions: int, reason: str
+) -> PlanEvent:
+    """A prescriber adds dosing sessions to the plan's current phase beyond what it planned.
+
+    Without this, the dose of a session past the planned count is refused (sessions.frequency).
+    """
+    actor.require(Cap.PLAN_PRESCRIBE)
+    if plan.status != TreatmentPlan.Status.ACTIVE:
+        raise Conflict("The treatment plan is not active.")
+    if isinstance(extra_sessions, bool) or not isinstance(extra_sessions, int):
+        raise ValidationFailed.for_field("extra_sessions", "Enter a whole number of sessions.")
+    if not 1 <= extra_sessions <= MAX_EXTENSION_SESSIONS:
+        raise ValidationFailed.for_field(
+            "extra_sessions", f"Add between 1 and {MAX_EXTENSION_SESSIONS} sessions at a time."
+        )
+    reason = (reason or "").strip()
+    if len(reason) < MIN_REASON:
+        raise ValidationFailed.for_field(
+            "reason", "Write why the phase needs more sessions (a clinical justification)."
+        )
+    with transaction.atomic():
+        event = PlanEvent.objects.create(
+            organization=plan.organization,
+            plan=plan,
+            kind=PlanEvent.Kind.EXTENSION,
+            from_value=plan.phase,
+            to_value=str(extra_sessions),
+            reason=reason,
+            recorded_by=actor.user,
+            recorded_at=clock.now(),
+        )
+        audit_record(
+            actor=actor,
+            action="protocols.plan.extended",
+            patient_id=plan.patient.public_id,
+            obj=plan,
+            detail={"phase": plan.phase, "extra_sessions": extra_sessions, "reason": reason},
+        )
+    return event
+
+
 def plan_titrate(
     *,
     actor: Actor,

@@ -63,6 +63,36 @@ class SessionOut(Schema):
     dose_started_at: datetime | None
     discharged_at: datetime | None
     last_alert_severity: str
+    frequency_override_reason: str
+
+
+class RemsEnrollmentIn(Schema):
+    patient: uuid.UUID
+    enrolled_on: date
+    rems_patient_id: str = Field("", max_length=40)
+
+
+class RemsEnrollmentOut(Schema):
+    id: uuid.UUID = Field(..., alias="public_id")
+    patient: uuid.UUID = Field(..., alias="patient.public_id")
+    enrolled_on: date
+    rems_patient_id: str
+
+
+class FrequencyOverrideIn(Schema):
+    reason: str = Field(..., max_length=2000)
+
+
+class PlanExtensionIn(Schema):
+    extra_sessions: int
+    reason: str = Field(..., max_length=2000)
+
+
+class PlanExtensionOut(Schema):
+    id: uuid.UUID = Field(..., alias="public_id")
+    phase: str = Field(..., alias="from_value")
+    extra_sessions: str = Field(..., alias="to_value")
+    reason: str
 
 
 class VitalsIn(Schema):
@@ -220,6 +250,35 @@ def plan_create(request: HttpRequest, payload: PlanIn) -> Any:
     )
 
 
+@router.post("/plans/{plan_id}/extensions", response={201: PlanExtensionOut, **R})
+def plan_extend(request: HttpRequest, plan_id: uuid.UUID, payload: PlanExtensionIn) -> Any:
+    """More dosing sessions in the plan's current phase than it planned (prescriber, audited)."""
+    actor = _actor(request)
+    plan = protocol_selectors.plan_get(actor, plan_id)
+    return Status(
+        201,
+        protocol_services.plan_sessions_extend(
+            actor=actor, plan=plan, extra_sessions=payload.extra_sessions, reason=payload.reason
+        ),
+    )
+
+
+@router.post("/rems-enrollments", response={201: RemsEnrollmentOut, **R})
+def rems_enroll(request: HttpRequest, payload: RemsEnrollmentIn) -> Any:
+    """Record a patient's enrollment in the Spravato REMS (needed before any esketamine dose)."""
+    actor = _actor(request)
+    patient = patient_selectors.patient_get_for_actor(actor, payload.patient)
+    return Status(
+        201,
+        services.rems_enroll(
+            actor=actor,
+            patient=patient,
+            enrolled_on=payload.enrolled_on,
+            rems_patient_id=payload.rems_patient_id,
+        ),
+    )
+
+
 @router.post("/sessions", response={201: SessionOut, **R})
 def session_schedule(request: HttpRequest, payload: SessionIn) -> Any:
     actor = _actor(request)
@@ -240,6 +299,16 @@ def session_read(request: HttpRequest, session_id: uuid.UUID) -> Any:
 @router.post("/sessions/{session_id}/check-in", response={200: SessionOut, **R})
 def session_check_in(request: HttpRequest, session_id: uuid.UUID) -> Any:
     return services.session_check_in(actor=_actor(request), session=_session(request, session_id))
+
+
+@router.post("/sessions/{session_id}/frequency-override", response={200: SessionOut, **R})
+def frequency_override(
+    request: HttpRequest, session_id: uuid.UUID, payload: FrequencyOverrideIn
+) -> Any:
+    """A prescriber allows this dose outside the gap or weekly limit, with a justification."""
+    return services.session_frequency_override(
+        actor=_actor(request), session=_session(request, session_id), reason=payload.reason
+    )
 
 
 @router.post("/sessions/{session_id}/prechecks", response={201: PrecheckOut, **R})

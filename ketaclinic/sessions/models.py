@@ -21,11 +21,11 @@ from ketaclinic.sessions.workflow import SessionState
 SCOPED = {"organization": "organization"}
 STATE_CHOICES = [(s.value, s.value.replace("_", " ").capitalize()) for s in SessionState]
 ACTIVE_STATES = [
-    SessionState.CHECKED_IN,
-    SessionState.PRECHECKS_PASSED,
-    SessionState.DOSING,
-    SessionState.MONITORING,
-    SessionState.READY_FOR_DISCHARGE,
+    SessionState.CHECKED_IN.value,
+    SessionState.PRECHECKS_PASSED.value,
+    SessionState.DOSING.value,
+    SessionState.MONITORING.value,
+    SessionState.READY_FOR_DISCHARGE.value,
 ]
 
 
@@ -54,12 +54,34 @@ class TreatmentSession(ChartEntry):
     # The latest flowsheet row, kept here so the floor board reads one table.
     last_vitals = models.JSONField(default=dict, blank=True)
     last_alert_severity = models.CharField(max_length=10, blank=True)
+    # A prescriber's override of the dosing-frequency limits (gap, sessions a week) for this
+    # session, with the justification and the findings it overrode (docs/sources/sessions.md).
+    frequency_override_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    frequency_override_reason = models.TextField(blank=True)
+    frequency_override_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-scheduled_at", "-pk"]
         indexes = [
             models.Index(fields=["organization", "state"], name="session_org_state"),
             models.Index(fields=["patient", "-scheduled_at"], name="session_pt_time"),
+            models.Index(fields=["patient", "-dose_started_at"], name="session_pt_dosed"),
+        ]
+        # The floor's hard stops, held by the database under the services' own checks: one open
+        # session per patient, one patient per chair of a clinic (issue 10).
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=models.Q(state__in=ACTIVE_STATES),
+                name="session_one_open_per_patient",
+            ),
+            models.UniqueConstraint(
+                fields=["clinic", "chair"],
+                condition=models.Q(state__in=ACTIVE_STATES, chair__isnull=False),
+                name="session_one_patient_per_chair",
+            ),
         ]
 
     def __str__(self) -> str:

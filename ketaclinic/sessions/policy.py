@@ -93,6 +93,28 @@ class SessionSafetyPolicy:
     # Released to a responsible adult; no driving until the next day (§2.4 [S] #45, [C] #13).
     discharge_requires_escort: bool = True
 
+    # --- how often a patient may be dosed: docs/sources/sessions.md, "Dosing frequency" ------
+    # The most frequent schedule the reference cites is racemic IV induction 2-3 times a week,
+    # six infusions over ~12 days (§1.1 [C] #22, #23); esketamine induction is twice weekly
+    # (§1.3 [C] #1, #2). Neither gives a minimum gap between two doses [U]. Clinic policy: 40 h
+    # keeps Monday/Wednesday/Friday possible with a morning-afternoon shift and refuses a second
+    # dose the same or the next day; 48 h for esketamine keeps any twice-weekly pair possible.
+    min_hours_between_doses_racemic: int = 40
+    min_hours_between_doses_esketamine: int = 48
+    # A phase without a weekly maximum (a booster, an open-ended maintenance) still never exceeds
+    # the most frequent schedule the reference cites: 3 a week (§1.1 [C] #22).
+    max_dosing_sessions_per_week_default: int = 3
+    # A prescriber may override the gap and the weekly maximum with a written justification
+    # (audited). Planned session counts are never overridden: the prescriber extends the phase.
+    dose_frequency_override_allowed: bool = True
+    # A chair is booked for a whole monitored session: 2 h observation (§2.1 [C] #1) plus check-in,
+    # pre-checks and dosing. [U] clinic policy; 180 min.
+    chair_booking_minutes: int = 180
+    # A session is booked no further ahead than a year and back-dated by at most a week. [U]
+    # clinic policy: nothing in a course of treatment is planned further out (§1.3 [C] #1).
+    schedule_max_days_ahead: int = 366
+    schedule_max_days_back: int = 7
+
     # --- controlled-substance ledger --------------------------------------------------------
     # The note is signed only when every administration balances in the inventory ledger:
     # drawn = administered + wasted + returned (issue 7; 21 CFR 1304.22(c)). On by default.
@@ -115,6 +137,12 @@ class SessionSafetyPolicy:
         if drug == "esketamine":
             return self.minimum_observation_minutes_esketamine
         return self.minimum_observation_minutes_racemic
+
+    def min_hours_between_doses(self, drug: str) -> int:
+        """The smallest gap between two doses of `drug` for one patient."""
+        if drug == "esketamine":
+            return self.min_hours_between_doses_esketamine
+        return self.min_hours_between_doses_racemic
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -156,6 +184,11 @@ UNCONFIRMED_FIELDS: tuple[str, ...] = (
     "minimum_observation_minutes_racemic",
     "bp_recheck_tolerance_minutes",
     "discharge_vitals_max_age_minutes",
+    "min_hours_between_doses_racemic",
+    "min_hours_between_doses_esketamine",
+    "chair_booking_minutes",
+    "schedule_max_days_ahead",
+    "schedule_max_days_back",
 )
 
 # The measures with alert limits; each has <measure>_{low,high}_{warning,critical} fields or None.

@@ -38,8 +38,8 @@ PROCESS_NOTE = "Process note: the locked door again."
 
 
 def history(prescriber: Any, nurse: Any, patient: Any, *, sessions_: int, responses: int) -> None:
-    """A treated patient: screened, consented (the builders), `sessions_` dosed IV sessions a day
-    apart, each with its flowsheet, an adverse event and an end, a height, and `responses`
+    """A treated patient: screened, consented (the builders), `sessions_` dosed IV sessions three a
+    week, each with its flowsheet, an adverse event and an end, a height, and `responses`
     PHQ-9s."""
     with scope(organization=prescriber.organization):
         chart.condition_add(
@@ -52,9 +52,11 @@ def history(prescriber: Any, nurse: Any, patient: Any, *, sessions_: int, respon
         weigh(prescriber, patient)
         plan = make_plan(prescriber, patient)
         for number in range(sessions_):
-            with time_machine.travel(T0 + timedelta(days=number), tick=False):
+            # Monday, Wednesday, Friday: at most three doses a week, 40 h apart (session policy).
+            day = T0 + timedelta(days=7 * (number // 3) + 2 * (number % 3))
+            with time_machine.travel(day, tick=False):
                 session = sessions.session_schedule(
-                    actor=nurse, plan=plan, scheduled_at=T0 + timedelta(days=number), chair=1
+                    actor=nurse, plan=plan, scheduled_at=day, chair=1
                 )
                 sessions.session_check_in(actor=nurse, session=session)
                 sessions.precheck_record(

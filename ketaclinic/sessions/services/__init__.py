@@ -17,6 +17,7 @@ from ketaclinic.sessions.services._common import (
 from ketaclinic.sessions.services.checkin import (
     session_abort,
     session_check_in,
+    session_frequency_override,
     session_schedule,
 )
 from ketaclinic.sessions.services.discharge import (
@@ -76,6 +77,7 @@ __all__ = [
     "session_abort",
     "session_check_in",
     "session_discharge",
+    "session_frequency_override",
     "session_policy",
     "session_schedule",
     "vitals_record",

@@ -40,6 +40,13 @@ from ketaclinic.sessions.services._common import (
     _weights,
     session_policy,
 )
+from ketaclinic.sessions.services.floor import (
+    local_time,
+    require_chair_free,
+    require_dose_frequency,
+    require_patient_free,
+    require_rems,
+)
 from ketaclinic.sessions.vitals import (
     PrescriberOverride,
     check_predose_gate,
@@ -92,6 +99,32 @@ def _calculate(session: TreatmentSession, dose_input: DoseInput, now: datetime) 
     )
 
 
+def _floor_stops(session: TreatmentSession, at: datetime) -> None:
+    """The floor's hard stops again at the dose: REMS, one session per patient and chair, and
+    how often the patient is dosed (docs/sources/sessions.md)."""
+    require_rems(session)
+    require_patient_free(session)
+    require_chair_free(session, session.chair)
+    require_dose_frequency(session, session_policy(session), at)
+
+
+def _require_after(session: TreatmentSession, started: datetime, signed_at: datetime) -> None:
+    """A dose is charted after the patient arrived and after the prescriber signed its order."""
+    clinic = session.clinic
+    if session.checked_in_at is not None and started < session.checked_in_at:
+        raise ValidationFailed.for_field(
+            "started_at",
+            f"The dose cannot start at {local_time(clinic, started)}, before the patient was "
+            f"checked in at {local_time(clinic, session.checked_in_at)}.",
+        )
+    if started < signed_at:
+        raise ValidationFailed.for_field(
+            "started_at",
+            f"The dose cannot start at {local_time(clinic, started)}, before its order was "
+            f"signed at {local_time(clinic, signed_at)}.",
+        )
+
+
 def dose_order_sign(
     *,
     actor: Actor,
@@ -108,6 +141,7 @@ def dose_order_sign(
         session = _locked(session)
         _require_state(session, SessionState.PRECHECKS_PASSED, doing="sign a dose order")
         _gate(session, now)
+        _floor_stops(session, now)
         dose_input = _dose_input(
             session,
             prescribed_amount=prescribed_amount,
@@ -175,6 +209,8 @@ def dose_administer(
         if order is None:
             raise SafetyStop.for_field("order", "No signed dose order: a prescriber signs first.")
         _gate(session, started)
+        _require_after(session, started, order.signed_at)
+        _floor_stops(session, started)
         policy = session_policy(session)
         # The pre-dose BP gate, again at the moment of dosing (freshness and override included).
         precheck = Precheck.objects.filter(session=session, passed=True).order_by("-pk").first()

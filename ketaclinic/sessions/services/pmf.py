@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -53,6 +53,11 @@ def rems_enroll(
     *, actor: Actor, patient: Patient, enrolled_on: Any, rems_patient_id: str = ""
 ) -> RemsEnrollment:
     actor.require(Cap.SESSION_RUN)
+    if not isinstance(enrolled_on, date):
+        raise ValidationFailed.for_field("enrolled_on", "Give the enrollment date.")
+    # A day of slack: the clinic's local date may be ahead of UTC's.
+    if enrolled_on > clock.now().date() + timedelta(days=1):
+        raise ValidationFailed.for_field("enrolled_on", "The enrollment date is in the future.")
     row = RemsEnrollment(
         organization=actor.organization,
         patient=patient,

@@ -59,10 +59,36 @@ def make_eligible(actor: Actor, patient: Any, route: str) -> None:
     screen_and_decide(actor, patient, routes=(route,))
 
 
-def make_treatable(actor: Actor, patient: Any, protocol_id: str) -> None:
+def certify_for_rems(organization: Any) -> None:
+    """Every clinic of the organization is a certified Spravato REMS setting. No service sets
+    this yet in tests' reach, so the builder writes the two clinic settings directly."""
+    Clinic.objects.filter(organization=organization).update(
+        rems_setting_id="RS-TEST-0001", rems_certified_on=date(2026, 1, 5)
+    )
+
+
+def enroll_in_rems(actor: Actor, patient: Any) -> None:
+    """The patient's Spravato REMS enrollment, once (esketamine is refused without it)."""
+    from ketaclinic.sessions.models import RemsEnrollment
+
+    if not RemsEnrollment.objects.filter(patient=patient).exists():
+        services.rems_enroll(
+            actor=actor,
+            patient=patient,
+            enrolled_on=clock.now().date(),
+            rems_patient_id=f"R-{patient.pk}",
+        )
+
+
+def make_treatable(actor: Actor, patient: Any, protocol_id: str, *, rems: bool = True) -> None:
+    """Eligible and consented; for esketamine also REMS-enrolled in a certified clinic unless
+    `rems=False` (the tests of the REMS stop itself)."""
     route = SCREENING_ROUTE[protocol_id]
     make_eligible(actor, patient, route)
     sign_consent(actor, patient, route)
+    if rems and protocol_id.startswith("esketamine"):
+        certify_for_rems(actor.organization)
+        enroll_in_rems(actor, patient)
 
 
 def make_plan(
@@ -100,14 +126,36 @@ def ticked(session: Any) -> dict[str, bool]:
     return {item.code: True for item in items}
 
 
+def free_chair(clinic: Any = None) -> int | None:
+    """The lowest-numbered chair no booked or open session holds (one patient per chair)."""
+    from ketaclinic.accounts.models import Chair
+    from ketaclinic.sessions.models import TreatmentSession
+
+    clinic = clinic or Clinic.objects.order_by("pk").first()
+    taken = set(
+        TreatmentSession.objects.filter(clinic=clinic)
+        .exclude(state__in=("discharged", "aborted"))
+        .values_list("chair", flat=True)
+    )
+    numbers = Chair.objects.filter(clinic=clinic, is_active=True).order_by("number")
+    return next((n for n in numbers.values_list("number", flat=True) if n not in taken), None)
+
+
 def session_checked_in(
-    actor: Actor, patient: Any, protocol_id: str = "iv-ketamine-induction", *, weight: bool = True
+    actor: Actor,
+    patient: Any,
+    protocol_id: str = "iv-ketamine-induction",
+    *,
+    weight: bool = True,
+    rems: bool = True,
 ) -> Any:
-    make_treatable(actor, patient, protocol_id)
+    make_treatable(actor, patient, protocol_id, rems=rems)
     if weight:
         weigh(actor, patient)
     plan = make_plan(actor, patient, protocol_id)
-    session = services.session_schedule(actor=actor, plan=plan, scheduled_at=clock.now(), chair=1)
+    session = services.session_schedule(
+        actor=actor, plan=plan, scheduled_at=clock.now(), chair=free_chair()
+    )
     return services.session_check_in(actor=actor, session=session)
 
 

@@ -222,6 +222,8 @@ def test_bp_gate_and_stale_weight_over_the_api(
     assert overridden.json()["gate"]["outcome"] == "proceed-with-override"
     ceiling = {**NORMAL, "systolic": 190, "diastolic": 105}
     with scope(organization=prescriber.organization):
+        # One open session per patient: the first ends before the next begins.
+        services.session_abort(actor=prescriber, session=session, reason="BP to be rechecked")
         other = session_checked_in(prescriber, patient_a, weight=False)
     refused = doctor.post(
         f"/api/v1/sessions/{other.public_id}/prechecks",
