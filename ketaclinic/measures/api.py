@@ -214,9 +214,11 @@ def get_outcome(request: HttpRequest, patient_id: str, instrument_id: str) -> An
 class AlertOut(Schema):
     id: uuid.UUID = Field(..., alias="public_id")
     patient: uuid.UUID
-    source_kind: str  # "questionnaire" (see response) or "intake" (see intake)
+    source_kind: str  # "questionnaire" (see response), "intake" (see intake), "session_vitals"
     response: uuid.UUID | None
     intake: uuid.UUID | None
+    source_public_id: uuid.UUID | None = None  # the vitals entry (session_vitals) or therapy note
+    session: uuid.UUID | None = None  # the treatment session a session_vitals alert came from
     rule: str
     severity: str
     summary: str
@@ -239,6 +241,11 @@ class AlertOut(Schema):
     @staticmethod
     def resolve_intake(obj: Any) -> uuid.UUID | None:
         return obj.intake.public_id if obj.intake_id else None
+
+    @staticmethod
+    def resolve_session(obj: Any) -> str | None:
+        findings = obj.findings or [{}]
+        return findings[0].get("session") if isinstance(findings[0], dict) else None
 
 
 class AcknowledgeIn(Schema):

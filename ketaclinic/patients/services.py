@@ -29,6 +29,7 @@ from ketaclinic.patients.models import (
     Patient,
     VitalSign,
 )
+from ketaclinic.patients.plausibility import implausible_readings
 
 PATIENT_FIELDS = (
     "mrn",
@@ -463,6 +464,33 @@ def _vital_in_range(
         )
 
 
+# Chart vital kinds judged by the plausibility ranges (docs/sources/sessions.md), and the
+# measure each value is; temperature and BMI keep only VITAL_LIMITS.
+_PLAUSIBILITY_MEASURE = {
+    VitalSign.Kind.BLOOD_PRESSURE: "systolic",
+    VitalSign.Kind.HEART_RATE: "heart_rate",
+    VitalSign.Kind.SPO2: "spo2",
+    VitalSign.Kind.RESPIRATORY_RATE: "respiratory_rate",
+}
+
+
+def _require_plausible(kind: str, value: Decimal, value_diastolic: Any) -> None:
+    """A number that cannot be a real reading is refused, "check this reading"; nothing stored."""
+    measure = _PLAUSIBILITY_MEASURE.get(VitalSign.Kind(kind))
+    if measure is None:
+        return
+    values: dict[str, Decimal | None] = {measure: value}
+    if measure == "systolic" and value_diastolic not in (None, ""):
+        values["diastolic"] = _decimal(value_diastolic, "value_diastolic")
+    problems = implausible_readings(values)
+    if problems:
+        fields = {"diastolic": "value_diastolic"}
+        raise ValidationFailed(
+            " ".join(message for _, message in problems),
+            [FieldError(fields.get(field, "value"), message) for field, message in problems],
+        )
+
+
 def vital_sign_record(
     *,
     actor: Actor,
@@ -482,6 +510,7 @@ def vital_sign_record(
         raise ValidationFailed.for_field("kind", f"Unknown vital sign {kind!r}.")
     entered = _decimal(value, "value")
     canonical = _vital_canonical(kind, entered, unit)
+    _require_plausible(kind, canonical, value_diastolic)
     label = VitalSign.Kind(kind).label.lower()
     _vital_in_range(canonical, VITAL_LIMITS[kind], "value", label)
     diastolic = None

@@ -12,6 +12,7 @@ from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.core.errors import Conflict, FieldError, ValidationFailed
 from ketaclinic.patients.models import BodyWeight, Patient
+from ketaclinic.patients.plausibility import implausible_readings
 from ketaclinic.protocols.dosing import (
     WeightMeasurement,
 )
@@ -156,6 +157,14 @@ def _sample(data: Mapping[str, Any], taken_at: datetime) -> VitalsSample:
         raise ValidationFailed.for_field("systolic", "Enter at least one vital sign.")
     if (values["systolic"] is None) != (values["diastolic"] is None):
         raise ValidationFailed.for_field("diastolic", "A blood pressure needs both values.")
+    # Not a possible reading (BP 400/20): refused before anything is stored, whatever the alert
+    # limits say (docs/sources/sessions.md, "Vital-sign plausibility").
+    problems = implausible_readings(values)
+    if problems:
+        raise ValidationFailed(
+            " ".join(message for _, message in problems),
+            [FieldError(field, message) for field, message in problems],
+        )
     try:
         return VitalsSample(taken_at=taken_at, **values)
     except ValueError as error:

@@ -71,7 +71,8 @@ def vitals_record(
         VitalsEntry.objects.bulk_create(entries)
         latest = max(entries, key=lambda e: e.taken_at)
         _remember_last(session, latest)
-        critical = any(e.severity == "critical" for e in entries)
+        critical = [e for e in entries if e.severity == "critical"]
+        alert = _raise_critical_alert(session, critical) if critical else None
         if critical and session.state == SessionState.READY_FOR_DISCHARGE:
             _move(actor, session, SessionEvent.RESUME_MONITORING, at=now)
         _save(session, "last_vitals", "last_alert_severity")
@@ -81,8 +82,52 @@ def vitals_record(
             session,
             count=len(entries),
             alerts=[a["message"] for e in entries for a in e.alerts],
+            safety_alert=str(alert.public_id) if alert else None,
         )
     return entries
+
+
+# Once drug has gone in, a critical reading needs a clinician now: a safety alert that someone
+# must acknowledge, escalated like a questionnaire's item-9 alert if nobody does.
+AFTER_DOSE = (SessionState.DOSING, SessionState.MONITORING, SessionState.READY_FOR_DISCHARGE)
+
+
+def _raise_critical_alert(session: TreatmentSession, critical: list[VitalsEntry]) -> Any:
+    from ketaclinic.measures.models import SafetyAlert
+    from ketaclinic.measures.services import alert_raise
+
+    if session.state not in AFTER_DOSE:
+        return None
+    # One open alert per session is enough: the next critical reading is on the same flowsheet.
+    already = SafetyAlert.objects.filter(
+        patient_id=session.patient_id,
+        source_kind=SafetyAlert.SourceKind.SESSION_VITALS,
+        acknowledged_at__isnull=True,
+        created_at__gte=session.checked_in_at or session.scheduled_at,
+    ).first()
+    if already is not None:
+        return None
+    worst = max(critical, key=lambda e: e.taken_at)
+    readings = "; ".join(
+        f"{a['measure'].replace('_', ' ')} {a['value']} {a['direction']} {a['threshold']}"
+        for a in worst.alerts
+        if a["severity"] == "critical"
+    )
+    where = f"chair {session.chair}" if session.chair else session.clinic.name
+    state = "during dosing" if session.state == SessionState.DOSING else "after the dose"
+    return alert_raise(
+        patient=session.patient,
+        source_kind=SafetyAlert.SourceKind.SESSION_VITALS,
+        source_public_id=worst.public_id,
+        finding={
+            "rule": worst.rule,
+            "label": f"Critical vital sign {state} ({where}): {readings}.",
+            "session": str(session.public_id),
+            "vitals_entry": str(worst.public_id),
+            "policy": worst.policy_key,
+        },
+        responsible=session.plan.prescriber,
+    )
 
 
 def observation_record(
