@@ -23,7 +23,7 @@ from django_scopes import scope, scopes_disabled
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
-from ketaclinic.accounts.models import Membership, Organization, User
+from ketaclinic.accounts.models import Clinic, Membership, Organization, User
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
 from ketaclinic.core.errors import FieldError, ValidationFailed
@@ -220,13 +220,27 @@ def _enqueue_delivery(public_id: str) -> None:
 
 def on_call_recipients(organization: Organization, role: str) -> list[tuple[str, str, User | None]]:
     """(channel, address, user) for the clinic's on-call contact: the addresses set in its contact
-    policy, else the e-mail of every active member with the escalation role."""
+    policy, else the on-call clinician and phone of each clinic, else the e-mail of every active
+    member with the escalation role."""
     policy = selectors.contact_policy(organization)
     recipients: list[tuple[str, str, User | None]] = []
     if policy.on_call_email:
         recipients.append((Channel.EMAIL.value, policy.on_call_email, None))
     if policy.on_call_phone:
         recipients.append((Channel.SMS.value, policy.on_call_phone, None))
+    if recipients:
+        return recipients
+    # The clinician each clinic names on call (Set-up > Clinics), and the number given for them.
+    with scopes_disabled():
+        clinics = Clinic.objects.filter(organization=organization).select_related(
+            "on_call_clinician"
+        )
+        for clinic in clinics:
+            clinician = clinic.on_call_clinician
+            if clinician is not None and clinician.is_active and clinician.email:
+                recipients.append((Channel.EMAIL.value, clinician.email, clinician))
+            if clinic.escalation_phone:
+                recipients.append((Channel.SMS.value, clinic.escalation_phone, clinician))
     if recipients:
         return recipients
     members = Membership.objects.filter(

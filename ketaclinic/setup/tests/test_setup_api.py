@@ -261,3 +261,29 @@ def test_resting_blood_pressure_on_the_chart(members: Any) -> None:
         readings = VitalSign.objects.filter(patient=patient, kind="bp").order_by("measured_at")
         assert [(int(r.value), int(r.value_diastolic)) for r in readings] == [(128, 82), (132, 84)]
     assert api.get(url).json()["count"] == 2
+
+
+def test_escalations_reach_the_on_call_clinician_named_in_set_up(members: Any, org_a: Any) -> None:
+    from ketaclinic.accounts.site_setup import clinic_update
+    from ketaclinic.messaging.services import on_call_recipients
+
+    doctor = members["prescriber"].user
+    doctor.email = "dr.oncall@clinic.example"
+    doctor.save(update_fields=["email"])
+    with scopes_disabled():
+        clinic = Clinic.objects.get(organization=org_a)
+    admin = actor_for(members["clinic_admin"])
+    from django_scopes import scope
+
+    with scope(organization=org_a):
+        clinic_update(
+            actor=admin,
+            clinic=clinic,
+            data={"on_call_clinician": doctor.username, "escalation_phone": "+13125550142"},
+        )
+    with scope(organization=org_a):
+        recipients = on_call_recipients(org_a, "nurse")
+    assert recipients == [
+        ("email", "dr.oncall@clinic.example", doctor),
+        ("sms", "+13125550142", doctor),
+    ]
