@@ -13,6 +13,7 @@ from xml.sax.saxutils import escape, quoteattr
 from ketaclinic.outcomes.stats import SurvivalFit
 
 WIDTH = 640
+KM_LEFT = 100
 LEFT, RIGHT, TOP = 48, 16, 12
 # Colour-blind-safe series colours (Okabe-Ito), presentation attributes only.
 SERIES = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9")
@@ -65,10 +66,11 @@ def km_svg(
     end = max((p.time for fit in fits.values() for p in fit.curve), default=1.0) or 1.0
     ticks = _nice_ticks(end)
     end = ticks[-1]
-    plot_w = WIDTH - LEFT - RIGHT
+    left = KM_LEFT  # room for the group names of the at-risk table
+    plot_w = WIDTH - left - RIGHT
 
     def x(t: float) -> float:
-        return round(LEFT + plot_w * t / end, 1)
+        return round(left + plot_w * t / end, 1)
 
     def y(s: float) -> float:
         return round(TOP + plot_h * (1 - s), 1)
@@ -76,8 +78,8 @@ def km_svg(
     parts = _svg_open(chart_id, title, height)
     for s in (0, 0.25, 0.5, 0.75, 1):
         parts.append(
-            f'<line x1="{LEFT}" y1="{y(s)}" x2="{LEFT + plot_w}" y2="{y(s)}" stroke="#e3e6ea"/>'
-            f'<text x="{LEFT - 6}" y="{y(s) + 4}" font-size="10" text-anchor="end" '
+            f'<line x1="{left}" y1="{y(s)}" x2="{left + plot_w}" y2="{y(s)}" stroke="#e3e6ea"/>'
+            f'<text x="{left - 6}" y="{y(s) + 4}" font-size="10" text-anchor="end" '
             f'fill="{INK}">{round(s * 100)}%</text>'
         )
     for t in ticks:
@@ -86,13 +88,12 @@ def km_svg(
             f'fill="{INK}">{number(t, 0)}</text>'
         )
     parts.append(
-        f'<text x="{LEFT + plot_w / 2}" y="{TOP + plot_h + 28}" font-size="10" '
+        f'<text x="{left + plot_w / 2}" y="{TOP + plot_h + 28}" font-size="10" '
         f'text-anchor="middle" fill="{MUTED}">{escape(time_label)}</text>'
     )
     at_risk_top = TOP + plot_h + 44
     parts.append(
-        f'<text x="{LEFT - 6}" y="{at_risk_top}" font-size="10" text-anchor="end" '
-        f'fill="{MUTED}">At risk</text>'
+        f'<text x="4" y="{at_risk_top}" font-size="10" fill="{MUTED}">Number at risk</text>'
     )
     for index, (name, fit) in enumerate(fits.items()):
         colour = SERIES[index % len(SERIES)]
@@ -145,8 +146,7 @@ def km_svg(
                 )
         row_y = at_risk_top + 16 * (index + 1)
         parts.append(
-            f'<text x="{LEFT - 6}" y="{row_y}" font-size="10" text-anchor="end" '
-            f'fill="{colour}">{escape(name[:14])}</text>'
+            f'<text x="4" y="{row_y}" font-size="10" fill="{colour}">{escape(name[:16])}</text>'
         )
         for t in ticks:
             at_risk = _at_risk(fit, t)
@@ -254,7 +254,7 @@ def mean_band_svg(
     parts.append(
         f'<line x1="{LEFT}" y1="{y(0)}" x2="{LEFT + plot_w}" y2="{y(0)}" stroke="{MUTED}"/>'
     )
-    for value in (low, 0.0, high):
+    for value in sorted({low, 0.0, high}):
         parts.append(
             f'<text x="{LEFT - 6}" y="{y(value) + 4}" font-size="10" text-anchor="end" '
             f'fill="{INK}">{number(value)}</text>'
