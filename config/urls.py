@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from ketaclinic.accounts.audit_api import router as audit_router
+from ketaclinic.consent.api import router as consent_router
 from ketaclinic.core.api import build_api
 from ketaclinic.core.views import healthz
 from ketaclinic.inventory.api import router as inventory_router
@@ -23,6 +25,8 @@ api.add_router("/", therapy_router)
 api.add_router("/", messaging_router)
 api.add_router("/", outcomes_router)
 api.add_router("/", setup_router)
+api.add_router("/", consent_router)
+api.add_router("/", audit_router)
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import csv
-from datetime import datetime, time
 
 from django import forms
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
-from django.utils import timezone
 
 from ketaclinic.accounts.audit import audit_record
+from ketaclinic.accounts.audit_query import AuditFilter, audit_events_filtered
 from ketaclinic.accounts.models import AuditEvent
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.decorators import staff_view
@@ -42,34 +40,25 @@ class AuditFilterForm(forms.Form):
     outcome = forms.ChoiceField(required=False, choices=[("", "Any"), *AuditEvent.Outcome.choices])
 
 
-def audit_events_filtered(organization_id: int, form: AuditFilterForm) -> QuerySet[AuditEvent]:
-    events = AuditEvent.objects.filter(organization_id=organization_id)
-    if form.is_valid():
-        data = form.cleaned_data
-        if data["start"]:
-            events = events.filter(
-                occurred_at__gte=timezone.make_aware(datetime.combine(data["start"], time.min))
-            )
-        if data["end"]:
-            events = events.filter(
-                occurred_at__lte=timezone.make_aware(datetime.combine(data["end"], time.max))
-            )
-        if data["actor"]:
-            events = events.filter(actor_username=data["actor"])
-        if data["action"]:
-            events = events.filter(action__startswith=data["action"])
-        if data["patient"]:
-            events = events.filter(patient_id=data["patient"])
-        if data["outcome"]:
-            events = events.filter(outcome=data["outcome"])
-    return events.order_by("-occurred_at", "-seq")
+def _filters(form: AuditFilterForm) -> AuditFilter:
+    if not form.is_valid():
+        return AuditFilter()
+    data = form.cleaned_data
+    return AuditFilter(
+        start=data["start"],
+        end=data["end"],
+        username=data["actor"],
+        action=data["action"],
+        patient=data["patient"],
+        outcome=data["outcome"],
+    )
 
 
 @staff_view(Cap.AUDIT_VIEW)
 def audit_list(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     form = AuditFilterForm(request.GET or None)
-    events = audit_events_filtered(actor.organization.pk, form)
+    events = audit_events_filtered(actor.organization, _filters(form))
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     return TemplateResponse(request, "accounts/audit_list.html", {"form": form, "page": page})
 
@@ -83,7 +72,7 @@ class _Echo:
 def audit_export(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     form = AuditFilterForm(request.GET or None)
-    events = audit_events_filtered(actor.organization.pk, form)
+    events = audit_events_filtered(actor.organization, _filters(form))
     audit_record(actor=actor, action="audit.exported", detail={"filters": request.GET.dict()})
     writer = csv.writer(_Echo())
 

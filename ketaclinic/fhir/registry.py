@@ -597,3 +597,7 @@ HANDLERS.update(CONSENT_HANDLERS)
 from ketaclinic.fhir.therapy_handlers import THERAPY_HANDLERS  # noqa: E402
 
 HANDLERS.update(THERAPY_HANDLERS)
+
+from ketaclinic.fhir.audit_handlers import AUDIT_HANDLERS  # noqa: E402
+
+HANDLERS.update(AUDIT_HANDLERS)

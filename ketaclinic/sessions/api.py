@@ -10,12 +10,15 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
+from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.api import ERROR_RESPONSES
+from ketaclinic.core.errors import NotFound
 from ketaclinic.patients import selectors as patient_selectors
 from ketaclinic.protocols import selectors as protocol_selectors
 from ketaclinic.protocols import services as protocol_services
 from ketaclinic.sessions import selectors, services
+from ketaclinic.sessions.models import NoteAmendment, SessionNote
 
 router = Router(tags=["sessions"])
 
@@ -428,3 +431,61 @@ def note_amend(request: HttpRequest, session_id: uuid.UUID, payload: AmendIn) ->
         reason=payload.reason,
     )
     return Status(201, {"id": str(row.public_id), "signed_at": row.signed_at.isoformat()})
+
+
+# --- the note as a reader sees it ---------------------------------------------------------
+
+
+class AmendmentOut(Schema):
+    id: uuid.UUID = Field(..., alias="public_id")
+    text: str
+    reason: str
+    signed_at: datetime
+    signed_by: str
+
+    @staticmethod
+    def resolve_signed_by(obj: NoteAmendment) -> str:
+        return obj.recorded_by.username
+
+
+class NoteReadOut(Schema):
+    id: uuid.UUID = Field(..., alias="public_id")
+    session: uuid.UUID = Field(..., alias="session.public_id")
+    patient: uuid.UUID = Field(..., alias="session.patient.public_id")
+    text: str
+    signed_at: datetime | None
+    signed_by: str | None
+    content_hash: str
+    amendments: list[AmendmentOut]
+
+    @staticmethod
+    def resolve_signed_by(obj: SessionNote) -> str | None:
+        return obj.signed_by.username if obj.signed_by_id else None
+
+    @staticmethod
+    def resolve_amendments(obj: SessionNote) -> list[NoteAmendment]:
+        return list(obj.amendments.all())
+
+
+@router.get("/sessions/{session_id}/note", response={200: NoteReadOut, **R})
+def note_read(request: HttpRequest, session_id: uuid.UUID) -> Any:
+    """The note as signed (never rewritten) and every amendment after it, oldest first."""
+    actor = request.auth
+    session = selectors.session_get(actor, session_id)
+    note = (
+        SessionNote.objects.filter(session=session)
+        .select_related("signed_by")
+        .prefetch_related("amendments__recorded_by")
+        .first()
+    )
+    if note is None:
+        raise NotFound("This session has no note yet.")
+    note.session = session
+    audit_record(
+        actor=actor,
+        action="sessions.note.read",
+        patient_id=session.patient.public_id,
+        obj=note,
+        detail={"session": str(session.public_id), "amendments": len(note.amendments.all())},
+    )
+    return note
