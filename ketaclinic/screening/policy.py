@@ -160,6 +160,8 @@ _DEFAULT_TABLE: dict[str, dict[Route, Severity]] = {
     "benzodiazepine-dose-above-limit": _everywhere(RELATIVE),
     # §4.1: esketamine is indicated for TRD; evidence for racemic ketamine is in TRD.
     "trd-not-established": _everywhere(RELATIVE),
+    # §4.1 [C] #61, #62: a trial ticked adequate that its dates contradict goes to a prescriber.
+    "trial-adequacy-contradicts-dates": _everywhere(RELATIVE),
     # Not in the reference: an adult service by default ([U] clinic policy).
     "below-minimum-age": _everywhere(ABSOLUTE),
     # §1.3 [S] #1 (non-US) / US [U]: older adults may start at 28 mg.
@@ -254,6 +256,9 @@ class ScreeningPolicy:
     minimum_failed_adequate_trials: int = 2
     # §4.1 [C] #61: non-response = < 50% improvement, so a partial response is a failure.
     partial_response_counts_as_failure: bool = True
+    # §4.1 [C] #61: minimum trial length 4-6 weeks; [C] #62: stopping before week 4 is not a
+    # failed trial. 4 is the floor; a clinic may ask for more (6-8 weeks is clinic wording, [S] #63).
+    minimum_adequate_trial_weeks: int = 4
 
     # §3.2 [C] #50: trial exclusion above ~3 mg lorazepam-equivalent per day.
     benzodiazepine_limit_lorazepam_equivalent_mg_per_day: Decimal = Decimal("3")
@@ -284,6 +289,9 @@ class ScreeningPolicy:
     def _check_numbers(self) -> None:
         if not self.policy_id or self.version < 1:
             raise ValueError("a policy needs an id and a version >= 1")
+        if self.minimum_adequate_trial_weeks < 4:
+            # Below week 4 a stopped trial is not a failure (§4.1 [C] #62).
+            raise ValueError("minimum_adequate_trial_weeks cannot be below 4")
         if self.minimum_failed_adequate_trials < 2:
             # The definition (§4.1 [C]) needs at least two; a clinic may only ask for more.
             raise ValueError("minimum_failed_adequate_trials cannot be below 2")

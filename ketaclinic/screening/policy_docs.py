@@ -2,7 +2,8 @@
 
 Pure: standard library only. `ketaclinic.screening.policy` keeps these sources as comments next
 to each default; this module carries the same text as data so the screen can print every number
-next to its citation. `§` means /work/shared/clinical-reference.md. A threshold marked
+next to its citation. `§` means a section of the clinical
+reference as written up in docs/sources/screening.md. A threshold marked
 `unconfirmed` rests on an item the reference tags [U] (or on nothing in it): its default is the
 conservative choice and the clinic owns the value.
 """
@@ -86,6 +87,15 @@ THRESHOLDS: tuple[Threshold, ...] = (
         Kind.BOOLEAN,
         "",
         "Non-response = < 50% improvement, §4.1 [C] #61",
+        False,
+    ),
+    Threshold(
+        "minimum_adequate_trial_weeks",
+        "Shortest antidepressant trial, by its dates, that can count as adequate",
+        Kind.INTEGER,
+        "weeks",
+        "Minimum trial length 4-6 weeks, §4.1 [C] #61; stopping before week 4 is not a failed "
+        "trial, §4.1 [C] #62 (never below 4)",
         False,
     ),
     Threshold(

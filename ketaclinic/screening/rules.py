@@ -344,6 +344,7 @@ RULES: Mapping[str, RuleSpec] = MappingProxyType(
             ),
             _spec("benzodiazepine-dose-above-limit", f"{_RACEMIC_TABLE} [C] #50"),
             _spec("trd-not-established", "clinical-reference §4.1 [C] #4, #59, #60, #61, #62"),
+            _spec("trial-adequacy-contradicts-dates", "clinical-reference §4.1 [C] #61, #62"),
             _spec("below-minimum-age", "clinic policy (not in clinical-reference) [U]"),
             _spec("older-adult-esketamine-dosing", "clinical-reference §1.3 [S] #1 (US [U])"),
             _spec("age-associated-bp-rise", "clinical-reference §2.2 [C] #40"),
@@ -686,6 +687,13 @@ def _check_interacting_medications(ctx: _Context) -> Iterator[_Detection]:
 
 def _check_trd(ctx: _Context) -> Iterator[_Detection]:
     trd = ctx.trd
+    weeks = ctx.policy.minimum_adequate_trial_weeks
+    for trial in trd.contradicted:
+        yield _Detection(
+            "trial-adequacy-contradicts-dates",
+            f"{trial.drug} is marked as an adequate trial, but its dates show {trial.days} days; "
+            f"an adequate trial lasts at least {weeks} weeks. Check the dates or the tick.",
+        )
     if trd.status is TrdStatus.MET:
         return
     summary = (
@@ -750,6 +758,7 @@ def evaluate(inputs: ScreeningInputs, policy: ScreeningPolicy, *, as_of: date) -
         inputs.antidepressant_trials,
         minimum_failed_adequate_trials=policy.minimum_failed_adequate_trials,
         partial_response_counts_as_failure=policy.partial_response_counts_as_failure,
+        minimum_trial_weeks=policy.minimum_adequate_trial_weeks,
     )
     context = _Context(inputs=inputs, policy=policy, as_of=as_of, trd=trd)
     detections = [detection for check in _CHECKS for detection in check(context)]
@@ -798,12 +807,21 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     if is_dataclass(value) and not isinstance(value, type):
-        return {item.name: _canonical(getattr(value, item.name)) for item in fields(value)}
+        return {
+            item.name: _canonical(getattr(value, item.name))
+            for item in fields(value)
+            if not (item.name in _ADDED_WHEN_SET and getattr(value, item.name) is None)
+        }
     if isinstance(value, frozenset | set):
         return sorted((_canonical(item) for item in value), key=_json)
     if isinstance(value, tuple | list):
         return [_canonical(item) for item in value]
     raise TypeError(f"cannot fingerprint a {type(value).__name__}")
+
+
+# Input fields added after decisions were stored: left out while unset, so an older snapshot
+# keeps its fingerprint and its decision does not look out of date.
+_ADDED_WHEN_SET = frozenset({"days"})
 
 
 def _json(value: Any) -> str:

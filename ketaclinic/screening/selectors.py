@@ -13,6 +13,7 @@ from typing import Any
 
 from ketaclinic.accounts.models import Clinic, Organization
 from ketaclinic.patients.models import Condition, MedicationStatement, Patient, VitalSign
+from ketaclinic.screening.condition_codes import flags_answered
 from ketaclinic.screening.interactions import classify_medications
 from ketaclinic.screening.models import (
     IntakeHistory,
@@ -31,25 +32,9 @@ from ketaclinic.screening.rules import (
 )
 from ketaclinic.screening.trd import AntidepressantTrial, TrialOutcome
 
-# ICD-10-CM prefixes on the chart that answer an intake question "yes" (never "no"): a chart
-# diagnosis cannot be outweighed by an intake form that missed it.
-_EVER = ("active", "recurrence", "relapse", "inactive", "remission", "resolved")
-_ACTIVE = ("active", "recurrence", "relapse")
-CONDITION_FLAGS: tuple[tuple[tuple[str, ...], str, tuple[str, ...]], ...] = (
-    (("F20", "F21", "F22", "F23", "F24", "F25", "F28", "F29"), "psychosis_history", _EVER),
-    (("F30", "F31"), "bipolar_disorder", _EVER),
-    (
-        ("F10", "F11", "F12", "F13", "F14", "F15", "F16", "F18", "F19"),
-        "active_substance_use_disorder",
-        _ACTIVE,
-    ),
-    (("I61",), "intracerebral_hemorrhage_history", _EVER),
-    (("I67.1", "Q28.2", "Q28.3", "I71", "I72"), "aneurysmal_vascular_disease_or_avm", _EVER),
-    (("N30.1",), "cystitis_history", _EVER),
-    (("Z33.1", "O"), "pregnant", _ACTIVE),
-    (("H40",), "raised_intraocular_pressure", _ACTIVE),
-)
-HYPERTENSION_CODES = ("I10", "I11", "I12", "I13", "I15", "I16")
+# A coded chart diagnosis answers an intake question "yes" (never "no"): it cannot be outweighed
+# by an intake form that missed it. The codes (ICD-10-CM and SNOMED CT) and their sources are in
+# ketaclinic/screening/value_sets/conditions.json.
 
 _TRIAL_OUTCOMES = {
     "response": TrialOutcome.RESPONSE,
@@ -139,6 +124,19 @@ def _age(birth_date: date, on: date) -> int:
     return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
 
 
+def _trial_days(medication: MedicationStatement, as_of: date) -> int | None:
+    """How long a trial ran by its dates: to its end date, or to today while still taken."""
+    if medication.start_date is None:
+        return None
+    if medication.end_date is not None:
+        end = medication.end_date
+    elif medication.status == MedicationStatement.Status.ACTIVE:
+        end = as_of
+    else:
+        return None  # stopped without an end date: the dates do not say
+    return max((end - medication.start_date).days, 0)
+
+
 def screening_snapshot(patient: Patient, *, as_of: date) -> Snapshot:
     """Build the rules' inputs from the intake and the chart, in a fixed number of queries."""
     intake = intake_current(patient)
@@ -175,13 +173,13 @@ def screening_snapshot(patient: Patient, *, as_of: date) -> Snapshot:
     ]
     for name in yes_no:
         answers[name] = getattr(intake, name) if intake else None
-    for prefixes, flag, statuses in CONDITION_FLAGS:
-        if any(c.code.startswith(prefixes) and c.clinical_status in statuses for c in conditions):
-            answers[flag] = True
+    charted: set[str] = set()
+    for condition in conditions:
+        charted |= flags_answered(condition.code_system, condition.code, condition.clinical_status)
+    for flag in charted - {"hypertension"}:
+        answers[flag] = True
     hypertension = _enum_or_none(HypertensionStatus, intake.hypertension if intake else "")
-    chart_htn = any(
-        c.code.startswith(HYPERTENSION_CODES) and c.clinical_status in _ACTIVE for c in conditions
-    )
+    chart_htn = "hypertension" in charted
     if chart_htn and hypertension in (None, HypertensionStatus.ABSENT):
         hypertension = None  # the chart and the intake disagree: not documented until resolved
 
@@ -196,6 +194,7 @@ def screening_snapshot(patient: Patient, *, as_of: date) -> Snapshot:
             if m.status == MedicationStatement.Status.ACTIVE and not m.trial_outcome
             else _TRIAL_OUTCOMES.get(m.trial_outcome, TrialOutcome.UNKNOWN),
             in_current_episode=m.in_current_episode,
+            days=_trial_days(m, as_of),
         )
         for m in meds
         if m.is_antidepressant_trial

@@ -8,6 +8,13 @@ response counts as a failure unless the clinic's policy says otherwise. A trial 
 early for intolerance is not a failure of efficacy (EU-PEARL, §4.1 [C] #62).
 
 Two trials of the same drug count once: the definition counts antidepressants, not attempts.
+
+"Adequate" is the prescriber's tick, checked against the trial's dates: the operational definition
+sets a minimum trial length of 4-6 weeks (§4.1 [C] #61) and stopping before week 4 is not a failed
+trial (§4.1 [C] #62). A trial ticked adequate whose dates show it ran shorter than the clinic's
+minimum does not count, and the contradiction is reported so a prescriber looks at it; the tick is
+never silently trusted. The reference gives no per-drug dose threshold, so adequacy of dose stays
+the prescriber's documented judgement. (docs/sources/screening.md)
 """
 
 from __future__ import annotations
@@ -43,6 +50,9 @@ class AntidepressantTrial:
     adequate: bool | None  # adequate dose and duration; None = not documented
     outcome: TrialOutcome
     in_current_episode: bool | None  # None = not documented
+    # How long it ran, from its dates (end or, while taken, the screening date, minus start);
+    # None when the dates do not say.
+    days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +69,8 @@ class TrdAssessment:
     required_failed_trials: int
     counted: tuple[AntidepressantTrial, ...]
     not_counted: tuple[UncountedTrial, ...]
+    # Trials ticked adequate whose dates say they were too short: for the prescriber to resolve.
+    contradicted: tuple[AntidepressantTrial, ...] = ()
 
     @property
     def met(self) -> bool:
@@ -69,8 +81,18 @@ def _drug_key(drug: str) -> str:
     return " ".join(drug.casefold().split())
 
 
+def contradicts_dates(trial: AntidepressantTrial, minimum_trial_weeks: int) -> bool:
+    """Ticked adequate, yet its dates show it ran shorter than the minimum trial length."""
+    return (
+        trial.adequate is True and trial.days is not None and trial.days < 7 * minimum_trial_weeks
+    )
+
+
 def _reasons_against(
-    trial: AntidepressantTrial, *, partial_response_counts_as_failure: bool
+    trial: AntidepressantTrial,
+    *,
+    partial_response_counts_as_failure: bool,
+    minimum_trial_weeks: int,
 ) -> tuple[list[str], list[str]]:
     """Reasons the trial cannot count (definite) and reasons it cannot count yet (unknown)."""
     definite: list[str] = []
@@ -81,7 +103,12 @@ def _reasons_against(
     elif trial.in_current_episode is None:
         unknown.append("not documented whether it was in the current episode")
 
-    if trial.adequate is False:
+    if contradicts_dates(trial, minimum_trial_weeks):
+        definite.append(
+            f"is ticked adequate but its dates show {trial.days} days, shorter than the "
+            f"{minimum_trial_weeks} weeks an adequate trial needs"
+        )
+    elif trial.adequate is False:
         definite.append("was not of adequate dose and duration")
     elif trial.adequate is None:
         unknown.append("adequacy of dose and duration is not documented")
@@ -105,6 +132,7 @@ def assess_trd(
     *,
     minimum_failed_adequate_trials: int,
     partial_response_counts_as_failure: bool,
+    minimum_trial_weeks: int = 4,
 ) -> TrdAssessment:
     """TRD status, the trials that count towards it and why each other trial does not."""
     counted: list[AntidepressantTrial] = []
@@ -114,7 +142,9 @@ def assess_trd(
 
     for trial in trials:
         definite, unknown = _reasons_against(
-            trial, partial_response_counts_as_failure=partial_response_counts_as_failure
+            trial,
+            partial_response_counts_as_failure=partial_response_counts_as_failure,
+            minimum_trial_weeks=minimum_trial_weeks,
         )
         drug = _drug_key(trial.drug)
         if not definite and not unknown and drug in counted_drugs:
@@ -140,4 +170,7 @@ def assess_trd(
         required_failed_trials=minimum_failed_adequate_trials,
         counted=tuple(counted),
         not_counted=tuple(not_counted),
+        contradicted=tuple(
+            u.trial for u in not_counted if contradicts_dates(u.trial, minimum_trial_weeks)
+        ),
     )

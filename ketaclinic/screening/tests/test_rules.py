@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -201,6 +202,21 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         "trd-not-established",
         {"antidepressant_trials": (failed_trial("sertraline"),)},
         {"antidepressant_trials": (failed_trial("sertraline"), failed_trial("bupropion"))},
+    ),
+    (
+        "trial-adequacy-contradicts-dates",
+        {
+            "antidepressant_trials": (
+                replace(failed_trial("sertraline"), days=21),
+                failed_trial("bupropion"),
+            )
+        },
+        {
+            "antidepressant_trials": (
+                replace(failed_trial("sertraline"), days=28),
+                failed_trial("bupropion"),
+            )
+        },
     ),
     ("below-minimum-age", {"age_years": 17}, {"age_years": 18}),
     ("older-adult-esketamine-dosing", {"age_years": 65}, {"age_years": 64}),
