@@ -149,7 +149,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/lockout.html"
 AXES_VERBOSE = False
 
-# Controlled-substance records are kept at least two years (shared/clinical-reference.md §6);
+# Controlled-substance records are kept at least two years (docs/sources/inventory.md, §6);
 # a clinic may keep them longer, never shorter.
 KETACLINIC_CS_RETENTION_YEARS = env_int("KETACLINIC_CS_RETENTION_YEARS", 2, minimum=2, maximum=100)
 

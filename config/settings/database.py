@@ -9,7 +9,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 # SQLite is the embedded default. WAL lets readers run beside the one writer; synchronous=FULL
-# because acknowledged clinical writes must survive power loss (shared/PERFORMANCE.md measured
+# because acknowledged clinical writes must survive power loss (docs/sources/performance.md:
 # NORMAL losing acknowledged commits); IMMEDIATE transactions take the write lock up front so two
 # writers queue on busy_timeout instead of failing with "database is locked" mid-transaction.
 SQLITE_INIT_COMMAND = (
@@ -46,7 +46,7 @@ def sqlite_database(path: Path) -> dict[str, Any]:
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(path),
         # Persistent connections: re-running the PRAGMAs on every request cost about 3x in writes
-        # (shared/PERFORMANCE.md).
+        # (docs/sources/performance.md).
         "CONN_MAX_AGE": None,
         "OPTIONS": {
             "init_command": SQLITE_INIT_COMMAND,

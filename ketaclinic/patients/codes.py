@@ -1,7 +1,7 @@
 """ICD-10-CM codes for the conditions ketamine clinics treat, offered as choices in the chart.
 
-Source: shared/clinical-reference.md §5.5 (ICD-10-CM, [C] #119-#121 unless marked). Codes the
-reference marks unconfirmed ([U]) are offered with `confirmed=False` so the UI can show that the
+Source: docs/sources/screening.md (§5.5 of the clinical reference; ICD-10-CM, [C] #119-#121
+unless marked). Codes the reference marks unconfirmed ([U]) are offered with `confirmed=False` so the UI can show that the
 code should be checked against the current ICD-10-CM release before billing.
 """
 

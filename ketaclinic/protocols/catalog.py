@@ -5,7 +5,8 @@ the dose may be titrated, the phases of the course and how each session is monit
 publishes its own copy under a new version when it changes a value; a stored treatment plan keeps
 the template key (`iv-ketamine-induction@1`) it was built from.
 
-Every number carries its source in a comment, `§` meaning /work/shared/clinical-reference.md.
+Every number carries its source in a comment, `§` meaning a section of
+the clinical reference as written up in docs/sources/dosing.md (sources: docs/sources/README.md).
 Values the reference marks [U] (or does not give at all) are conservative defaults, and the name of
 each such field is listed in the template's `clinic_settings` so the UI can show it as a setting
 the clinic must own.

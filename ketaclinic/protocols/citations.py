@@ -2,7 +2,8 @@
 
 Pure: standard library and the pure catalog only. The catalog and the policy keep their sources as
 comments next to each constant; this module carries the same text as data, so a screen can print
-every number next to its citation. `§` means /work/shared/clinical-reference.md; a source that
+every number next to its citation. `§` means a section of the clinical
+reference as written up in docs/sources/ (dosing.md; see docs/sources/README.md); a source that
 starts with "[U]" is not confirmed there: a conservative default the clinic owns.
 
 A clinic version is compared with the standard template it descends from (same protocol id,

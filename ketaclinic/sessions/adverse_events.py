@@ -1,6 +1,7 @@
 """Adverse events seen with ketamine and esketamine, CTCAE-style grades, and when to escalate.
 
-Pure: standard library only. Sources: §9 of /work/shared/clinical-reference.md.
+Pure: standard library only. Sources: §9 of the clinical reference,
+written up in docs/sources/adverse-events.md.
 """
 
 from __future__ import annotations

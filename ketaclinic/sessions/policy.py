@@ -3,7 +3,8 @@
 Pure: standard library only. A policy is immutable and versioned; publishing a change creates a
 new version, and every gate, alert and discharge decision stores the `policy_key` it used.
 
-Sources: `§` means /work/shared/clinical-reference.md. Fields marked [U] have no confirmed source;
+Sources: `§` means a section of the clinical reference
+(docs/sources/README.md). Fields marked [U] have no confirmed source;
 their defaults lean to the cautious side, they are clinic settings, and their names are listed in
 UNCONFIRMED_FIELDS so the settings screen can say so. A clinical lead must review them before use.
 """
