@@ -67,6 +67,21 @@ PARITY: dict[str, str] = {
     "sessions:note-amend": "POST /api/v1/sessions/{session_id}/note/amendments",
     # protocols
     "protocols:plan-create": "POST /api/v1/plans",
+    # therapy
+    "therapy:visit-new": "POST /api/v1/therapy/visits",
+    "therapy:note-save": "PUT /api/v1/therapy/visits/{visit_id}/note",
+    "therapy:note-amend": "POST /api/v1/therapy/visits/{visit_id}/amendments",
+    "therapy:process-note": "PUT /api/v1/therapy/visits/{visit_id}/process-note",
+    "therapy:break-glass": "POST /api/v1/therapy/visits/{visit_id}/process-note/break-glass",
+    "therapy:risk-flag": "POST /api/v1/therapy/risk-flags",
+    "therapy:assign": "POST /api/v1/therapy/assignments",
+    "therapy:unassign": "POST /api/v1/therapy/assignments/{assignment_id}/end",
+    "therapy:message-new": "POST /api/v1/therapy/messages",
+    "therapy:message-read": "POST /api/v1/therapy/messages/{message_id}/read",
+    "therapy:measure-new": "POST /api/v1/plans/{plan_id}/therapy-measures",
+    # messaging
+    "messaging:contact-set": "PUT /api/v1/patients/{patient_id}/contact/{channel}",
+    "messaging:policy": "PUT /api/v1/messaging/policy",
     # inventory
     "inventory:receive": "POST /api/v1/inventory/receipts",
     "inventory:draw": "POST /api/v1/inventory/draws",

@@ -3,8 +3,8 @@ mapper or database sees it (the JSON API's parser and the FHIR endpoint both cal
 
 Each limit turns a failure that used to surface deep inside (RecursionError in a validator,
 decimal.InvalidOperation in a quantize, PostgreSQL refusing U+0000) into one clear error that
-names the element at fault. The limits are generous for clinical data and documented in
-docs/security.md ("Input limits").
+names the element at fault. The limits are generous for clinical data and documented next to
+each constant below.
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ AUDIT_HANDLERS: dict[str, Handler] = {
     "AuditEvent": AuditEventHandler(
         type="AuditEvent",
         interactions=("read", "search-type"),
+        patient_record=False,
         search_params={
             "_id": "token",
             "date": "date",

@@ -57,7 +57,9 @@ RETRY_AFTER_SECONDS = "2"
 
 
 def _types_for(level: str) -> list[str]:
-    searchable = [name for name, h in HANDLERS.items() if "search-type" in h.interactions]
+    searchable = [
+        name for name, h in HANDLERS.items() if "search-type" in h.interactions and h.patient_record
+    ]
     if level == "patient":
         return ["Patient", *(h.type for h in compartment_handlers())]
     return searchable

@@ -33,7 +33,7 @@ def compartment_handlers() -> list[Handler]:
     return [
         handler
         for name, handler in HANDLERS.items()
-        if name != "Patient" and "patient" in handler.search_params
+        if name != "Patient" and "patient" in handler.search_params and handler.patient_record
     ]
 
 

@@ -55,6 +55,9 @@ class Handler:
     search_params: dict[str, str]  # name -> FHIR search type
     sorts: tuple[str, ...] = ()
     documentation: dict[str, str] = field(default_factory=dict)
+    # Part of the patient's record ($everything, bulk export). The audit trail is about the record,
+    # not in it: it is read for compliance, under its own capability.
+    patient_record: bool = True
 
     def read(self, actor: Actor, resource_id: str) -> dict[str, Any]:
         raise NotImplementedError

@@ -8,12 +8,20 @@ from typing import Any
 
 import pytest
 from django_scopes import scopes_disabled
+from fhir.resources.R4B import get_fhir_model_class
 
 from conftest import api_client, make_member, make_patient
 from ketaclinic.accounts.models import AuditEvent
-from ketaclinic.fhir.tests.helpers import valid
 
 pytestmark = pytest.mark.django_db
+
+
+def valid(data: dict[str, Any]) -> dict[str, Any]:
+    """The JSON is a valid R4B resource (a Bundle: every entry too)."""
+    get_fhir_model_class(data["resourceType"]).model_validate(data)
+    return data
+
+
 FHIR = "application/fhir+json"
 
 

@@ -14,7 +14,6 @@ from django_scopes import scope
 
 from conftest import api_client
 from ketaclinic.core import clock
-from ketaclinic.fhir.tests.helpers import post
 from ketaclinic.patients import services as chart
 from ketaclinic.screening import services
 from ketaclinic.screening.condition_codes import ICD10CM, SNOMED, flags_answered, value_sets
@@ -140,7 +139,9 @@ def test_pregnancy_in_snomed_makes_every_route_ineligible_like_icd10cm(
         "code": {"coding": [{"system": SNOMED, "code": "77386006", "display": "Pregnancy"}]},
         "subject": {"reference": f"Patient/{patient_a.public_id}"},
     }
-    created = post(client, "/fhir/r4/Condition", condition)
+    created = client.post(
+        "/fhir/r4/Condition", json.dumps(condition), content_type="application/fhir+json"
+    )
     assert created.status_code == 201, created.content
     screened = client.post(f"/api/v1/patients/{patient_a.public_id}/screening")
     assert screened.status_code == 201, screened.json()
