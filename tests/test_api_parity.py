@@ -33,6 +33,7 @@ PARITY: dict[str, str] = {
     "patients:condition-add": "POST /api/v1/patients/{patient_id}/conditions",
     "patients:medication-add": "POST /api/v1/patients/{patient_id}/medications",
     "patients:allergy-add": "POST /api/v1/patients/{patient_id}/allergies",
+    "patients:bp-add": "POST /api/v1/patients/{patient_id}/blood-pressures",
     "patients:weight-entered-in-error": "DELETE /api/v1/weights/{entry_id}",
     "patients:height-entered-in-error": "DELETE /api/v1/heights/{entry_id}",
     # measures
@@ -79,6 +80,20 @@ PARITY: dict[str, str] = {
     "therapy:message-new": "POST /api/v1/therapy/messages",
     "therapy:message-read": "POST /api/v1/therapy/messages/{message_id}/read",
     "therapy:measure-new": "POST /api/v1/plans/{plan_id}/therapy-measures",
+    # setup
+    "setup:clinic-add": "POST /api/v1/setup/clinics",
+    "setup:clinic-edit": "PATCH /api/v1/setup/clinics/{clinic_id}",
+    "setup:chair-add": "POST /api/v1/setup/chairs",
+    "setup:chair-edit": "PATCH /api/v1/setup/chairs/{chair_id}",
+    "setup:chair-active": "PATCH /api/v1/setup/chairs/{chair_id}",
+    "setup:product-add": "POST /api/v1/setup/products",
+    "setup:product-active": "PATCH /api/v1/setup/products/{product_id}",
+    "setup:location-add": "POST /api/v1/setup/locations",
+    "setup:staff-add": "POST /api/v1/setup/staff",
+    "setup:staff-role": "POST /api/v1/setup/staff/{user_id}/role",
+    "setup:staff-deactivate": "POST /api/v1/setup/staff/{user_id}/deactivate",
+    "setup:role-change-decide": "POST /api/v1/setup/role-changes/{change_id}/approve",
+    "setup:escalation": "PUT /api/v1/setup/escalation",
     # messaging
     "messaging:contact-set": "PUT /api/v1/patients/{patient_id}/contact/{channel}",
     "messaging:policy": "PUT /api/v1/messaging/policy",
