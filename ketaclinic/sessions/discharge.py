@@ -1,7 +1,7 @@
 """May the patient leave? Every discharge criterion checked, every unmet one named.
 
 Pure: standard library and pure project modules only. The criteria follow §2.1 and §2.4 of
-the clinical reference (docs/sources/README.md): at least the minimum observation time from the start of the
+the clinical reference (docs/sources/sessions.md): at least the minimum observation time from the start of the
 dose (2 h for esketamine, [C] #1, #16); sedation, dissociation and respiratory depression resolved
 and the patient clinically stable ([C] #16); blood pressure back at a safe level ([C] #13);
 baseline mental status and a responsible adult to take the patient home ([S] #45, [C] #13).

@@ -4,7 +4,7 @@ Pure: standard library only. A policy is immutable and versioned; publishing a c
 new version, and every gate, alert and discharge decision stores the `policy_key` it used.
 
 Sources: `§` means a section of the clinical reference
-(docs/sources/README.md). Fields marked [U] have no confirmed source;
+(docs/sources/sessions.md). Fields marked [U] have no confirmed source;
 their defaults lean to the cautious side, they are clinic settings, and their names are listed in
 UNCONFIRMED_FIELDS so the settings screen can say so. A clinical lead must review them before use.
 """

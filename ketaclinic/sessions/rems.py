@@ -1,6 +1,6 @@
 """The SPRAVATO REMS Patient Monitoring Form (PMF): its fields, a completeness check, its deadline.
 
-Pure: standard library only. Source: §2.1 of the clinical reference (docs/sources/README.md;
+Pure: standard library only. Source: §2.1 of the clinical reference (docs/sources/sessions.md;
 2021 and 2024 form versions, [C] #18, #37; submission rules [C] #18, #19). Outpatient settings submit one PMF
 after every esketamine session, within 7 days; inpatient settings do not submit PMFs ([C] #19).
 Re-check the live REMS site before relying on these: §2.1 flags possible 2025 changes as [U].
