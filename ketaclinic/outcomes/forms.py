@@ -50,3 +50,24 @@ class CohortFilterForm(forms.Form):
     def filters(self) -> CohortFilters:
         data = {key: value for key, value in self.cleaned_data.items() if value not in (None, "")}
         return CohortFilters(**data)
+
+
+class ResearchExportForm(CohortFilterForm):
+    """A cohort to export de-identified, and the ZIP3 table version to apply."""
+
+    zip3_table = forms.ChoiceField(
+        label="ZIP3 table",
+        choices=[
+            ("zip3-none@1", "No ZIP digits (000 for all; default)"),
+            ("zip3-census2000-hhs@1", "HHS 2000-census list of small areas"),
+        ],
+        initial="zip3-none@1",
+    )
+
+    def filters(self) -> CohortFilters:
+        data = {
+            key: value
+            for key, value in self.cleaned_data.items()
+            if value not in (None, "") and key not in ("zip3_table", "group_by")
+        }
+        return CohortFilters(**data)

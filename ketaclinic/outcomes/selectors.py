@@ -246,3 +246,10 @@ def export_get_for_actor(actor: Actor, public_id: Any, *, kind: str) -> Any:
     if export is None:
         raise NotFound("No such export.")
     return export
+
+
+def exports_log(limit: int = 100) -> list[Any]:
+    """The organization's data exports, newest first: the accounting of disclosures."""
+    from ketaclinic.outcomes.models import DataExport
+
+    return list(DataExport.objects.select_related("requested_by").order_by("-created_at")[:limit])

@@ -6,6 +6,9 @@ app_name = "outcomes"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("exports/", views.exports, name="exports"),
+    path("exports/<uuid:export_id>/", views.export_detail, name="export"),
+    path("exports/<uuid:export_id>/files/<str:name>", views.export_file, name="export-file"),
     path(
         "patients/<uuid:patient_id>/progress-report/",
         views.progress_report,

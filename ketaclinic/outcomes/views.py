@@ -146,3 +146,69 @@ def progress_report(request: HttpRequest, patient_id: str) -> HttpResponse:
         response["Content-Disposition"] = 'attachment; filename="progress-report.pdf"'
         return response
     return TemplateResponse(request, "outcomes/progress_report_page.html", {"report": report})
+
+
+@staff_view(Cap.RESEARCH_EXPORT)
+def exports(request: HttpRequest) -> HttpResponse:
+    """The research exports: request one (a logged disclosure) and the log of every export."""
+    from django.shortcuts import redirect
+
+    from ketaclinic.core.errors import DomainError
+    from ketaclinic.outcomes import services
+    from ketaclinic.outcomes.forms import ResearchExportForm
+
+    actor = request.actor  # type: ignore[attr-defined]
+    form = ResearchExportForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            export = services.research_export_request(
+                actor=actor, filters=form.filters(), zip3_table=form.cleaned_data["zip3_table"]
+            )
+        except DomainError as error:
+            for field_error in error.errors:
+                form.add_error(
+                    field_error.field if field_error.field in form.fields else None,
+                    field_error.message,
+                )
+        else:
+            return redirect("outcomes:export", export_id=export.public_id)
+    context = {"form": form, "log": selectors.exports_log()}
+    return TemplateResponse(
+        request, "outcomes/exports.html", context, status=400 if form.errors else 200
+    )
+
+
+@staff_view(Cap.RESEARCH_EXPORT)
+def export_detail(request: HttpRequest, export_id: str) -> HttpResponse:
+    """One export's progress (the bar polls every 2 s until done) and its files."""
+    from ketaclinic.core.http import render_page_or_partial
+    from ketaclinic.outcomes.models import DataExport
+
+    export = selectors.export_get_for_actor(
+        request.actor,  # type: ignore[attr-defined]
+        export_id,
+        kind=DataExport.Kind.RESEARCH,
+    )
+    return render_page_or_partial(
+        request, "outcomes/export_detail.html", "export-progress", {"export": export}
+    )
+
+
+@staff_view(Cap.RESEARCH_EXPORT)
+def export_file(request: HttpRequest, export_id: str, name: str) -> HttpResponse:
+    from django.http import FileResponse, Http404
+
+    from ketaclinic.accounts.audit import audit_record
+    from ketaclinic.outcomes.models import DataExport
+    from ketaclinic.outcomes.research_export import export_directory
+
+    actor = request.actor  # type: ignore[attr-defined]
+    export = selectors.export_get_for_actor(actor, export_id, kind=DataExport.Kind.RESEARCH)
+    if export.status != DataExport.Status.DONE or name not in {f["name"] for f in export.files}:
+        raise Http404("No such file in this export.")
+    audit_record(
+        actor=actor, action="outcomes.research_export.downloaded", obj=export, detail={"file": name}
+    )
+    return FileResponse(
+        (export_directory(export) / name).open("rb"), as_attachment=True, filename=name
+    )
