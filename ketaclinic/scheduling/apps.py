@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.apps import AppConfig
 
 
@@ -5,3 +7,12 @@ class SchedulingConfig(AppConfig):
     name = "ketaclinic.scheduling"
     label = "scheduling"
     verbose_name = "Scheduling"
+
+    def ready(self) -> None:
+        from ketaclinic.core.periodic import PeriodicJob, register
+        from ketaclinic.scheduling import tasks
+
+        # Reminders go out once, 24 hours ahead; a few minutes' lateness does not matter.
+        register(
+            PeriodicJob("scheduling.reminders.send", timedelta(minutes=5), tasks.send_reminders)
+        )

@@ -1,0 +1,285 @@
+"""Appointment types, staff hours and time off, the clinic's monitoring-ratio policy, series,
+appointments (with their history) and the waitlist.
+
+Chairs are `accounts.Chair` rows (with what each can host). Every booking passes the pure rules
+in rules.py inside a transaction that locks the clinic row, so two bookings of the last free
+chair cannot both succeed (docs/sources/scheduling.md).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django_scopes import ScopedManager
+
+from ketaclinic.accounts.models import Chair, Clinic, Membership, Organization, User
+from ketaclinic.core.models import PublicIdModel, TimeStamped
+from ketaclinic.patients.models import Patient
+from ketaclinic.protocols.models import TreatmentPlan
+
+# No staffing ratio for monitoring appears in the clinical reference. Conservative default, clinic
+# setting: one patient per nurse in monitoring, as moderate-sedation guidance asks for a person
+# whose only task is watching the patient (clinical-reference §2.4 [S] #46).
+DEFAULT_PATIENTS_PER_NURSE = 1
+
+
+class AppointmentType(PublicIdModel):
+    class Kind(models.TextChoices):
+        IV_INFUSION = "iv_infusion", "IV ketamine infusion"
+        ESKETAMINE = "esketamine", "Esketamine nasal spray"
+        IM = "im", "IM ketamine"
+        SUBLINGUAL = "sublingual", "Sublingual ketamine in clinic"
+        KAP_PREPARATION = "kap_preparation", "KAP preparation"
+        KAP_DOSING = "kap_dosing", "KAP dosing session"
+        KAP_INTEGRATION = "kap_integration", "KAP integration"
+        CONSULT = "consult", "Consultation"
+        FOLLOW_UP = "follow_up", "Follow-up"
+        TELEHEALTH = "telehealth", "Telehealth visit"
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    name = models.CharField(max_length=100)
+    # The whole time the visit holds its chair: dosing plus observation and recovery.
+    duration_minutes = models.PositiveSmallIntegerField()
+    needs_chair = models.BooleanField(default=False)
+    chair_capability = models.CharField(max_length=32, blank=True)  # accounts.chairs value
+    needs_clinician = models.BooleanField(default=False)
+    monitored = models.BooleanField(default=False)  # counts toward the nurse ratio
+    route = models.CharField(max_length=32, blank=True)  # dosing visits: the session's route
+    bookable_online = models.BooleanField(default=False)
+    source = models.CharField(max_length=200, blank=True)  # where the duration comes from
+    is_active = models.BooleanField(default=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "kind"], name="appt_type_kind_unique"),
+            models.CheckConstraint(
+                condition=models.Q(duration_minutes__gte=5, duration_minutes__lte=600),
+                name="appt_type_duration_sane",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CapacityPolicy(models.Model):
+    """One published version of a clinic's monitoring ratio. A change is a new row."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
+    version = models.PositiveIntegerField()
+    patients_per_nurse = models.PositiveSmallIntegerField(default=DEFAULT_PATIENTS_PER_NURSE)
+    note = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "version"], name="capacity_version_unique"),
+            models.CheckConstraint(
+                condition=models.Q(patients_per_nurse__gte=1, patients_per_nurse__lte=10),
+                name="capacity_ratio_sane",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patients_per_nurse} per nurse (v{self.version})"
+
+
+class StaffHours(TimeStamped):
+    """A staff member's regular weekly hours at a clinic, in the clinic's wall-clock time."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")
+    weekday = models.PositiveSmallIntegerField()  # 0 = Monday
+    start_time = models.TimeField()
+    end_time = models.TimeField()
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        ordering = ["weekday", "start_time"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(weekday__lte=6), name="hours_weekday"),
+            models.CheckConstraint(
+                condition=models.Q(end_time__gt=models.F("start_time")), name="hours_end_after"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.weekday} {self.start_time}-{self.end_time}"
+
+
+class TimeOff(TimeStamped):
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    reason = models.CharField(max_length=200, blank=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")), name="timeoff_end_after"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"off {self.starts_at:%Y-%m-%d}"
+
+
+class AppointmentSeries(PublicIdModel):
+    """The visits proposed from a treatment plan's schedule; a scheduler confirms them."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    plan = models.ForeignKey(
+        TreatmentPlan, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    appointment_type = models.ForeignKey(
+        AppointmentType, on_delete=models.PROTECT, related_name="+"
+    )
+    rules = models.JSONField(default=list)  # [{"phase", "rrule"}], RFC 5545
+    exceptions = models.JSONField(default=list, blank=True)  # local dates skipped
+    algorithm = models.CharField(max_length=40)
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+
+    objects = ScopedManager(organization="organization")
+
+    def __str__(self) -> str:
+        return f"series {self.public_id}"
+
+
+class Appointment(PublicIdModel):
+    class Status(models.TextChoices):
+        PROPOSED = "proposed", "Proposed"
+        BOOKED = "booked", "Booked"
+        CHECKED_IN = "checked_in", "Checked in"
+        CANCELLED = "cancelled", "Cancelled"
+        NO_SHOW = "no_show", "No-show"
+        RESCHEDULED = "rescheduled", "Moved"
+
+    # Statuses that hold the chair, the clinician and the nurse's attention.
+    HOLDING = ("booked", "checked_in")
+
+    class Source(models.TextChoices):
+        STAFF = "staff", "Staff"
+        PORTAL = "portal", "Patient portal"
+        FRONT_DOOR = "front_door", "Online request"
+        FHIR = "fhir", "FHIR"
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    appointment_type = models.ForeignKey(
+        AppointmentType, on_delete=models.PROTECT, related_name="+"
+    )
+    chair = models.ForeignKey(
+        Chair, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    clinician = models.ForeignKey(
+        Membership, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.BOOKED)
+    source = models.CharField(max_length=12, choices=Source.choices, default=Source.STAFF)
+    series = models.ForeignKey(
+        AppointmentSeries,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="appointments",
+    )
+    series_index = models.PositiveSmallIntegerField(null=True, blank=True)
+    series_phase = models.CharField(max_length=60, blank=True)
+    plan = models.ForeignKey(
+        TreatmentPlan, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # The monitored session opened by check-in (sessions app), by public id: no reverse coupling.
+    session_public_id = models.UUIDField(null=True, blank=True)
+    rescheduled_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status_reason = models.CharField(max_length=300, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    booked_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        ordering = ["starts_at", "pk"]
+        indexes = [
+            models.Index(fields=["clinic", "starts_at"], name="appt_clinic_start"),
+            models.Index(fields=["patient", "starts_at"], name="appt_patient_start"),
+            models.Index(fields=["status", "starts_at"], name="appt_status_start"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")), name="appt_end_after"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    status__in=[
+                        "proposed",
+                        "booked",
+                        "checked_in",
+                        "cancelled",
+                        "no_show",
+                        "rescheduled",
+                    ]
+                ),
+                name="appt_status_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.appointment_type_id} at {self.starts_at:%Y-%m-%d %H:%M}"
+
+
+class WaitlistEntry(PublicIdModel):
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting"
+        BOOKED = "booked", "Booked"
+        REMOVED = "removed", "Removed"
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    appointment_type = models.ForeignKey(
+        AppointmentType, on_delete=models.PROTECT, related_name="+"
+    )
+    earliest = models.DateField()
+    latest = models.DateField()
+    note = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.WAITING)
+    appointment = models.ForeignKey(
+        Appointment, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(latest__gte=models.F("earliest")), name="waitlist_window"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"waitlist {self.public_id}"

@@ -1,0 +1,1 @@
+from ketaclinic.messaging.tests.servers import sms_endpoint, smtp_inbox  # noqa: F401
