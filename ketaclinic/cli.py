@@ -23,6 +23,8 @@ COMMANDS = {
     "worker": "worker",
     "export": "export",
     "collectstatic": "collectstatic",
+    "backup": "backup",
+    "restore": "restore",
 }
 
 

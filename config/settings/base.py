@@ -153,6 +153,14 @@ AXES_VERBOSE = False
 # a clinic may keep them longer, never shorter.
 KETACLINIC_CS_RETENTION_YEARS = env_int("KETACLINIC_CS_RETENTION_YEARS", 2, minimum=2, maximum=100)
 
+# Backups (ketaclinic backup/restore; README "Backup and restore"). BACKUP_KEY: Fernet key(s),
+# comma-separated, the first encrypts. BACKUP_DIR set: the worker writes one every
+# BACKUP_EVERY_HOURS and keeps the newest BACKUP_KEEP.
+BACKUP_KEY = env_str("BACKUP_KEY", "")
+BACKUP_DIR = env_str("BACKUP_DIR", "")
+BACKUP_EVERY_HOURS = env_int("BACKUP_EVERY_HOURS", 24, minimum=1, maximum=24 * 31)
+BACKUP_KEEP = env_int("BACKUP_KEEP", 14, minimum=1, maximum=10_000)
+
 API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 90, minimum=1, maximum=3650)
 
 LANGUAGE_CODE = "en-us"
