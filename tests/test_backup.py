@@ -21,7 +21,7 @@ from conftest import actor_for, make_member, make_patient
 from ketaclinic.accounts.services import organization_create
 from ketaclinic.core import backup
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[1]
 KEY = Fernet.generate_key().decode()
 pytestmark = pytest.mark.django_db(transaction=True)
 
