@@ -68,6 +68,8 @@ PARITY: dict[str, str] = {
     "sessions:note-amend": "POST /api/v1/sessions/{session_id}/note/amendments",
     # protocols
     "protocols:plan-create": "POST /api/v1/plans",
+    # outcomes
+    "outcomes:exports": "POST /api/v1/research/exports",
     # therapy
     "therapy:visit-new": "POST /api/v1/therapy/visits",
     "therapy:note-save": "PUT /api/v1/therapy/visits/{visit_id}/note",
