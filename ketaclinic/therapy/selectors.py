@@ -17,6 +17,7 @@ from ketaclinic.accounts.roles import Cap, Role
 from ketaclinic.core.errors import NotFound
 from ketaclinic.patients.models import Patient
 from ketaclinic.sessions.models import TreatmentSession
+from ketaclinic.therapy.measure_timing import Course, MeasureStatus, measure_status
 from ketaclinic.therapy.models import (
     BreakGlassRead,
     RiskFlag,
@@ -244,3 +245,54 @@ def member_user(actor: Actor, public_id: Any, *, field: str) -> User:
     if membership is None:
         raise ValidationFailed.for_field(field, "No such member of this clinic.")
     return membership.user
+
+
+@dataclass(frozen=True)
+class PlannedMeasure:
+    row: TherapyMeasurePlan
+    status: MeasureStatus
+
+
+def measures_with_status(patient: Patient) -> list[PlannedMeasure]:
+    """The plan's therapy measures, each with whether it is due, done or missed now (a fixed
+    four queries: the measures, the visits, the sessions, the answers)."""
+    from ketaclinic.measures.models import QuestionnaireResponse
+
+    rows = measure_plans(patient)
+    if not rows:
+        return []
+    plan = rows[0].plan
+    visits = list(
+        TherapyVisit.objects.filter(
+            patient=patient, kind__in=[VisitKind.PREPARATION, VisitKind.INTEGRATION]
+        ).values_list("kind", "started_at")
+    )
+    sessions = list(
+        TreatmentSession.objects.filter(plan=plan)
+        .exclude(state="aborted", dose_started_at__isnull=True)
+        .values_list("dose_started_at", "scheduled_at")
+    )
+    course = Course(
+        plan_start=plan.created_at,
+        preparations=[at for kind, at in visits if kind == VisitKind.PREPARATION],
+        doses=[dosed for dosed, _ in sessions if dosed is not None],
+        upcoming_sessions=[at for dosed, at in sessions if dosed is None],
+        integrations=[at for kind, at in visits if kind == VisitKind.INTEGRATION],
+    )
+    answers: dict[str, list[datetime]] = {}
+    for instrument_id, completed_at in QuestionnaireResponse.objects.filter(
+        patient=patient, instrument_id__in={r.instrument_id for r in rows}
+    ).values_list("instrument_id", "completed_at"):
+        answers.setdefault(instrument_id, []).append(completed_at)
+    return [
+        PlannedMeasure(
+            row,
+            measure_status(
+                instrument_id=row.instrument_id,
+                timing=row.timing,
+                course=course,
+                answers=answers.get(row.instrument_id, []),
+            ),
+        )
+        for row in rows
+    ]

@@ -70,7 +70,7 @@ def _patient_page(
         "zone": _zone(actor),
         "visits": selectors.visits_for_patient(patient),
         "team": selectors.team_for_patient(patient),
-        "measure_plans": selectors.measure_plans(patient),
+        "measure_plans": selectors.measures_with_status(patient),
         **_page_forms(actor, patient),
         **replaced,
     }

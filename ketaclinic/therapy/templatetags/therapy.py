@@ -44,3 +44,13 @@ def therapy_section(context: Any, patient: Any) -> dict[str, Any]:
         "visits": selectors.visits_for_patient(patient) if allowed else [],
         "zone": ZoneInfo(zone),
     }
+
+
+@register.inclusion_tag("therapy/inbox_panel.html", takes_context=True)
+def therapy_inbox_panel(context: Any) -> dict[str, Any]:
+    """Unread handoff messages on the staff dashboard (one query)."""
+    caps = context.get("caps", set())
+    actor = context.get("actor")
+    allowed = "therapy.message" in caps and actor is not None
+    unread = [m for m in selectors.inbox(actor, limit=20) if m.read_at is None] if allowed else []
+    return {"allowed": allowed, "unread": unread}

@@ -198,3 +198,46 @@ def test_handoff_message_from_the_page(members: Any, kap: Any) -> None:
     assert sent.status_code == 302
     inbox = staff_client(members["prescriber"]).get("/therapy/").content.decode()
     assert "Before the session" in inbox
+
+
+def test_the_page_says_which_therapy_measure_is_due(
+    members: Any, therapist: Any, prescriber: Any, kap: Any, org_a: Any
+) -> None:
+    from ketaclinic.measures.services import response_record
+    from ketaclinic.measures.tests.builders import phq9
+
+    with scope(organization=org_a):
+        services.measure_plan_add(
+            actor=therapist, plan=kap["plan"], instrument_id="phq9", timing="before_preparation"
+        )
+        services.measure_plan_add(
+            actor=therapist, plan=kap["plan"], instrument_id="gad7", timing="after_integration"
+        )
+    client = staff_client(members["therapist"])
+    page = client.get(f"/therapy/patients/{kap['patient'].public_id}/").content.decode()
+    assert "PHQ9 · Before the first preparation visit: <strong>Due</strong>" in page
+    assert "?instrument=phq9" in page
+    assert "GAD7 · After each integration visit: <strong>Waiting</strong>" in page
+    with scope(organization=org_a):
+        response_record(
+            actor=prescriber, patient=kap["patient"], instrument_id="phq9", answers=phq9()
+        )
+    page = client.get(f"/therapy/patients/{kap['patient'].public_id}/").content.decode()
+    assert "PHQ9 · Before the first preparation visit: <strong>Done</strong>" in page
+
+
+def test_unread_handoff_messages_show_on_the_dashboard(
+    members: Any, therapist: Any, prescriber: Any, kap: Any, org_a: Any
+) -> None:
+    with scope(organization=org_a):
+        services.message_send(
+            actor=therapist,
+            recipient=prescriber.user,
+            subject="Anxious before Thursday",
+            body="Please call her.",
+            patient=kap["patient"],
+        )
+    dashboard = staff_client(members["prescriber"]).get("/").content.decode()
+    assert "Team messages" in dashboard
+    assert "Anxious before Thursday" in dashboard
+    assert "Anxious before Thursday" not in staff_client(members["nurse"]).get("/").content.decode()
