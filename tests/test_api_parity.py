@@ -36,6 +36,7 @@ PARITY: dict[str, str] = {
     "patients:bp-add": "POST /api/v1/patients/{patient_id}/blood-pressures",
     "patients:weight-entered-in-error": "DELETE /api/v1/weights/{entry_id}",
     "patients:height-entered-in-error": "DELETE /api/v1/heights/{entry_id}",
+    "patients:vital-entered-in-error": "DELETE /api/v1/vitals/{entry_id}",
     # measures
     "measures:response-new": "POST /api/v1/patients/{patient_id}/responses",
     "measures:link-new": "POST /api/v1/patients/{patient_id}/measure-links",
@@ -133,7 +134,6 @@ NOT_AN_API_ACTION: dict[str, str] = {
 # route name -> what is missing. Each row is a defect: add the JSON API operation (same service),
 # then move the row to PARITY.
 API_STILL_MISSING: dict[str, str] = {
-    "patients:vital-entered-in-error": "no JSON API for resting vitals (FHIR Observation only)",
     "measures:schedule-new": "no JSON API to schedule a questionnaire",
     "screening:policy-edit": "no JSON API to edit the screening policy",
     "sessions:observation-add": "no JSON API for session observations (sedation, dissociation)",

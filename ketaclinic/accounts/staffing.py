@@ -145,7 +145,7 @@ def staff_role_change(
     *, actor: Actor, membership: Membership, role: str, reason: str = ""
 ) -> RoleChange:
     """Change another member's role: at once for an ordinary role, after a second admin's
-    approval for a privileged one."""
+    approval for a privileged one. Giving a deactivated account a role reactivates it."""
     actor.require(Cap.STAFF_MANAGE)
     wanted = _role(role)
     _check_target(actor, membership, "role_change", to_role=wanted.value)
@@ -175,19 +175,23 @@ def staff_role_change(
             decided_by=None if privileged else actor.user,
             decided_at=None if privileged else now,
         )
-        detail = {
+        detail: dict[str, object] = {
             "username": membership.user.username,
             "from_role": membership.role,
             "to_role": wanted.value,
             "reason": change.reason,
         }
+        if not membership.is_active:
+            detail["reactivates"] = True
         if privileged:
             audit_record(
                 actor=actor, action="accounts.role_change.requested", obj=change, detail=detail
             )
         else:
+            # A role given to a deactivated account brings it back (audited as such).
             membership.role = wanted.value
-            membership.save(update_fields=["role", "updated_at"])
+            membership.is_active = True
+            membership.save(update_fields=["role", "is_active", "updated_at"])
             audit_record(
                 actor=actor, action="accounts.membership.role_changed", obj=change, detail=detail
             )

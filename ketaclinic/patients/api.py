@@ -302,6 +302,16 @@ def remove_heights(
     return _remove_measurement(request, BodyHeight, entry_id, query.reason)
 
 
+@router.delete(
+    "/vitals/{entry_id}",
+    response={204: None, **ERROR_RESPONSES},
+    description="Marks a resting vital sign (e.g. a blood pressure) entered-in-error: screening "
+    "no longer reads it; the chart keeps it for the record.",
+)
+def remove_vitals(request: HttpRequest, entry_id: str, query: Query[MeasurementRemoveQuery]) -> Any:
+    return _remove_measurement(request, VitalSign, entry_id, query.reason)
+
+
 # --- conditions, medications, allergies ---------------------------------------------------------
 
 ConditionStatus = Literal["active", "recurrence", "relapse", "inactive", "remission", "resolved"]

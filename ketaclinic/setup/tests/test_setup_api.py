@@ -287,3 +287,25 @@ def test_escalations_reach_the_on_call_clinician_named_in_set_up(members: Any, o
         ("email", "dr.oncall@clinic.example", doctor),
         ("sms", "+13125550142", doctor),
     ]
+
+
+def test_a_wrong_resting_blood_pressure_is_marked_entered_in_error(members: Any) -> None:
+    nurse = members["nurse"]
+    patient = make_patient(actor_for(members["prescriber"]))
+    api = api_client(nurse)
+    url = f"/api/v1/patients/{patient.public_id}/blood-pressures"
+    reading = post(api, url, {"systolic": 182, "diastolic": 104}).json()
+    assert api.delete(f"/api/v1/vitals/{reading['id']}?reason=another+patient").status_code == 204
+    assert api.get(url).json()["count"] == 0
+    assert api.delete(f"/api/v1/vitals/{reading['id']}").status_code in (404, 409)
+    assert AuditEvent.objects.filter(action__contains="entered_in_error").count() == 1
+
+
+def test_setup_lists_cost_a_fixed_number_of_queries(
+    admin_api: Any, members: Any, org_a: Any, django_assert_max_num_queries: Any
+) -> None:
+    for number in range(5):
+        make_member(org_a, "nurse", f"extra-nurse-{number}")
+    for url in ("staff", "chairs", "clinics", "products", "locations", "role-changes"):
+        with django_assert_max_num_queries(6):
+            assert admin_api.get(f"/api/v1/setup/{url}").status_code == 200

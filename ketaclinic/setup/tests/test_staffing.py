@@ -194,3 +194,25 @@ def test_the_staff_screen_refuses_a_self_grant_and_audits_each_change(admins: An
         "accounts.role_change.approve.denied",
         "accounts.role_change.approved",
     ]
+
+
+def test_a_deactivated_account_comes_back_only_through_a_role_change(
+    org_a: Any, admins: Any
+) -> None:
+    first, second = actor_for(admins[0]), actor_for(admins[1])
+    nurse = make_member(org_a, "nurse", "back-nurse")
+    doctor = make_member(org_a, "prescriber", "back-doc")
+    with scope(organization=first.organization):
+        staffing.staff_deactivate(actor=first, membership=nurse)
+        staffing.staff_deactivate(actor=first, membership=doctor)
+        staffing.staff_role_change(actor=first, membership=nurse, role="nurse")
+        change = staffing.staff_role_change(actor=first, membership=doctor, role="prescriber")
+        doctor.refresh_from_db()
+        assert not doctor.is_active  # a prescriber comes back with a second admin's approval
+        staffing.role_change_decide(actor=second, change=change, approve=True)
+    nurse.refresh_from_db()
+    doctor.refresh_from_db()
+    assert nurse.is_active
+    assert doctor.is_active
+    [event] = events("accounts.membership.role_changed")
+    assert event.detail["reactivates"] is True
