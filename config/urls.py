@@ -10,6 +10,7 @@ from ketaclinic.measures.api import router as measures_router
 from ketaclinic.messaging.api import router as messaging_router
 from ketaclinic.outcomes.api import router as outcomes_router
 from ketaclinic.patients.api import router as patients_router
+from ketaclinic.scheduling.api import router as scheduling_router
 from ketaclinic.screening.api import router as screening_router
 from ketaclinic.sessions.api import router as sessions_router
 from ketaclinic.setup.api import router as setup_router
@@ -23,6 +24,7 @@ api.add_router("/", sessions_router)
 api.add_router("/", inventory_router)
 api.add_router("/", therapy_router)
 api.add_router("/", messaging_router)
+api.add_router("/", scheduling_router)
 api.add_router("/", outcomes_router)
 api.add_router("/", setup_router)
 api.add_router("/", consent_router)
@@ -43,6 +45,7 @@ urlpatterns = [
     path("inventory/", include("ketaclinic.inventory.urls")),
     path("therapy/", include("ketaclinic.therapy.urls")),
     path("messaging/", include("ketaclinic.messaging.urls")),
+    path("calendar/", include("ketaclinic.scheduling.urls")),
     path("outcomes/", include("ketaclinic.outcomes.urls")),
     path("setup/", include("ketaclinic.setup.urls")),
     path("admin/", admin.site.urls),

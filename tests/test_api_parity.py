@@ -100,6 +100,14 @@ PARITY: dict[str, str] = {
     # messaging
     "messaging:contact-set": "PUT /api/v1/patients/{patient_id}/contact/{channel}",
     "messaging:policy": "PUT /api/v1/messaging/policy",
+    # scheduling
+    "scheduling:book": "POST /api/v1/scheduling/appointments",
+    "scheduling:check-in": "POST /api/v1/scheduling/appointments/{appointment_id}/check-in",
+    "scheduling:move": "POST /api/v1/scheduling/appointments/{appointment_id}/reschedule",
+    "scheduling:cancel": "POST /api/v1/scheduling/appointments/{appointment_id}/cancel",
+    "scheduling:no-show": "POST /api/v1/scheduling/appointments/{appointment_id}/no-show",
+    "scheduling:series-new": "POST /api/v1/scheduling/series",
+    "scheduling:series": "POST /api/v1/scheduling/series/{series_id}/confirm",
     # inventory
     "inventory:receive": "POST /api/v1/inventory/receipts",
     "inventory:draw": "POST /api/v1/inventory/draws",

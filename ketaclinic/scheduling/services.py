@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.db import transaction
-from django.db.models import Q
 from django_scopes import scope, scopes_disabled
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.models import Chair, Clinic, Membership, Organization
-from ketaclinic.accounts.roles import Cap, Role
+from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
 from ketaclinic.core.errors import Conflict, FieldError, ValidationFailed
 from ketaclinic.messaging.producers import clinic_context, local_time_text
@@ -29,10 +28,10 @@ from ketaclinic.messaging.services import message_send
 from ketaclinic.patients.models import Patient
 from ketaclinic.protocols.models import TreatmentPlan
 from ketaclinic.scheduling import rules, series
+from ketaclinic.scheduling.availability import Availability, Fit, capacity_policy_current
 from ketaclinic.scheduling.defaults import DEFAULT_TYPES, ESKETAMINE_MIN_MINUTES
 from ketaclinic.scheduling.ics import appointment_ics
 from ketaclinic.scheduling.models import (
-    DEFAULT_PATIENTS_PER_NURSE,
     Appointment,
     AppointmentSeries,
     AppointmentType,
@@ -109,16 +108,6 @@ def appointment_type_update(
             detail={"duration_minutes": duration_minutes, "bookable_online": bookable_online},
         )
     return appointment_type
-
-
-def capacity_policy_current(clinic: Clinic) -> CapacityPolicy:
-    policy = CapacityPolicy.objects.filter(clinic=clinic).order_by("-version").first()
-    return policy or CapacityPolicy(
-        organization=clinic.organization,
-        clinic=clinic,
-        version=0,
-        patients_per_nurse=DEFAULT_PATIENTS_PER_NURSE,
-    )
 
 
 def capacity_policy_publish(
@@ -218,31 +207,6 @@ def time_off_add(
 # --- fitting a visit ----------------------------------------------------------------------------
 
 
-@dataclass
-class Fit:
-    chair: Chair | None
-    refusals: list[rules.Refusal] = field(default_factory=list)
-
-
-def _intervals_for(
-    memberships: Sequence[int], clinic: Clinic, first: date, last: date
-) -> dict[int, list[rules.Interval]]:
-    hours: dict[int, list[rules.WeeklyHours]] = {m: [] for m in memberships}
-    for row in StaffHours.objects.filter(clinic=clinic, membership_id__in=memberships):
-        hours[row.membership_id].append(
-            rules.WeeklyHours(row.weekday, row.start_time, row.end_time)
-        )
-    offs: dict[int, list[rules.Interval]] = {m: [] for m in memberships}
-    for off in TimeOff.objects.filter(membership_id__in=memberships):
-        offs[off.membership_id].append(rules.Interval(off.starts_at, off.ends_at))
-    return {
-        m: rules.working_intervals(
-            hours[m], offs[m], time_zone=clinic.time_zone, first_day=first, last_day=last
-        )
-        for m in memberships
-    }
-
-
 def _fit(
     *,
     clinic: Clinic,
@@ -253,75 +217,14 @@ def _fit(
     exclude_pk: int | None = None,
 ) -> Fit:
     ends_at = starts_at + timedelta(minutes=appointment_type.duration_minutes)
-    window = Q(starts_at__lt=ends_at, ends_at__gt=starts_at)
-    scope_q = Q(clinic=clinic) | (Q(clinician=clinician) if clinician else Q(pk__in=[]))
-    held = [
-        rules.Held(*row)
-        for row in Appointment.objects.filter(window & scope_q, status__in=Appointment.HOLDING)
-        .exclude(pk=exclude_pk)
-        .values_list(
-            "starts_at", "ends_at", "chair_id", "clinician_id", "appointment_type__monitored"
-        )
-    ]
-    local_first = starts_at.astimezone(_zone(clinic)).date() - timedelta(days=1)
-    local_last = ends_at.astimezone(_zone(clinic)).date() + timedelta(days=1)
-    nurses = list(
-        Membership.objects.filter(
-            organization=clinic.organization, role=Role.NURSE, is_active=True
-        ).values_list("pk", flat=True)
+    available = Availability.load(
+        clinic,
+        starts_at,
+        ends_at,
+        clinicians=(clinician.pk,) if clinician else (),
+        exclude_pk=exclude_pk,
     )
-    people = set(nurses) | ({clinician.pk} if clinician else set())
-    intervals = _intervals_for(sorted(people), clinic, local_first, local_last)
-    nurse_hours = [i for n in nurses for i in intervals[n]]
-    ratio = capacity_policy_current(clinic).patients_per_nurse
-
-    def check(candidate: Chair | None) -> list[rules.Refusal]:
-        return rules.refusals(
-            rules.Request(
-                start=starts_at,
-                end=ends_at,
-                chair_id=candidate.pk if candidate else None,
-                chair_capabilities=frozenset(candidate.capabilities if candidate else ()),
-                needed_capability=appointment_type.chair_capability or None,
-                needs_chair=appointment_type.needs_chair,
-                clinician_id=clinician.pk if clinician else None,
-                monitored=appointment_type.monitored,
-            ),
-            held=held,
-            clinician_hours=intervals[clinician.pk] if clinician else None,
-            nurse_hours=nurse_hours,
-            patients_per_nurse=ratio,
-            time_zone=clinic.time_zone,
-        )
-
-    if chair is not None or not appointment_type.needs_chair:
-        return Fit(chair if appointment_type.needs_chair else None, check(chair))
-    candidates = [
-        c
-        for c in Chair.objects.filter(clinic=clinic, is_active=True).order_by("number")
-        if not appointment_type.chair_capability
-        or appointment_type.chair_capability in c.capabilities
-    ]
-    first_refusals: list[rules.Refusal] | None = None
-    for candidate in candidates:
-        found = check(candidate)
-        if not found:
-            return Fit(candidate)
-        if all(r.field != "chair" for r in found):
-            # A chair is free; something else (the ratio, the clinician) stands in the way.
-            return Fit(candidate, found)
-        first_refusals = first_refusals if first_refusals is not None else found
-    others = [r for r in (first_refusals or []) if r.field != "chair"]
-    no_chair = rules.Refusal(
-        "no_chair", "chair", "No chair that can host this visit is free at that time."
-    )
-    return Fit(None, [no_chair, *others])
-
-
-def _zone(clinic: Clinic) -> object:
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(clinic.time_zone)
+    return available.fit(appointment_type, starts_at, chair, clinician.pk if clinician else None)
 
 
 def _raise_refusals(refusals: list[rules.Refusal]) -> None:

@@ -1,0 +1,197 @@
+"""Reads for scheduling: one appointment for an actor (404 across tenants), the calendar of a day
+or week (a fixed number of queries whatever the number of visits), free slots, lookups."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db.models import QuerySet
+
+from ketaclinic.accounts.actor import Actor
+from ketaclinic.accounts.audit import audit_record
+from ketaclinic.accounts.models import Chair, Clinic, Membership
+from ketaclinic.accounts.roles import Cap
+from ketaclinic.core.errors import NotFound, ValidationFailed
+from ketaclinic.scheduling.availability import Availability
+from ketaclinic.scheduling.models import (
+    Appointment,
+    AppointmentSeries,
+    AppointmentType,
+    WaitlistEntry,
+)
+
+VISIBLE = ("booked", "checked_in", "no_show", "proposed")
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def appointment_get_for_actor(actor: Actor, public_id: Any) -> Appointment:
+    actor.require(Cap.SCHEDULE_VIEW)
+    key = _uuid(public_id)
+    found = (
+        Appointment.objects.select_related(
+            "patient", "clinic", "appointment_type", "chair", "clinician__user", "organization"
+        )
+        .filter(public_id=key)
+        .first()
+        if key
+        else None
+    )
+    if found is None:
+        audit_record(
+            actor=actor,
+            action="scheduling.appointment.lookup_denied",
+            outcome="denied",
+            detail={"requested": str(public_id)[:64]},
+        )
+        raise NotFound("No such appointment.")
+    return found
+
+
+def series_get_for_actor(actor: Actor, public_id: Any) -> AppointmentSeries:
+    actor.require(Cap.SCHEDULE_VIEW)
+    key = _uuid(public_id)
+    found = AppointmentSeries.objects.filter(public_id=key).first() if key else None
+    if found is None:
+        raise NotFound("No such series.")
+    return found
+
+
+def waitlist_get_for_actor(actor: Actor, public_id: Any) -> WaitlistEntry:
+    actor.require(Cap.SCHEDULE_VIEW)
+    key = _uuid(public_id)
+    found = (
+        WaitlistEntry.objects.filter(public_id=key).select_related("patient").first()
+        if key
+        else None
+    )
+    if found is None:
+        raise NotFound("No such waitlist entry.")
+    return found
+
+
+def clinic_for_actor(actor: Actor, public_id: Any = None) -> Clinic:
+    clinics = Clinic.objects.filter(organization=actor.organization)
+    if public_id:
+        found = clinics.filter(public_id=_uuid(public_id)).first()
+        if found is None:
+            raise NotFound("No such clinic.")
+        return found
+    found = actor.membership.home_clinic or clinics.order_by("pk").first()
+    if found is None:
+        raise ValidationFailed.for_field("clinic", "The organization has no clinic.")
+    return found
+
+
+def appointment_type_by_kind(actor: Actor, kind: str) -> AppointmentType:
+    found = AppointmentType.objects.filter(organization=actor.organization, kind=kind).first()
+    if found is None:
+        raise ValidationFailed.for_field("appointment_type", f"Unknown appointment type {kind!r}.")
+    return found
+
+
+def chair_by_number(clinic: Clinic, number: int | None) -> Chair | None:
+    if number is None:
+        return None
+    found = Chair.objects.filter(clinic=clinic, number=number).first()
+    if found is None:
+        raise ValidationFailed.for_field("chair", f"This clinic has no chair {number}.")
+    return found
+
+
+def clinician_by_user(actor: Actor, user_public_id: Any) -> Membership | None:
+    if not user_public_id:
+        return None
+    found = (
+        Membership.objects.filter(
+            organization=actor.organization, user__public_id=_uuid(user_public_id), is_active=True
+        )
+        .select_related("user")
+        .first()
+    )
+    if found is None:
+        raise ValidationFailed.for_field("clinician", "No such clinician in this organization.")
+    return found
+
+
+def appointments_between(
+    clinic: Clinic, start: datetime, end: datetime, *, statuses: tuple[str, ...] = VISIBLE
+) -> QuerySet[Appointment]:
+    return (
+        Appointment.objects.filter(
+            clinic=clinic, starts_at__lt=end, ends_at__gt=start, status__in=statuses
+        )
+        .select_related("patient", "appointment_type", "chair", "clinician__user")
+        .order_by("starts_at", "pk")
+    )
+
+
+def local_day_bounds(clinic: Clinic, day: date) -> tuple[datetime, datetime]:
+    zone = ZoneInfo(clinic.time_zone)
+    return datetime.combine(day, time(0), zone), datetime.combine(
+        day + timedelta(days=1), time(0), zone
+    )
+
+
+@dataclass
+class Column:
+    title: str
+    chair: Chair | None
+    appointments: list[Appointment] = field(default_factory=list)
+
+
+def day_columns(clinic: Clinic, day: date) -> list[Column]:
+    """One column per active chair, then one for visits without a chair (consults, therapy)."""
+    start, end = local_day_bounds(clinic, day)
+    chairs = list(Chair.objects.filter(clinic=clinic, is_active=True).order_by("number"))
+    columns = {c.pk: Column(c.label, c) for c in chairs}
+    no_chair = Column("Rooms and telehealth", None)
+    for appointment in appointments_between(clinic, start, end):
+        columns.get(appointment.chair_id, no_chair).appointments.append(appointment)
+    return [*columns.values(), no_chair]
+
+
+def week_days(clinic: Clinic, monday: date) -> list[tuple[date, list[Appointment]]]:
+    start, _ = local_day_bounds(clinic, monday)
+    _, end = local_day_bounds(clinic, monday + timedelta(days=6))
+    zone = ZoneInfo(clinic.time_zone)
+    days: dict[date, list[Appointment]] = {monday + timedelta(days=i): [] for i in range(7)}
+    for appointment in appointments_between(clinic, start, end):
+        local = appointment.starts_at.astimezone(zone).date()
+        if local in days:
+            days[local].append(appointment)
+    return list(days.items())
+
+
+def free_slots(
+    clinic: Clinic,
+    appointment_type: AppointmentType,
+    day: date,
+    *,
+    clinician: Membership | None = None,
+) -> list[tuple[datetime, Chair | None]]:
+    start, end = local_day_bounds(clinic, day)
+    available = Availability.load(
+        clinic,
+        start,
+        end + timedelta(minutes=appointment_type.duration_minutes),
+        clinicians=(clinician.pk,) if clinician else (),
+    )
+    return list(available.free_starts(appointment_type, day, clinician.pk if clinician else None))
+
+
+def appointments_for_patient(patient: Any, *, limit: int = 50) -> list[Appointment]:
+    return list(
+        Appointment.objects.filter(patient=patient)
+        .select_related("appointment_type", "chair", "clinic", "clinician__user")
+        .order_by("-starts_at")[:limit]
+    )

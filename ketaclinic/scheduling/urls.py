@@ -1,0 +1,38 @@
+from django.urls import path
+
+from ketaclinic.scheduling import views
+
+app_name = "scheduling"
+
+urlpatterns = [
+    path("", views.calendar_day, name="day"),
+    path("week/", views.calendar_week, name="week"),
+    path("book/", views.book, name="book"),
+    path("appointments/<uuid:appointment_id>/", views.appointment_detail, name="appointment"),
+    path(
+        "appointments/<uuid:appointment_id>/check-in/",
+        views.appointment_action,
+        {"action": "check-in"},
+        name="check-in",
+    ),
+    path(
+        "appointments/<uuid:appointment_id>/move/",
+        views.appointment_action,
+        {"action": "move"},
+        name="move",
+    ),
+    path(
+        "appointments/<uuid:appointment_id>/cancel/",
+        views.appointment_action,
+        {"action": "cancel"},
+        name="cancel",
+    ),
+    path(
+        "appointments/<uuid:appointment_id>/no-show/",
+        views.appointment_action,
+        {"action": "no-show"},
+        name="no-show",
+    ),
+    path("plans/<uuid:plan_id>/series/", views.series_new, name="series-new"),
+    path("series/<uuid:series_id>/", views.series_detail, name="series"),
+]

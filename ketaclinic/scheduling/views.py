@@ -1,0 +1,240 @@
+"""The calendar: a day per clinic (a column per chair, one for rooms and telehealth) and a week,
+with booking, moving, cancelling, no-show and check-in. Each POST has its JSON API twin
+(scheduling/api.py) through the same service."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from ketaclinic.accounts.models import Membership
+from ketaclinic.accounts.roles import Cap
+from ketaclinic.core import clock
+from ketaclinic.core.decorators import staff_view
+from ketaclinic.core.errors import DomainError, ValidationFailed
+from ketaclinic.core.forms import add_domain_errors
+from ketaclinic.patients.models import Patient
+from ketaclinic.protocols.models import TreatmentPlan
+from ketaclinic.scheduling import selectors, services
+from ketaclinic.scheduling.forms import BookForm, MoveForm, ReasonForm, SeriesForm
+from ketaclinic.scheduling.models import Appointment
+
+
+def _day(request: HttpRequest, clinic: Any) -> date:
+    try:
+        return date.fromisoformat(request.GET.get("date", ""))
+    except ValueError:
+        return clock.now().astimezone(ZoneInfo(clinic.time_zone)).date()
+
+
+def _day_url(day: date) -> str:
+    return f"{reverse('scheduling:day')}?date={day.isoformat()}"
+
+
+@staff_view(Cap.SCHEDULE_VIEW)
+def calendar_day(request: HttpRequest, form: BookForm | None = None) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    clinic = selectors.clinic_for_actor(actor, request.GET.get("clinic"))
+    day = _day(request, clinic)
+    context = {
+        "clinic": clinic,
+        "day": day,
+        "previous": day - timedelta(days=1),
+        "next": day + timedelta(days=1),
+        "monday": day - timedelta(days=day.weekday()),
+        "columns": selectors.day_columns(clinic, day),
+        "form": form or BookForm(initial={"day": day}),
+        "reason_form": ReasonForm(),
+    }
+    return TemplateResponse(request, "scheduling/calendar_day.html", context)
+
+
+@staff_view(Cap.SCHEDULE_VIEW)
+def calendar_week(request: HttpRequest) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    clinic = selectors.clinic_for_actor(actor, request.GET.get("clinic"))
+    day = _day(request, clinic)
+    monday = day - timedelta(days=day.weekday())
+    context = {
+        "clinic": clinic,
+        "monday": monday,
+        "previous": monday - timedelta(days=7),
+        "next": monday + timedelta(days=7),
+        "days": selectors.week_days(clinic, monday),
+    }
+    return TemplateResponse(request, "scheduling/calendar_week.html", context)
+
+
+@staff_view(Cap.SCHEDULE_BOOK)
+def book(request: HttpRequest) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    if request.method != "POST":
+        return redirect("scheduling:day")
+    clinic = selectors.clinic_for_actor(actor)
+    form = BookForm(request.POST)
+    if form.is_valid():
+        try:
+            patient = Patient.objects.filter(mrn=form.cleaned_data["mrn"].strip()).first()
+            if patient is None:
+                raise ValidationFailed.for_field("mrn", "No patient has this MRN.")
+            clinician = None
+            if form.cleaned_data["clinician"]:
+                clinician = Membership.objects.filter(
+                    organization=actor.organization,
+                    user__username=form.cleaned_data["clinician"].strip(),
+                ).first()
+                if clinician is None:
+                    raise ValidationFailed.for_field("clinician", "No such staff member.")
+            appointment = services.appointment_book(
+                actor=actor,
+                patient=patient,
+                appointment_type=selectors.appointment_type_by_kind(
+                    actor, form.cleaned_data["appointment_type"]
+                ),
+                starts_at=form.starts_at(clinic.time_zone),
+                clinic=clinic,
+                chair=selectors.chair_by_number(clinic, form.cleaned_data["chair"]),
+                clinician=clinician,
+            )
+        except DomainError as error:
+            add_domain_errors(form, error)
+        else:
+            messages.success(request, f"Booked for {patient.full_name}.")
+            local = appointment.starts_at.astimezone(ZoneInfo(clinic.time_zone))
+            return redirect(_day_url(local.date()))
+    request.GET = request.GET.copy()
+    request.GET["date"] = request.POST.get("day", "")
+    response = calendar_day.__wrapped__(request, form=form)  # type: ignore[attr-defined]
+    response.status_code = 400
+    return response
+
+
+@staff_view(Cap.SCHEDULE_VIEW)
+def appointment_detail(request: HttpRequest, appointment_id: str) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    appointment = selectors.appointment_get_for_actor(actor, appointment_id)
+    return _detail(request, appointment)
+
+
+def _detail(
+    request: HttpRequest, appointment: Appointment, status: int = 200, **forms: Any
+) -> HttpResponse:
+    zone = ZoneInfo(appointment.clinic.time_zone)
+    local = appointment.starts_at.astimezone(zone)
+    context = {
+        "appointment": appointment,
+        "move_form": forms.get("move_form")
+        or MoveForm(initial={"day": local.date(), "time": local.time().replace(second=0)}),
+        "cancel_form": forms.get("cancel_form") or ReasonForm(prefix="cancel"),
+        "no_show_form": forms.get("no_show_form") or ReasonForm(prefix="noshow"),
+        "error": forms.get("error"),
+    }
+    return TemplateResponse(request, "scheduling/appointment_detail.html", context, status=status)
+
+
+@staff_view(Cap.SCHEDULE_BOOK)
+def appointment_action(request: HttpRequest, appointment_id: str, action: str) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    appointment = selectors.appointment_get_for_actor(actor, appointment_id)
+    if request.method != "POST":
+        return redirect("scheduling:appointment", appointment_id=appointment.public_id)
+    forms: dict[str, Any] = {}
+    try:
+        if action == "check-in":
+            done = services.appointment_check_in(actor=actor, appointment=appointment)
+            if done.session_public_id:
+                return redirect("sessions:flowsheet", session_id=done.session_public_id)
+            messages.success(request, "Checked in.")
+        elif action == "move":
+            form = forms["move_form"] = MoveForm(request.POST)
+            if not form.is_valid():
+                return _detail(request, appointment, 400, **forms)
+            moved = services.appointment_reschedule(
+                actor=actor,
+                appointment=appointment,
+                starts_at=form.starts_at(appointment.clinic.time_zone),
+                chair=selectors.chair_by_number(appointment.clinic, form.cleaned_data["chair"]),
+                reason=form.cleaned_data["reason"],
+            )
+            messages.success(request, "Moved; the earlier time is kept in the history.")
+            return redirect("scheduling:appointment", appointment_id=moved.public_id)
+        elif action in ("cancel", "no-show"):
+            key, prefix = (
+                ("cancel_form", "cancel") if action == "cancel" else ("no_show_form", "noshow")
+            )
+            form = forms[key] = ReasonForm(request.POST, prefix=prefix)
+            if not form.is_valid():
+                return _detail(request, appointment, 400, **forms)
+            service = (
+                services.appointment_cancel if action == "cancel" else services.appointment_no_show
+            )
+            service(actor=actor, appointment=appointment, reason=form.cleaned_data["reason"])
+            messages.success(request, "Recorded.")
+        else:
+            return redirect("scheduling:appointment", appointment_id=appointment.public_id)
+    except DomainError as error:
+        form = forms.get("move_form") or forms.get("cancel_form") or forms.get("no_show_form")
+        if form is not None:
+            add_domain_errors(form, error)
+        return _detail(request, appointment, error.status, error=error, **forms)
+    return redirect("scheduling:appointment", appointment_id=appointment.public_id)
+
+
+@staff_view(Cap.SCHEDULE_BOOK)
+def series_new(request: HttpRequest, plan_id: str) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    plan = TreatmentPlan.objects.filter(public_id=plan_id).select_related("patient").first()
+    if plan is None:
+        return TemplateResponse(
+            request, "core/error.html", {"error": DomainError("No such plan.")}, status=404
+        )
+    form = SeriesForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            proposal = services.series_propose(
+                actor=actor,
+                plan=plan,
+                appointment_type=selectors.appointment_type_by_kind(
+                    actor, form.cleaned_data["appointment_type"]
+                ),
+                first_day=form.cleaned_data["first_day"],
+                wall_time=form.cleaned_data["wall_time"],
+            )
+        except DomainError as error:
+            add_domain_errors(form, error)
+        else:
+            return redirect("scheduling:series", series_id=proposal.public_id)
+    return TemplateResponse(
+        request,
+        "scheduling/series_new.html",
+        {"plan": plan, "form": form},
+        status=400 if form.errors else 200,
+    )
+
+
+@staff_view(Cap.SCHEDULE_VIEW)
+def series_detail(request: HttpRequest, series_id: str) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    proposal = selectors.series_get_for_actor(actor, series_id)
+    refused: dict[int, list[Any]] = {}
+    if request.method == "POST":
+        actor.require(Cap.SCHEDULE_BOOK)
+        result = services.series_confirm(actor=actor, proposal=proposal)
+        refused = {a.pk: reasons for a, reasons in result.refused}
+        messages.success(request, f"{len(result.booked)} visit(s) booked.")
+    visits = list(
+        proposal.appointments.select_related("chair", "appointment_type", "clinic").order_by(
+            "starts_at"
+        )
+    )
+    for visit in visits:
+        visit.refusals = refused.get(visit.pk, [])
+    context = {"proposal": proposal, "visits": visits, "patient": proposal.patient}
+    return TemplateResponse(request, "scheduling/series_detail.html", context)
