@@ -130,13 +130,17 @@ def user_create(
 
 
 def totp_device_create(
-    *, user: User, key_hex: str | None = None, name: str = "default"
+    *, user: User, key_hex: str | None = None, name: str = "default", audit: bool = True
 ) -> TOTPDevice:
-    """Give `user` a confirmed TOTP authenticator (replacing any previous one)."""
+    """Give `user` a confirmed TOTP authenticator (replacing any previous one).
+
+    `audit=False` when the caller's own event records the enrolment (the staff screen's)."""
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user).delete()
         kwargs = {"key": key_hex} if key_hex else {}
         device = TOTPDevice.objects.create(user=user, name=name, confirmed=True, **kwargs)
+        if not audit:
+            return device
         audit_record(
             actor=None,
             user=user,

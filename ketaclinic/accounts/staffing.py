@@ -17,13 +17,12 @@ import base64
 from dataclasses import dataclass
 
 from django.db import transaction
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.models import Clinic, Membership, RoleChange
 from ketaclinic.accounts.roles import PRIVILEGED_ROLES, ROLE_LABELS, Cap, Role
-from ketaclinic.accounts.services import user_create
+from ketaclinic.accounts.services import totp_device_create, user_create
 from ketaclinic.core import clock
 from ketaclinic.core.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 
@@ -99,7 +98,7 @@ def staff_create(
             membership.is_active = False
             updates.append("is_active")
         membership.save(update_fields=updates)
-        device = TOTPDevice.objects.create(user=user, name="default", confirmed=True)
+        device = totp_device_create(user=user, audit=False)
         change = RoleChange.objects.create(
             organization=actor.organization,
             membership=membership,

@@ -309,3 +309,39 @@ def test_setup_lists_cost_a_fixed_number_of_queries(
     for url in ("staff", "chairs", "clinics", "products", "locations", "role-changes"):
         with django_assert_max_num_queries(6):
             assert admin_api.get(f"/api/v1/setup/{url}").status_code == 200
+
+
+def test_troches_defined_in_set_up_can_be_received(
+    admin_api: Any, members: Any, org_a: Any
+) -> None:
+    """Regression (issue 10): no screen or API could add a troche product, so troches could never
+    be stocked."""
+    from datetime import UTC, datetime
+
+    from django_scopes import scope
+
+    from ketaclinic.inventory import services as inventory
+
+    troche = post(
+        admin_api,
+        "/api/v1/setup/products",
+        {"form": "troche", "strength_mg": "150", "units_per_container": "30"},
+    ).json()
+    location = post(
+        admin_api, "/api/v1/setup/locations", {"clinic_id": clinic_id(org_a), "name": "Safe"}
+    ).json()
+    nurse = actor_for(members["nurse"])
+    with scope(organization=org_a):
+        row = inventory.stock_receive(
+            actor=nurse,
+            product=Product.objects.get(public_id=troche["id"]),
+            location=StorageLocation.objects.get(public_id=location["id"]),
+            lot_number="T-1",
+            expires_at=datetime(2099, 1, 1, tzinfo=UTC),
+            containers=2,
+            supplier_name="Compounding pharmacy",
+            supplier_address="1 Main St",
+            supplier_dea_number="FC1234567",
+            invoice_reference="RX-1",
+        )
+    assert row.quantity_mg == 9000  # 2 bottles x 30 troches x 150 mg
