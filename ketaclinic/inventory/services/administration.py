@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.apps import apps
 from django.db import transaction
 
 from ketaclinic.accounts.actor import Actor
@@ -56,6 +57,7 @@ def inventory_draw_for_administration(
     administration_id = _administration_uuid(administration_public_id)
     if patient.organization_id != actor.organization.pk:
         raise NotFound("No such patient.")
+    _require_administration_of(administration_id, patient)
     when = _when(occurred_at)
     with transaction.atomic():
         head = _locked_head(actor)
@@ -90,6 +92,21 @@ def inventory_draw_for_administration(
             },
         )
     return row
+
+
+def _require_administration_of(administration_id: uuid.UUID, patient: Patient) -> None:
+    """A draw is for a dose recorded on this patient's session, never for a made-up id (issue
+    10). Looked up by label: inventory does not import the sessions app."""
+    try:
+        model = apps.get_model("treatment_sessions", "DoseAdministration")
+    except LookupError:  # the sessions app is not installed: nothing to check against
+        return
+    if not model.objects.filter(public_id=administration_id, patient_id=patient.pk).exists():
+        raise SafetyStop.for_field(
+            "administration_id",
+            "No dose was recorded with this administration id for this patient: draw only for "
+            "an administration charted on the patient's session.",
+        )
 
 
 def _administration_uuid(value: uuid.UUID | str) -> uuid.UUID:

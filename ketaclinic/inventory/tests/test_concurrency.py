@@ -4,7 +4,6 @@ database connection. Only what is in the vial can be drawn (SQLite and PostgreSQ
 from __future__ import annotations
 
 import threading
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -15,6 +14,7 @@ from conftest import actor_for, make_member
 from ketaclinic.core.errors import SafetyStop
 from ketaclinic.inventory import services
 from ketaclinic.inventory.models import Container, LedgerRow
+from ketaclinic.sessions.tests.builders import recorded_administration
 
 
 @pytest.mark.django_db(transaction=True)
@@ -22,6 +22,8 @@ def test_two_concurrent_draws_from_one_vial_cannot_both_exceed_it(org_a, stock, 
     second_nurse = actor_for(make_member(org_a, "nurse", username="nurse-two"))
     with scope(organization=org_a):
         vial = Container.objects.filter(lot=stock["lot"]).order_by("label").first()
+    with scope(organization=org_a):
+        given = {id(a): recorded_administration(nurse, patient) for a in (nurse, second_nurse)}
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
 
@@ -33,7 +35,7 @@ def test_two_concurrent_draws_from_one_vial_cannot_both_exceed_it(org_a, stock, 
                     actor=actor,
                     container=vial,
                     quantity_mg="300",
-                    administration_public_id=uuid.uuid4(),
+                    administration_public_id=given[id(actor)],
                     patient=patient,
                 )
             outcomes.append("drawn")

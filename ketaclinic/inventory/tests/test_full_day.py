@@ -4,7 +4,6 @@ reconciliation agree to the milligram; a tampered row is caught; the PDFs carry 
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -16,6 +15,7 @@ from django_scopes import scope
 from conftest import staff_client
 from ketaclinic.inventory import records, selectors, services
 from ketaclinic.inventory.models import Container, LedgerRow
+from ketaclinic.sessions.tests.builders import recorded_administration
 from tests.pdf import first_page_png, pdf_text
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +38,7 @@ def test_a_full_day(org_a, members, nurse, stock, patient, witness, tmp_path, ca
         vial = Container.objects.filter(lot=stock["lot"]).order_by("label").first()
         administrations = []
         for drawn, wasted, _given in SESSIONS:
-            administration = uuid.uuid4()
+            administration = recorded_administration(nurse, patient)
             administrations.append(administration)
             services.inventory_draw_for_administration(
                 actor=nurse,

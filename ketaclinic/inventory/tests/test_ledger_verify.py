@@ -3,8 +3,6 @@ container's contents, and names the first bad row."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -12,6 +10,7 @@ from django_scopes import scope
 
 from ketaclinic.inventory import services
 from ketaclinic.inventory.models import Container, LedgerRow
+from ketaclinic.sessions.tests.builders import recorded_administration
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +24,7 @@ def drawn(org_a, nurse, stock, patient):
                 actor=nurse,
                 container=vial,
                 quantity_mg=mg,
-                administration_public_id=uuid.uuid4(),
+                administration_public_id=recorded_administration(nurse, patient),
                 patient=patient,
             )
         return list(LedgerRow.objects.order_by("sequence"))

@@ -4,7 +4,6 @@ losses and discrepancy cases."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +14,7 @@ from conftest import actor_for, api_client, make_patient, staff_client, totp_cod
 from ketaclinic.inventory import services
 from ketaclinic.inventory.models import Container, DeaForm, InventoryCount
 from ketaclinic.inventory.tests.conftest import receive
+from ketaclinic.sessions.tests.builders import recorded_administration
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +42,7 @@ def populate(org: Any, actor: Any, members: Any, stock: dict[str, Any], start: i
         with scope(organization=org):
             row = receive(actor, stock["product"], stock["safe"], f"Q{i}", 2)
             first, second = Container.objects.filter(lot=row.lot).order_by("label")
-            administration = uuid.uuid4()
+            administration = recorded_administration(actor, patient)
             services.inventory_draw_for_administration(
                 actor=actor,
                 container=first,

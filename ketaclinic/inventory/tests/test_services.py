@@ -15,6 +15,7 @@ from ketaclinic.core.errors import Forbidden, NotFound, SafetyStop, ValidationFa
 from ketaclinic.inventory import selectors, services
 from ketaclinic.inventory.models import Container, DiscrepancyCase, LedgerRow
 from ketaclinic.inventory.tests.conftest import receive
+from ketaclinic.sessions.tests.builders import recorded_administration
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +61,7 @@ def test_a_draw_takes_from_the_vial_and_the_lot(org_a, nurse, stock, patient):
             actor=nurse,
             container=vial,
             quantity_mg="35",
-            administration_public_id=uuid.uuid4(),
+            administration_public_id=recorded_administration(nurse, patient),
             patient=patient,
         )
         vial.refresh_from_db()
@@ -79,7 +80,7 @@ def test_a_vial_never_gives_more_than_it_holds(org_a, nurse, stock, patient):
                 actor=nurse,
                 container=vial,
                 quantity_mg="500.1",
-                administration_public_id=uuid.uuid4(),
+                administration_public_id=recorded_administration(nurse, patient),
                 patient=patient,
             )
         assert stop.value.errors[0].field == "quantity_mg"
@@ -120,7 +121,7 @@ def test_an_expired_lot_cannot_be_drawn(org_a, nurse, stock, patient):
                 actor=nurse,
                 container=vial,
                 quantity_mg="10",
-                administration_public_id=uuid.uuid4(),
+                administration_public_id=recorded_administration(nurse, patient),
                 patient=patient,
             )
     assert stop.value.errors[0].field == "lot"
@@ -153,7 +154,7 @@ def test_front_desk_may_not_draw(org_a, members, stock, patient):
 
 
 def _drawn(nurse, stock, patient, mg="35"):
-    administration = uuid.uuid4()
+    administration = recorded_administration(nurse, patient)
     services.inventory_draw_for_administration(
         actor=nurse,
         container=first_vial(stock),

@@ -3,15 +3,14 @@ dashboard panel."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from django_scopes import scope
 
-from conftest import api_client, staff_client, totp_code
+from conftest import actor_for, api_client, staff_client, totp_code
 from ketaclinic.accounts.roles import Cap, Role, role_can
 from ketaclinic.inventory import services
 from ketaclinic.inventory.models import Container, LedgerRow
+from ketaclinic.sessions.tests.builders import recorded_administration
 
 pytestmark = pytest.mark.django_db
 
@@ -65,8 +64,8 @@ def test_receive_through_the_form(org_a, members, stock):
 def test_the_waste_form_refuses_a_self_witness_and_names_the_field(
     org_a, members, nurse, stock, patient
 ):
-    administration = uuid.uuid4()
     with scope(organization=org_a):
+        administration = recorded_administration(nurse, patient)
         services.inventory_draw_for_administration(
             actor=nurse,
             container=Container.objects.first(),
@@ -92,7 +91,8 @@ def test_the_waste_form_refuses_a_self_witness_and_names_the_field(
 def test_api_draw_waste_and_reconciliation(org_a, members, stock, patient):
     client = api_client(members["nurse"])
     containers = client.get("/api/v1/inventory/containers").json()
-    administration = str(uuid.uuid4())
+    with scope(organization=org_a):
+        administration = str(recorded_administration(actor_for(members["nurse"]), patient))
     response = client.post(
         "/api/v1/inventory/draws",
         {

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from django_scopes import scope
 
-from conftest import api_client, audit_count, staff_client, totp_code
+from conftest import actor_for, api_client, audit_count, staff_client, totp_code
 from ketaclinic.accounts.roles import Cap, Role, role_can
 from ketaclinic.inventory import services
 from ketaclinic.inventory.models import Container, DeaForm, LedgerRow
 from ketaclinic.inventory.tests.conftest import receive
+from ketaclinic.sessions.tests.builders import recorded_administration
 
 pytestmark = pytest.mark.django_db
 
@@ -56,8 +57,8 @@ def forms_count(org: Any) -> int:
 
 
 def drawn(org: Any, actor: Any, stock: dict[str, Any], patient: Any, mg: str) -> uuid.UUID:
-    administration = uuid.uuid4()
     with scope(organization=org):
+        administration = recorded_administration(actor, patient)
         services.inventory_draw_for_administration(
             actor=actor,
             container=vials(org, stock["lot"])[0],
@@ -218,7 +219,7 @@ def test_an_emptied_vial_cannot_be_transferred(org_a, members, nurse, stock, pat
             actor=nurse,
             container=vial,
             quantity_mg="500",
-            administration_public_id=uuid.uuid4(),
+            administration_public_id=recorded_administration(nurse, patient),
             patient=patient,
         )
     response = api_client(members["nurse"]).post(
@@ -295,12 +296,14 @@ def expired_vial(org_a, nurse, stock) -> Container:
 
 
 def test_the_draw_form_and_the_api_refuse_an_expired_lot(org_a, members, expired_vial, patient):
+    with scope(organization=org_a):
+        given = recorded_administration(actor_for(members["nurse"]), patient)
     response = staff_client(members["nurse"]).post(
         "/inventory/draw/",
         {
             "container": expired_vial.public_id,
             "quantity_mg": "20",
-            "administration_id": uuid.uuid4(),
+            "administration_id": given,
             "patient_id": patient.public_id,
         },
     )
@@ -312,7 +315,7 @@ def test_the_draw_form_and_the_api_refuse_an_expired_lot(org_a, members, expired
         {
             "container": str(expired_vial.public_id),
             "quantity_mg": "20",
-            "administration_id": str(uuid.uuid4()),
+            "administration_id": str(given),
             "patient": str(patient.public_id),
         },
         **JSON,

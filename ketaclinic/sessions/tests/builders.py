@@ -239,3 +239,68 @@ def waste_rest(actor: Actor, administration: Any, witness: Any, password: str) -
             quantity_mg=account.difference_mg,
         )
     return inventory_selectors.administration_reconciliation(administration.public_id)
+
+
+def recorded_administration(actor: Actor, patient: Any, dose_mg: Any = "40") -> Any:
+    """The public id of a dose charted for `patient`, stored directly (no screening, consent or
+    gates): for inventory tests, which need an administration to draw for but test the ledger,
+    not the session. The session is closed (aborted after the dose), so it holds no chair."""
+    from ketaclinic.protocols.models import TreatmentPlan
+    from ketaclinic.sessions.models import DoseAdministration, DoseOrder, TreatmentSession
+
+    protocols.protocol_catalog_seed(organization=actor.organization)
+    protocol = protocol_selectors.protocol_published("iv-ketamine-induction")
+    now = clock.now()
+    common = {"organization": actor.organization, "recorded_by": actor.user}
+    plan = TreatmentPlan.objects.create(
+        **common,
+        patient=patient,
+        protocol=protocol,
+        protocol_key=protocol.key,
+        prescriber=actor.user,
+        phase="induction",
+        current_amount=Decimal("0.5"),
+        start_date=now.date(),
+    )
+    session = TreatmentSession.objects.create(
+        **common,
+        patient=patient,
+        plan=plan,
+        protocol=protocol,
+        protocol_key=protocol.key,
+        clinic=Clinic.objects.order_by("pk").first(),
+        drug="racemic-ketamine",
+        route="intravenous",
+        setting="clinic",
+        session_number=1,
+        scheduled_at=now,
+        state="aborted",
+        state_changed_at=now,
+        policy_key="session-safety@1",
+        checked_in_at=now,
+        dose_started_at=now,
+    )
+    order = DoseOrder.objects.create(
+        **common,
+        session=session,
+        protocol=protocol,
+        protocol_key=protocol.key,
+        algorithm="test-fixture",
+        policy_key="session-safety@1",
+        prescribed_amount=Decimal(str(dose_mg)),
+        prescribed_unit="mg",
+        dose_mg=Decimal(str(dose_mg)),
+        result={},
+        signed_at=now,
+    )
+    return DoseAdministration.objects.create(
+        **common,
+        session=session,
+        order=order,
+        patient=patient,
+        drug="racemic-ketamine",
+        route="intravenous",
+        dose_mg=Decimal(str(dose_mg)),
+        lot_number="K1",
+        started_at=now,
+    ).public_id
