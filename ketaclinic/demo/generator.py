@@ -115,6 +115,10 @@ def build_demo(
             detail={"patients": patients, "rows": rows, "seed": seed},
         )
     _seed_consent_templates(organization)
+    # Calendar, staff hours and the contact policy: owned by scheduling (issue 11).
+    from ketaclinic.scheduling.demo import scheduling_demo_setup
+
+    scheduling_demo_setup(organization, seed=seed)
     return DemoResult(organization, True, patients, rows, authenticators)
 
 
