@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PG_URL ?= postgres://postgres@127.0.0.1:5432/ketaclinic_test
 DEMO_PATIENTS ?= 200
+OUTCOMES_PATIENTS ?= 100000
 XDIST ?= -n 2
 
 .PHONY: run test test-pg lint bench install clean
@@ -43,6 +44,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.outcomes --patients $(OUTCOMES_PATIENTS)
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3* var/static
