@@ -11,6 +11,7 @@ from ketaclinic.messaging.api import router as messaging_router
 from ketaclinic.outcomes.api import router as outcomes_router
 from ketaclinic.patients.api import router as patients_router
 from ketaclinic.scheduling.api import router as scheduling_router
+from ketaclinic.scheduling.public_views import front_door
 from ketaclinic.screening.api import router as screening_router
 from ketaclinic.sessions.api import router as sessions_router
 from ketaclinic.setup.api import router as setup_router
@@ -46,6 +47,7 @@ urlpatterns = [
     path("therapy/", include("ketaclinic.therapy.urls")),
     path("messaging/", include("ketaclinic.messaging.urls")),
     path("calendar/", include("ketaclinic.scheduling.urls")),
+    path("c/<uuid:clinic_id>/", front_door, name="front-door"),
     path("outcomes/", include("ketaclinic.outcomes.urls")),
     path("setup/", include("ketaclinic.setup.urls")),
     path("admin/", admin.site.urls),

@@ -108,6 +108,7 @@ PARITY: dict[str, str] = {
     "scheduling:no-show": "POST /api/v1/scheduling/appointments/{appointment_id}/no-show",
     "scheduling:series-new": "POST /api/v1/scheduling/series",
     "scheduling:series": "POST /api/v1/scheduling/series/{series_id}/confirm",
+    "scheduling:lead-convert": "POST /api/v1/scheduling/leads/{lead_id}/convert",
     # inventory
     "inventory:receive": "POST /api/v1/inventory/receipts",
     "inventory:draw": "POST /api/v1/inventory/draws",
@@ -127,6 +128,8 @@ NOT_AN_API_ACTION: dict[str, str] = {
     "accounts:login": "browser login (password + TOTP); the API authenticates with bearer tokens",
     "accounts:logout": "ends a browser session; API tokens are revoked with the CLI",
     "portal:login": "the patient's own browser login",
+    "front-door": "the public's consult request (no account, CSRF and honeypot); staff list and "
+    "convert the requests through GET/POST /api/v1/scheduling/leads",
     "portal:logout": "ends the patient's browser session",
     "portal:invite": "the patient sets a password from an emailed one-time link",
     "portal:measure": "the patient answers a one-time link; staff record answers with "

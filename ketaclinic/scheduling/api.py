@@ -485,3 +485,52 @@ def publish_capacity(request: HttpRequest, payload: CapacityIn) -> Any:
         note=payload.note,
     )
     return Status(201, policy)
+
+
+class LeadOut(Schema):
+    id: uuid.UUID = Field(..., alias="public_id")
+    given_name: str
+    family_name: str
+    birth_date: date
+    email: str
+    phone: str
+    reason: str
+    route: str
+    route_reasons: list[str]
+    absolute_contraindication: bool
+    requested_start: datetime | None
+    status: str
+    patient: uuid.UUID | None
+    appointment: uuid.UUID | None
+
+    @staticmethod
+    def resolve_patient(obj: Any) -> uuid.UUID | None:
+        return obj.patient.public_id if obj.patient_id else None
+
+    @staticmethod
+    def resolve_appointment(obj: Any) -> uuid.UUID | None:
+        return obj.appointment.public_id if obj.appointment_id else None
+
+
+@router.get("/scheduling/leads", response={200: list[LeadOut], **ERROR_RESPONSES})
+def list_leads(request: HttpRequest) -> Any:
+    from ketaclinic.scheduling.models import Lead
+
+    request.auth.require(Cap.SCHEDULE_VIEW)
+    return list(Lead.objects.filter(status="new").select_related("patient", "appointment")[:200])
+
+
+@router.post("/scheduling/leads/{lead_id}/convert", response={200: LeadOut, **ERROR_RESPONSES})
+def convert_lead(request: HttpRequest, lead_id: str) -> Any:
+    from ketaclinic.core.errors import NotFound
+    from ketaclinic.scheduling import leads
+    from ketaclinic.scheduling.models import Lead
+
+    actor = request.auth
+    actor.require(Cap.SCHEDULE_BOOK)
+    key = selectors._uuid(lead_id)
+    lead = Lead.objects.filter(public_id=key).first() if key else None
+    if lead is None:
+        raise NotFound("No such request.")
+    done = leads.lead_convert(actor=actor, lead=lead)
+    return Lead.objects.select_related("patient", "appointment").get(pk=done.pk)

@@ -283,3 +283,57 @@ class WaitlistEntry(PublicIdModel):
 
     def __str__(self) -> str:
         return f"waitlist {self.public_id}"
+
+
+class Lead(PublicIdModel):
+    """A consultation requested on the clinic's public page, until the front desk converts it."""
+
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        CONVERTED = "converted", "Converted"
+        DECLINED = "declined", "Declined"
+
+    class Route(models.TextChoices):
+        BOOK = "book", "May book the requested consult"
+        REVIEW = "review", "A clinician calls first"
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
+    given_name = models.CharField(max_length=100)
+    family_name = models.CharField(max_length=100)
+    birth_date = models.DateField()
+    sex_at_birth = models.CharField(max_length=10)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    reason = models.TextField()
+    answers = models.JSONField(default=dict)
+    route = models.CharField(max_length=8, choices=Route.choices)
+    route_reasons = models.JSONField(default=list)
+    absolute_contraindication = models.BooleanField(default=False)
+    rule = models.CharField(max_length=40)
+    requested_start = models.DateTimeField(null=True, blank=True)
+    requested_clinician = models.ForeignKey(
+        Membership, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
+    client_address_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    patient = models.ForeignKey(
+        Patient, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    appointment = models.ForeignKey(
+        Appointment, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(route="review") | models.Q(requested_start__isnull=True),
+                name="lead_review_never_holds_a_slot",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"lead {self.public_id}"

@@ -238,3 +238,31 @@ def series_detail(request: HttpRequest, series_id: str) -> HttpResponse:
         visit.refusals = refused.get(visit.pk, [])
     context = {"proposal": proposal, "visits": visits, "patient": proposal.patient}
     return TemplateResponse(request, "scheduling/series_detail.html", context)
+
+
+@staff_view(Cap.SCHEDULE_VIEW)
+def lead_list(request: HttpRequest) -> HttpResponse:
+    from ketaclinic.scheduling.models import Lead
+
+    pending = Lead.objects.filter(status=Lead.Status.NEW).select_related(
+        "clinic", "requested_clinician__user"
+    )[:200]
+    return TemplateResponse(request, "scheduling/lead_list.html", {"leads": pending})
+
+
+@staff_view(Cap.SCHEDULE_BOOK)
+def lead_convert(request: HttpRequest, lead_id: str) -> HttpResponse:
+    from ketaclinic.scheduling import leads
+    from ketaclinic.scheduling.models import Lead
+
+    actor = request.actor  # type: ignore[attr-defined]
+    lead = Lead.objects.filter(public_id=lead_id).first()
+    if lead is None or request.method != "POST":
+        return redirect("scheduling:leads")
+    try:
+        done = leads.lead_convert(actor=actor, lead=lead)
+    except DomainError as error:
+        messages.error(request, error.detail)
+        return redirect("scheduling:leads")
+    messages.success(request, f"{done.given_name} {done.family_name} is registered.")
+    return redirect("patients:chart", patient_id=done.patient.public_id)
