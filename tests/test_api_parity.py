@@ -83,6 +83,7 @@ PARITY: dict[str, str] = {
     "therapy:message-new": "POST /api/v1/therapy/messages",
     "therapy:message-read": "POST /api/v1/therapy/messages/{message_id}/read",
     "therapy:measure-new": "POST /api/v1/plans/{plan_id}/therapy-measures",
+    "therapy:break-glass-review": "POST /api/v1/therapy/break-glass-reads/{read_id}/review",
     # setup
     "setup:clinic-add": "POST /api/v1/setup/clinics",
     "setup:clinic-edit": "PATCH /api/v1/setup/clinics/{clinic_id}",

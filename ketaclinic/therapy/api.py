@@ -339,3 +339,30 @@ def measure_plan_add(request: HttpRequest, plan_id: uuid.UUID, payload: MeasureP
         actor=actor, plan=plan, instrument_id=payload.instrument_id, timing=payload.timing
     )
     return Status(201, row)
+
+
+class ReviewIn(Schema):
+    note: str = Field(..., max_length=2000)
+
+
+class BreakGlassOut(Schema):
+    id: uuid.UUID = Field(..., alias="public_id")
+    patient: uuid.UUID = Field(..., alias="patient.public_id")
+    reader: uuid.UUID = Field(..., alias="reader.public_id")
+    reader_role: str
+    reason: str
+    created_at: datetime
+    reviewed_at: datetime | None
+    review_note: str
+
+
+@router.get("/therapy/break-glass-reads", response={200: list[BreakGlassOut], **R})
+def break_glass_reads(request: HttpRequest) -> Any:
+    return selectors.break_glass_reads(_actor(request))
+
+
+@router.post("/therapy/break-glass-reads/{read_id}/review", response={200: BreakGlassOut, **R})
+def break_glass_review(request: HttpRequest, read_id: uuid.UUID, payload: ReviewIn) -> Any:
+    actor = _actor(request)
+    read = selectors.break_glass_read_get(actor, read_id)
+    return services.break_glass_review(actor=actor, read=read, note=payload.note)

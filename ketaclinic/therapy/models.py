@@ -190,6 +190,7 @@ class BreakGlassRead(PublicIdModel):
         User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.TextField(blank=True)
 
     objects = ScopedManager(**SCOPED)
 

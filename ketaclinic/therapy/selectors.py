@@ -197,9 +197,9 @@ def break_glass_reads(actor: Actor, *, limit: int = 200) -> list[BreakGlassRead]
     """Every break-glass read of a psychotherapy note, newest first (compliance's report)."""
     actor.require(Cap.AUDIT_VIEW)
     return list(
-        BreakGlassRead.objects.select_related("patient", "reader", "note__author").order_by(
-            "-created_at", "-pk"
-        )[:limit]
+        BreakGlassRead.objects.select_related(
+            "patient", "reader", "note__author", "reviewed_by"
+        ).order_by("-created_at", "-pk")[:limit]
     )
 
 
@@ -296,3 +296,16 @@ def measures_with_status(patient: Patient) -> list[PlannedMeasure]:
         )
         for row in rows
     ]
+
+
+def break_glass_read_get(actor: Actor, public_id: Any) -> BreakGlassRead:
+    actor.require(Cap.AUDIT_VIEW)
+    key = _uuid(public_id)
+    read = (
+        BreakGlassRead.objects.select_related("patient").filter(public_id=key).first()
+        if key
+        else None
+    )
+    if read is None:
+        raise NotFound("No such break-glass read.")
+    return read

@@ -15,6 +15,11 @@ urlpatterns = [
     path("assignments/<uuid:assignment_id>/end/", views.unassign, name="unassign"),
     path("messages/<uuid:message_id>/read/", views.message_read, name="message-read"),
     path("compliance/break-glass/", views.break_glass_report, name="break-glass-report"),
+    path(
+        "compliance/break-glass/<uuid:read_id>/review/",
+        views.break_glass_review,
+        name="break-glass-review",
+    ),
     path("visits/<uuid:visit_id>/", visit_views.visit_page, name="visit"),
     path("visits/<uuid:visit_id>/note/", visit_views.note_save, name="note-save"),
     path("visits/<uuid:visit_id>/amend/", visit_views.note_amend, name="note-amend"),

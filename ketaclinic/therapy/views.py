@@ -241,3 +241,17 @@ def break_glass_report(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     context = {"reads": selectors.break_glass_reads(actor), "zone": _zone(actor)}
     return TemplateResponse(request, "therapy/break_glass_report.html", context)
+
+
+@staff_view(Cap.AUDIT_VIEW)
+@require_POST
+def break_glass_review(request: HttpRequest, read_id: str) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    read = selectors.break_glass_read_get(actor, read_id)
+    try:
+        services.break_glass_review(actor=actor, read=read, note=request.POST.get("note", ""))
+    except DomainError as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(request, "Review recorded.")
+    return redirect("therapy:break-glass-report")

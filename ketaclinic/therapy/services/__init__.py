@@ -3,6 +3,7 @@ messages and therapy measures. Every public name is importable from the package.
 
 from ketaclinic.therapy.services.messages import message_mark_read, message_send
 from ketaclinic.therapy.services.process_notes import (
+    break_glass_review,
     process_note_break_glass,
     process_note_read,
     process_note_write,
@@ -17,6 +18,7 @@ from ketaclinic.therapy.services.visits import (
 )
 
 __all__ = [
+    "break_glass_review",
     "measure_plan_add",
     "message_mark_read",
     "message_send",

@@ -11,7 +11,8 @@ from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.models import Membership
 from ketaclinic.accounts.roles import Cap, Role
-from ketaclinic.core.errors import NotFound, ValidationFailed
+from ketaclinic.core import clock
+from ketaclinic.core.errors import Conflict, NotFound, ValidationFailed
 from ketaclinic.therapy.models import (
     BreakGlassRead,
     PsychotherapyNote,
@@ -124,3 +125,26 @@ def process_note_break_glass(
             for officer in officers
         )
     return note
+
+
+def break_glass_review(*, actor: Actor, read: BreakGlassRead, note: str) -> BreakGlassRead:
+    """Compliance records that it reviewed a break-glass read (and what it concluded)."""
+    actor.require(Cap.AUDIT_VIEW)
+    note = (note or "").strip()
+    if len(note) < 5:
+        raise ValidationFailed.for_field("note", "Say what the review found.")
+    now = clock.now()
+    with transaction.atomic():
+        updated = BreakGlassRead.objects.filter(pk=read.pk, reviewed_at__isnull=True).update(
+            reviewed_at=now, reviewed_by=actor.user, review_note=note[:2000], updated_at=now
+        )
+        if updated != 1:
+            raise Conflict("This read has already been reviewed.")
+        audit_record(
+            actor=actor,
+            action="therapy.process_note.break_glass_reviewed",
+            patient_id=read.patient.public_id,
+            obj=read,
+        )
+    read.refresh_from_db()
+    return read

@@ -262,6 +262,8 @@ def visit_amend(
             reason=reason[:200],
             signed_at=clock.now(),
         )
+        # The note's record changed (its FHIR version too), though its signed text did not.
+        TherapyVisit.objects.filter(pk=visit.pk).update(updated_at=amendment.signed_at)
         audit(
             actor,
             "therapy.note.amended",

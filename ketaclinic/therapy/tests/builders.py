@@ -11,7 +11,7 @@ from ketaclinic.therapy import services
 from ketaclinic.therapy.notes import MENTAL_STATUS
 
 MENTAL_STATUS_OK = {field.key: "Within normal limits" for field in MENTAL_STATUS}
-CONTENT = {
+CONTENT: dict[str, dict[str, Any]] = {
     "preparation": {
         "intentions": "Understand the grief that keeps returning.",
         "set_and_setting": "Quiet room, eye mask, chosen music.",

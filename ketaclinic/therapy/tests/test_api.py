@@ -192,6 +192,21 @@ def test_break_glass_is_audited_and_reported_to_compliance(
         == 403
     )
 
+    officer = api_client(members["compliance"])
+    reads = officer.get(API + "therapy/break-glass-reads").json()
+    assert [r["reason"] for r in reads] == ["Patient in crisis in the ED; therapist unreachable."]
+    reviewed = post(
+        officer,
+        f"therapy/break-glass-reads/{reads[0]['id']}/review",
+        {"note": "Emergency confirmed with the ED; appropriate."},
+    )
+    assert reviewed.status_code == 200
+    assert reviewed.json()["reviewed_at"]
+    again = post(officer, f"therapy/break-glass-reads/{reads[0]['id']}/review", {"note": "again!"})
+    assert again.status_code == 409
+    assert prescriber.get(API + "therapy/break-glass-reads").status_code == 403
+    assert audit_count(action="therapy.process_note.break_glass_reviewed") == 1
+
 
 def test_team_messages_and_assignments_through_the_api(
     author: Any, members: Any, patient_a: Any, prescriber: Any, traveller: Any

@@ -86,8 +86,11 @@ def test_signed_progress_notes_are_document_references(members: Any, course: Any
 
 
 def test_an_amendment_makes_the_document_amended(
-    members: Any, therapist: Any, course: Any, org_a: Any
+    members: Any, therapist: Any, course: Any, org_a: Any, traveller: Any
 ) -> None:
+    url = BASE + f"DocumentReference/{course['integration'].public_id}"
+    before = api_client(members["prescriber"]).get(url).json()["meta"]["versionId"]
+    traveller.shift(60)
     with scope(organization=org_a):
         services.visit_amend(
             actor=therapist, visit=course["integration"], text="Homework: walk.", reason="Added"
@@ -96,6 +99,7 @@ def test_an_amendment_makes_the_document_amended(
         BASE + f"DocumentReference/{course['integration'].public_id}"
     )
     assert note.json()["docStatus"] == "amended"
+    assert note.json()["meta"]["versionId"] != before  # an amendment is a new version
     assert "Homework: walk." in _decoded(note.json())
 
 

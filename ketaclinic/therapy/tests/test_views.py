@@ -125,6 +125,17 @@ def test_break_glass_in_the_ui_is_audited_and_listed_for_compliance(
     assert "Patient in the ED, therapist on leave." in report
     inbox = compliance.get("/therapy/").content.decode()
     assert "Break-glass read of a psychotherapy note" in inbox
+    with scope(organization=org_a):
+        from ketaclinic.therapy.models import BreakGlassRead
+
+        read = BreakGlassRead.objects.get()
+    reviewed = compliance.post(
+        f"/therapy/compliance/break-glass/{read.public_id}/review/",
+        {"note": "Confirmed with the ED; appropriate."},
+        follow=True,
+    )
+    assert "Reviewed by" in reviewed.content.decode()
+    assert "Confirmed with the ED; appropriate." in reviewed.content.decode()
     assert (
         staff_client(members["therapist"]).get("/therapy/compliance/break-glass/").status_code
         == 403
