@@ -10,10 +10,12 @@ from ketaclinic.measures.api import router as measures_router
 from ketaclinic.messaging.api import router as messaging_router
 from ketaclinic.outcomes.api import router as outcomes_router
 from ketaclinic.patients.api import router as patients_router
+from ketaclinic.protocols.api import router as protocols_router
 from ketaclinic.scheduling.api import router as scheduling_router
 from ketaclinic.scheduling.public_views import front_door
 from ketaclinic.screening.api import router as screening_router
 from ketaclinic.sessions.api import router as sessions_router
+from ketaclinic.sessions.monitoring_api import router as session_monitoring_router
 from ketaclinic.setup.api import router as setup_router
 from ketaclinic.therapy.api import router as therapy_router
 
@@ -30,6 +32,8 @@ api.add_router("/", outcomes_router)
 api.add_router("/", setup_router)
 api.add_router("/", consent_router)
 api.add_router("/", audit_router)
+api.add_router("/", protocols_router)
+api.add_router("/", session_monitoring_router)
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

@@ -41,11 +41,13 @@ PARITY: dict[str, str] = {
     "measures:response-new": "POST /api/v1/patients/{patient_id}/responses",
     "measures:link-new": "POST /api/v1/patients/{patient_id}/measure-links",
     "measures:alert-detail": "POST /api/v1/alerts/{alert_id}/acknowledge",
+    "measures:schedule-new": "POST /api/v1/patients/{patient_id}/measure-schedules",
     # screening
     "screening:intake": "POST /api/v1/patients/{patient_id}/intake",
     "screening:evaluate": "POST /api/v1/patients/{patient_id}/screening",
     "screening:eligibility-check": "POST /api/v1/patients/{patient_id}/treatment-eligibility-check",
     "screening:decide": "POST /api/v1/screening-decisions/{decision_id}/decide",
+    "screening:policy-edit": "POST /api/v1/screening/policy",
     # consent
     "consent:templates": "POST /api/v1/consent/templates/defaults",
     "consent:template-edit": "POST /api/v1/consent/templates/{template_id}/publish",
@@ -67,10 +69,22 @@ PARITY: dict[str, str] = {
     "sessions:note-save": "PUT /api/v1/sessions/{session_id}/note",
     "sessions:note-sign": "POST /api/v1/sessions/{session_id}/note/sign",
     "sessions:note-amend": "POST /api/v1/sessions/{session_id}/note/amendments",
+    "sessions:observation-add": "POST /api/v1/sessions/{session_id}/observations",
+    "sessions:intervention-add": "POST /api/v1/sessions/{session_id}/interventions",
+    "sessions:pmf-answers": "PATCH /api/v1/sessions/{session_id}/pmf",
+    "sessions:pmf-submitted": "POST /api/v1/sessions/{session_id}/pmf/submitted",
+    "sessions:rems-enroll": "POST /api/v1/rems-enrollments",
     # protocols
     "protocols:plan-create": "POST /api/v1/plans",
     # outcomes
     "outcomes:exports": "POST /api/v1/research/exports",
+    "protocols:catalog-seed": "POST /api/v1/protocols/catalog",
+    "protocols:clone": "POST /api/v1/protocols/{protocol_id}/clone",
+    "protocols:edit": "PATCH /api/v1/protocols/{protocol_id}",
+    "protocols:publish": "POST /api/v1/protocols/{protocol_id}/publish",
+    "protocols:safety-policy-edit": "POST /api/v1/safety-policy",
+    "protocols:plan-phase": "POST /api/v1/plans/{plan_id}/phase",
+    "protocols:plan-titrate": "POST /api/v1/plans/{plan_id}/titrations",
     # therapy
     "therapy:visit-new": "POST /api/v1/therapy/visits",
     "therapy:note-save": "PUT /api/v1/therapy/visits/{visit_id}/note",
@@ -145,22 +159,7 @@ NOT_AN_API_ACTION: dict[str, str] = {
 
 # route name -> what is missing. Each row is a defect: add the JSON API operation (same service),
 # then move the row to PARITY.
-API_STILL_MISSING: dict[str, str] = {
-    "measures:schedule-new": "no JSON API to schedule a questionnaire",
-    "screening:policy-edit": "no JSON API to edit the screening policy",
-    "sessions:observation-add": "no JSON API for session observations (sedation, dissociation)",
-    "sessions:intervention-add": "no JSON API for session medications given",
-    "sessions:pmf-answers": "no JSON API for the REMS monitoring form answers",
-    "sessions:rems-enroll": "no JSON API for REMS patient enrolment",
-    "sessions:pmf-submitted": "no JSON API to mark the REMS monitoring form submitted",
-    "protocols:catalog-seed": "no JSON API for the protocol catalog",
-    "protocols:safety-policy-edit": "no JSON API to edit the session safety policy",
-    "protocols:plan-phase": "no JSON API to change a plan's phase",
-    "protocols:plan-titrate": "no JSON API to titrate a plan",
-    "protocols:clone": "no JSON API to clone a protocol",
-    "protocols:edit": "no JSON API to edit a protocol draft",
-    "protocols:publish": "no JSON API to publish a protocol",
-}
+API_STILL_MISSING: dict[str, str] = {}
 
 SKIPPED_PREFIXES = ("api/", "fhir/", "admin/")  # the APIs themselves and Django's admin
 

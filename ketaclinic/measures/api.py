@@ -288,3 +288,31 @@ def create_link(request: HttpRequest, patient_id: str, payload: LinkIn) -> Any:
     return Status(
         201, {"id": issued.link.public_id, "url": url, "expires_at": issued.link.expires_at}
     )
+
+
+class ScheduleIn(Schema):
+    instrument_id: str = Field(..., max_length=32)
+    cadence: str = Field(..., max_length=16)
+    starts_at: datetime | None = None
+    language: Literal["en", "es"] = "en"
+
+
+class ScheduleOut(Schema):
+    id: uuid.UUID = Field(..., alias="public_id")
+    instrument_id: str
+    cadence: str
+    language: str
+    starts_at: datetime
+    next_due_at: datetime | None
+    is_active: bool
+
+
+@router.post(
+    "/patients/{patient_id}/measure-schedules", response={201: ScheduleOut, **ERROR_RESPONSES}
+)
+def create_schedule(request: HttpRequest, patient_id: str, payload: ScheduleIn) -> Any:
+    """Send a self-report questionnaire on a cadence; links are created when due."""
+    actor = _actor(request)
+    patient = patient_get_for_actor(actor, patient_id)
+    schedule = services.schedule_create(actor=actor, patient=patient, **payload.dict())
+    return Status(201, schedule)

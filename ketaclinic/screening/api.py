@@ -179,3 +179,48 @@ def decision_decide(request: HttpRequest, decision_id: uuid.UUID, payload: Decid
         final_decision=payload.final_decision,
         justification=payload.justification,
     )
+
+
+# --- the clinic's screening policy ----------------------------------------------------------
+
+
+class PolicyOut(Schema):
+    policy_id: str
+    version: int
+    data: dict[str, Any]
+    note: str
+
+
+class PolicyChangeIn(Schema):
+    changes: dict[str, Any] = Field(
+        ..., description="Policy fields to change, by name (the rest is kept); see GET"
+    )
+    note: str = Field(..., max_length=2000, description="Why the policy changes")
+
+
+@router.get("/screening/policy", response={200: PolicyOut, **ERROR_RESPONSES})
+def screening_policy_read(request: HttpRequest) -> Any:
+    """The clinic's current policy: every threshold and each rule's severity per route."""
+    actor = request.auth
+    actor.require(Cap.SCREENING_POLICY_EDIT)
+    row = selectors.screening_policy_current(actor.organization)
+    policy = selectors.policy_from_row(row)
+    return {
+        "policy_id": policy.policy_id,
+        "version": policy.version,
+        "data": policy.to_dict(),
+        "note": row.note if row else "",
+    }
+
+
+@router.post("/screening/policy", response={201: PolicyOut, **ERROR_RESPONSES})
+def screening_policy_publish(request: HttpRequest, payload: PolicyChangeIn) -> Any:
+    """Publish the next version: the current policy with these changes, validated as a whole
+    (label contraindications stay absolute, TRD needs at least two trials...)."""
+    row = services.screening_policy_publish(
+        actor=request.auth, changes=payload.changes, note=payload.note
+    )
+    return Status(
+        201,
+        {"policy_id": row.policy_id, "version": row.version, "data": row.data, "note": row.note},
+    )

@@ -87,6 +87,15 @@ def real_ids(api_prescriber: Any) -> dict[str, str]:
         allergy = services.allergy_add(actor=actor, patient=patient, data={"substance": "latex"})
         weight = services.weight_record(actor=actor, patient=patient, value="70")
         height = services.height_record(actor=actor, patient=patient, value="170")
+        vital = services.vital_sign_record(
+            actor=actor,
+            patient=patient,
+            kind="bp",
+            value=128,
+            value_diastolic=82,
+            unit="mm[Hg]",
+            code="85354-9",
+        )
     return {
         "patient_id": str(patient.public_id),
         "/conditions/": str(condition.public_id),
@@ -94,6 +103,7 @@ def real_ids(api_prescriber: Any) -> dict[str, str]:
         "/allergies/": str(allergy.public_id),
         "/weights/": str(weight.public_id),
         "/heights/": str(height.public_id),
+        "/vitals/": str(vital.public_id),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
 
@@ -218,6 +219,17 @@ def pmf_mark_submitted(
     *, actor: Actor, pmf: PatientMonitoringForm, submitted_on: Any
 ) -> PatientMonitoringForm:
     actor.require(Cap.SESSION_RUN)
+    if not isinstance(submitted_on, date) or isinstance(submitted_on, datetime):
+        raise ValidationFailed.for_field("submitted_on", "Give the date the form was submitted.")
+    # The same dates the flowsheet form allows, for every caller: not in the future (clinic-local
+    # today), not before the treatment it reports.
+    today = clock.now().astimezone(ZoneInfo(pmf.session.clinic.time_zone)).date()
+    if submitted_on > today:
+        raise ValidationFailed.for_field("submitted_on", "The date is in the future.")
+    if pmf.treatment_date and submitted_on < pmf.treatment_date:
+        raise ValidationFailed.for_field(
+            "submitted_on", "The form cannot be submitted before the treatment."
+        )
     if pmf.missing:
         raise SafetyStop.for_field("pmf", "Complete the form before submitting it.")
     with transaction.atomic():
