@@ -131,6 +131,7 @@ class StaffForm(forms.Form):
     email = forms.EmailField(required=False)
     role = forms.ChoiceField(
         choices=ROLE_CHOICES,
+        initial=Role.NURSE.value,
         help_text="Prescriber, compliance and clinic admin need a second clinic admin's approval.",
     )
     reason = forms.CharField(max_length=500, required=False)
