@@ -298,6 +298,18 @@ class PhaseChangeForm(forms.Form):
         ]
 
 
+class PhaseExtendForm(forms.Form):
+    """More dosing sessions in the current phase than it planned (docs/sources/sessions.md)."""
+
+    extra_sessions = forms.IntegerField(
+        label="Add dosing sessions to this phase", min_value=1, max_value=12
+    )
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="At least 10 characters: why the phase needs more sessions.",
+    )
+
+
 class TitrateForm(forms.Form):
     direction = forms.ChoiceField(
         choices=[("increase", "Raise one step"), ("decrease", "Lower one step")]

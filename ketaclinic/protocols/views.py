@@ -26,6 +26,7 @@ from ketaclinic.protocols.citations import POLICY_FIELDS, protocol_facts
 from ketaclinic.protocols.forms import (
     CloneForm,
     PhaseChangeForm,
+    PhaseExtendForm,
     PlanCreateForm,
     ProtocolDraftForm,
     SafetyPolicyForm,
@@ -300,6 +301,28 @@ def plan_phase_change(request: HttpRequest, plan_id: str) -> HttpResponse:
         else:
             return _done(request, plan.patient, f"Phase changed to {event.to_value}.")
     return _plan_section(request, plan.patient, status=status, bound=(plan, "phase_form", form))
+
+
+@require_POST
+@staff_view(Cap.PLAN_PRESCRIBE)
+def plan_extend(request: HttpRequest, plan_id: str) -> HttpResponse:
+    """More dosing sessions in the current phase than it planned (the dose past the planned
+    count is refused until then)."""
+    actor = request.actor  # type: ignore[attr-defined]
+    plan = _plan(request, plan_id)
+    form = PhaseExtendForm(request.POST, auto_id=f"extend-{plan.public_id.hex[:8]}-%s")
+    status = 400
+    if form.is_valid():
+        try:
+            event = services.plan_sessions_extend(actor=actor, plan=plan, **form.cleaned_data)
+        except DomainError as error:
+            add_domain_errors(form, error)
+            status = error.status
+        else:
+            return _done(
+                request, plan.patient, f"Phase {event.from_value} extended by {event.to_value}."
+            )
+    return _plan_section(request, plan.patient, status=status, bound=(plan, "extend_form", form))
 
 
 @require_POST

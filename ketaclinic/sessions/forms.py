@@ -406,3 +406,12 @@ class PmfSubmittedForm(_Ids, forms.Form):
         if self.treatment_date and value < self.treatment_date:
             raise forms.ValidationError("The form cannot be submitted before the treatment.")
         return value
+
+
+class FrequencyOverrideForm(_Ids, forms.Form):
+    id_prefix = "frequency"
+    reason = forms.CharField(
+        label="Clinical justification",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )

@@ -51,7 +51,13 @@ def session_get(
     key = _uuid(public_id)
     session = (
         TreatmentSession.objects.select_related(
-            "patient", "plan", "plan__prescriber", "protocol", "clinic", "policy_version"
+            "patient",
+            "plan",
+            "plan__prescriber",
+            "protocol",
+            "clinic",
+            "policy_version",
+            "frequency_override_by",
         )
         .filter(public_id=key)
         .first()

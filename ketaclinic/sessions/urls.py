@@ -11,6 +11,11 @@ urlpatterns = [
     path("<uuid:session_id>/discharge-check/", views.discharge_check, name="discharge-check"),
     path("<uuid:session_id>/check-in/", views.check_in, name="check-in"),
     path("<uuid:session_id>/prechecks/", views.precheck, name="precheck"),
+    path(
+        "<uuid:session_id>/frequency-override/",
+        views.frequency_override,
+        name="frequency-override",
+    ),
     path("<uuid:session_id>/dose-order/", views.dose_order, name="dose-order"),
     path("<uuid:session_id>/administration/", views.administer, name="administer"),
     path("<uuid:session_id>/dose-complete/", views.dose_complete, name="dose-complete"),

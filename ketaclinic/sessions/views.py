@@ -36,6 +36,7 @@ from ketaclinic.sessions.forms import (
     CheckInForm,
     DischargeForm,
     DoseOrderForm,
+    FrequencyOverrideForm,
     InterventionForm,
     NoteForm,
     PmfAnswersForm,
@@ -69,6 +70,7 @@ def _flowsheet_context(request: HttpRequest, session: Any, **forms: Any) -> dict
         "ae_form": forms.get("ae_form") or AdverseEventForm(),
         "discharge_form": forms.get("discharge_form") or DischargeForm(),
         "checkin_form": forms.get("checkin_form") or CheckInForm(initial={"chair": session.chair}),
+        "frequency_form": forms.get("frequency_form") or FrequencyOverrideForm(),
         "precheck_form": forms.get("precheck_form") or _precheck_form(actor, session, sheet),
         "order_form": forms.get("order_form") or DoseOrderForm(),
         "admin_form": forms.get("admin_form")
@@ -252,6 +254,25 @@ def check_in(request: HttpRequest, session_id: str) -> HttpResponse:
         capability=Cap.SESSION_RUN,
         form_name="checkin_form",
         form=form,
+        run=run,
+    )
+
+
+@staff_view(Cap.DOSE_ORDER)
+def frequency_override(request: HttpRequest, session_id: str) -> HttpResponse:
+    """A prescriber allows this session's dose outside the gap or weekly limit, in writing."""
+
+    def run(actor: Any, session: Any, form: FrequencyOverrideForm) -> None:
+        services.session_frequency_override(
+            actor=actor, session=session, reason=form.cleaned_data["reason"]
+        )
+
+    return _flowsheet_action(
+        request,
+        session_id,
+        capability=Cap.DOSE_ORDER,
+        form_name="frequency_form",
+        form=FrequencyOverrideForm(request.POST),
         run=run,
     )
 

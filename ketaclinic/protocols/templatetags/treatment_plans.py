@@ -11,7 +11,12 @@ from django.db.models import Prefetch, prefetch_related_objects
 from ketaclinic.core import clock
 from ketaclinic.patients.models import BodyWeight, Patient
 from ketaclinic.protocols import selectors
-from ketaclinic.protocols.forms import PhaseChangeForm, PlanCreateForm, TitrateForm
+from ketaclinic.protocols.forms import (
+    PhaseChangeForm,
+    PhaseExtendForm,
+    PlanCreateForm,
+    TitrateForm,
+)
 from ketaclinic.protocols.models import PlanEvent, ProtocolVersion, TreatmentPlan
 
 register = template.Library()
@@ -61,6 +66,9 @@ def plan_section_context(
                 initial={"weight_kg": latest.weight_kg if latest else None}, auto_id=auto_id
             )
             plan.titrates = template_.titration is not None  # type: ignore[attr-defined]
+            plan.extend_form = PhaseExtendForm(  # type: ignore[attr-defined]
+                auto_id=f"extend-{plan.public_id.hex[:8]}-%s"
+            )
             if bound and bound[0] is not None and bound[0].pk == plan.pk:
                 setattr(plan, bound[1], bound[2])
         if create_form is None:

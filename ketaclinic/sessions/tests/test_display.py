@@ -14,6 +14,8 @@ from conftest import api_client, staff_client
 from ketaclinic.sessions import services
 from ketaclinic.sessions.tests.builders import (
     NORMAL,
+    certify_for_rems,
+    enroll_in_rems,
     make_eligible,
     make_plan,
     sign_consent,
@@ -28,6 +30,9 @@ EXPONENT = re.compile(r"\d(\.\d+)?E[+-]\d")  # how Decimal writes 1E+2
 def _prechecked(actor: Any, patient: Any, protocol_id: str, route: str) -> Any:
     make_eligible(actor, patient, route)
     sign_consent(actor, patient, route)
+    if protocol_id.startswith("esketamine"):  # no esketamine order without the REMS
+        certify_for_rems(actor.organization)
+        enroll_in_rems(actor, patient)
     weigh(actor, patient)
     plan = make_plan(actor, patient, protocol_id)
     from ketaclinic.core import clock

@@ -350,3 +350,55 @@ def test_a_session_dated_2020_or_years_ahead_is_refused(
     assert made.status_code == 400
     assert made.json()["errors"][0]["field"] == "scheduled_at"
     assert words in made.json()["detail"]
+
+
+# --- the same overrides from the staff screens ------------------------------------------------------
+
+
+def test_a_prescriber_overrides_the_gap_on_the_flowsheet_and_extends_the_phase_on_the_chart(
+    prescriber: Any, members: Any, patient_a: Any, traveller: Any
+) -> None:
+    nurse = nurse_of(members)
+    with scope(organization=prescriber.organization):
+        dosed_and_closed(prescriber, nurse, session_prechecked(prescriber, patient_a))
+        plan = TreatmentSession.objects.get(patient=patient_a).plan
+        traveller.move_to(T0 + timedelta(hours=24))
+        tomorrow = services.session_schedule(
+            actor=nurse, plan=plan, scheduled_at=T0 + timedelta(hours=24), chair=1
+        )
+    hx = {"HX-Request": "true"}
+    flowsheet = f"/sessions/{tomorrow.public_id}/"
+    nurse_ui, doctor_ui = staff_client(members["nurse"]), staff_client(members["prescriber"])
+    refused = nurse_ui.post(f"{flowsheet}check-in/", {"chair": "1"}, headers=hx)
+    assert refused.status_code == 422
+    assert b"had a dose 24 hours ago" in refused.content
+    assert b'id="frequency-override-form"' not in refused.content  # a nurse cannot override
+    assert nurse_ui.post(f"{flowsheet}frequency-override/", {"reason": "x" * 20}).status_code == 403
+    page = doctor_ui.get(flowsheet).content.decode()
+    assert 'id="frequency-override-form"' in page
+    short = doctor_ui.post(f"{flowsheet}frequency-override/", {"reason": "soon"}, headers=hx)
+    assert short.status_code == 400
+    assert b'id="frequency-reason-error"' in short.content
+    done = doctor_ui.post(
+        f"{flowsheet}frequency-override/",
+        {"reason": "Leaves the country for two weeks; last induction dose moved up."},
+        headers=hx,
+    )
+    assert done.status_code == 200
+    assert b"Dosing frequency overridden by" in done.content
+    assert nurse_ui.post(f"{flowsheet}check-in/", {"chair": "1"}, headers=hx).status_code == 200
+
+    extend = f"/protocols/plans/{plan.public_id}/extend/"
+    assert nurse_ui.post(extend, {"extra_sessions": "2", "reason": "x" * 20}).status_code == 403
+    section = doctor_ui.get(f"/patients/{patient_a.public_id}/plan/")
+    assert b"Extend phase" in section.content
+    bad = doctor_ui.post(extend, {"extra_sessions": "2", "reason": "more"}, headers=hx)
+    assert bad.status_code == 400
+    extended = doctor_ui.post(
+        extend,
+        {"extra_sessions": "2", "reason": "Partial response; two more infusions agreed."},
+        headers=hx,
+    )
+    assert extended.status_code == 200
+    assert b"Phase induction extended by 2." in extended.content
+    assert audit_count(action="protocols.plan.extended") == 1
