@@ -150,3 +150,24 @@ def test_pregnancy_in_snomed_makes_every_route_ineligible_like_icd10cm(
         decisions = _decisions(evaluation)
     assert decisions
     assert set(decisions.values()) == {"ineligible"}, decisions
+
+
+@pytest.mark.django_db
+def test_pregnancy_in_snomed_through_the_json_api(
+    prescriber: Any, patient_a: Any, traveller: Any, members: Any
+) -> None:
+    with scope(organization=prescriber.organization):
+        chart_ready_for_screening(prescriber, patient_a)
+    client = api_client(members["prescriber"])
+    created = client.post(
+        f"/api/v1/patients/{patient_a.public_id}/conditions",
+        {"code_system": SNOMED, "code": "77386006", "display": "Pregnancy"},
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.json()
+    screened = client.post(f"/api/v1/patients/{patient_a.public_id}/screening")
+    assert screened.status_code == 201, screened.json()
+    with scope(organization=prescriber.organization):
+        evaluation = services.screening_evaluate(actor=prescriber, patient=patient_a)
+        decisions = _decisions(evaluation)
+    assert set(decisions.values()) == {"ineligible"}, decisions

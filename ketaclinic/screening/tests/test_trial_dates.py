@@ -12,7 +12,7 @@ from django_scopes import scope
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import api_client
+from conftest import api_client, staff_client
 from ketaclinic.core import clock
 from ketaclinic.patients import services as chart
 from ketaclinic.screening import services
@@ -133,3 +133,7 @@ def test_screening_flags_the_contradiction_for_the_prescriber(
         assert "sertraline" in flagged[0]["reason"]
         assert "21 days" in flagged[0]["reason"]
         assert decision.computed_decision != "eligible"
+    # The prescriber sees it on the screening page, in words.
+    page = staff_client(members["prescriber"]).get(f"/screening/patients/{patient_a.public_id}/")
+    text = page.content.decode()
+    assert "sertraline is marked as an adequate trial, but its dates show 21 days" in text
