@@ -74,6 +74,7 @@ PARITY: dict[str, str] = {
     "sessions:pmf-answers": "PATCH /api/v1/sessions/{session_id}/pmf",
     "sessions:pmf-submitted": "POST /api/v1/sessions/{session_id}/pmf/submitted",
     "sessions:rems-enroll": "POST /api/v1/rems-enrollments",
+    "sessions:frequency-override": "POST /api/v1/sessions/{session_id}/frequency-override",
     # protocols
     "protocols:plan-create": "POST /api/v1/plans",
     # outcomes
@@ -85,6 +86,7 @@ PARITY: dict[str, str] = {
     "protocols:safety-policy-edit": "POST /api/v1/safety-policy",
     "protocols:plan-phase": "POST /api/v1/plans/{plan_id}/phase",
     "protocols:plan-titrate": "POST /api/v1/plans/{plan_id}/titrations",
+    "protocols:plan-extend": "POST /api/v1/plans/{plan_id}/extensions",
     # therapy
     "therapy:visit-new": "POST /api/v1/therapy/visits",
     "therapy:note-save": "PUT /api/v1/therapy/visits/{visit_id}/note",
