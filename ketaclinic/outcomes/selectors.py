@@ -8,7 +8,7 @@ never filtered with a list of patient keys (SQLite limits how many a query may c
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -41,11 +41,30 @@ class CohortMember:
 class SafetyCounts:
     sessions: int
     adverse_events_by_grade: dict[int, int]
+    # sessions with a blood pressure above the clinic's alert limits after the dose, by the
+    # worst severity the session policy gave it (warning, critical)
+    bp_excursions: dict[str, int] = field(default_factory=dict)
 
     def per_100_sessions(self, grade: int) -> float | None:
         if not self.sessions:
             return None
         return 100 * self.adverse_events_by_grade.get(grade, 0) / self.sessions
+
+    def bp_per_100_sessions(self, severity: str) -> float | None:
+        if not self.sessions:
+            return None
+        return 100 * self.bp_excursions.get(severity, 0) / self.sessions
+
+
+@dataclass(frozen=True)
+class DissociationRow:
+    """Mean dissociation (each patient's mean CADSS total over sessions) by response."""
+
+    label: str
+    patients: int
+    mean: float | None
+    ci_lower: float | None
+    ci_upper: float | None
 
 
 @dataclass(frozen=True)
@@ -55,6 +74,7 @@ class CohortReport:
     summary: CohortSummary
     safety: SafetyCounts
     generated_at: datetime
+    dissociation: list[DissociationRow] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -182,7 +202,56 @@ def safety_counts(members: list[CohortMember]) -> SafetyCounts:
     ):
         if patient_id in keys:
             grades[grade] += 1
-    return SafetyCounts(sum(m.sessions for m in members), dict(sorted(grades.items())))
+    from ketaclinic.sessions.models import VitalsEntry
+
+    worst: dict[int, str] = {}
+    for patient_id, session_id, alerts in (
+        VitalsEntry.objects.filter(predose=False)
+        .exclude(severity="")
+        .values_list("session__patient_id", "session_id", "alerts")
+        .iterator(chunk_size=CHUNK)
+    ):
+        if patient_id not in keys:
+            continue
+        for alert in alerts:
+            if (
+                alert.get("measure") in ("systolic", "diastolic")
+                and alert.get("direction") == "above"
+            ):
+                if worst.get(session_id) != "critical":
+                    worst[session_id] = alert.get("severity", "warning")
+    bp = Counter(worst.values())
+    return SafetyCounts(
+        sum(m.sessions for m in members), dict(sorted(grades.items())), dict(sorted(bp.items()))
+    )
+
+
+def dissociation_by_response(
+    members: list[CohortMember], responses: list[bool | None]
+) -> list[DissociationRow]:
+    from ketaclinic.outcomes.cohort import mean_with_interval
+    from ketaclinic.sessions.models import SessionObservation
+
+    verdict = {m.patient_key: r for m, r in zip(members, responses, strict=True)}
+    scores: dict[int, list[float]] = defaultdict(list)
+    for patient_id, score in (
+        SessionObservation.objects.filter(kind="cadss", score__isnull=False)
+        .values_list("session__patient_id", "score")
+        .iterator(chunk_size=CHUNK)
+    ):
+        if patient_id in verdict:
+            scores[patient_id].append(float(score))
+    rows = []
+    for label, wanted in (("Responders", True), ("Non-responders", False)):
+        means = [
+            sum(values) / len(values) for key, values in scores.items() if verdict[key] is wanted
+        ]
+        if means:
+            mean, lower, upper = mean_with_interval(means)
+            rows.append(DissociationRow(label, len(means), mean, lower, upper))
+        else:
+            rows.append(DissociationRow(label, 0, None, None, None))
+    return rows
 
 
 def cohort_report(filters: CohortFilters, *, policy: OutcomePolicy | None = None) -> CohortReport:
@@ -198,6 +267,7 @@ def cohort_report(filters: CohortFilters, *, policy: OutcomePolicy | None = None
         summary=summarize(outcomes),
         safety=safety_counts(members),
         generated_at=clock.now(),
+        dissociation=dissociation_by_response(members, [o.response for o in outcomes]),
     )
 
 

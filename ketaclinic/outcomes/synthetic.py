@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -64,7 +64,14 @@ def add_histories(
     """Histories for `patients`, first doses spread over the 120 days after `start`."""
     from ketaclinic.protocols.models import ProtocolVersion, TreatmentPlan
     from ketaclinic.protocols.services import protocol_catalog_seed
-    from ketaclinic.sessions.models import AdverseEvent, TreatmentSession
+    from ketaclinic.sessions.models import (
+        AdverseEvent,
+        SessionObservation,
+        TreatmentSession,
+        VitalsEntry,
+    )
+    from ketaclinic.sessions.policy import DEFAULT_POLICY
+    from ketaclinic.sessions.vitals import RULE_VITALS_ALERTS, VitalsSample, classify_vitals
 
     rng = random.Random(seed)
     with scope(organization=organization):
@@ -171,6 +178,51 @@ def add_histories(
                         )
                     )
             AdverseEvent.objects.bulk_create(events, batch_size=2000)
+            vitals, observations = [], []
+            for session in sessions:
+                # One post-dose flowsheet row, judged by the default safety policy's limits, and
+                # one dissociation score (CADSS total, 0-92) per session.
+                sample = VitalsSample(
+                    taken_at=session.dose_started_at + timedelta(minutes=40),
+                    systolic=rng.randrange(110, 190),
+                    diastolic=rng.randrange(65, 105),
+                    heart_rate=rng.randrange(60, 100),
+                    spo2=rng.randrange(95, 100),
+                )
+                alerts = classify_vitals(sample, DEFAULT_POLICY)
+                vitals.append(
+                    VitalsEntry(
+                        organization=organization,
+                        session=session,
+                        recorded_by=recorded_by,
+                        taken_at=sample.taken_at,
+                        systolic=sample.systolic,
+                        diastolic=sample.diastolic,
+                        heart_rate=sample.heart_rate,
+                        spo2=sample.spo2,
+                        # the shape the session service stores (sessions/services/_common.py)
+                        alerts=[
+                            {**asdict(a), "severity": a.severity.value, "message": a.message}
+                            for a in alerts
+                        ],
+                        severity=alerts[0].severity.value if alerts else "",
+                        rule=RULE_VITALS_ALERTS,
+                        policy_key="synthetic",
+                    )
+                )
+                observations.append(
+                    SessionObservation(
+                        organization=organization,
+                        session=session,
+                        recorded_by=recorded_by,
+                        kind="cadss",
+                        observed_at=session.dose_started_at + timedelta(minutes=30),
+                        score=Decimal(rng.randrange(0, 40)),
+                        instrument="cadss@1",
+                    )
+                )
+            VitalsEntry.objects.bulk_create(vitals, batch_size=2000)
+            SessionObservation.objects.bulk_create(observations, batch_size=2000)
         totals = SyntheticCounts(
             totals.patients + len(batch),
             totals.sessions + len(sessions),

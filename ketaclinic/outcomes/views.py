@@ -82,7 +82,21 @@ def _charts(report: selectors.CohortReport) -> dict[str, str]:
         charts.BandPoint(w.week, w.mean, w.ci_lower, w.ci_upper, w.n)
         for w in summary.change_by_week
     ]
+    dissociation = [
+        charts.BandPoint(index + 1, row.mean, row.ci_lower, row.ci_upper, row.patients)
+        for index, row in enumerate(report.dissociation)
+        if row.mean is not None
+    ]
     return {
+        "dissociation": charts.mean_band_svg(
+            chart_id="dissociation",
+            title="Mean dissociation (CADSS) by response after induction",
+            points=dissociation,
+            x_label="1 responders, 2 non-responders",
+            y_label="CADSS",
+        )
+        if len(dissociation) == 2
+        else "",
         "rates": charts.rate_bars_svg(
             chart_id="rates", title="Response and remission after induction", bars=bars
         ),
@@ -122,6 +136,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "charts": _charts(report),
         "definitions": definitions(OutcomePolicy()),
         "described": ", ".join(filters.described()),
+        "bp": [
+            {
+                "severity": severity,
+                "sessions": count,
+                "per_100": report.safety.bp_per_100_sessions(severity),
+            }
+            for severity, count in report.safety.bp_excursions.items()
+        ],
         "grades": [
             {"grade": grade, "count": count, "per_100": report.safety.per_100_sessions(grade)}
             for grade, count in report.safety.adverse_events_by_grade.items()

@@ -29,6 +29,9 @@ def test_dashboard_shows_charts_tables_and_definitions_without_names(
     assert "wording unconfirmed" in page
     assert 'id="rates-table"' in page
     assert 'id="ae-table"' in page
+    assert 'id="bp-table"' in page
+    assert 'id="cadss-table"' in page
+    assert 'id="dissociation"' in page
     assert "Lovelace" not in page  # the cohort's patients are all "Ada Lovelace"
     assert "C0001" not in page
 
