@@ -604,3 +604,7 @@ HANDLERS.update(THERAPY_HANDLERS)
 from ketaclinic.fhir.audit_handlers import AUDIT_HANDLERS  # noqa: E402
 
 HANDLERS.update(AUDIT_HANDLERS)
+
+from ketaclinic.fhir.scheduling_resources import SCHEDULING_HANDLERS  # noqa: E402
+
+HANDLERS.update(SCHEDULING_HANDLERS)

@@ -149,6 +149,23 @@ class Availability:
         needed = appointment_type.chair_capability
         return [c for c in self.chairs if not needed or needed in c.capabilities]
 
+    def candidate_starts(self, day: date) -> Iterator[datetime]:
+        zone = ZoneInfo(self.clinic.time_zone)
+        moment = datetime.combine(day, DAY_OPENS, zone)
+        closes = datetime.combine(day, DAY_CLOSES, zone)
+        while moment < closes:
+            yield moment
+            moment += SLOT_STEP
+
+    def free_starts_in_chair(
+        self, appointment_type: AppointmentType, day: date, chair: Chair
+    ) -> list[datetime]:
+        return [
+            start
+            for start in self.candidate_starts(day)
+            if not self.check(appointment_type, start, chair, None)
+        ]
+
     def free_starts(
         self, appointment_type: AppointmentType, day: date, clinician: int | None
     ) -> Iterator[tuple[datetime, Chair | None]]:
