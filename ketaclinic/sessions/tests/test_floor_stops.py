@@ -402,3 +402,72 @@ def test_a_prescriber_overrides_the_gap_on_the_flowsheet_and_extends_the_phase_o
     assert extended.status_code == 200
     assert b"Phase induction extended by 2." in extended.content
     assert audit_count(action="protocols.plan.extended") == 1
+
+
+# --- the checks cost a fixed number of queries ------------------------------------------------------
+
+CHECK_IN_QUERIES = 30  # measured 30 on SQLite
+DOSE_QUERIES = 34  # order 31, administration 34
+
+
+def test_the_floor_checks_read_a_fixed_number_of_queries(
+    prescriber: Any,
+    members: Any,
+    patient_a: Any,
+    traveller: Any,
+    django_assert_max_num_queries: Any,
+) -> None:
+    """Check-in, order and dose over the API after one or after four earlier doses: the history
+    of the patient does not add queries."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    nurse, nurse_api = nurse_of(members), api_client(members["nurse"])
+    doctor_api = api_client(members["prescriber"])
+    with scope(organization=prescriber.organization):
+        make_treatable(prescriber, patient_a, "iv-ketamine-induction")
+        weigh(prescriber, patient_a)
+        plan = make_plan(prescriber, patient_a)
+
+    def one_session(day: Any) -> list[int]:
+        traveller.move_to(day)
+        with scope(organization=prescriber.organization):
+            session = services.session_schedule(actor=nurse, plan=plan, scheduled_at=day, chair=1)
+        url = f"/api/v1/sessions/{session.public_id}"
+        counts = []
+        with CaptureQueriesContext(connection) as checked_in:
+            assert nurse_api.post(f"{url}/check-in").status_code == 200
+        counts.append(len(checked_in))
+        with scope(organization=prescriber.organization):
+            services.precheck_record(
+                actor=nurse, session=session, checklist=ticked(session), vitals=NORMAL
+            )
+        with CaptureQueriesContext(connection) as ordered:
+            order = doctor_api.post(f"{url}/dose-orders", {}, content_type="application/json")
+            assert order.status_code == 201, order.json()
+        counts.append(len(ordered))
+        with CaptureQueriesContext(connection) as given:
+            dose = {"dose_mg": order.json()["dose_mg"], "lot_number": "K1"}
+            assert (
+                nurse_api.post(
+                    f"{url}/administrations", dose, content_type="application/json"
+                ).status_code
+                == 201
+            )
+        counts.append(len(given))
+        with scope(organization=prescriber.organization):
+            services.session_abort(actor=nurse, session=session, reason="Closed for the test.")
+        return counts
+
+    days = [T0 + timedelta(days=7 * (n // 3) + 2 * (n % 3)) for n in range(5)]
+    first = one_session(days[0])
+    one_session(days[1])
+    one_session(days[2])
+    later = one_session(days[3])
+    assert later == first, (first, later)
+    traveller.move_to(days[4])
+    with scope(organization=prescriber.organization):
+        last = services.session_schedule(actor=nurse, plan=plan, scheduled_at=days[4], chair=1)
+    with django_assert_max_num_queries(CHECK_IN_QUERIES):
+        assert nurse_api.post(f"/api/v1/sessions/{last.public_id}/check-in").status_code == 200
+    assert first[0] <= CHECK_IN_QUERIES and max(first[1:]) <= DOSE_QUERIES, first
