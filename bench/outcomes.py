@@ -279,6 +279,7 @@ def measure_one(database: str, patients: int, scratch: Path) -> dict[str, Any]:
     result: dict[str, Any] = {
         "database": database,
         "build_seconds": round(time.perf_counter() - started, 1),
+        "fhir_export": fhir_runs,
     }
     with scope(organization=organization):
         result["patients"] = Patient.objects.count()
@@ -405,10 +406,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"bench.outcomes: the {database} run failed ({done.returncode})")
         line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
         results.append(json.loads(line[len("RESULT ") :]))
-    rows = [row for result in results for row in _rows(result)]
-    width = [max(len(r[i]) for r in rows) for i in range(3)]
-    for row in rows:
-        print(" | ".join(cell.ljust(w) for cell, w in zip(row, width, strict=True)))
+        print(line, file=sys.stderr, flush=True)
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"outcomes-{datetime.now(UTC):%Y-%m-%d}.json"
     document = {
@@ -417,6 +415,10 @@ def main(argv: list[str] | None = None) -> None:
         "results": results,
     }
     path.write_text(json.dumps(document, indent=2) + "\n")
+    rows = [row for result in results for row in _rows(result)]
+    width = [max(len(r[i]) for r in rows) for i in range(3)]
+    for row in rows:
+        print(" | ".join(cell.ljust(w) for cell, w in zip(row, width, strict=True)))
     print(f"results: {path.relative_to(ROOT)}")
 
 
