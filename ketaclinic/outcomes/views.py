@@ -122,7 +122,8 @@ def _charts(report: selectors.CohortReport) -> dict[str, str]:
 
 @staff_view(Cap.OUTCOMES_ANALYZE)
 def dashboard(request: HttpRequest) -> HttpResponse:
-    form = CohortFilterForm(request.GET or None)
+    # A bare ?format=pdf is the default cohort, not a form sent empty.
+    form = CohortFilterForm(request.GET if set(request.GET) - {"format"} else None)
     filters = form.filters() if form.is_bound and form.is_valid() else CohortFilters()
     if form.is_bound and not form.is_valid():
         return TemplateResponse(
@@ -149,6 +150,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             for grade, count in report.safety.adverse_events_by_grade.items()
         ],
     }
+    if request.GET.get("format") == "pdf":
+        from django.template.loader import render_to_string
+        from weasyprint import HTML
+
+        context["organization"] = request.actor.organization.name  # type: ignore[attr-defined]
+        pdf = HTML(string=render_to_string("outcomes/dashboard_pdf.html", context)).write_pdf()
+        response = HttpResponse(pdf, content_type="application/pdf")
+        response["Content-Disposition"] = 'attachment; filename="outcomes-report.pdf"'
+        return response
     return TemplateResponse(request, "outcomes/dashboard.html", context)
 
 
