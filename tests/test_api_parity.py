@@ -145,6 +145,10 @@ NOT_AN_API_ACTION: dict[str, str] = {
     "accounts:login": "browser login (password + TOTP); the API authenticates with bearer tokens",
     "accounts:logout": "ends a browser session; API tokens are revoked with the CLI",
     "portal:login": "the patient's own browser login",
+    "portal:appointment-move": "the patient moves their own visit; staff use "
+    "POST /api/v1/scheduling/appointments/{appointment_id}/reschedule",
+    "portal:appointment-cancel": "the patient cancels their own visit; staff use "
+    "POST /api/v1/scheduling/appointments/{appointment_id}/cancel",
     "front-door": "the public's consult request (no account, CSRF and honeypot); staff list and "
     "convert the requests through GET/POST /api/v1/scheduling/leads",
     "portal:logout": "ends the patient's browser session",

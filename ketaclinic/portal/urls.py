@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ketaclinic.portal import auth_views, intake_views, views
+from ketaclinic.portal import appointment_views, auth_views, intake_views, views
 
 app_name = "portal"
 
@@ -11,6 +11,17 @@ urlpatterns = [
     path("logout/", auth_views.portal_logout, name="logout"),
     path("invite/<str:token>/", auth_views.invite_accept, name="invite"),
     path("intake/", intake_views.portal_intake, name="intake"),
+    path("appointments/", appointment_views.appointments, name="appointments"),
+    path(
+        "appointments/<uuid:appointment_id>/move/",
+        appointment_views.appointment_move,
+        name="appointment-move",
+    ),
+    path(
+        "appointments/<uuid:appointment_id>/cancel/",
+        appointment_views.appointment_cancel,
+        name="appointment-cancel",
+    ),
     path("consents/<uuid:version_id>/sign/", auth_views.portal_consent_sign, name="consent-sign"),
     path(
         "consents/signed/<uuid:signature_id>/pdf/",

@@ -796,3 +796,45 @@ def reminders_send_due(*, now: datetime) -> int:
                 _notify(appointment, "appointment_reminder")
                 sent += 1
     return sent
+
+
+# --- the patient's own changes (portal) ----------------------------------------------------------
+
+# Clinic default: a patient changes or cancels a visit online up to 24 hours before it; later, they
+# call (the clinic may need the chair for someone on the waitlist). A clinic setting to come.
+PORTAL_CHANGE_CUTOFF = timedelta(hours=24)
+
+
+def _portal_check(patient: Patient, appointment: Appointment, now: datetime) -> None:
+    if appointment.patient_id != patient.pk:
+        from ketaclinic.core.errors import NotFound
+
+        raise NotFound("No such appointment.")
+    if appointment.status != Appointment.Status.BOOKED:
+        raise Conflict.for_field("status", "This visit cannot be changed any more.")
+    if appointment.starts_at - now < PORTAL_CHANGE_CUTOFF:
+        raise Conflict.for_field(
+            "starts_at",
+            "Visits can be changed online up to 24 hours before; please call the clinic.",
+        )
+
+
+def portal_appointment_cancel(
+    *, patient: Patient, appointment: Appointment, reason: str
+) -> Appointment:
+    _portal_check(patient, appointment, clock.now())
+    return appointment_cancel(
+        actor=None, appointment=appointment, reason=reason or "by the patient"
+    )
+
+
+def portal_appointment_reschedule(
+    *, patient: Patient, appointment: Appointment, starts_at: datetime
+) -> Appointment:
+    now = clock.now()
+    _portal_check(patient, appointment, now)
+    if starts_at - now < PORTAL_CHANGE_CUTOFF:
+        raise ValidationFailed.for_field("starts_at", "Choose a time at least 24 hours ahead.")
+    return appointment_reschedule(
+        actor=None, appointment=appointment, starts_at=starts_at, reason="moved by the patient"
+    )
