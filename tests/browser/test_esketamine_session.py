@@ -30,7 +30,13 @@ from conftest import actor_for, make_member, make_patient
 from ketaclinic.accounts.services import organization_create
 from ketaclinic.sessions import rems
 from ketaclinic.sessions.models import DoseAdministration, SessionNote, TreatmentSession
-from ketaclinic.sessions.tests.builders import draw_for, make_plan, make_treatable, weigh
+from ketaclinic.sessions.tests.builders import (
+    certify_for_rems,
+    draw_for,
+    make_plan,
+    make_treatable,
+    weigh,
+)
 from tests.browser.test_chart_flow import log_in
 from tests.browser.test_session_flow import (
     STEP,
@@ -47,14 +53,16 @@ ZONE = ZoneInfo("America/Chicago")
 @pytest.fixture
 def spravato(transactional_db: Any) -> dict[str, Any]:
     organization = organization_create(
-        name="Spravato Clinic", clinic_name="Main", time_zone="America/Chicago"
+        name="Spravato Clinic", clinic_name="Main", time_zone="America/Chicago", chairs=3
     )
     prescriber = make_member(organization, "prescriber", username="esk-prescriber")
     nurse = make_member(organization, "nurse", username="esk-nurse")
     actor = actor_for(prescriber)
     patient = make_patient(actor, given_name="Rosalind", family_name="Franklin")
     with scope(organization=organization):
-        make_treatable(actor, patient, "esketamine-trd")
+        # A certified clinic; the nurse records the patient's REMS enrollment in the test.
+        make_treatable(actor, patient, "esketamine-trd", rems=False)
+        certify_for_rems(organization)
         weigh(actor, patient, "70")
         plan = make_plan(actor, patient, "esketamine-trd")
     return {"prescriber": prescriber, "nurse": nurse, "patient": patient, "plan": plan}
@@ -135,7 +143,7 @@ def test_a_full_esketamine_session_in_the_browser(
     log_in(doctor_page, base, spravato["prescriber"])
     doctor_page.goto(flowsheet)
     doctor_page.get_by_role("button", name="Sign dose order").click()
-    expect(doctor_page.locator("#order-dose")).to_have_text("56.0 mg")
+    expect(doctor_page.locator("#order-dose")).to_have_text("56 mg")
     calculation = doctor_page.locator("#dose-calculation")
     expect(calculation).to_contain_text("2 × 28 mg")
     expect(calculation).to_contain_text("5 min apart")
@@ -162,7 +170,7 @@ def test_a_full_esketamine_session_in_the_browser(
     administer.locator("input[name=device_count]").fill("2")
     administer.get_by_role("button", name="Record administration").click()
     expect(state).to_have_text("Dosing")
-    expect(page.locator("#administrations")).to_contain_text("56.0 mg intranasal (2 devices)")
+    expect(page.locator("#administrations")).to_contain_text("56 mg intranasal (2 devices)")
     nurse_actor = actor_for(spravato["nurse"])
     with scope(organization=nurse_actor.organization):
         draw_for(nurse_actor, DoseAdministration.objects.get(session=session))  # 2 devices
