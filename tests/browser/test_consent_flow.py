@@ -3,6 +3,7 @@ downloads the PDF, whose first page (rendered to PNG) carries the signature mani
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -111,4 +112,6 @@ def test_patient_signs_in_portal_clinician_downloads_pdf(
     assert "Grace Hopper" in text
     assert "consent to treatment" in text
     assert "Patient portal" in text
-    assert "UTC" in text
+    # Signed time in the clinic's zone (America/Chicago), with its abbreviation, never UTC.
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d C[SD]T", text), text
+    assert "UTC" not in text
