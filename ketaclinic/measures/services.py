@@ -37,6 +37,7 @@ from ketaclinic.measures.models import (
 from ketaclinic.measures.scoring import ScoreResult, ScoringError, ScoringPolicy, score_response
 from ketaclinic.messaging.producers import send_alert_escalation, send_link_message
 from ketaclinic.patients.models import ChartEntry, Patient
+from ketaclinic.patients.units import before_birth
 
 if TYPE_CHECKING:
     from ketaclinic.screening.models import IntakeHistory
@@ -257,6 +258,9 @@ def response_record(
     completed_at = completed_at or now
     if completed_at.tzinfo is None or completed_at > now:
         raise ValidationFailed.for_field("completed_at", "Give a past time with its time zone.")
+    born = before_birth(completed_at, patient.birth_date)
+    if born:
+        raise ValidationFailed.for_field("completed_at", born)
     if corrects is not None:
         _check_correction(corrects, patient, instrument, correction_reason)
     answers = _clean_answers(answers)

@@ -158,7 +158,7 @@ def _decimal(value: Any, field: str) -> Decimal:
     return number
 
 
-def _measured_at(value: datetime | None) -> datetime:
+def _measured_at(value: datetime | None, patient: Patient) -> datetime:
     now = clock.now()
     if value is None:
         return now
@@ -166,6 +166,9 @@ def _measured_at(value: datetime | None) -> datetime:
         raise ValidationFailed.for_field("measured_at", "Give the time with its time zone.")
     if value > now:
         raise ValidationFailed.for_field("measured_at", "The measurement time is in the future.")
+    problem = units.before_birth(value, patient.birth_date)
+    if problem:
+        raise ValidationFailed.for_field("measured_at", problem)
     return value
 
 
@@ -194,7 +197,7 @@ def weight_record(
         weight_kg=kg,
         entered_value=entered,
         entered_unit=unit,
-        measured_at=_measured_at(measured_at),
+        measured_at=_measured_at(measured_at, patient),
     )
     return _save_entry(actor, weight, "patients.weight.recorded", {"weight_kg": str(kg)})
 
@@ -224,7 +227,7 @@ def height_record(
         height_cm=cm.quantize(Decimal("0.1")),
         entered_value=entered,
         entered_unit=unit,
-        measured_at=_measured_at(measured_at),
+        measured_at=_measured_at(measured_at, patient),
     )
     return _save_entry(actor, height, "patients.height.recorded", {"height_cm": str(cm)})
 
@@ -239,11 +242,15 @@ def _save_entry(actor: Actor, entry: Entry, action: str, detail: dict[str, Any])
     return entry
 
 
-def _check_dates(start: date | None, end: date | None, start_name: str, end_name: str) -> None:
+def _check_dates(
+    start: date | None, end: date | None, start_name: str, end_name: str, born: date | None = None
+) -> None:
     today = clock.now().date()
     errors = []
     if start and start > today:
         errors.append(FieldError(start_name, "This date is in the future."))
+    if start and born and start < born:
+        errors.append(FieldError(start_name, f"This date is before the date of birth ({born})."))
     if start and end and end < start:
         errors.append(FieldError(end_name, "This date is before the start date."))
     if errors:
@@ -317,9 +324,17 @@ def _validate_entry(entry: ChartEntry) -> None:
             entry.display = PRELOADED_BY_CODE[entry.code].display
         if not entry.display:
             entry.display = entry.code
-        _check_dates(entry.onset_date, entry.abatement_date, "onset_date", "abatement_date")
+        _check_dates(
+            entry.onset_date,
+            entry.abatement_date,
+            "onset_date",
+            "abatement_date",
+            entry.patient.birth_date,
+        )
     elif isinstance(entry, MedicationStatement):
-        _check_dates(entry.start_date, entry.end_date, "start_date", "end_date")
+        _check_dates(
+            entry.start_date, entry.end_date, "start_date", "end_date", entry.patient.birth_date
+        )
         if entry.trial_outcome and not entry.is_antidepressant_trial:
             raise ValidationFailed.for_field(
                 "trial_outcome", "A trial outcome applies only to an antidepressant trial."
@@ -537,7 +552,7 @@ def vital_sign_record(
         unit=VITAL_UNITS[kind],
         entered_value=entered,
         entered_unit=unit[:20],
-        measured_at=_measured_at(measured_at),
+        measured_at=_measured_at(measured_at, patient),
     )
     detail = {"kind": kind, "value": str(canonical), "unit": VITAL_UNITS[kind]}
     if diastolic is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import pint
@@ -70,3 +70,12 @@ def check_birth_date(birth_date: date, today: date) -> None:
         raise UnitError("birth_date", "The date of birth cannot be in the future.")
     if today.year - birth_date.year > MAX_AGE_YEARS:
         raise UnitError("birth_date", f"The date of birth is more than {MAX_AGE_YEARS} years ago.")
+
+
+def before_birth(moment: datetime, birth_date: date) -> str | None:
+    """Why a clinical time cannot be right when it lies before the patient was born (a typed
+    year, a default date, a unit mix-up in a feed), else None. A day of slack covers time zones
+    (birth dates are local, stored times UTC)."""
+    if moment.date() < birth_date - timedelta(days=1):
+        return f"This time is before the patient's date of birth ({birth_date.isoformat()})."
+    return None
