@@ -14,7 +14,7 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.db.models import Max, QuerySet
+from django.db.models import Max, OuterRef, QuerySet, Subquery
 from django_scopes import scopes_disabled
 
 from ketaclinic.accounts.actor import Actor
@@ -200,6 +200,45 @@ def cases_open() -> QuerySet[DiscrepancyCase]:
     return DiscrepancyCase.objects.filter(status=DiscrepancyCase.Status.OPEN).select_related(
         "count__location__clinic"
     )
+
+
+# The dashboard warns this many days before the biennial inventory falls due (clinic reminder,
+# not a regulatory figure: the two-year interval itself is in inventory/records.py).
+BIENNIAL_WARNING_DAYS = 45
+
+
+@dataclass(frozen=True)
+class BiennialDue:
+    location: StorageLocation
+    last_taken_on: Any  # date
+    due_on: Any  # date
+    overdue: bool
+
+
+def biennial_inventories_due(within_days: int = BIENNIAL_WARNING_DAYS) -> list[BiennialDue]:
+    """Locations whose next biennial inventory (two years after the last initial or biennial
+    one, in the clinic's calendar) falls due within `within_days` or is overdue. One query."""
+    from zoneinfo import ZoneInfo
+
+    last_full_inventory = (
+        InventoryCount.objects.filter(location=OuterRef("pk"), kind__in=["initial", "biennial"])
+        .order_by("-taken_at")
+        .values("taken_at")[:1]
+    )
+    locations = StorageLocation.objects.select_related("clinic").annotate(
+        last_taken_at=Subquery(last_full_inventory)
+    )
+    due = []
+    for location in locations:
+        if location.last_taken_at is None:
+            continue
+        zone = location.clinic.time_zone
+        last = location.last_taken_at.astimezone(ZoneInfo(zone)).date()
+        due_on = records.next_biennial_inventory_due(last).due_on
+        today = clock.today_in(zone)
+        if (due_on - today).days <= within_days:
+            due.append(BiennialDue(location, last, due_on, due_on < today))
+    return due
 
 
 def form_106_pending() -> QuerySet[DeaForm]:

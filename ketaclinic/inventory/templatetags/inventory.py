@@ -21,5 +21,6 @@ def inventory_cases_panel(context: Any) -> dict[str, Any]:
         "caps": caps,
         "cases": list(selectors.cases_open()) if allowed else [],
         "forms_106": list(selectors.form_106_pending()) if allowed else [],
+        "biennial": selectors.biennial_inventories_due() if allowed else [],
         "now": clock.now(),
     }
