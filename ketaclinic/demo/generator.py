@@ -1,60 +1,52 @@
-"""A realistic synthetic clinic: staff of every role and patients with two years of history.
+"""A synthetic clinic in the middle of its life: staff of every role, patients with history, and
+a treated cohort with published protocols, plans, past and ongoing sessions, questionnaires,
+consents, alerts and controlled-substance stock.
 
-Synthetic data is bulk-inserted (10,000 patients through one service call each would take
-minutes); one audit event records the generation, its seed and its counts.
+Everything clinical goes through the services, as the staff who would have recorded it, at the
+time it would have happened (`clock.replaying`): the demo obeys the same safety rules as a real
+day and leaves the same audit trail. Deterministic for a given `--seed` (relative to today).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
+from typing import Protocol
 
 from django.db import transaction
-from django_scopes import scopes_disabled
+from django_scopes import scope, scopes_disabled
 
+from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
-from ketaclinic.accounts.models import Membership, Organization
+from ketaclinic.accounts.models import Clinic, Membership, Organization
 from ketaclinic.accounts.roles import Role
 from ketaclinic.accounts.services import organization_create, totp_device_create, user_create
 from ketaclinic.core import clock
-from ketaclinic.patients.codes import PRELOADED_CONDITIONS
-from ketaclinic.patients.models import (
-    Allergy,
-    BodyHeight,
-    BodyWeight,
-    Condition,
-    MedicationStatement,
-    Patient,
-)
+from ketaclinic.demo import charts, life, stock
+from ketaclinic.patients.models import Patient
 
 DEMO_ORGANIZATION = "Demo Ketamine Clinic"
 DEMO_PASSWORD = "demo-clinic-2026"
 DEMO_USERS = {
     "prescriber": (Role.PRESCRIBER, "Maya", "Okafor"),
     "nurse": (Role.NURSE, "Luis", "Ramirez"),
+    "nurse2": (Role.NURSE, "Grace", "Adeyemi"),
     "therapist": (Role.THERAPIST, "Ingrid", "Solberg"),
     "frontdesk": (Role.FRONT_DESK, "Tom", "Becker"),
     "admin": (Role.CLINIC_ADMIN, "Aisha", "Karimi"),
     "compliance": (Role.COMPLIANCE, "Dana", "Whitfield"),
     "researcher": (Role.RESEARCHER, "Kenji", "Mori"),
 }
-GIVEN = "Avery Blake Casey Devon Emery Finley Harper Jordan Kai Logan Morgan Noor Parker Quinn Riley Rowan Sage Skyler Taylor Amara Elena Jonas Mateo Priya Sofia Yusuf Zoe Hana Ivan Lena".split()
-FAMILY = "Adams Bauer Chen Diaz Evans Fischer Garcia Haddad Ito Jensen Kowalski Lopez Moreau Nguyen Okoye Patel Quinn Rossi Silva Tanaka Usman Varga Walsh Xu Young Zimmer Novak Ahmed Brennan Costa".split()
-ANTIDEPRESSANTS = [
-    "sertraline",
-    "escitalopram",
-    "fluoxetine",
-    "venlafaxine",
-    "duloxetine",
-    "bupropion",
-    "mirtazapine",
-    "vortioxetine",
-]
-ALLERGENS = [("penicillin", "rash"), ("sulfonamides", "hives"), ("latex", "contact dermatitis")]
-BATCH = 500
+# At most this many patients under treatment: enough to fill every screen, few enough that
+# `make run` stays quick (each treated patient is weeks of sessions recorded step by step).
+MAX_TREATED = 18
+REMS_SETTING_ID = "HCS-DEMO-0001"
+
+
+class Progress(Protocol):
+    def update(self, n: int = 1) -> object: ...
+    def reset(self, total: int | None = None) -> None: ...
 
 
 @dataclass
@@ -64,6 +56,8 @@ class DemoResult:
     patients: int
     rows: int
     authenticators: dict[str, str]
+    sessions: int = 0
+    portal_username: str = ""
 
 
 def demo_exists() -> bool:
@@ -71,12 +65,18 @@ def demo_exists() -> bool:
 
 
 def build_demo(
-    *, patients: int = 200, seed: int = 1, progress: Callable[[int], None] | None = None
+    *, patients: int = 200, seed: int = 1, progress: Progress | None = None
 ) -> DemoResult:
     existing = Organization.objects.filter(name=DEMO_ORGANIZATION).first()
     if existing is not None:
         return DemoResult(existing, False, 0, 0, {})
+    with transaction.atomic():  # all or nothing: a failed build leaves no half clinic behind
+        return _build(patients=patients, seed=seed, progress=progress)
+
+
+def _build(*, patients: int, seed: int, progress: Progress | None) -> DemoResult:
     rng = random.Random(seed)
+    now = clock.now()
     organization = organization_create(
         name=DEMO_ORGANIZATION,
         clinic_name="Riverside Clinic",
@@ -94,133 +94,102 @@ def build_demo(
             last_name=last,
         )
         authenticators[username] = totp_device_create(user=user).config_url
-    with scopes_disabled():
-        prescriber = Membership.objects.get(organization=organization, role=Role.PRESCRIBER).user
-    now = clock.now()
-    rows = 0
-    made = 0
-    while made < patients:
-        count = min(BATCH, patients - made)
-        with transaction.atomic():
-            rows += _insert_batch(rng, organization, prescriber, now, made, count)
-        made += count
-        if progress:
-            progress(count)
-    with transaction.atomic():
-        audit_record(
-            actor=None,
-            organization=organization,
-            channel="cli",
-            action="demo.clinic.generated",
-            detail={"patients": patients, "rows": rows, "seed": seed},
-        )
-    _seed_consent_templates(organization)
+    with scope(organization=organization):
+        result = _build_clinic(organization, rng, seed, patients, now, progress)
     # Calendar, staff hours and the contact policy: owned by scheduling (issue 11).
     from ketaclinic.scheduling.demo import scheduling_demo_setup
 
     scheduling_demo_setup(organization, seed=seed)
-    return DemoResult(organization, True, patients, rows, authenticators)
+    result.authenticators = authenticators
+    return result
 
 
-def _seed_consent_templates(organization: Organization) -> None:
-    """The default consent templates, published as version 1 (the clinic reviews them)."""
-    from django_scopes import scope
+def _actors(organization: Organization) -> dict[str, Actor]:
+    with scopes_disabled():
+        members = Membership.objects.select_related("user", "organization", "home_clinic").filter(
+            organization=organization
+        )
+        return {m.user.username: Actor(membership=m, channel="cli") for m in members}
 
+
+def _build_clinic(
+    organization: Organization,
+    rng: random.Random,
+    seed: int,
+    patients: int,
+    now,  # type: ignore[no-untyped-def]
+    progress: Progress | None,
+) -> DemoResult:
     from ketaclinic.consent.services import consent_templates_seed_defaults
+    from ketaclinic.protocols.services import protocol_catalog_seed
 
-    with scope(organization=organization):
+    actors = _actors(organization)
+    cast = life.Cast(
+        prescriber=actors["prescriber"],
+        nurse=actors["nurse"],
+        nurse2=actors["nurse2"],
+        admin=actors["admin"],
+    )
+    clinic = Clinic.objects.get(organization=organization)
+    # One in ten patients is under treatment, at least the scenes a visitor looks for first.
+    treated = min(patients, MAX_TREATED, max(len(life.SCENES), patients // 10))
+    with clock.replaying(now - timedelta(days=stock.INITIAL_INVENTORY_DAYS_AGO + 1)):
+        protocol_catalog_seed(organization=organization, actor=cast.admin)
         consent_templates_seed_defaults(organization=organization)
-
-
-def _insert_batch(rng, organization, prescriber, now: datetime, start: int, count: int) -> int:  # type: ignore[no-untyped-def]
+        _certify_rems(cast.admin, clinic, now)
+    if progress:
+        progress.reset(total=patients)
+    shop = stock.stock_open(
+        nurse=cast.nurse, admin=cast.admin, clinic=clinic, now=now, expected_sessions=treated * 12
+    )
     people = []
-    for index in range(start, start + count):
-        birth = date(1950, 1, 1) + timedelta(days=rng.randrange(0, 365 * 52))
+    for index in range(patients):
         people.append(
-            Patient(
-                organization=organization,
-                mrn=f"D{index + 1:07d}",
-                given_name=rng.choice(GIVEN),
-                family_name=rng.choice(FAMILY),
-                birth_date=birth,
-                sex_at_birth=rng.choice(["female", "male"]),
-                pronouns=rng.choice(["", "she/her", "he/him", "they/them"]),
-                phone=f"555-{rng.randrange(1000, 9999)}",
-                preferred_language=rng.choice(["en", "en", "en", "es"]),
-                emergency_contact_name=f"{rng.choice(GIVEN)} {rng.choice(FAMILY)}",
-                emergency_contact_phone=f"555-{rng.randrange(1000, 9999)}",
+            charts.patient_with_history(
+                rng, actors["frontdesk"], cast.prescriber, index, now, trd=index < treated
             )
         )
-    with scopes_disabled():
-        Patient.objects.bulk_create(people)
-    common = {"organization": organization, "recorded_by": prescriber}
-    weights, heights, conditions, meds, allergies = [], [], [], [], []
-    conditions_pool = [c for c in PRELOADED_CONDITIONS if c.confirmed]
-    for patient in people:
-        base = Decimal(rng.randrange(5000, 11000)) / 100
-        for month in range(24):  # two years of monthly weights
-            kg = base + Decimal(rng.randrange(-200, 200)) / 100
-            weights.append(
-                BodyWeight(
-                    patient=patient,
-                    weight_kg=kg,
-                    entered_value=kg,
-                    entered_unit="kg",
-                    measured_at=now - timedelta(days=30 * month + rng.randrange(0, 5)),
-                    **common,
-                )
-            )
-        height = Decimal(rng.randrange(1500, 1950)) / 10
-        heights.append(
-            BodyHeight(
-                patient=patient,
-                height_cm=height,
-                entered_value=height,
-                entered_unit="cm",
-                measured_at=now - timedelta(days=700),
-                **common,
-            )
-        )
-        for code in rng.sample(conditions_pool, k=rng.randint(1, 3)):
-            conditions.append(
-                Condition(
-                    patient=patient,
-                    code=code.code,
-                    display=code.display,
-                    onset_date=(now - timedelta(days=rng.randrange(400, 4000))).date(),
-                    **common,
-                )
-            )
-        trial_start = now.date() - timedelta(days=720)
-        for drug in rng.sample(ANTIDEPRESSANTS, k=rng.randint(1, 4)):
-            end = trial_start + timedelta(days=rng.randrange(42, 180))
-            meds.append(
-                MedicationStatement(
-                    patient=patient,
-                    drug_name=drug,
-                    dose_text="standard dose",
-                    status="stopped",
-                    start_date=trial_start,
-                    end_date=end,
-                    is_antidepressant_trial=True,
-                    adequate_trial=rng.random() < 0.8,
-                    in_current_episode=True,
-                    trial_outcome=rng.choice(["none", "partial", "intolerance"]),
-                    **common,
-                )
-            )
-            trial_start = end + timedelta(days=14)
-        for substance, reaction in rng.sample(ALLERGENS, k=rng.choice([0, 0, 1])):
-            allergies.append(
-                Allergy(patient=patient, substance=substance, reaction=reaction, **common)
-            )
-    with scopes_disabled():
-        for model, objects in (
-            (BodyWeight, weights),
-            (BodyHeight, heights),
-            (Condition, conditions),
-            (MedicationStatement, meds),
-            (Allergy, allergies),
-        ):
-            model.objects.bulk_create(objects, batch_size=2000)
-    return len(people) + len(weights) + len(heights) + len(conditions) + len(meds) + len(allergies)
+        if progress:
+            progress.update(1)
+    day = life.Clinic(cast, shop, clinic.time_zone, now, rng)
+    for lane in range(treated):
+        day.plan_course(lane, people[lane], life.course_for(rng, lane))
+    day.add(now - timedelta(days=10), -1, 0, lambda: stock.restock(shop, cast.nurse, now))
+    if progress:
+        progress.reset(total=len(day.events))
+    day.replay(progress.update if progress else None)
+    portal_username = _portal_account(cast.nurse, people[0].patient) if people else ""
+    audit_record(
+        actor=None,
+        organization=organization,
+        channel="cli",
+        action="demo.clinic.generated",
+        detail={"patients": patients, "treated": treated, "sessions": day.sessions, "seed": seed},
+    )
+    return DemoResult(
+        organization, True, patients, len(day.events), {}, day.sessions, portal_username
+    )
+
+
+def _certify_rems(admin: Actor, clinic: Clinic, now) -> None:  # type: ignore[no-untyped-def]
+    """The clinic is a certified SPRAVATO REMS healthcare setting (a clinic setting, not
+    clinical data; written with its audit event as the setup screen would)."""
+    clinic.rems_setting_id = REMS_SETTING_ID
+    clinic.rems_certified_on = (now - timedelta(days=800)).date()
+    clinic.save(update_fields=["rems_setting_id", "rems_certified_on"])
+    audit_record(
+        actor=admin,
+        action="accounts.clinic.rems_certified",
+        obj=clinic,
+        detail={"rems_setting_id": REMS_SETTING_ID},
+    )
+
+
+def _portal_account(nurse: Actor, patient: Patient) -> str:
+    """The first treated patient (MRN D0000001) uses the portal; `ketaclinic demo` prints the
+    login."""
+    from ketaclinic.consent.services import portal_activate, portal_invite
+
+    account, token = portal_invite(actor=nurse, patient=patient)
+    portal_activate(token=token, password=DEMO_PASSWORD)
+    return account.user.username
