@@ -47,7 +47,7 @@ class NotANumber(ValueError):
 
 def to_decimal(value: NumberLike) -> Decimal:
     """The value as a finite Decimal; a float goes through its shortest repr (0.1 -> 0.1)."""
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
         raise NotANumber(f"{value!r} is not a number")
     try:
         number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)

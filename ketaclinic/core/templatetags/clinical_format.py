@@ -27,8 +27,8 @@ def _number(value: Any, unit: str) -> str:
         return ""
     try:
         return formatting.quantity(value, unit)
-    except formatting.NotANumber:
-        return str(value)
+    except formatting.NotANumber:  # a label or a list of values: shown as it is, with its unit
+        return f"{value} {unit}".strip()
 
 
 @register.filter

@@ -62,7 +62,7 @@ def test_mg_is_shown_to_the_protocol_rounding_of_a_tenth():
 
 
 def test_what_is_not_a_number_is_refused():
-    for bad in ("abc", Decimal("NaN"), float("inf"), True):
+    for bad in ("abc", Decimal("NaN"), float("inf"), True, (0, (1,), 2), None):
         with pytest.raises(NotANumber):
             plain_number(bad)
 
