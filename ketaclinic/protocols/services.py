@@ -263,17 +263,22 @@ def check_amount_within_caps(template: ProtocolTemplate, amount: Decimal) -> Non
     rule, caps = template.dose, template.caps
     if amount < rule.minimum_amount:
         raise DoseRefused(
-            "current_amount", f"{amount} {rule.unit} is below the minimum {rule.minimum_amount}."
+            "current_amount",
+            f"{plain_number(amount)} {rule.unit} is below the minimum "
+            f"{plain_number(rule.minimum_amount)}.",
         )
     if rule.allowed_amounts and amount not in rule.allowed_amounts:
-        allowed = " or ".join(str(a) for a in rule.allowed_amounts)
+        allowed = " or ".join(plain_number(a) for a in rule.allowed_amounts)
         raise DoseRefused(
             "current_amount",
             f"{plain_number(amount)} mg is not a dose of this protocol ({allowed}).",
         )
     cap = caps.max_mg_per_kg if rule.kind is DoseKind.PER_KG else caps.max_mg
     if cap is not None and amount > cap:
-        raise DoseRefused("current_amount", f"{amount} {rule.unit} is above the cap of {cap}.")
+        raise DoseRefused(
+            "current_amount",
+            f"{plain_number(amount)} {rule.unit} is above the cap of {plain_number(cap)}.",
+        )
 
 
 def plan_create(
@@ -461,8 +466,8 @@ def plan_titrate(
             organization=plan.organization,
             plan=plan,
             kind=PlanEvent.Kind.DOSE,
-            from_value=str(result.previous_amount),
-            to_value=str(result.new_amount),
+            from_value=plain_number(result.previous_amount),  # never "1E+2" in the history
+            to_value=plain_number(result.new_amount),
             reason=reason,
             algorithm=result.algorithm,
             result={
