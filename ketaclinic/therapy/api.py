@@ -38,6 +38,7 @@ class VisitIn(Schema):
     group_size: int | None = Field(None, ge=2, le=50)
     session: uuid.UUID | None = None
     plan: uuid.UUID | None = None
+    appointment: uuid.UUID | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
 
@@ -69,6 +70,7 @@ class VisitOut(Schema):
     modality: str
     with_em: bool
     session: uuid.UUID | None = Field(None, alias="session.public_id")
+    appointment: uuid.UUID | None = Field(None, alias="appointment_public_id")
     started_at: datetime
     ended_at: datetime | None
     content: dict[str, Any]
@@ -180,6 +182,9 @@ def visit_create(request: HttpRequest, payload: VisitIn) -> Any:
     patient = patient_selectors.patient_get_for_actor(actor, payload.patient)
     session = session_selectors.session_get(actor, payload.session) if payload.session else None
     plan = protocol_selectors.plan_get(actor, payload.plan) if payload.plan else None
+    appointment = (
+        selectors.appointment_get(actor, payload.appointment) if payload.appointment else None
+    )
     visit = services.visit_create(
         actor=actor,
         patient=patient,
@@ -190,6 +195,7 @@ def visit_create(request: HttpRequest, payload: VisitIn) -> Any:
         group_size=payload.group_size,
         session=session,
         plan=plan,
+        appointment=appointment,
         started_at=payload.started_at,
         ended_at=payload.ended_at,
     )

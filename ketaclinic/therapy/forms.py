@@ -33,6 +33,7 @@ class VisitForm(forms.Form):
     with_em = forms.BooleanField(label="Done with an E/M visit the same day", required=False)
     session = forms.ChoiceField(label="Dosing session (for dosing-session support)", required=False)
     started_at = forms.DateTimeField(label="Time in (clinic local; empty: now)", **LOCAL)
+    appointment = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, sessions: list[Any] = (), **kwargs: Any) -> None:  # type: ignore[assignment]
         super().__init__(*args, **kwargs)

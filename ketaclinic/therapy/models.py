@@ -81,6 +81,8 @@ class TherapyVisit(ChartEntry):
     session = models.ForeignKey(
         TreatmentSession, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The booked appointment (scheduling app) the visit took place in, by public id.
+    appointment_public_id = models.UUIDField(null=True, blank=True)
     therapist = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     started_at = models.DateTimeField()  # time in
     ended_at = models.DateTimeField(null=True, blank=True)  # time out
@@ -109,6 +111,11 @@ class TherapyVisit(ChartEntry):
                 condition=models.Q(ended_at__isnull=True)
                 | models.Q(ended_at__gt=models.F("started_at")),
                 name="therapy_visit_ends_after_start",
+            ),
+            models.UniqueConstraint(
+                fields=["appointment_public_id"],
+                condition=models.Q(appointment_public_id__isnull=False),
+                name="therapy_one_visit_per_appointment",
             ),
         ]
 

@@ -309,3 +309,38 @@ def break_glass_read_get(actor: Actor, public_id: Any) -> BreakGlassRead:
     if read is None:
         raise NotFound("No such break-glass read.")
     return read
+
+
+def booked_therapy_appointments(patient: Patient) -> list[Any]:
+    """The patient's booked KAP preparation and integration appointments that have no visit
+    yet, oldest first (the calendar books; the therapist opens the visit from the booking)."""
+    from ketaclinic.scheduling.models import Appointment
+
+    opened = TherapyVisit.objects.filter(
+        patient=patient, appointment_public_id__isnull=False
+    ).values("appointment_public_id")
+    return list(
+        Appointment.objects.select_related("appointment_type", "clinician__user")
+        .filter(
+            patient=patient,
+            appointment_type__kind__in=["kap_preparation", "kap_integration"],
+            status__in=["booked", "checked_in"],
+        )
+        .exclude(public_id__in=opened)
+        .order_by("starts_at", "pk")[:20]
+    )
+
+
+def appointment_get(actor: Actor, public_id: Any) -> Any:
+    from ketaclinic.core.errors import ValidationFailed
+    from ketaclinic.scheduling.models import Appointment
+
+    key = _uuid(public_id)
+    appointment = (
+        Appointment.objects.select_related("appointment_type").filter(public_id=key).first()
+        if key
+        else None
+    )
+    if appointment is None:
+        raise ValidationFailed.for_field("appointment", "No such appointment.")
+    return appointment

@@ -71,6 +71,7 @@ def _patient_page(
         "visits": selectors.visits_for_patient(patient),
         "team": selectors.team_for_patient(patient),
         "measure_plans": selectors.measures_with_status(patient),
+        "appointments": selectors.booked_therapy_appointments(patient),
         **_page_forms(actor, patient),
         **replaced,
     }
@@ -138,6 +139,9 @@ def visit_new(request: HttpRequest, patient_id: str) -> HttpResponse:
             modality=data["modality"],
             with_em=data["with_em"],
             session=form.sessions.get(data["session"] or ""),
+            appointment=selectors.appointment_get(actor, data["appointment"])
+            if data["appointment"]
+            else None,
             started_at=_local(data["started_at"], _zone(actor)),
         )
         return reverse("therapy:visit", args=[visit.public_id])

@@ -81,10 +81,15 @@ def visit_create(
     group_size: int | None = None,
     session: TreatmentSession | None = None,
     plan: TreatmentPlan | None = None,
+    appointment: Any = None,
 ) -> TherapyVisit:
     """Open a visit (its note a draft) with the actor as its therapist. Dosing-session support
-    names the session the therapist is present at; its time in and out are the visit's times."""
+    names the session the therapist is present at; its time in and out are the visit's times.
+    A visit booked in the calendar names its appointment (a KAP preparation or integration
+    appointment of the patient; one visit per appointment)."""
     actor.require(Cap.THERAPY_RECORD)
+    if appointment is not None:
+        _check_appointment(appointment, patient, kind)
     _check_enums(kind, visit_format, modality)
     started = aware(started_at, "started_at") or clock.now()
     ended = aware(ended_at, "ended_at")
@@ -118,6 +123,7 @@ def visit_create(
             with_em=with_em,
             plan=plan,
             session=session,
+            appointment_public_id=appointment.public_id if appointment is not None else None,
             therapist=actor.user,
             started_at=started,
             ended_at=ended,
@@ -125,6 +131,27 @@ def visit_create(
         )
         audit(actor, "therapy.visit.created", patient, visit, kind=kind, modality=modality)
     return visit
+
+
+# Calendar appointment kinds (scheduling.AppointmentType.Kind) -> the visit they book.
+APPOINTMENT_KINDS = {
+    "kap_preparation": notes.VisitKind.PREPARATION,
+    "kap_integration": notes.VisitKind.INTEGRATION,
+}
+
+
+def _check_appointment(appointment: Any, patient: Patient, kind: str) -> None:
+    if appointment.patient_id != patient.pk:
+        raise ValidationFailed.for_field("appointment", "That appointment is another patient's.")
+    booked_kind = APPOINTMENT_KINDS.get(appointment.appointment_type.kind)
+    if booked_kind is None or booked_kind != kind:
+        raise ValidationFailed.for_field(
+            "appointment", "The appointment was not booked for this kind of visit."
+        )
+    if appointment.status not in ("booked", "checked_in"):
+        raise Conflict("The appointment was cancelled, moved or missed.")
+    if TherapyVisit.objects.filter(appointment_public_id=appointment.public_id).exists():
+        raise Conflict("A visit was already opened for this appointment.")
 
 
 def _active_plan(patient: Patient) -> TreatmentPlan | None:
