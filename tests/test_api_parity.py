@@ -126,6 +126,7 @@ PARITY: dict[str, str] = {
     "scheduling:series-new": "POST /api/v1/scheduling/series",
     "scheduling:series": "POST /api/v1/scheduling/series/{series_id}/confirm",
     "scheduling:lead-convert": "POST /api/v1/scheduling/leads/{lead_id}/convert",
+    "scheduling:feed-manage": "POST /api/v1/scheduling/calendar-feed",
     # inventory
     "inventory:receive": "POST /api/v1/inventory/receipts",
     "inventory:draw": "POST /api/v1/inventory/draws",

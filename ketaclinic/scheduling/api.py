@@ -534,3 +534,26 @@ def convert_lead(request: HttpRequest, lead_id: str) -> Any:
         raise NotFound("No such request.")
     done = leads.lead_convert(actor=actor, lead=lead)
     return Lead.objects.select_related("patient", "appointment").get(pk=done.pk)
+
+
+class FeedOut(Schema):
+    url: str
+
+
+@router.post("/scheduling/calendar-feed", response={201: FeedOut, **ERROR_RESPONSES})
+def issue_feed(request: HttpRequest) -> Any:
+    from django.urls import reverse
+
+    from ketaclinic.scheduling.feeds import calendar_feed_issue
+
+    token = calendar_feed_issue(actor=request.auth)
+    path = reverse("scheduling:feed", kwargs={"token": token})
+    return Status(201, {"url": request.build_absolute_uri(path)})
+
+
+@router.delete("/scheduling/calendar-feed", response={204: None, **ERROR_RESPONSES})
+def revoke_feed(request: HttpRequest) -> Any:
+    from ketaclinic.scheduling.feeds import calendar_feed_revoke
+
+    calendar_feed_revoke(actor=request.auth)
+    return Status(204, None)

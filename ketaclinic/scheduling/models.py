@@ -337,3 +337,18 @@ class Lead(PublicIdModel):
 
     def __str__(self) -> str:
         return f"lead {self.public_id}"
+
+
+class CalendarFeed(TimeStamped):
+    """A clinician's private ICS feed. Only a SHA-256 of the token is stored; issuing a new one or
+    revoking ends the old one."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ScopedManager(organization="organization")
+
+    def __str__(self) -> str:
+        return f"calendar feed of {self.membership_id}"

@@ -33,6 +33,8 @@ urlpatterns = [
         {"action": "no-show"},
         name="no-show",
     ),
+    path("feed/", views.calendar_feed_manage, name="feed-manage"),
+    path("feed/<str:token>.ics", views.calendar_feed, name="feed"),
     path("leads/", views.lead_list, name="leads"),
     path("leads/<uuid:lead_id>/convert/", views.lead_convert, name="lead-convert"),
     path("plans/<uuid:plan_id>/series/", views.series_new, name="series-new"),

@@ -266,3 +266,31 @@ def lead_convert(request: HttpRequest, lead_id: str) -> HttpResponse:
         return redirect("scheduling:leads")
     messages.success(request, f"{done.given_name} {done.family_name} is registered.")
     return redirect("patients:chart", patient_id=done.patient.public_id)
+
+
+def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
+    """The clinician's ICS feed: no login (calendar apps cannot log in); the token is the key."""
+    from ketaclinic.core.errors import NotFound
+    from ketaclinic.scheduling.feeds import calendar_feed_ics
+
+    try:
+        body = calendar_feed_ics(token)
+    except NotFound:
+        return HttpResponse("No such calendar feed.", status=404, content_type="text/plain")
+    return HttpResponse(body, content_type="text/calendar; charset=utf-8")
+
+
+@staff_view(Cap.SCHEDULE_VIEW)
+def calendar_feed_manage(request: HttpRequest) -> HttpResponse:
+    from ketaclinic.scheduling.feeds import calendar_feed_issue, calendar_feed_revoke
+
+    actor = request.actor  # type: ignore[attr-defined]
+    url = ""
+    if request.method == "POST":
+        if request.POST.get("action") == "revoke":
+            calendar_feed_revoke(actor=actor)
+            messages.success(request, "Your calendar feed is revoked.")
+        else:
+            token = calendar_feed_issue(actor=actor)
+            url = request.build_absolute_uri(reverse("scheduling:feed", kwargs={"token": token}))
+    return TemplateResponse(request, "scheduling/feed_manage.html", {"url": url})
