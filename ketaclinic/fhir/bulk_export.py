@@ -153,18 +153,19 @@ def _actor_of(export: DataExport) -> Actor:
 
 
 def _patient_chunks() -> Iterator[list[str]]:
-    chunk: list[str] = []
-    for public_id in (
-        Patient.objects.order_by("pk")
-        .values_list("public_id", flat=True)
-        .iterator(chunk_size=PATIENTS_PER_CHUNK)
-    ):
-        chunk.append(str(public_id))
-        if len(chunk) == PATIENTS_PER_CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+    """Patients' public ids, a chunk at a time by key (keyset paging: one small query per chunk,
+    nothing held between chunks)."""
+    last = 0
+    while True:
+        rows = list(
+            Patient.objects.filter(pk__gt=last)
+            .order_by("pk")
+            .values_list("pk", "public_id")[:PATIENTS_PER_CHUNK]
+        )
+        if not rows:
+            return
+        last = rows[-1][0]
+        yield [str(public_id) for _, public_id in rows]
 
 
 def _resources(actor: Actor, handler: Handler) -> Iterator[dict[str, Any]]:
