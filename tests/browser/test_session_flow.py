@@ -41,7 +41,7 @@ STEP = timedelta(minutes=14)
 @pytest.fixture
 def ward(transactional_db: Any) -> dict[str, Any]:
     organization = organization_create(
-        name="Session Clinic", clinic_name="Main", time_zone="America/Chicago"
+        name="Session Clinic", clinic_name="Main", time_zone="America/Chicago", chairs=3
     )
     prescriber = make_member(organization, "prescriber", username="flow-prescriber")
     nurse = make_member(organization, "nurse", username="flow-nurse")
@@ -137,7 +137,7 @@ def test_a_full_iv_session_in_the_browser(
     doctor_page.goto(flowsheet)
     doctor_page.get_by_role("button", name="Sign dose order").click()
     calculation = doctor_page.locator("#dose-calculation")
-    for fact in ("80.00 kg", "40.0 mg", "0.500 mg/kg", "4.00 mL", "156.0 mL/h", "max 70 mg"):
+    for fact in ("80 kg", "40 mg", "0.5 mg/kg", "4 mL", "156 mL/h", "max 70 mg"):
         expect(calculation).to_contain_text(fact)
     expect(calculation).to_contain_text("dose-weight-based@1")
     doctor.close()
