@@ -97,6 +97,7 @@ class SessionState:
     session: Any = None
     order: Any = None
     administration: Any = None
+    pmf: Any = None
 
 
 def course_for(rng: random.Random, index: int) -> Course:
@@ -340,6 +341,8 @@ class Clinic:
             (140, lambda: self._note(state, waste)),
             (150, lambda: sessions.note_sign(actor=cast.prescriber, session=state.session)),
         ]
+        if t0 + timedelta(days=1) < self.now:  # the REMS form goes in the next day
+            timeline.append((24 * 60, lambda: self._submit_pmf(state)))
         for minutes, run in timeline:
             self.add(t0 + timedelta(minutes=minutes), lane, next(step), run)
 
@@ -492,6 +495,12 @@ class Clinic:
         if state.session.drug == "esketamine" and state.session.state == "dosing":
             sessions.dose_complete(actor=self.cast.nurse, session=state.session)
 
+    def _submit_pmf(self, state: SessionState) -> None:
+        if state.pmf is not None:
+            sessions.pmf_mark_submitted(
+                actor=self.cast.nurse, pmf=state.pmf, submitted_on=clock.today_in(self.zone.key)
+            )
+
     def _vitals_if_infusion(self, state: SessionState) -> None:
         if state.session.drug != "esketamine":
             sessions.vitals_record(
@@ -507,7 +516,7 @@ class Clinic:
         text = "Dose tolerated; no adverse event. Discharged home with an escort."
         sessions.note_save(actor=cast.nurse, session=session, text=text)
         if session.drug == "esketamine":
-            sessions.pmf_update(actor=cast.nurse, session=session, answers=PMF_ANSWERS)
+            state.pmf = sessions.pmf_update(actor=cast.nurse, session=session, answers=PMF_ANSWERS)
         if waste:
             stock.waste_rest(cast.nurse, state.administration, cast.prescriber.user, clock.now())
 

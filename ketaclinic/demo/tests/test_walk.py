@@ -220,3 +220,20 @@ def _a_clinic_in_the_middle_of_its_life(organization: Any, members: dict[str, Me
             assert account.balanced, account  # drawn = given + wasted, dose by dose
     dashboard = staff_client(members["nurse"]).get("/").content.decode()
     assert re.search(r"Biennial inventory of [^<]*Main safe[^<]* due by", dashboard)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Given 35 mg at 09:00 CST", []),
+        ("signed 2026-12-06 09:00:05 CDT", []),
+        ("Given 1E+2 mg", ["exponent"]),
+        ("Order 35.0 mg", ["trailing zero"]),
+        ("Order .5 mg", ["no leading zero"]),
+        ("earliest discharge 09:45 UTC", ["UTC time", "time without"]),
+        ("checked 15:00", ["time without"]),
+    ],
+)
+def test_the_walk_recognises_what_a_clinician_would_misread(text: str, expected: list[str]) -> None:
+    found = problems_in(text)
+    assert [next(k for k in expected if f.startswith(k)) for f in found] == expected, found
