@@ -45,6 +45,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.outcomes --patients $(OUTCOMES_PATIENTS)
+	$(BIN)/python -m bench.scheduling
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3* var/static

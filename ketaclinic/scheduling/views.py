@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -52,6 +53,9 @@ def calendar_day(request: HttpRequest, form: BookForm | None = None) -> HttpResp
         "columns": selectors.day_columns(clinic, day),
         "form": form or BookForm(initial={"day": day}),
         "reason_form": ReasonForm(),
+        # Computed once for the page: 200 visits must not mean 200 reversals and token renders.
+        "can_book": actor.can(Cap.SCHEDULE_BOOK),
+        "csrf": get_token(request),
     }
     return TemplateResponse(request, "scheduling/calendar_day.html", context)
 
