@@ -295,3 +295,32 @@ def test_a_portal_invitation_is_sent_as_the_consent_request(
         _, token = portal_invite(actor=prescriber, patient=patient)
     [mail] = smtp_inbox.to("ada@example.org")
     assert f"/portal/invite/{token}/" in mail.get_content()
+
+
+def test_an_appointment_reminder_reaches_the_sms_endpoint(
+    prescriber, members, sms_endpoint, django_capture_on_commit_callbacks
+):
+    from ketaclinic.scheduling import services as scheduling
+    from ketaclinic.scheduling.tests.helpers import open_every_day, types
+
+    admin = actor_for(members["clinic_admin"])
+    with time_machine.travel(START, tick=False):
+        patient = make_patient(prescriber, phone="+15125550123")
+        with scope(organization=prescriber.organization):
+            open_every_day(admin, members["nurse"])
+            services.contact_preference_set(
+                actor=prescriber, patient=patient, channel="sms", allowed=True
+            )
+            with django_capture_on_commit_callbacks(execute=True):
+                scheduling.appointment_book(
+                    actor=prescriber,
+                    patient=patient,
+                    appointment_type=types(prescriber.organization)["iv_infusion"],
+                    starts_at=START + timedelta(hours=23),  # 8:00 in Chicago
+                    notify=False,
+                )
+        with django_capture_on_commit_callbacks(execute=True):
+            assert scheduling.reminders_send_due(now=START) == 1
+    [text] = sms_endpoint.bodies_to("+15125550123")
+    assert "reminder of your appointment" in text
+    assert "ketamine" not in text.lower()  # no treatment in an SMS

@@ -45,6 +45,7 @@ def plan_section_context(
         "patient": patient,
         "allowed": allowed,
         "can_prescribe": can_prescribe,
+        "can_schedule": "scheduling.book" in caps,  # the series link (scheduling, issue 11)
         "notice": notice,
     }
     if not allowed:

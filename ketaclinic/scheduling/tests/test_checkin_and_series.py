@@ -77,3 +77,28 @@ def test_check_in_from_the_calendar_opens_the_monitored_session(
     assert session.checked_in_at is not None
     assert session.patient_id == patient.pk
     assert visit.ends_at - visit.starts_at == timedelta(minutes=180)
+
+
+def test_the_series_is_proposed_and_confirmed_from_the_screens(
+    prescriber, members, traveller, org_a
+):
+    from conftest import staff_client
+
+    with scope(organization=org_a):
+        open_every_day(actor_for(members["clinic_admin"]), members["nurse"])
+        types(org_a)
+        patient = make_patient(prescriber)
+        make_treatable(prescriber, patient, "iv-ketamine-induction")
+        plan = make_plan(prescriber, patient)
+    client = staff_client(members["prescriber"])
+    chart = client.get(f"/patients/{patient.public_id}/plan/").content.decode()
+    assert "Propose the series in the calendar" in chart
+    response = client.post(
+        f"/calendar/plans/{plan.public_id}/series/",
+        {"appointment_type": "iv_infusion", "first_day": "2026-03-04", "wall_time": "09:00"},
+    )
+    assert response.status_code == 302
+    page = client.get(response["Location"]).content.decode()
+    assert page.count("Proposed") >= 6
+    confirmed = client.post(response["Location"]).content.decode()
+    assert "Booked" in confirmed
