@@ -568,7 +568,7 @@ def test_a_dose_above_the_cap_is_refused_through_fhir(
         administration_json(str(session.public_id), patient_a, 500, T0),
     )
     assert response.status_code == 422
-    assert "is more than the signed order of 40.0 mg" in outcome_text(response)
+    assert "is more than the signed order of 40 mg" in outcome_text(response)
     with scope(organization=prescriber.organization):
         session.refresh_from_db()
     assert session.state == "prechecks_passed"

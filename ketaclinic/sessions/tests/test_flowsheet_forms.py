@@ -387,8 +387,10 @@ def test_an_iv_session_has_no_rems_form(
 
 # Pinned. Login session, user, TOTP device and membership (4); the session (1); the audit write
 # (5, in a savepoint); the flowsheet selector (10); the REMS enrollment (1); the idle-timeout
-# session save (3). A failing count means a missing select_related, not a bigger number.
-FLOWSHEET_QUERIES = 24
+# session save (3); the therapy pre-check panel (4: latest integration note, latest risk
+# assessment, risk flags, the therapists on the session or plan, each a bounded query).
+# A failing count means a missing select_related, not a bigger number.
+FLOWSHEET_QUERIES = 28
 
 
 def test_the_flowsheet_reads_a_fixed_number_of_queries(
