@@ -64,6 +64,8 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "ketaclinic.accounts.middleware.StaffTwoFactorMiddleware",
     "ketaclinic.accounts.middleware.TenantMiddleware",
+    # Inside the tenant scope: one audit event for a patient-data request that recorded none.
+    "ketaclinic.accounts.phi_audit.PhiAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",

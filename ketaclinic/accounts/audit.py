@@ -12,6 +12,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,11 @@ def _canonical(value: Any) -> Any:
     return value
 
 
+# Events written while the current request runs (accounts.phi_audit.PhiAuditMiddleware resets
+# it per request): a PHI request that recorded none gets one generic event there.
+events_in_request: ContextVar[int] = ContextVar("audit_events_in_request", default=0)
+
+
 def audit_record(
     *,
     actor: Actor | None,
@@ -105,6 +111,7 @@ def audit_record(
         digest = event_hash(head.last_hash, fields)
         event = AuditEvent.objects.create(prev_hash=head.last_hash, hash=digest, **fields)
         AuditChain.objects.filter(pk=head.pk).update(last_seq=fields["seq"], last_hash=digest)
+    events_in_request.set(events_in_request.get() + 1)
     return event
 
 

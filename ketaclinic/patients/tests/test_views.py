@@ -115,5 +115,6 @@ def test_chart_query_count_does_not_grow_with_history(
             )
     with django_assert_max_num_queries(22):
         assert ui.get(f"/patients/{patient.public_id}/").status_code == 200
-    with django_assert_max_num_queries(14):
+    # 16: the search's audit event (a search of patient data is audited, issue 12) takes 2.
+    with django_assert_max_num_queries(16):
         assert ui.get("/patients/?q=Lovelace").status_code == 200
