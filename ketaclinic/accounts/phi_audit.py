@@ -31,6 +31,7 @@ NOT_PHI_PREFIXES = (
     "/api/v1/openapi.json",
     "/api/v1/docs",
     "/fhir/r4/metadata",
+    "/screening/policy",  # the clinic's screening thresholds
 )
 _PATIENT_IN_PATH = re.compile(
     r"/patients?/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
