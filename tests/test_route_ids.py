@@ -120,6 +120,8 @@ OPERATIONS = _operations()
 UNDESCRIBED_BODY = {
     # Two schemas are named NoteIn (sessions and therapy); ninja publishes only one of them.
     ("PUT", "/api/v1/sessions/{session_id}/note"): "schema name NoteIn is used twice",
+    # Not an id: a code from a fixed list, refused as invalid input (400) when unknown.
+    ("PUT", "/api/v1/scheduling/types/{kind}"): "{kind} is an appointment-type code",
 }
 
 
