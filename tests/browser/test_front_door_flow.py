@@ -4,6 +4,7 @@ reaches a local SMTP server); the nurse checks the visit in from the day calenda
 
 from __future__ import annotations
 
+import re
 from datetime import time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -106,3 +107,63 @@ def test_public_request_to_booked_consult_to_check_in(
     expect(card).to_contain_text("Rosa Parks")
     card.get_by_role("button", name="Check in").click()
     expect(nurse.locator("#appointment-status")).to_contain_text("Checked in")
+
+
+def test_the_patient_moves_a_visit_in_the_portal_and_the_nurse_checks_in_an_infusion(
+    page: Any,
+    live_server: Any,
+    clinic: dict[str, Any],
+    smtp_inbox: Any,  # noqa: F811
+) -> None:
+    from datetime import timedelta
+
+    from conftest import PASSWORD, make_patient
+    from ketaclinic.consent import services as consent
+    from ketaclinic.core import clock
+    from ketaclinic.scheduling import services
+    from ketaclinic.sessions.tests.builders import make_plan, make_treatable, weigh
+
+    members = clinic["members"]
+    prescriber = actor_for(members["prescriber"])
+    organization = clinic["organization"]
+    with scope(organization=organization):
+        patient = make_patient(prescriber, given_name="Ada", email="ada@example.org")
+        make_treatable(prescriber, patient, "iv-ketamine-induction")
+        weigh(prescriber, patient)
+        plan = make_plan(prescriber, patient)
+        kinds = types(organization)
+        now = clock.now()
+        later = services.appointment_book(
+            actor=prescriber, patient=patient, appointment_type=kinds["iv_infusion"],
+            starts_at=(now + timedelta(days=5)).replace(minute=0, second=0, microsecond=0),
+        )  # fmt: skip
+        today = services.appointment_book(
+            actor=prescriber, patient=patient, appointment_type=kinds["iv_infusion"],
+            starts_at=now, plan=plan,
+        )  # fmt: skip
+        account, token = consent.portal_invite(actor=prescriber, patient=patient)
+    consent.portal_activate(token=token, password=PASSWORD)
+
+    page.set_viewport_size(PHONE)
+    page.goto(f"{live_server.url}/portal/login/")
+    page.get_by_label("Username").fill(account.user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Your appointments").click()
+    page.locator(f"#appt-{later.public_id}").get_by_role("link", name="Change the time").click()
+    page.get_by_role("button", name="Move my visit").click()
+    expect(page.get_by_text("Your visit is moved")).to_be_visible()
+    with scopes_disabled():
+        later.refresh_from_db()
+        assert later.status == "rescheduled"
+        assert Appointment.objects.filter(rescheduled_from=later, status="booked").exists()
+
+    nurse = _staff_page(page, live_server, members["nurse"])
+    local = today.starts_at.astimezone(ZoneInfo("America/Chicago"))
+    nurse.goto(f"{live_server.url}/calendar/?date={local.date().isoformat()}")
+    nurse.locator(f"#appt-{today.public_id}").get_by_role("button", name="Check in").click()
+    expect(nurse).to_have_url(re.compile(r"/sessions/[0-9a-f-]+/$"))
+    with scopes_disabled():
+        today.refresh_from_db()
+    assert today.status == "checked_in"
+    assert today.session_public_id is not None
