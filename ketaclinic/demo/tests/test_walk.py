@@ -30,7 +30,7 @@ UNIT = r"(?:mg|mL|mL/h|mg/kg|mg/mL|kg)\b"
 TRAILING_ZERO = re.compile(r"\b\d+\.\d*0\s?" + UNIT)
 BARE_POINT = re.compile(r"(?<![\d.])\.\d+\s?" + UNIT)
 TIME = re.compile(r"(?<![\d:])(\d{1,2}:\d{2})(:\d{2})?(?![\d:])")
-LOCAL_ZONE = re.compile(r"^\s?(CST|CDT)\b")
+LOCAL_ZONE = re.compile(r"^(\s?[AP]M)?\s?(CST|CDT)\b")
 UTC_TIME = re.compile(r"\d{1,2}:\d{2}(:\d{2})?\s?(UTC|GMT|Z\b|\+00:?00)")
 LINK = re.compile(r'(?:href|hx-get)="(/[^"#]*)"')
 ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\d+")
