@@ -30,7 +30,8 @@ UNIT = r"(?:mg|mL|mL/h|mg/kg|mg/mL|kg)\b"
 TRAILING_ZERO = re.compile(r"\b\d+\.\d*0\s?" + UNIT)
 BARE_POINT = re.compile(r"(?<![\d.])\.\d+\s?" + UNIT)
 TIME = re.compile(r"(?<![\d:])(\d{1,2}:\d{2})(:\d{2})?(?![\d:])")
-LOCAL_ZONE = re.compile(r"^(\s?[AP]M)?\s?(CST|CDT)\b")
+# The zone follows the time, or the end of a range ("09:00–09:30 CST").
+LOCAL_ZONE = re.compile(r"^(–\d{1,2}:\d{2})?(\s?[AP]M)?\s?(CST|CDT)\b")
 UTC_TIME = re.compile(r"\d{1,2}:\d{2}(:\d{2})?\s?(UTC|GMT|Z\b|\+00:?00)")
 LINK = re.compile(r'(?:href|hx-get)="(/[^"#]*)"')
 ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\d+")
@@ -232,6 +233,7 @@ def _a_clinic_in_the_middle_of_its_life(organization: Any, members: dict[str, Me
         ("Order .5 mg", ["no leading zero"]),
         ("earliest discharge 09:45 UTC", ["UTC time", "time without"]),
         ("checked 15:00", ["time without"]),
+        ("booked 09:00–09:30 CST", []),
     ],
 )
 def test_the_walk_recognises_what_a_clinician_would_misread(text: str, expected: list[str]) -> None:
