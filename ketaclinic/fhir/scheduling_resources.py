@@ -213,11 +213,11 @@ class SlotHandler(Handler):
         for name, values in search.items():
             if name == "schedule":
                 chair_ids += [reference_id(v, "Schedule") or v for v in values]
-            elif name == "start":
+            elif name == "start" and values:  # an empty parameter is ignored, not a 500
                 day = date_range(values[0].removeprefix("ge").removeprefix("eq"))[0].date()
             elif name == "status" and any(v != "free" for v in values):
                 return Page(0, [], [])  # only free slots are listed
-            elif name == "service-type":
+            elif name == "service-type" and values:
                 kind_code = values[0].split("|")[-1]
         if not chair_ids:
             raise FhirError(400, "Search slots of one schedule: Slot?schedule=Schedule/<id>.")

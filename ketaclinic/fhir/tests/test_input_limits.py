@@ -162,3 +162,9 @@ def test_an_entry_of_an_unknown_resource_type_is_a_400(client: Client) -> None:
     }
     response = post(client, BASE, {"resourceType": "Bundle", "type": "batch", "entry": [entry]})
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("param", ["start", "service-type"])
+def test_an_empty_slot_search_parameter_is_not_a_500(client: Client, param: str) -> None:
+    """Found by the fuzz suite: an empty value raised IndexError."""
+    assert client.get(BASE + "Slot", {param: ""}).status_code < 500
