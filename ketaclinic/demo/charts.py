@@ -17,6 +17,7 @@ from ketaclinic.core import clock
 from ketaclinic.patients import services as chart
 from ketaclinic.patients.codes import PRELOADED_CONDITIONS
 from ketaclinic.patients.models import Patient
+from ketaclinic.screening import rules
 
 GIVEN = "Avery Blake Casey Devon Emery Finley Harper Jordan Kai Logan Morgan Noor Parker Quinn Riley Rowan Sage Skyler Taylor Amara Elena Jonas Mateo Priya Sofia Yusuf Zoe Hana Ivan Lena".split()
 FAMILY = "Adams Bauer Chen Diaz Evans Fischer Garcia Haddad Ito Jensen Kowalski Lopez Moreau Nguyen Okoye Patel Quinn Rossi Silva Tanaka Usman Varga Walsh Xu Young Zimmer Novak Ahmed Brennan Costa".split()
@@ -33,39 +34,7 @@ ANTIDEPRESSANTS = [
 ALLERGENS = [("penicillin", "rash"), ("sulfonamides", "hives"), ("latex", "contact dermatitis")]
 
 # An intake with no contraindication: the screening then rests on the chart alone.
-CLEAN_INTAKE: dict[str, Any] = {
-    **{
-        name: False
-        for name in (
-            "psychosis_history",
-            "current_psychotic_symptoms",
-            "bipolar_disorder",
-            "current_mania_or_hypomania",
-            "active_substance_use_disorder",
-            "active_ketamine_or_pcp_use_disorder",
-            "ketamine_or_pcp_misuse_history",
-            "prior_ketamine_or_pcp_use",
-            "past_substance_use_disorder",
-            "hypertensive_encephalopathy_history",
-            "aneurysmal_vascular_disease_or_avm",
-            "intracerebral_hemorrhage_history",
-            "raised_intracranial_pressure",
-            "raised_intraocular_pressure",
-            "cystitis_history",
-            "urinary_symptoms",
-            "hypersensitivity_to_ketamine_or_esketamine",
-            "pregnant",
-            "breastfeeding",
-            "planning_pregnancy",
-        )
-    },
-    "suicidal_ideation": "none",
-    "hypertension": "absent",
-    "cardiovascular_disease": "absent",
-    "cerebrovascular_disease": "absent",
-    "hepatic_impairment": "none",
-    "medications_reconciled": True,
-}
+CLEAN_INTAKE: dict[str, Any] = dict(rules.CLEAN_INTAKE)
 RESTING_BP = (118, 76)
 
 

@@ -506,6 +506,23 @@ _YES_NO_RULES: tuple[_YesNoRule, ...] = (
     ),
 )
 
+# The yes/no intake questions, in the order the intake asks them.
+YES_NO_QUESTIONS: tuple[str, ...] = tuple(rule.field_name for rule in _YES_NO_RULES)
+
+# An intake answered in full with no contraindication: the screening then rests on the chart
+# alone (the demo clinic and the tests start from it).
+CLEAN_INTAKE: Mapping[str, Any] = MappingProxyType(
+    {
+        **dict.fromkeys(YES_NO_QUESTIONS, False),
+        "suicidal_ideation": "none",
+        "hypertension": "absent",
+        "cardiovascular_disease": "absent",
+        "cerebrovascular_disease": "absent",
+        "hepatic_impairment": "none",
+        "medications_reconciled": True,
+    }
+)
+
 _OTHER_QUESTIONS: Mapping[str, str] = MappingProxyType(
     {
         "suicidal_ideation": "current suicidal ideation (e.g. C-SSRS)",

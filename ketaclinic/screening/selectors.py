@@ -23,6 +23,7 @@ from ketaclinic.screening.models import (
 )
 from ketaclinic.screening.policy import ScreeningPolicy
 from ketaclinic.screening.rules import (
+    YES_NO_QUESTIONS,
     BloodPressureReading,
     DiseaseStatus,
     HepaticImpairment,
@@ -149,29 +150,7 @@ def screening_snapshot(patient: Patient, *, as_of: date) -> Snapshot:
         .first()
     )
     answers: dict[str, Any] = {}
-    yes_no = [
-        "psychosis_history",
-        "current_psychotic_symptoms",
-        "bipolar_disorder",
-        "current_mania_or_hypomania",
-        "active_substance_use_disorder",
-        "active_ketamine_or_pcp_use_disorder",
-        "ketamine_or_pcp_misuse_history",
-        "prior_ketamine_or_pcp_use",
-        "past_substance_use_disorder",
-        "hypertensive_encephalopathy_history",
-        "aneurysmal_vascular_disease_or_avm",
-        "intracerebral_hemorrhage_history",
-        "raised_intracranial_pressure",
-        "raised_intraocular_pressure",
-        "cystitis_history",
-        "urinary_symptoms",
-        "hypersensitivity_to_ketamine_or_esketamine",
-        "pregnant",
-        "breastfeeding",
-        "planning_pregnancy",
-    ]
-    for name in yes_no:
+    for name in YES_NO_QUESTIONS:
         answers[name] = getattr(intake, name) if intake else None
     charted: set[str] = set()
     for condition in conditions:

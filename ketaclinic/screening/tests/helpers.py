@@ -7,42 +7,10 @@ from typing import Any
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.patients import services as chart
-from ketaclinic.screening import services
+from ketaclinic.screening import rules, services
 from ketaclinic.screening.models import ScreeningEvaluation
 
-CLEAN_INTAKE: dict[str, Any] = {
-    **{
-        name: False
-        for name in (
-            "psychosis_history",
-            "current_psychotic_symptoms",
-            "bipolar_disorder",
-            "current_mania_or_hypomania",
-            "active_substance_use_disorder",
-            "active_ketamine_or_pcp_use_disorder",
-            "ketamine_or_pcp_misuse_history",
-            "prior_ketamine_or_pcp_use",
-            "past_substance_use_disorder",
-            "hypertensive_encephalopathy_history",
-            "aneurysmal_vascular_disease_or_avm",
-            "intracerebral_hemorrhage_history",
-            "raised_intracranial_pressure",
-            "raised_intraocular_pressure",
-            "cystitis_history",
-            "urinary_symptoms",
-            "hypersensitivity_to_ketamine_or_esketamine",
-            "pregnant",
-            "breastfeeding",
-            "planning_pregnancy",
-        )
-    },
-    "suicidal_ideation": "none",
-    "hypertension": "absent",
-    "cardiovascular_disease": "absent",
-    "cerebrovascular_disease": "absent",
-    "hepatic_impairment": "none",
-    "medications_reconciled": True,
-}
+CLEAN_INTAKE: dict[str, Any] = dict(rules.CLEAN_INTAKE)
 
 
 def chart_ready_for_screening(actor: Actor, patient: Any, **intake: Any) -> None:
