@@ -260,7 +260,7 @@ def loss(request: HttpRequest) -> HttpResponse:
     if reported is not None:
         row, dea_form = reported
         due = _local(dea_form.due_by, row.location)
-        messages.warning(request, f"DEA Form 106 due by {due} (clinic time).")
+        messages.warning(request, f"DEA Form 106 due by {due}.")
         return redirect("inventory:dea-form", form_id=dea_form.public_id)
     return _entry_page(request, form, "Report theft or significant loss", intro=FORM_106_RULE_TEXT)
 

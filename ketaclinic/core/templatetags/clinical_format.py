@@ -4,6 +4,7 @@
     {{ plan.diluent_volume_ml|ml }}   0.7 mL
     {{ rate|qty:"mL/h" }}             120 mL/h
     {{ score|plain }}                 12.5
+    {{ value|cell }}                  460 (a Decimal); text cells unchanged
     {{ vitals.taken_at|clock }}       09:00 CST
     {{ note.signed_at|stamp }}        2026-12-06 09:00 CST
 
@@ -13,6 +14,7 @@ Times are shown in the active time zone, which ClinicTimeZoneMiddleware sets to 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import template
@@ -50,6 +52,15 @@ def qty(value: Any, unit: str) -> str:
 def plain(value: Any) -> str:
     """A number without unit, exponent or trailing zeros."""
     return _number(value, "")
+
+
+@register.filter
+def cell(value: Any) -> Any:
+    """A report cell: decimal quantities as people read them, everything else (lot numbers,
+    names, already formatted times) exactly as it is."""
+    if isinstance(value, Decimal | float):
+        return _number(value, "")
+    return value
 
 
 @register.filter
