@@ -36,6 +36,34 @@ hypothesis_settings.register_profile("ci", deadline=None, derandomize=True, prin
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ketaclinic"))
 
 
+# Fixtures through which a test reaches the database. pytest-django refuses database access to a
+# test that requests none of them, so a test without them cannot behave differently on another
+# database engine.
+_DATABASE_FIXTURES = frozenset({"db", "transactional_db", "_django_db_helper", "live_server"})
+
+
+def _reaches_database(item: pytest.Item) -> bool:
+    if item.get_closest_marker("django_db") is not None:
+        return True
+    return bool(_DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL (`make test-pg`) run only the tests that use the database.
+
+    The others (pure domain rules, property tests, tests that start their own SQLite servers)
+    already ran in `make test` and would give the same result again; running them twice cost CI
+    minutes it does not have. They are reported as deselected, not skipped.
+    """
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        return
+    kept = [item for item in items if _reaches_database(item)]
+    if len(kept) == len(items):
+        return
+    config.hook.pytest_deselected(items=[item for item in items if not _reaches_database(item)])
+    items[:] = kept
+
+
 # A Monday afternoon: session, dosing and FHIR session tests travel here (`traveller`), so that
 # weights, screening decisions, consents and doses recorded "now" line up.
 SESSION_DAY = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
