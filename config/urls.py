@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from ketaclinic.accounts.audit_api import router as audit_router
+from ketaclinic.accounts.token_api import router as token_router
 from ketaclinic.consent.api import router as consent_router
 from ketaclinic.core.api import build_api
 from ketaclinic.core.views import healthz
@@ -32,6 +33,7 @@ api.add_router("/", outcomes_router)
 api.add_router("/", setup_router)
 api.add_router("/", consent_router)
 api.add_router("/", audit_router)
+api.add_router("/", token_router)
 api.add_router("/", protocols_router)
 api.add_router("/", session_monitoring_router)
 

@@ -14,6 +14,8 @@ COMMANDS = {
     "create-organization": "create_organization",
     "create-user": "create_user",
     "create-token": "create_token",
+    "list-tokens": "list_tokens",
+    "revoke-token": "revoke_token",
     "demo": "demo",
     "audit-verify": "audit_verify",
     "totp-code": "totp_code",

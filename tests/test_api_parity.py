@@ -37,6 +37,9 @@ PARITY: dict[str, str] = {
     "patients:weight-entered-in-error": "DELETE /api/v1/weights/{entry_id}",
     "patients:height-entered-in-error": "DELETE /api/v1/heights/{entry_id}",
     "patients:vital-entered-in-error": "DELETE /api/v1/vitals/{entry_id}",
+    # API tokens
+    "accounts:token-create": "POST /api/v1/tokens",
+    "accounts:token-revoke": "POST /api/v1/tokens/{token_id}/revoke",
     # measures
     "measures:response-new": "POST /api/v1/patients/{patient_id}/responses",
     "measures:link-new": "POST /api/v1/patients/{patient_id}/measure-links",
@@ -144,7 +147,7 @@ PARITY: dict[str, str] = {
 # route name -> why it has (and needs) no JSON API operation.
 NOT_AN_API_ACTION: dict[str, str] = {
     "accounts:login": "browser login (password + TOTP); the API authenticates with bearer tokens",
-    "accounts:logout": "ends a browser session; API tokens are revoked with the CLI",
+    "accounts:logout": "ends a browser session; API tokens are revoked through their own routes",
     "portal:login": "the patient's own browser login",
     "portal:appointment-move": "the patient moves their own visit; staff use "
     "POST /api/v1/scheduling/appointments/{appointment_id}/reschedule",

@@ -33,6 +33,7 @@ NOT_PHI = {
     "/consent/versions": "the clinic's consent documents, no patient in them",
     "/setup/": "staff, clinics, chairs and products of the clinic",
     "/audit-events": "the audit trail itself (reads of it are audited by its own route)",
+    "/tokens": "API tokens: no patient data; issuing and revoking are audited by the service",
     "/research/": "de-identified exports, accounted as disclosures",
     "/therapy/assignments": "a therapist's assignment, no patient data returned",
     "/therapy/messages": "staff handoff messages",

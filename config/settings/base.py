@@ -163,7 +163,12 @@ BACKUP_DIR = env_str("BACKUP_DIR", "")
 BACKUP_EVERY_HOURS = env_int("BACKUP_EVERY_HOURS", 24, minimum=1, maximum=24 * 31)
 BACKUP_KEEP = env_int("BACKUP_KEEP", 14, minimum=1, maximum=10_000)
 
-API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 90, minimum=1, maximum=3650)
+# API tokens always expire: 90 days unless the issuer picks another lifetime, never more than
+# API_TOKEN_MAX_DAYS (docs/sources/security.md, "API tokens").
+API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365, minimum=1, maximum=3650)
+API_TOKEN_DEFAULT_DAYS = env_int(
+    "API_TOKEN_DEFAULT_DAYS", 90, minimum=1, maximum=API_TOKEN_MAX_DAYS
+)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -168,8 +168,13 @@ class RoleChange(PublicIdModel):
 
 
 class ApiToken(TimeStamped):
-    """A bearer token for the JSON and FHIR APIs. Only a SHA-256 of the secret is stored."""
+    """A bearer token for the JSON and FHIR APIs. Only a SHA-256 of the secret is stored.
 
+    Every token expires (the date is set when it is issued, docs/sources/security.md) and can be
+    revoked by its owner or a clinic admin; an expired or revoked token answers 401 at once.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="tokens")
     name = models.CharField(max_length=100, blank=True)
     prefix = models.CharField(max_length=12, db_index=True)
@@ -180,6 +185,12 @@ class ApiToken(TimeStamped):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.membership.user.username})"
+
+    def state_at(self, now: Any) -> str:
+        """active, expired or revoked, as the token list shows it."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= now else "active"
 
 
 class AuditChain(models.Model):

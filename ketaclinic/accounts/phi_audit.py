@@ -27,6 +27,7 @@ NOT_PHI_PREFIXES = (
     "/api/v1/consent/versions",
     "/api/v1/setup/",  # staff, clinics, chairs, products
     "/api/v1/audit-events",  # the audit trail itself
+    "/api/v1/tokens",  # API tokens: no patient data (changes are audited by their service)
     "/api/v1/research/",  # de-identified exports, accounted as disclosures
     "/api/v1/openapi.json",
     "/api/v1/docs",

@@ -47,7 +47,8 @@ class Cap(StrEnum):
     AUDIT_VIEW = "audit.view"
     AUDIT_EXPORT = "audit.export"
     ADMIN_ACCESS = "admin.access"
-    API_TOKEN_OWN = "tokens.own"
+    API_TOKEN_OWN = "tokens.own"  # issue, list and revoke one's own API tokens
+    API_TOKEN_MANAGE = "tokens.manage"  # the organization's tokens: list, revoke, issue for others
     RESEARCH_EXPORT = "research.export"
     MEASURE_VIEW = "measures.view"  # questionnaire responses, trajectories, outcomes, alerts
     MEASURE_RECORD = "measures.record"  # enter a measure, send a one-time link, schedules
@@ -204,6 +205,7 @@ CAPABILITIES: dict[Role, frozenset[Cap]] = {
             # set-up
             Cap.SETUP_MANAGE,
             Cap.STAFF_MANAGE,
+            Cap.API_TOKEN_MANAGE,
         }
         | _OUTCOMES_AGGREGATES
     ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from datetime import timedelta
 
 from django.conf import settings
@@ -17,7 +18,7 @@ from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.chairs import ChairCapability
 from ketaclinic.accounts.models import ApiToken, Chair, Clinic, Membership, Organization, User
-from ketaclinic.accounts.roles import Role
+from ketaclinic.accounts.roles import Cap, Role
 from ketaclinic.core import clock
 from ketaclinic.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 
@@ -160,15 +161,28 @@ def _first_organization(user: User) -> Organization | None:
 def token_create(
     *, username: str, days: int | None = None, name: str = "", actor: Actor | None = None
 ) -> tuple[ApiToken, str]:
-    """Issue a bearer token for the user's membership. The secret is returned once, never stored."""
+    """Issue a bearer token for the user's membership. The secret is returned once, never stored.
+
+    With an actor (the UI, the API, the CLI's `--as`): one's own token needs `tokens.own`, a token
+    for someone else `tokens.manage` in the same organization. Without one, only code that runs as
+    the operator (tests, bench, the durability script) issues tokens.
+    """
     days = settings.API_TOKEN_DEFAULT_DAYS if days is None else days
-    if days < 1 or days > 3650:
-        raise ValidationFailed.for_field("days", "A token must live between 1 and 3650 days.")
-    membership = (
-        Membership.objects.select_related("user", "organization")
-        .filter(user__username=username, is_active=True)
-        .first()
+    maximum = settings.API_TOKEN_MAX_DAYS
+    if days < 1 or days > maximum:
+        raise ValidationFailed.for_field("days", f"A token must live between 1 and {maximum} days.")
+    if len(name) > 100:
+        raise ValidationFailed.for_field("name", "A token's name has at most 100 characters.")
+    memberships = Membership.objects.select_related("user", "organization").filter(
+        user__username=username, is_active=True
     )
+    if actor is not None:
+        own = actor.user.username == username
+        actor.require(
+            Cap.API_TOKEN_OWN if own else Cap.API_TOKEN_MANAGE, action="accounts.token.refused"
+        )
+        memberships = memberships.filter(organization=actor.organization)
+    membership = memberships.first()
     if membership is None:
         raise NotFound.for_field("username", f"No active user {username!r}.")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -183,13 +197,46 @@ def token_create(
         audit_record(
             actor=actor,
             organization=membership.organization,
-            user=membership.user,
+            user=actor.user if actor else membership.user,
             channel=actor.channel if actor else "cli",
             action="accounts.token.created",
             obj=token,
-            detail={"days": days, "prefix": token.prefix},
+            detail={
+                "days": days,
+                "prefix": token.prefix,
+                "owner": membership.user.username,
+                "name": name,
+            },
         )
     return token, secret
+
+
+def token_list(*, actor: Actor, everyone: bool = False) -> list[ApiToken]:
+    """The actor's own tokens, or (`tokens.manage`) every token of the organization; newest first."""
+    actor.require(Cap.API_TOKEN_MANAGE if everyone else Cap.API_TOKEN_OWN)
+    tokens = ApiToken.objects.select_related("membership__user").filter(
+        membership__organization=actor.organization
+    )
+    if not everyone:
+        tokens = tokens.filter(membership__user=actor.user)
+    return list(tokens.order_by("-created_at", "-pk"))
+
+
+def token_get(*, actor: Actor, public_id: object) -> ApiToken:
+    """One token the actor may manage: their own, or any of the organization's with
+    `tokens.manage`. Anything else (another's token, another organization's, a random id) is 404."""
+    actor.require(Cap.API_TOKEN_OWN)
+    try:
+        key = uuid.UUID(str(public_id))
+    except ValueError:
+        key = None
+    tokens = ApiToken.objects.select_related("membership__user", "membership__organization")
+    token = tokens.filter(public_id=key, membership__organization=actor.organization).first()
+    if token is not None and token.membership.user_id != actor.user.pk:
+        token = token if actor.can(Cap.API_TOKEN_MANAGE) else None
+    if token is None:
+        raise NotFound("No such token.")
+    return token
 
 
 def token_hash(secret: str) -> str:
@@ -197,12 +244,25 @@ def token_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def token_revoke(*, token: ApiToken, actor: Actor) -> None:
+def token_revoke(*, token: ApiToken, actor: Actor) -> ApiToken:
+    """Revoke a token at once (the next request with it answers 401). Owner or `tokens.manage`."""
     if token.membership.organization_id != actor.organization.pk:
         raise NotFound("No such token.")
+    if token.membership.user_id != actor.user.pk:
+        actor.require(Cap.API_TOKEN_MANAGE, action="accounts.token.refused")
     if token.revoked_at is not None:
         raise Conflict("The token is already revoked.")
     with transaction.atomic():
-        token.revoked_at = clock.now()
-        token.save(update_fields=["revoked_at"])
-        audit_record(actor=actor, action="accounts.token.revoked", obj=token)
+        updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+            revoked_at=clock.now()
+        )
+        if not updated:
+            raise Conflict("The token is already revoked.")
+        token.refresh_from_db(fields=["revoked_at"])
+        audit_record(
+            actor=actor,
+            action="accounts.token.revoked",
+            obj=token,
+            detail={"prefix": token.prefix, "owner": token.membership.user.username},
+        )
+    return token
