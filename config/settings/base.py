@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.forms",  # Django's widget templates for the project's form renderer
     "django_otp",
     "django_otp.plugins.otp_totp",
     "axes",
@@ -90,10 +91,17 @@ TEMPLATES = [
                 "ketaclinic.accounts.context_processors.membership",
             ],
             # Numbers and times for people (|mg, |ml, |qty, |plain, |clock, |stamp) everywhere.
-            "builtins": ["ketaclinic.core.templatetags.clinical_format"],
+            # The design system's severity badge, icons and widget classes (|uswds) too.
+            "builtins": [
+                "ketaclinic.core.templatetags.clinical_format",
+                "ketaclinic.core.templatetags.ui",
+            ],
         },
     }
 ]
+
+# Forms render through one set of U.S. Web Design System templates (templates/forms/).
+FORM_RENDERER = "ketaclinic.core.form_renderer.UswdsRenderer"
 
 DATABASES = {
     "default": database_from_url(

@@ -101,6 +101,10 @@ def alerts_open(*, limit: int = DASHBOARD_ALERTS) -> list[SafetyAlert]:
     )
 
 
+def alerts_open_count() -> int:
+    return SafetyAlert.objects.filter(acknowledged_at__isnull=True).count()
+
+
 def alerts_open_for_patient(patient: Patient) -> list[SafetyAlert]:
     return list(
         SafetyAlert.objects.filter(patient=patient, acknowledged_at__isnull=True)

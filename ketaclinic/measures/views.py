@@ -151,6 +151,9 @@ def alert_detail(request: HttpRequest, alert_id: str) -> HttpResponse:
                 messages.success(request, "Alert acknowledged.")
                 return redirect(request.POST.get("next") or "core:dashboard")
     context = {"alert": alert, "form": form}
+    if request.method == "POST" and not form.errors:
+        # The panel's "N open" badge follows the acknowledgement (htmx out-of-band swap).
+        context["open_count"] = selectors.alerts_open_count()
     status = 400 if form.errors else 200
     return render_page_or_partial(
         request, "measures/alert_detail.html", "alert-item", context, status
