@@ -20,6 +20,8 @@ def test_key_screens_before(page: Any, live_server: Any, settings: Any, tmp_path
     settings.VAR_DIR = tmp_path
     build_demo(patients=8, seed=5)
     with scopes_disabled():
-        members = {m.user.username: m for m in Membership.objects.select_related("user", "organization")}
+        members = {
+            m.user.username: m for m in Membership.objects.select_related("user", "organization")
+        }
     paths = key_screens(page.context.browser, live_server.url, members, SHOTS_DIR / "before")
     print("\n".join(map(str, paths)))

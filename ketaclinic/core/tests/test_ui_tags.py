@@ -17,7 +17,8 @@ def test_severity_is_colour_icon_and_word_on_three_levels():
     assert 'class="sev sev--warning"' in severity("high")  # a safety alert below critical
     assert ">Warning<" in severity("warning")
     assert 'class="sev sev--ok"' in severity("eligible")
-    assert "#error" in severity("critical") and 'aria-hidden="true"' in severity("critical")
+    assert "#error" in severity("critical")
+    assert 'aria-hidden="true"' in severity("critical")
     assert "systolic 186" in severity("critical", "systolic 186")
 
 
