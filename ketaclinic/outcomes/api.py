@@ -82,6 +82,11 @@ class DurabilityOut(Schema):
     time_unit: str
     group_by: str
     not_evaluable: int = Field(..., description="Responders whose relapse cannot be judged")
+    by_maintenance: SurvivalOut = Field(
+        ...,
+        description="The same responders' durability by how often they were dosed after "
+        "responding: weekly, every 2 weeks, less often, no dose after (median gap between doses)",
+    )
 
 
 def _validated_groups(payload: SurvivalIn) -> dict[str, tuple[list[float], list[bool]]]:
@@ -132,7 +137,12 @@ def durability(request: HttpRequest, filters: Query[CohortFilters]) -> Any:
         times, events = result.observations[name]
         group["times"] = times
         group["event_flags"] = events
-    body.update(time_unit="days", group_by=filters.group_by, not_evaluable=result.not_evaluable)
+    body.update(
+        time_unit="days",
+        group_by=filters.group_by,
+        not_evaluable=result.not_evaluable,
+        by_maintenance=survival_payload(result.by_maintenance, result.maintenance_logrank),
+    )
     return body
 
 

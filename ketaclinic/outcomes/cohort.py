@@ -10,6 +10,7 @@ window are in docs/sources/outcomes.md section 1.
 from __future__ import annotations
 
 import math
+import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,12 +37,23 @@ DEFAULT_INDUCTION_DAYS = 28
 MAX_WEEKS_SHOWN = 26
 SECONDS_PER_DAY = 86_400.0
 
+# docs/sources/outcomes.md section 1, "Maintenance interval": the esketamine label's maintenance
+# schedules (weekly, every two weeks) name the bands; the widths are a presentation choice.
+MAINTENANCE_BANDS: tuple[tuple[str, int | None], ...] = (
+    ("weekly", 7),
+    ("every 2 weeks", 14),
+    ("less often", None),
+)
+NO_MAINTENANCE = "no dose after"
+MAINTENANCE_ORDER = (*(label for label, _ in MAINTENANCE_BANDS), NO_MAINTENANCE)
+
 
 @dataclass(frozen=True, slots=True)
 class Course:
     group: str  # the route or protocol the patient's first dose belongs to
     first_dose_at: datetime
     measurements: Sequence[Measurement]  # one instrument, any order
+    dose_times: Sequence[datetime] = ()  # every dosed session's start, any order
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +71,7 @@ class CourseOutcome:
     durability: Observation | None  # None before any response, or when not evaluable
     durability_not_evaluable: bool
     change_by_week: dict[int, Decimal] = field(default_factory=dict)  # points from baseline
+    maintenance: str | None = None  # a MAINTENANCE_ORDER band; None without a durability record
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +95,37 @@ class CohortSummary:
     durability_logrank: LogRank | None
     durability_not_evaluable: int
     by_group: dict[str, tuple[Proportion, Proportion]] = field(default_factory=dict)
+    durability_by_maintenance: dict[str, SurvivalFit] = field(default_factory=dict)
+    maintenance_observations: dict[str, tuple[list[float], list[bool]]] = field(
+        default_factory=dict
+    )
+    maintenance_logrank: LogRank | None = None
     rule: str = COHORT_RULE
 
 
 def _days(delta: timedelta) -> float:
     return delta.total_seconds() / SECONDS_PER_DAY
+
+
+def maintenance_band(
+    dose_times: Sequence[datetime], *, response_at: datetime, until: datetime
+) -> str:
+    """How often a responder was dosed while their response was followed.
+
+    The gaps run from the last dose at or before the response to the last dose before `until`
+    (relapse, or the last score); their median, in whole days, picks the band.
+    """
+    before = [t for t in dose_times if t <= response_at]
+    doses = ([max(before)] if before else []) + sorted(
+        t for t in dose_times if response_at < t <= until
+    )
+    if len(doses) < 2:
+        return NO_MAINTENANCE
+    gap = round(statistics.median(_days(b - a) for a, b in zip(doses, doses[1:], strict=False)))
+    for label, limit in MAINTENANCE_BANDS:
+        if limit is None or gap <= limit:
+            return label
+    raise AssertionError("the last band has no limit")
 
 
 def course_outcome(
@@ -120,12 +159,19 @@ def course_outcome(
         )
 
     durability = None
+    maintenance = None
     not_evaluable = False
     relapse = assess_relapse(series, first_treatment_at=start, policy=policy)
     if relapse.status == "relapsed" and relapse.response_at and relapse.relapse_at:
         durability = Observation(_days(relapse.relapse_at - relapse.response_at), True)
+        maintenance = maintenance_band(
+            course.dose_times, response_at=relapse.response_at, until=relapse.relapse_at
+        )
     elif relapse.status in ("no-relapse", "suspected") and relapse.response_at:
         durability = Observation(_days(treated[-1].taken_at - relapse.response_at), False)
+        maintenance = maintenance_band(
+            course.dose_times, response_at=relapse.response_at, until=treated[-1].taken_at
+        )
     elif relapse.status == "not-evaluable":
         not_evaluable = True
 
@@ -143,6 +189,7 @@ def course_outcome(
         durability=durability,
         durability_not_evaluable=not_evaluable,
         change_by_week=by_week,
+        maintenance=maintenance,
     )
 
 
@@ -161,6 +208,7 @@ def summarize(outcomes: Sequence[CourseOutcome]) -> CohortSummary:
     to_response = [o.to_first_response for o in outcomes if o.to_first_response]
     weeks: dict[int, list[float]] = defaultdict(list)
     durability_obs: dict[str, tuple[list[float], list[bool]]] = {}
+    maintenance_obs: dict[str, tuple[list[float], list[bool]]] = {}
     for outcome in outcomes:
         for week, change in outcome.change_by_week.items():
             weeks[week].append(float(change))
@@ -168,6 +216,10 @@ def summarize(outcomes: Sequence[CourseOutcome]) -> CohortSummary:
             times, events = durability_obs.setdefault(outcome.group, ([], []))
             times.append(outcome.durability.time)
             events.append(outcome.durability.event)
+            if outcome.maintenance:
+                times, events = maintenance_obs.setdefault(outcome.maintenance, ([], []))
+                times.append(outcome.durability.time)
+                events.append(outcome.durability.event)
     change_rows = []
     for week in sorted(weeks):
         mean, lower, upper = mean_with_interval(weeks[week])
@@ -181,6 +233,9 @@ def summarize(outcomes: Sequence[CourseOutcome]) -> CohortSummary:
         for name, members in sorted(grouped.items())
     }
     fits = {name: kaplan_meier(*obs) for name, obs in durability_obs.items()}
+    maintenance_obs = {
+        band: maintenance_obs[band] for band in MAINTENANCE_ORDER if band in maintenance_obs
+    }
     return CohortSummary(
         patients=len(outcomes),
         response=rate_of([o.response for o in outcomes]),
@@ -196,4 +251,9 @@ def summarize(outcomes: Sequence[CourseOutcome]) -> CohortSummary:
         durability_logrank=logrank(durability_obs) if len(durability_obs) >= 2 else None,
         durability_not_evaluable=sum(1 for o in outcomes if o.durability_not_evaluable),
         by_group=by_group,
+        durability_by_maintenance={
+            band: kaplan_meier(*obs) for band, obs in maintenance_obs.items()
+        },
+        maintenance_observations=maintenance_obs,
+        maintenance_logrank=logrank(maintenance_obs) if len(maintenance_obs) >= 2 else None,
     )

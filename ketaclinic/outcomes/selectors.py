@@ -83,6 +83,8 @@ class Durability:
     logrank: LogRank | None
     observations: dict[str, tuple[list[float], list[bool]]]
     not_evaluable: int
+    by_maintenance: dict[str, SurvivalFit] = field(default_factory=dict)
+    maintenance_logrank: LogRank | None = None
 
 
 def _age_on(birth: date, day: date) -> int:
@@ -182,14 +184,31 @@ def cohort_members(filters: CohortFilters) -> list[CohortMember]:
     for key, total, taken_at in responses.iterator(chunk_size=CHUNK):
         if key in births:
             scores[key].append(Measurement(filters.instrument, Decimal(total), taken_at))
+    doses = _dose_times(births)
     members = []
     for key, birth in births.items():
         started, route, protocol_key, n = first[key]
         group = {"route": route, "protocol": protocol_key}.get(filters.group_by, "all patients")
-        members.append(
-            CohortMember(key, birth, Course(group, started, tuple(scores.get(key, ()))), n)
-        )
+        course = Course(group, started, tuple(scores.get(key, ())), tuple(doses.get(key, ())))
+        members.append(CohortMember(key, birth, course, n))
     return members
+
+
+def _dose_times(patients: dict[int, date]) -> dict[int, list[datetime]]:
+    """Every dosed session of the cohort's patients, whatever its route: maintenance is judged
+    on how often a responder was dosed, not only by the route that started the course."""
+    from ketaclinic.sessions.models import TreatmentSession
+
+    doses: dict[int, list[datetime]] = defaultdict(list)
+    rows = (
+        TreatmentSession.objects.filter(dose_started_at__isnull=False)
+        .order_by()
+        .values_list("patient_id", "dose_started_at")
+    )
+    for key, started in rows.iterator(chunk_size=CHUNK):
+        if key in patients:
+            doses[key].append(started)
+    return doses
 
 
 def safety_counts(members: list[CohortMember]) -> SafetyCounts:
@@ -286,6 +305,8 @@ def durability_for_actor(actor: Actor, *, filters: CohortFilters) -> Durability:
         logrank=summary.durability_logrank,
         observations=summary.durability_observations,
         not_evaluable=summary.durability_not_evaluable,
+        by_maintenance=summary.durability_by_maintenance,
+        maintenance_logrank=summary.maintenance_logrank,
     )
 
 

@@ -117,6 +117,11 @@ def _charts(report: selectors.CohortReport) -> dict[str, str]:
             title="Durability: responders without relapse, by days since response",
             fits=summary.durability,
         ),
+        "maintenance": charts.km_svg(
+            chart_id="maintenance",
+            title="Durability by how often responders were dosed after responding",
+            fits=summary.durability_by_maintenance,
+        ),
     }
 
 

@@ -98,6 +98,12 @@ def test_durability_of_the_clinic_cohort_by_route(
     assert group["curve"][0]["at_risk"] == group["n"]
     if len(body["groups"]) == 2:
         assert body["logrank"]["df"] == 1
+    # The same responders again, by how often they were dosed after responding.
+    by_maintenance = body["by_maintenance"]["groups"]
+    assert set(by_maintenance) <= {"weekly", "every 2 weeks", "less often", "no dose after"}
+    assert sum(g["n"] for g in by_maintenance.values()) == sum(
+        g["n"] for g in body["groups"].values()
+    )
     assert audit_count(action="outcomes.cohort.viewed") == before + 1
 
 

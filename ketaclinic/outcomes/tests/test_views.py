@@ -32,6 +32,7 @@ def test_dashboard_shows_charts_tables_and_definitions_without_names(
     assert 'id="bp-table"' in page
     assert 'id="cadss-table"' in page
     assert 'id="dissociation"' in page
+    assert 'id="maintenance-table"' in page
     assert "Lovelace" not in page  # the cohort's patients are all "Ada Lovelace"
     assert "C0001" not in page
 
