@@ -169,6 +169,13 @@ KETACLINIC_CS_RETENTION_YEARS = env_int("KETACLINIC_CS_RETENTION_YEARS", 2, mini
 BACKUP_KEY = env_str("BACKUP_KEY", "")
 BACKUP_DIR = env_str("BACKUP_DIR", "")
 BACKUP_EVERY_HOURS = env_int("BACKUP_EVERY_HOURS", 24, minimum=1, maximum=24 * 31)
+# How often the worker refreshes SQLite's planner statistics (ANALYZE; ketaclinic/core/planner.py).
+# Validate every outgoing FHIR resource with its fhir.resources model (ketaclinic/fhir/common.py
+# emit). On in the test suite; off in production, where it cost about half of a search's CPU.
+FHIR_VALIDATE_OUTGOING = env_bool("FHIR_VALIDATE_OUTGOING", False)
+PLANNER_STATISTICS_EVERY_HOURS = env_int(
+    "PLANNER_STATISTICS_EVERY_HOURS", 6, minimum=1, maximum=24 * 7
+)
 BACKUP_KEEP = env_int("BACKUP_KEEP", 14, minimum=1, maximum=10_000)
 
 # API tokens always expire: 90 days unless the issuer picks another lifetime, never more than

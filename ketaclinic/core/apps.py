@@ -9,6 +9,19 @@ class CoreConfig(AppConfig):
     label = "core"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from ketaclinic.core import planner
+        from ketaclinic.core.periodic import PeriodicJob, register
+
+        post_migrate.connect(planner.after_migrate, sender=self, dispatch_uid="core.planner")
+        register(
+            PeriodicJob(
+                "core.planner_statistics",
+                timedelta(hours=settings.PLANNER_STATISTICS_EVERY_HOURS),
+                planner.periodic_refresh,
+            )
+        )
         if settings.BACKUP_DIR:
             from ketaclinic.core import backup
             from ketaclinic.core.periodic import PeriodicJob, register

@@ -341,3 +341,17 @@ def test_search_query_count_does_not_grow_with_history(
     # rows. Sessions, therapy and scores: test_everything.py.
     with django_assert_max_num_queries(31):
         assert client.get(BASE + f"Patient/{patient_id}/$everything").status_code == 200
+
+
+def test_outgoing_resources_are_emitted_once_without_absent_elements(settings):
+    """Production builds the JSON once (no model round trip); the suite validates every shape."""
+    from ketaclinic.fhir.common import emit
+
+    settings.FHIR_VALIDATE_OUTGOING = False
+    sent = emit({"resourceType": "Patient", "id": "p1", "gender": None, "name": [{"text": "A"}]})
+    assert sent == {"resourceType": "Patient", "id": "p1", "name": [{"text": "A"}]}
+    settings.FHIR_VALIDATE_OUTGOING = True
+    with pytest.raises(ValueError):  # an invalid shape fails the test that emitted it
+        emit({"resourceType": "Patient", "id": "p1", "birthDate": "yesterday"})
+    with pytest.raises(AssertionError, match="canonical form"):  # not canonical R4B JSON
+        emit({"resourceType": "Patient", "id": "p1", "active": "true"})

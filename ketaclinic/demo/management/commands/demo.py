@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandParser
 from tqdm import tqdm
 
+from ketaclinic.core.planner import refresh_statistics
 from ketaclinic.demo.generator import DEMO_PASSWORD, build_demo
 
 
@@ -23,6 +24,7 @@ class Command(BaseCommand):
                 f"Demo clinic already present ({result.organization.name}); nothing changed."
             )
             return
+        refresh_statistics()  # thousands of new rows: the planner needs to know
         self.stdout.write(
             f"Demo clinic '{result.organization.name}': {result.patients} patients, "
             f"{result.sessions} treatment sessions, {result.rows} recorded steps."

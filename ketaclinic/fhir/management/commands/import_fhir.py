@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.models import Membership
+from ketaclinic.core.planner import refresh_statistics
 from ketaclinic.fhir.importer import Importer, iter_resources
 
 
@@ -43,6 +44,8 @@ class Command(BaseCommand):
                 file=self.stderr._out,
             )
             report = Importer(actor).run(items)
+        if report.counts["imported"] or report.counts["updated"]:
+            refresh_statistics()  # many new rows at once: the planner needs to know
         counts = report.counts
         self.stdout.write(
             f"imported {counts['imported']}, updated {counts['updated']}, unchanged {counts['unchanged']}, "
