@@ -75,3 +75,16 @@ def test_another_clinic_cannot_print_it(outsider, treated_cohort) -> None:
 )  # fmt: skip
 def test_doses_read_as_clinicians_write_them(dose, text) -> None:
     assert dose_text(dose) == text
+
+
+def test_the_chart_links_to_both_versions_for_those_who_may_print_it(
+    members, treated_cohort
+) -> None:
+    patient = treated_cohort[0]
+    chart = f"/patients/{patient.public_id}/"
+    report = f"/outcomes/patients/{patient.public_id}/progress-report/"
+    prescriber_page = staff_client(members["prescriber"]).get(chart).content.decode()
+    assert f'href="{report}"' in prescriber_page
+    assert f'href="{report}?audience=clinician"' in prescriber_page
+    nurse_page = staff_client(members["nurse"]).get(chart).content.decode()
+    assert "progress-report" not in nurse_page
