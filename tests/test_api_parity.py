@@ -130,6 +130,11 @@ PARITY: dict[str, str] = {
     "scheduling:series": "POST /api/v1/scheduling/series/{series_id}/confirm",
     "scheduling:lead-convert": "POST /api/v1/scheduling/leads/{lead_id}/convert",
     "scheduling:feed-manage": "POST /api/v1/scheduling/calendar-feed",
+    "scheduling:capacity": "POST /api/v1/scheduling/capacity",
+    "scheduling:portal-policy": "PUT /api/v1/scheduling/portal-policy",
+    "scheduling:type-edit": "PUT /api/v1/scheduling/types/{kind}",
+    "scheduling:waitlist": "POST /api/v1/scheduling/waitlist",
+    "scheduling:waitlist-book": "POST /api/v1/scheduling/waitlist/{entry_id}/book",
     # inventory
     "inventory:receive": "POST /api/v1/inventory/receipts",
     "inventory:draw": "POST /api/v1/inventory/draws",
@@ -151,6 +156,8 @@ NOT_AN_API_ACTION: dict[str, str] = {
     "portal:login": "the patient's own browser login",
     "portal:appointment-move": "the patient moves their own visit; staff use "
     "POST /api/v1/scheduling/appointments/{appointment_id}/reschedule",
+    "portal:appointment-book": "the patient books their own follow-up within the clinic's portal "
+    "rules (GET /api/v1/scheduling/portal-policy); staff use POST /api/v1/scheduling/appointments",
     "portal:appointment-cancel": "the patient cancels their own visit; staff use "
     "POST /api/v1/scheduling/appointments/{appointment_id}/cancel",
     "front-door": "the public's consult request (no account, CSRF and honeypot); staff list and "

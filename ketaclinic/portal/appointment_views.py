@@ -1,5 +1,6 @@
-"""The patient's own visits in the portal: upcoming appointments, cancel, and move one to another
-free time, within the clinic's rules (scheduling.services.PORTAL_CHANGE_CUTOFF)."""
+"""The patient's own visits in the portal: upcoming appointments, book a follow-up, cancel, and
+move one to another free time, within the clinic's published portal rules
+(scheduling.models.PortalPolicy: the change cutoff and how far ahead one may book)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,8 @@ from ketaclinic.core import clock
 from ketaclinic.core.errors import DomainError, NotFound
 from ketaclinic.portal.auth_views import portal_view
 from ketaclinic.scheduling import selectors, services
+from ketaclinic.scheduling.availability import portal_policy_current
 from ketaclinic.scheduling.models import Appointment
-
-DAYS_OFFERED = 14
 
 
 def _own(account: PortalAccount, appointment_id: str) -> Appointment:
@@ -41,7 +41,61 @@ def appointments(request: HttpRequest, account: PortalAccount) -> HttpResponse:
         .select_related("clinic", "appointment_type", "chair")
         .order_by("starts_at")
     )
-    return TemplateResponse(request, "portal/appointments.html", {"appointments": upcoming})
+    clinic = selectors.clinic_for_patient(account.patient)
+    context = {
+        "appointments": upcoming,
+        "policy": portal_policy_current(clinic) if clinic else None,
+        "can_book": bool(clinic and selectors.portal_types(account.organization)),
+    }
+    return TemplateResponse(request, "portal/appointments.html", context)
+
+
+@portal_view
+def appointment_book(request: HttpRequest, account: PortalAccount) -> HttpResponse:
+    """Book a follow-up: the types the clinic offers online, at free times inside its rules."""
+    clinic = selectors.clinic_for_patient(account.patient)
+    offered = selectors.portal_types(account.organization) if clinic else []
+    if clinic is None or not offered:
+        raise NotFound("Nothing can be booked online here; please call the clinic.")
+    wanted = request.POST.get("type") or request.GET.get("type") or offered[0].kind
+    kind = next((t for t in offered if t.kind == wanted), offered[0])
+    policy = portal_policy_current(clinic)
+    error = None
+    if request.method == "POST":
+        try:
+            start_text, _, clinician_id = request.POST.get("slot", "").partition("|")
+            services.portal_appointment_book(
+                patient=account.patient,
+                appointment_type=kind,
+                starts_at=datetime.fromisoformat(start_text),
+                clinic=clinic,
+                clinician=selectors.clinician_for_portal(account.organization, clinician_id),
+            )
+        except ValueError:
+            error = "Choose one of the times shown."
+        except DomainError as exc:
+            error = exc.detail
+        else:
+            messages.success(request, "Your visit is booked. A confirmation is on its way.")
+            return redirect("portal:appointments")
+    now = clock.now()
+    slots = selectors.online_slots(
+        clinic,
+        kind,
+        first=now + timedelta(hours=policy.change_cutoff_hours),
+        last=now + timedelta(days=policy.horizon_days),
+    )
+    context = {
+        "clinic": clinic,
+        "types": offered,
+        "kind": kind,
+        "slots": slots,
+        "policy": policy,
+        "error": error,
+    }
+    return TemplateResponse(
+        request, "portal/appointment_book.html", context, status=400 if error else 200
+    )
 
 
 @portal_view
@@ -65,15 +119,16 @@ def appointment_move(
             return redirect("portal:appointments")
     zone = ZoneInfo(appointment.clinic.time_zone)
     today = clock.now().astimezone(zone).date()
-    cutoff = clock.now() + services.PORTAL_CHANGE_CUTOFF
+    policy = portal_policy_current(appointment.clinic)
+    cutoff = clock.now() + timedelta(hours=policy.change_cutoff_hours)
     options = []
-    for offset in range(1, DAYS_OFFERED + 1):
+    for offset in range(1, policy.horizon_days + 1):
         day = today + timedelta(days=offset)
         slots = selectors.free_slots(
             appointment.clinic, appointment.appointment_type, day, clinician=appointment.clinician
         )
         options += [s for s, _ in slots if s >= cutoff and s.minute == 0][:4]
-    context = {"appointment": appointment, "options": options, "error": error}
+    context = {"appointment": appointment, "options": options, "error": error, "policy": policy}
     return TemplateResponse(
         request, "portal/appointment_move.html", context, status=400 if error else 200
     )

@@ -12,6 +12,7 @@ urlpatterns = [
     path("invite/<str:token>/", auth_views.invite_accept, name="invite"),
     path("intake/", intake_views.portal_intake, name="intake"),
     path("appointments/", appointment_views.appointments, name="appointments"),
+    path("appointments/book/", appointment_views.appointment_book, name="appointment-book"),
     path(
         "appointments/<uuid:appointment_id>/move/",
         appointment_views.appointment_move,

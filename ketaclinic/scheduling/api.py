@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time
+from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest
@@ -32,6 +33,9 @@ class TypeOut(Schema):
     monitored: bool
     bookable_online: bool
     is_active: bool
+    public_price: Decimal | None = Field(
+        None, description="self-pay price shown on the public page (US dollars); null: not shown"
+    )
     source: str
 
 
@@ -39,6 +43,14 @@ class TypeIn(Schema):
     duration_minutes: int = Field(..., ge=5, le=600)
     bookable_online: bool = False
     is_active: bool = True
+    public_price: Decimal | None = Field(
+        None,
+        ge=0,
+        le=100000,
+        max_digits=8,
+        decimal_places=2,
+        description="self-pay price to publish on the public page (US dollars); null: none",
+    )
 
 
 class AppointmentOut(Schema):
@@ -217,6 +229,25 @@ class CapacityIn(Schema):
 class CapacityOut(Schema):
     version: int
     patients_per_nurse: int
+
+
+class PortalPolicyIn(Schema):
+    change_cutoff_hours: int = Field(
+        ..., ge=1, le=336, description="patients change or cancel online up to this many hours"
+    )
+    horizon_days: int = Field(..., ge=1, le=180, description="patients book this far ahead")
+    note: str = Field("", max_length=2000)
+    clinic: uuid.UUID | None = None
+
+
+class PortalPolicyOut(Schema):
+    version: int
+    change_cutoff_hours: int
+    horizon_days: int
+    note: str
+    bookable_online: list[str] = Field(
+        ..., description="the visit types a patient may book in the portal"
+    )
 
 
 def _reload(appointment: Any) -> Any:
@@ -485,6 +516,39 @@ def publish_capacity(request: HttpRequest, payload: CapacityIn) -> Any:
         note=payload.note,
     )
     return Status(201, policy)
+
+
+def _portal_policy_out(actor: Any, policy: Any) -> dict[str, Any]:
+    return {
+        "version": policy.version,
+        "change_cutoff_hours": policy.change_cutoff_hours,
+        "horizon_days": policy.horizon_days,
+        "note": policy.note,
+        "bookable_online": [t.kind for t in selectors.portal_types(actor.organization)],
+    }
+
+
+@router.get("/scheduling/portal-policy", response={200: PortalPolicyOut, **ERROR_RESPONSES})
+def get_portal_policy(request: HttpRequest, clinic: uuid.UUID | None = None) -> Any:
+    from ketaclinic.scheduling.availability import portal_policy_current
+
+    actor = request.auth
+    actor.require(Cap.SCHEDULE_VIEW)
+    found = selectors.clinic_for_actor(actor, clinic)
+    return _portal_policy_out(actor, portal_policy_current(found))
+
+
+@router.put("/scheduling/portal-policy", response={200: PortalPolicyOut, **ERROR_RESPONSES})
+def put_portal_policy(request: HttpRequest, payload: PortalPolicyIn) -> Any:
+    actor = request.auth
+    policy = services.portal_policy_publish(
+        actor=actor,
+        clinic=selectors.clinic_for_actor(actor, payload.clinic),
+        change_cutoff_hours=payload.change_cutoff_hours,
+        horizon_days=payload.horizon_days,
+        note=payload.note,
+    )
+    return _portal_policy_out(actor, policy)
 
 
 class LeadOut(Schema):

@@ -22,6 +22,7 @@ from ketaclinic.scheduling.models import (
     Appointment,
     AppointmentType,
     CapacityPolicy,
+    PortalPolicy,
     StaffHours,
     TimeOff,
 )
@@ -34,6 +35,12 @@ DAY_OPENS, DAY_CLOSES = time(6), time(22)  # the span searched for free slots, l
 class Fit:
     chair: Chair | None
     refusals: list[rules.Refusal] = field(default_factory=list)
+
+
+def portal_policy_current(clinic: Clinic) -> PortalPolicy:
+    """The clinic's newest portal rules, or the defaults (version 0) until it publishes its own."""
+    policy = PortalPolicy.objects.filter(clinic=clinic).order_by("-version").first()
+    return policy or PortalPolicy(organization=clinic.organization, clinic=clinic, version=0)
 
 
 def capacity_policy_current(clinic: Clinic) -> CapacityPolicy:

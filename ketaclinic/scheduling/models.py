@@ -21,6 +21,12 @@ from ketaclinic.protocols.models import TreatmentPlan
 # whose only task is watching the patient (clinical-reference §2.4 [S] #46).
 DEFAULT_PATIENTS_PER_NURSE = 1
 
+# What a patient may do in the portal (clinic settings, not clinical numbers; defaults written in
+# docs/sources/scheduling.md, "Portal booking rules"): change or cancel a visit up to 24 hours before
+# it, and book a follow-up at most 14 days ahead.
+DEFAULT_PORTAL_CUTOFF_HOURS = 24
+DEFAULT_PORTAL_HORIZON_DAYS = 14
+
 
 class AppointmentType(PublicIdModel):
     class Kind(models.TextChoices):
@@ -46,6 +52,8 @@ class AppointmentType(PublicIdModel):
     monitored = models.BooleanField(default=False)  # counts toward the nurse ratio
     route = models.CharField(max_length=32, blank=True)  # dosing visits: the session's route
     bookable_online = models.BooleanField(default=False)
+    # The self-pay price the clinic publishes on its public page (US dollars); empty: not shown.
+    public_price = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
     source = models.CharField(max_length=200, blank=True)  # where the duration comes from
     is_active = models.BooleanField(default=True)
 
@@ -58,6 +66,10 @@ class AppointmentType(PublicIdModel):
             models.CheckConstraint(
                 condition=models.Q(duration_minutes__gte=5, duration_minutes__lte=600),
                 name="appt_type_duration_sane",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(public_price__isnull=True) | models.Q(public_price__gte=0),
+                name="appt_type_price_not_negative",
             ),
         ]
 
@@ -91,6 +103,43 @@ class CapacityPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.patients_per_nurse} per nurse (v{self.version})"
+
+
+class PortalPolicy(models.Model):
+    """One published version of what patients may do in the portal at a clinic: how close to a
+    visit they may still change or cancel it online, and how far ahead they may book a follow-up.
+    A change is a new row; the newest version applies."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
+    version = models.PositiveIntegerField()
+    change_cutoff_hours = models.PositiveSmallIntegerField(default=DEFAULT_PORTAL_CUTOFF_HOURS)
+    horizon_days = models.PositiveSmallIntegerField(default=DEFAULT_PORTAL_HORIZON_DAYS)
+    note = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "version"], name="portal_policy_version_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(change_cutoff_hours__gte=1, change_cutoff_hours__lte=336),
+                name="portal_policy_cutoff_sane",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(horizon_days__gte=1, horizon_days__lte=180),
+                name="portal_policy_horizon_sane",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"portal rules v{self.version}"
 
 
 class StaffHours(TimeStamped):

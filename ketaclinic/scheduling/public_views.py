@@ -60,11 +60,16 @@ def front_door(request: HttpRequest, clinic_id: str) -> HttpResponse:
             else:
                 context = {"clinic": clinic, "lead": lead}
                 return TemplateResponse(request, "scheduling/public_thanks.html", context)
+        services = list(
+            AppointmentType.objects.filter(
+                organization=clinic.organization, is_active=True
+            ).order_by("name")
+        )
         context = {
             "clinic": clinic,
-            "services": AppointmentType.objects.filter(
-                organization=clinic.organization, is_active=True
-            ).order_by("name"),
+            "services": services,
+            # Shown only where the clinic publishes one (docs/sources/scheduling.md, "Prices").
+            "any_price": any(s.public_price is not None for s in services),
             "questions": [(key, text) for key, (text, _) in frontdoor.QUESTIONS.items()],
             "slots": leads.consult_slots(clinic),
             "errors": errors,

@@ -70,7 +70,7 @@ def waitlist_get_for_actor(actor: Actor, public_id: Any) -> WaitlistEntry:
     actor.require(Cap.SCHEDULE_VIEW)
     key = _uuid(public_id)
     found = (
-        WaitlistEntry.objects.filter(public_id=key).select_related("patient").first()
+        WaitlistEntry.objects.filter(public_id=key).select_related("patient", "clinic").first()
         if key
         else None
     )
@@ -178,13 +178,16 @@ def free_slots(
     day: date,
     *,
     clinician: Membership | None = None,
+    exclude: Appointment | None = None,
 ) -> list[tuple[datetime, Chair | None]]:
+    """Free starts on a local day; `exclude` is a visit being moved (its own time is free)."""
     start, end = local_day_bounds(clinic, day)
     available = Availability.load(
         clinic,
         start,
         end + timedelta(minutes=appointment_type.duration_minutes),
         clinicians=(clinician.pk,) if clinician else (),
+        exclude_pk=exclude.pk if exclude else None,
     )
     return list(available.free_starts(appointment_type, day, clinician.pk if clinician else None))
 
@@ -195,3 +198,90 @@ def appointments_for_patient(patient: Any, *, limit: int = 50) -> list[Appointme
         .select_related("appointment_type", "chair", "clinic", "clinician__user")
         .order_by("-starts_at")[:limit]
     )
+
+
+def clinic_for_patient(patient: Any) -> Clinic | None:
+    """The clinic a patient books at in the portal: where their latest visit is, else the
+    organization's first clinic."""
+    latest = (
+        Appointment.objects.filter(patient=patient)
+        .order_by("-starts_at")
+        .values_list("clinic_id", flat=True)
+        .first()
+    )
+    clinics = Clinic.objects.filter(organization_id=patient.organization_id)
+    return (clinics.filter(pk=latest).first() if latest else None) or clinics.order_by("pk").first()
+
+
+def portal_types(organization: Any) -> list[AppointmentType]:
+    from ketaclinic.scheduling.services import portal_bookable
+
+    return [
+        t
+        for t in AppointmentType.objects.filter(
+            organization=organization, is_active=True, bookable_online=True
+        ).order_by("name")
+        if portal_bookable(t)
+    ]
+
+
+def online_slots(
+    clinic: Clinic,
+    appointment_type: AppointmentType,
+    *,
+    first: datetime,
+    last: datetime,
+    per_day: int = 4,
+) -> list[tuple[datetime, Membership | None]]:
+    """Times a patient may pick online between `first` and `last`: a few on the hour per day, for
+    each prescriber working at the clinic (or any chair, for a visit that needs no clinician)."""
+    from ketaclinic.scheduling.models import StaffHours
+
+    zone = ZoneInfo(clinic.time_zone)
+    clinicians: list[Membership | None] = [None]
+    if appointment_type.needs_clinician:
+        clinicians = list(
+            Membership.objects.filter(
+                organization=clinic.organization_id,
+                is_active=True,
+                role="prescriber",
+                pk__in=StaffHours.objects.filter(clinic=clinic).values("membership_id"),
+            ).select_related("user")
+        )
+    # One load for the whole window (a fixed number of queries, whatever its length).
+    available = Availability.load(
+        clinic,
+        first,
+        last + timedelta(minutes=appointment_type.duration_minutes),
+        clinicians=tuple(c.pk for c in clinicians if c is not None),
+    )
+    offered: list[tuple[datetime, Membership | None]] = []
+    day, last_day = first.astimezone(zone).date(), last.astimezone(zone).date()
+    while day <= last_day:
+        for clinician in clinicians:
+            starts = [
+                s
+                for s, _ in available.free_starts(
+                    appointment_type, day, clinician.pk if clinician else None
+                )
+                if s.minute == 0 and first <= s <= last
+            ]
+            offered.extend((s, clinician) for s in starts[:per_day])
+        day += timedelta(days=1)
+    return sorted(offered, key=lambda o: o[0])
+
+
+def clinician_for_portal(organization: Any, user_public_id: str) -> Membership | None:
+    """The clinician a patient picked with a time (by the user's public id); empty: none."""
+    if not user_public_id:
+        return None
+    found = (
+        Membership.objects.filter(
+            organization=organization, user__public_id=_uuid(user_public_id), is_active=True
+        )
+        .select_related("user")
+        .first()
+    )
+    if found is None:
+        raise ValidationFailed.for_field("slot", "Choose one of the times shown.")
+    return found

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 
 from django.db import transaction
 from django_scopes import scope, scopes_disabled
@@ -28,7 +29,12 @@ from ketaclinic.messaging.services import message_send
 from ketaclinic.patients.models import Patient
 from ketaclinic.protocols.models import TreatmentPlan
 from ketaclinic.scheduling import rules, series
-from ketaclinic.scheduling.availability import Availability, Fit, capacity_policy_current
+from ketaclinic.scheduling.availability import (
+    Availability,
+    Fit,
+    capacity_policy_current,
+    portal_policy_current,
+)
 from ketaclinic.scheduling.defaults import DEFAULT_TYPES, ESKETAMINE_MIN_MINUTES
 from ketaclinic.scheduling.ics import appointment_ics
 from ketaclinic.scheduling.models import (
@@ -36,6 +42,7 @@ from ketaclinic.scheduling.models import (
     AppointmentSeries,
     AppointmentType,
     CapacityPolicy,
+    PortalPolicy,
     StaffHours,
     TimeOff,
     WaitlistEntry,
@@ -46,6 +53,7 @@ PAST_GRACE = timedelta(minutes=15)
 BOOKING_HORIZON = timedelta(days=400)
 REMINDER_LEAD = timedelta(hours=24)
 LONGEST_VISIT = timedelta(minutes=600)
+MAX_PUBLIC_PRICE = Decimal(100_000)
 
 
 # --- types and policy ---------------------------------------------------------------------------
@@ -84,8 +92,13 @@ def appointment_type_update(
     duration_minutes: int,
     bookable_online: bool,
     is_active: bool = True,
+    public_price: Decimal | None = None,
 ) -> AppointmentType:
+    """Change a visit type's length, whether it is offered online, and the price the clinic
+    publishes on its public page (None: no price shown)."""
     actor.require(Cap.SCHEDULE_MANAGE)
+    if public_price is not None and not Decimal(0) <= public_price <= MAX_PUBLIC_PRICE:
+        raise ValidationFailed.for_field("public_price", "Between 0 and 100,000 dollars.")
     if not 5 <= duration_minutes <= 600:
         raise ValidationFailed.for_field("duration_minutes", "Between 5 and 600 minutes.")
     if (
@@ -100,12 +113,20 @@ def appointment_type_update(
         appointment_type.duration_minutes = duration_minutes
         appointment_type.bookable_online = bookable_online
         appointment_type.is_active = is_active
+        appointment_type.public_price = (
+            None if public_price is None else public_price.quantize(Decimal("0.01"))
+        )
         appointment_type.save()
         audit_record(
             actor=actor,
             action="scheduling.type.updated",
             obj=appointment_type,
-            detail={"duration_minutes": duration_minutes, "bookable_online": bookable_online},
+            detail={
+                "duration_minutes": duration_minutes,
+                "bookable_online": bookable_online,
+                "is_active": is_active,
+                "public_price": None if public_price is None else str(public_price),
+            },
         )
     return appointment_type
 
@@ -131,6 +152,47 @@ def capacity_policy_publish(
             action="scheduling.capacity.published",
             obj=policy,
             detail={"clinic": str(clinic.public_id), "patients_per_nurse": patients_per_nurse},
+        )
+    return policy
+
+
+def portal_policy_publish(
+    *,
+    actor: Actor,
+    clinic: Clinic,
+    change_cutoff_hours: int,
+    horizon_days: int,
+    note: str = "",
+) -> PortalPolicy:
+    """Publish a new version of what patients may do in the portal at this clinic."""
+    actor.require(Cap.SCHEDULE_MANAGE)
+    errors = []
+    if not 1 <= change_cutoff_hours <= 336:
+        errors.append(FieldError("change_cutoff_hours", "Between 1 and 336 hours (14 days)."))
+    if not 1 <= horizon_days <= 180:
+        errors.append(FieldError("horizon_days", "Between 1 and 180 days."))
+    if errors:
+        raise ValidationFailed(errors[0].message, errors)
+    with transaction.atomic():
+        Clinic.objects.select_for_update().get(pk=clinic.pk)
+        policy = PortalPolicy.objects.create(
+            organization=clinic.organization,
+            clinic=clinic,
+            version=portal_policy_current(clinic).version + 1,
+            change_cutoff_hours=change_cutoff_hours,
+            horizon_days=horizon_days,
+            note=note.strip()[:2000],
+            created_by=actor.user,
+        )
+        audit_record(
+            actor=actor,
+            action="scheduling.portal_policy.published",
+            obj=policy,
+            detail={
+                "clinic": str(clinic.public_id),
+                "change_cutoff_hours": change_cutoff_hours,
+                "horizon_days": horizon_days,
+            },
         )
     return policy
 
@@ -799,10 +861,21 @@ def reminders_send_due(*, now: datetime) -> int:
 
 
 # --- the patient's own changes (portal) ----------------------------------------------------------
+# Within the clinic's versioned portal rules (PortalPolicy; defaults in docs/sources/scheduling.md):
+# change or cancel up to `change_cutoff_hours` before a visit, later they call (the clinic may need
+# the chair for someone on the waitlist); book a follow-up from that cutoff to `horizon_days` ahead.
 
-# Clinic default: a patient changes or cancels a visit online up to 24 hours before it; later, they
-# call (the clinic may need the chair for someone on the waitlist). A clinic setting to come.
-PORTAL_CHANGE_CUTOFF = timedelta(hours=24)
+
+def portal_bookable(appointment_type: AppointmentType) -> bool:
+    """A patient books online only what the clinic offers online and what needs no treatment
+    plan: never a dosing visit (the series comes from the plan) nor a consultation (new patients
+    request one on the public page)."""
+    return (
+        appointment_type.is_active
+        and appointment_type.bookable_online
+        and not appointment_type.route
+        and appointment_type.kind != AppointmentType.Kind.CONSULT
+    )
 
 
 def _portal_check(patient: Patient, appointment: Appointment, now: datetime) -> None:
@@ -812,11 +885,58 @@ def _portal_check(patient: Patient, appointment: Appointment, now: datetime) -> 
         raise NotFound("No such appointment.")
     if appointment.status != Appointment.Status.BOOKED:
         raise Conflict.for_field("status", "This visit cannot be changed any more.")
-    if appointment.starts_at - now < PORTAL_CHANGE_CUTOFF:
+    policy = portal_policy_current(appointment.clinic)
+    if appointment.starts_at - now < timedelta(hours=policy.change_cutoff_hours):
         raise Conflict.for_field(
             "starts_at",
-            "Visits can be changed online up to 24 hours before; please call the clinic.",
+            f"Visits can be changed online up to {policy.change_cutoff_hours} hours before; "
+            "please call the clinic.",
         )
+
+
+def _portal_window(
+    policy: PortalPolicy, starts_at: datetime, now: datetime, anchor: datetime | None = None
+) -> None:
+    """From the cutoff to `horizon_days` after now (a new booking) or after the visit's current
+    time (a move, so a visit booked far ahead by the clinic can still be moved a little)."""
+    if starts_at.tzinfo is None:
+        raise ValidationFailed.for_field("starts_at", "Give the time with its time zone.")
+    if starts_at - now < timedelta(hours=policy.change_cutoff_hours):
+        raise ValidationFailed.for_field(
+            "starts_at", f"Choose a time at least {policy.change_cutoff_hours} hours ahead."
+        )
+    if starts_at - max(now, anchor or now) > timedelta(days=policy.horizon_days):
+        raise ValidationFailed.for_field(
+            "starts_at", f"Online, book at most {policy.horizon_days} days ahead."
+        )
+
+
+def portal_appointment_book(
+    *,
+    patient: Patient,
+    appointment_type: AppointmentType,
+    starts_at: datetime,
+    clinic: Clinic,
+    clinician: Membership | None,
+) -> Appointment:
+    """The patient books a follow-up in the portal, within the clinic's rules; every conflict rule
+    of a staff booking applies too (appointment_book)."""
+    if appointment_type.organization_id != patient.organization_id or not portal_bookable(
+        appointment_type
+    ):
+        raise ValidationFailed.for_field(
+            "appointment_type", "This visit cannot be booked online; please call the clinic."
+        )
+    _portal_window(portal_policy_current(clinic), starts_at, clock.now())
+    return appointment_book(
+        actor=None,
+        patient=patient,
+        appointment_type=appointment_type,
+        starts_at=starts_at,
+        clinic=clinic,
+        clinician=clinician,
+        source=Appointment.Source.PORTAL,
+    )
 
 
 def portal_appointment_cancel(
@@ -833,8 +953,9 @@ def portal_appointment_reschedule(
 ) -> Appointment:
     now = clock.now()
     _portal_check(patient, appointment, now)
-    if starts_at - now < PORTAL_CHANGE_CUTOFF:
-        raise ValidationFailed.for_field("starts_at", "Choose a time at least 24 hours ahead.")
+    _portal_window(
+        portal_policy_current(appointment.clinic), starts_at, now, anchor=appointment.starts_at
+    )
     return appointment_reschedule(
         actor=None, appointment=appointment, starts_at=starts_at, reason="moved by the patient"
     )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ketaclinic.scheduling import views
+from ketaclinic.scheduling import settings_views, views
 
 app_name = "scheduling"
 
@@ -33,6 +33,12 @@ urlpatterns = [
         {"action": "no-show"},
         name="no-show",
     ),
+    path("settings/", settings_views.settings_page, name="settings"),
+    path("settings/capacity/", settings_views.capacity_publish, name="capacity"),
+    path("settings/portal/", settings_views.portal_policy_publish, name="portal-policy"),
+    path("settings/types/<str:kind>/", settings_views.type_edit, name="type-edit"),
+    path("waitlist/", settings_views.waitlist, name="waitlist"),
+    path("waitlist/<uuid:entry_id>/book/", settings_views.waitlist_book, name="waitlist-book"),
     path("feed/", views.calendar_feed_manage, name="feed-manage"),
     path("feed/<str:token>.ics", views.calendar_feed, name="feed"),
     path("leads/", views.lead_list, name="leads"),

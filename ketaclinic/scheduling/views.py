@@ -39,14 +39,36 @@ def _day_url(day: date) -> str:
     return f"{reverse('scheduling:day')}?date={day.isoformat()}"
 
 
+def _moving(request: HttpRequest, actor: Any, clinic: Any, day: date) -> dict[str, Any]:
+    """Click to move: the visit chosen on the calendar (?move=<id>) and its free times on the
+    shown day. Any time may still be typed in; the service refuses a conflict and says why."""
+    move_id = request.GET.get("move")
+    if not move_id or not actor.can(Cap.SCHEDULE_BOOK):
+        return {}
+    moving = selectors.appointment_get_for_actor(actor, move_id)
+    if moving.status != Appointment.Status.BOOKED or moving.clinic_id != clinic.pk:
+        return {}
+    slots = selectors.free_slots(
+        clinic, moving.appointment_type, day, clinician=moving.clinician, exclude=moving
+    )
+    return {
+        "moving": moving,
+        "move_slots": [(s, c) for s, c in slots if s != moving.starts_at],
+        "move_form": MoveForm(initial={"day": day}),
+    }
+
+
 @staff_view(Cap.SCHEDULE_VIEW)
-def calendar_day(request: HttpRequest, form: BookForm | None = None) -> HttpResponse:
+def calendar_day(request: HttpRequest, form: BookForm | None = None, **move: Any) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
     clinic = selectors.clinic_for_actor(actor, request.GET.get("clinic"))
     day = _day(request, clinic)
     context = {
+        **_moving(request, actor, clinic, day),
+        **move,
         "clinic": clinic,
         "day": day,
+        "day_iso": day.isoformat(),
         "previous": day - timedelta(days=1),
         "next": day + timedelta(days=1),
         "monday": day - timedelta(days=day.weekday()),
@@ -159,7 +181,7 @@ def appointment_action(request: HttpRequest, appointment_id: str, action: str) -
         elif action == "move":
             form = forms["move_form"] = MoveForm(request.POST)
             if not form.is_valid():
-                return _detail(request, appointment, 400, **forms)
+                return _back(request, appointment, 400, forms)
             moved = services.appointment_reschedule(
                 actor=actor,
                 appointment=appointment,
@@ -168,6 +190,9 @@ def appointment_action(request: HttpRequest, appointment_id: str, action: str) -
                 reason=form.cleaned_data["reason"],
             )
             messages.success(request, "Moved; the earlier time is kept in the history.")
+            if request.POST.get("back") == "day":
+                local = moved.starts_at.astimezone(ZoneInfo(moved.clinic.time_zone))
+                return redirect(_day_url(local.date()))
             return redirect("scheduling:appointment", appointment_id=moved.public_id)
         elif action in ("cancel", "no-show"):
             key, prefix = (
@@ -187,8 +212,31 @@ def appointment_action(request: HttpRequest, appointment_id: str, action: str) -
         form = forms.get("move_form") or forms.get("cancel_form") or forms.get("no_show_form")
         if form is not None:
             add_domain_errors(form, error)
+        if action == "move":
+            return _back(request, appointment, error.status, forms, error)
         return _detail(request, appointment, error.status, error=error, **forms)
     return redirect("scheduling:appointment", appointment_id=appointment.public_id)
+
+
+def _back(
+    request: HttpRequest,
+    appointment: Appointment,
+    status: int,
+    forms: dict[str, Any],
+    error: DomainError | None = None,
+) -> HttpResponse:
+    """A refused move goes back where it was asked: the calendar day (click to move), with the
+    service's reasons beside the form, or the visit's own page."""
+    if request.POST.get("back") != "day":
+        return _detail(request, appointment, status, error=error, **forms)
+    request.GET = request.GET.copy()
+    request.GET["date"] = request.POST.get("day", "")
+    request.GET["move"] = str(appointment.public_id)
+    response = calendar_day.__wrapped__(  # type: ignore[attr-defined]
+        request, move_form=forms["move_form"], move_error=error
+    )
+    response.status_code = status
+    return response
 
 
 @staff_view(Cap.SCHEDULE_BOOK)

@@ -176,3 +176,31 @@ def test_leads_through_the_api(front, members):
     assert done.json()["status"] == "converted"
     assert done.json()["patient"] is not None
     assert leads.TooManyRequests.status == 429
+
+
+def test_the_public_page_shows_a_price_only_where_the_clinic_publishes_one(front, members):
+    from conftest import api_client
+
+    page = public().get(front["url"]).content.decode()
+    assert "$" not in page
+    assert "Good Faith Estimate" not in page
+    admin = api_client(members["clinic_admin"])
+    published = admin.put(
+        "/api/v1/scheduling/types/consult",
+        {"duration_minutes": 60, "bookable_online": True, "public_price": "1250.00"},
+        content_type="application/json",
+    )
+    assert published.status_code == 200, published.content
+    assert published.json()["public_price"] == "1250.00"
+    negative = admin.put(
+        "/api/v1/scheduling/types/follow_up",
+        {"duration_minutes": 30, "bookable_online": True, "public_price": "-5"},
+        content_type="application/json",
+    )
+    assert negative.status_code == 422
+    services_list = public().get(front["url"]).content.decode().split('id="services"')[1]
+    services_list = services_list.split("</ul>")[0]
+    assert 'Consultation <small>(about 60 minutes)</small> · <span class="price">$1,250</span>' in (
+        services_list
+    )
+    assert services_list.count("$") == 1  # the follow-up has no published price
