@@ -119,8 +119,6 @@ OPERATIONS = _operations()
 # Routes whose request body the OpenAPI document cannot describe, so no valid body can be
 # generated and validation (422) answers before the lookup. Keep this list empty when possible.
 UNDESCRIBED_BODY = {
-    # Two schemas are named NoteIn (sessions and therapy); ninja publishes only one of them.
-    ("PUT", "/api/v1/sessions/{session_id}/note"): "schema name NoteIn is used twice",
     # Not an id: a code from a fixed list, refused as invalid input (400) when unknown.
     ("PUT", "/api/v1/scheduling/types/{kind}"): "{kind} is an appointment-type code",
 }

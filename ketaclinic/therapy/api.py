@@ -43,7 +43,7 @@ class VisitIn(Schema):
     ended_at: datetime | None = None
 
 
-class NoteIn(Schema):
+class VisitNoteIn(Schema):
     content: dict[str, Any] | None = None
     mental_status: dict[str, str] | None = None
     risk_level: str | None = Field(None, max_length=10)
@@ -227,7 +227,7 @@ def visit_list(request: HttpRequest, patient_id: uuid.UUID) -> Any:
 
 
 @router.put("/therapy/visits/{visit_id}/note", response={200: VisitOut, **R})
-def visit_save(request: HttpRequest, visit_id: uuid.UUID, payload: NoteIn) -> Any:
+def visit_save(request: HttpRequest, visit_id: uuid.UUID, payload: VisitNoteIn) -> Any:
     visit = services.visit_save(
         actor=_actor(request), visit=_visit(request, visit_id), **payload.dict()
     )
