@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from ketaclinic.accounts.audit_api import router as audit_router
 from ketaclinic.accounts.token_api import router as token_router
@@ -39,6 +41,12 @@ api.add_router("/", session_monitoring_router)
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # Browsers ask for /favicon.ico whatever the page says; answer with the product's icon.
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=static("img/favicon.svg"), permanent=True),
+        name="favicon",
+    ),
     path("accounts/", include("ketaclinic.accounts.urls")),
     path("audit/", include("ketaclinic.accounts.audit_urls")),
     path("patients/", include("ketaclinic.patients.urls")),

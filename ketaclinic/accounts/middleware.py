@@ -9,7 +9,7 @@ from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
-from django_scopes import scope
+from django_scopes import scope, scopes_disabled
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.models import Membership
@@ -21,7 +21,11 @@ OPEN_PATHS = ("/accounts/login/", "/accounts/logout/", "/static/", "/healthz", "
 
 
 class StaffTwoFactorMiddleware:
-    """Staff sessions without a verified second factor are logged out, wherever they came from."""
+    """Staff sessions without a verified second factor are logged out, wherever they came from.
+
+    A patient's portal session has no second factor and no staff membership: it is left alone
+    on every path (the browser's own /favicon.ico, a static file), so a patient is not logged
+    out mid-intake. It still opens no staff page (TenantMiddleware finds no membership)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -33,10 +37,16 @@ class StaffTwoFactorMiddleware:
             and user.is_authenticated
             and not user.is_verified()  # type: ignore[union-attr]
             and not request.path.startswith(OPEN_PATHS + TOKEN_PATHS)
+            and _is_staff(user)
         ):
             logout(request)
             return redirect(settings.LOGIN_URL)
         return self.get_response(request)
+
+
+def _is_staff(user: object) -> bool:
+    with scopes_disabled():
+        return Membership.objects.filter(user=user).exists()
 
 
 class TenantMiddleware:

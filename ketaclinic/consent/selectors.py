@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
+from django_scopes import scopes_disabled
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.roles import Cap
@@ -15,6 +16,7 @@ from ketaclinic.consent.models import (
     ConsentTemplateVersion,
     PortalAccount,
 )
+from ketaclinic.core import clock
 from ketaclinic.core.errors import NotFound
 from ketaclinic.patients.models import Patient
 
@@ -123,3 +125,46 @@ def consent_rows(patient: Patient) -> list[ConsentRow]:
 
 def portal_account_for_patient(patient: Patient) -> PortalAccount | None:
     return PortalAccount.objects.filter(patient=patient).select_related("user").first()
+
+
+def portal_username_for_login(typed: str) -> str:
+    """A patient logs in with the e-mail their clinic has for them or their username: an e-mail
+    that names exactly one active portal account stands for its username."""
+    typed = (typed or "").strip()
+    if "@" not in typed:
+        return typed
+    with scopes_disabled():
+        usernames = list(
+            PortalAccount.objects.filter(user__email__iexact=typed, is_active=True).values_list(
+                "user__username", flat=True
+            )[:2]
+        )
+    return usernames[0] if len(usernames) == 1 else typed
+
+
+def portal_username_for(given_name: str, family_name: str) -> str:
+    """A username a patient can read and type: "iris.murdoch", "iris.murdoch2", ..."""
+    from django.utils.text import slugify
+
+    from ketaclinic.accounts.models import User
+
+    base = ".".join(p for p in (slugify(given_name), slugify(family_name)) if p) or "patient"
+    base = base.replace("-", "")[:30]
+    taken = set(User.objects.filter(username__startswith=base).values_list("username", flat=True))
+    if base not in taken:
+        return base
+    return next(f"{base}{n}" for n in range(2, len(taken) + 3) if f"{base}{n}" not in taken)
+
+
+def withdrawals_recent(*, days: int = 14) -> QuerySet[ConsentSignature]:
+    """Consents the patient withdrew in the portal recently (prescriber's Today page)."""
+    from datetime import timedelta
+
+    return (
+        ConsentSignature.objects.filter(
+            revoked_at__gte=clock.now() - timedelta(days=days),
+            revoked_by__in=PortalAccount.objects.values("user"),
+        )
+        .select_related("patient", "template_version")
+        .order_by("-revoked_at")
+    )

@@ -12,7 +12,6 @@ import binascii
 import hashlib
 import json
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -452,7 +451,8 @@ def portal_invite(*, actor: Actor, patient: Patient) -> tuple[PortalAccount, str
         raise Conflict("This patient already has a portal account.")
     now = clock.now()
     with transaction.atomic():
-        username = f"pt-{secrets.token_hex(4)}"
+        # A name the patient can read back and type (their e-mail works at login too).
+        username = selectors.portal_username_for(patient.given_name, patient.family_name)
         user = User(
             username=username,
             email=patient.email,

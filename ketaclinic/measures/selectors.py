@@ -10,6 +10,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -197,4 +198,26 @@ def patient_trajectories(patient: Patient) -> list[Trajectory]:
             visits,
         )
         for instrument_id, responses in sorted(by_instrument.items())
+    ]
+
+
+def pending_questionnaires(patient: Patient) -> list[dict[str, Any]]:
+    """Questionnaires sent to the patient by one-time link and not yet answered (portal home).
+    Only the link's hash is kept, so the patient opens it from the message they were sent."""
+    from ketaclinic.core import clock
+    from ketaclinic.core.models import OneTimeLink
+    from ketaclinic.measures.services import LINK_PURPOSE
+
+    links = OneTimeLink.objects.filter(
+        purpose=LINK_PURPOSE,
+        target_id=str(patient.public_id),
+        used_at__isnull=True,
+        expires_at__gt=clock.now(),
+    ).order_by("expires_at")
+    return [
+        {
+            "title": get_instrument(link.payload["instrument_id"]).short_title,
+            "until": link.expires_at,
+        }
+        for link in links
     ]

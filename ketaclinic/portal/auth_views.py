@@ -33,13 +33,22 @@ from ketaclinic.core.errors import DomainError, NotFound
 from ketaclinic.core.forms import add_domain_errors
 from ketaclinic.core.http import client_address
 from ketaclinic.core.links import LinkRefused
+from ketaclinic.measures.selectors import pending_questionnaires
+from ketaclinic.scheduling.selectors import upcoming_visits
 from ketaclinic.screening.selectors import intake_current
 from ketaclinic.sessions.models import TreatmentSession
 
 
 class PortalLoginForm(forms.Form):
-    username = forms.CharField(max_length=150)
-    password = forms.CharField(widget=forms.PasswordInput)
+    username = forms.CharField(
+        max_length=254,
+        label="E-mail or username",
+        help_text="The e-mail address your clinic has for you, or the username in your invitation.",
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
+    )
+    password = forms.CharField(
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
 
 
 class ActivateForm(forms.Form):
@@ -92,13 +101,13 @@ def portal_login(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         user = authenticate(
             request,
-            username=form.cleaned_data["username"],
+            username=selectors.portal_username_for_login(form.cleaned_data["username"]),
             password=form.cleaned_data["password"],
         )
         if user is not None and _has_portal_account(user):
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             return redirect("portal:home")
-        form.add_error(None, "Username or password is not right.")
+        form.add_error(None, "E-mail, username or password is not right.")
     status = 400 if form.errors else 200
     return TemplateResponse(request, "portal/login.html", {"form": form}, status=status)
 
@@ -151,6 +160,9 @@ def portal_home(request: HttpRequest, account: PortalAccount) -> HttpResponse:
         "rows": rows,
         "signatures": signatures,
         "intake": intake_current(account.patient),
+        "questionnaires": pending_questionnaires(account.patient),
+        "visits": upcoming_visits(account.patient)[:3],
+        "clinics": list(Clinic.objects.all()),
     }
     return TemplateResponse(request, "portal/home.html", context)
 
@@ -192,18 +204,25 @@ def portal_consent_pdf(
     return pdf_response(selectors.signature_get(signature_id, patient=account.patient))
 
 
-@require_POST
 @portal_view
 def portal_consent_revoke(
     request: HttpRequest, account: PortalAccount, signature_id: str
 ) -> HttpResponse:
+    """GET asks the patient to confirm and says what happens next; POST withdraws. The
+    prescribers see the withdrawal on their Today page (consent_withdrawals_panel)."""
     signature = selectors.signature_get(signature_id, patient=account.patient)
     if signature.patient_id != account.patient_id:
         raise NotFound("No such consent.")
+    if request.method != "POST":
+        return TemplateResponse(request, "portal/consent_revoke.html", {"signature": signature})
     services.consent_revoke(
         account=account, signature=signature, reason=request.POST.get("reason", "")
     )
-    messages.success(request, "Your consent was withdrawn. Your care team has been told.")
+    messages.success(
+        request,
+        "Your consent was withdrawn. Your care team sees this on their Today page and will "
+        "contact you before any treatment that needs it.",
+    )
     return redirect("portal:home")
 
 

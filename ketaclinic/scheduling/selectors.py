@@ -15,6 +15,7 @@ from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.models import Chair, Clinic, Membership
 from ketaclinic.accounts.roles import Cap
+from ketaclinic.core import clock
 from ketaclinic.core.errors import NotFound, ValidationFailed
 from ketaclinic.scheduling.availability import Availability
 from ketaclinic.scheduling.models import (
@@ -285,3 +286,12 @@ def clinician_for_portal(organization: Any, user_public_id: str) -> Membership |
     if found is None:
         raise ValidationFailed.for_field("slot", "Choose one of the times shown.")
     return found
+
+
+def upcoming_visits(patient: Any) -> QuerySet[Appointment]:
+    """The patient's booked visits from now on, soonest first (portal home and appointments)."""
+    return (
+        Appointment.objects.filter(patient=patient, status="booked", starts_at__gte=clock.now())
+        .select_related("clinic", "appointment_type", "chair")
+        .order_by("starts_at")
+    )

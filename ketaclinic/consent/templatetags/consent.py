@@ -24,3 +24,11 @@ def consent_section(context: Any, patient: Any) -> dict[str, Any]:
         "portal_account": selectors.portal_account_for_patient(patient) if allowed else None,
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.inclusion_tag("consent/withdrawals_panel.html", takes_context=True)
+def consent_withdrawals_panel(context: Any) -> dict[str, Any]:
+    """Today page: consents patients withdrew in the portal in the last 14 days, as an alert."""
+    caps = context.get("caps", set())
+    allowed = "consent.view" in caps
+    return {"allowed": allowed, "withdrawals": selectors.withdrawals_recent() if allowed else []}
