@@ -1,13 +1,11 @@
 from django.contrib import admin
-from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from ketaclinic.accounts.audit_api import router as audit_router
 from ketaclinic.accounts.token_api import router as token_router
 from ketaclinic.consent.api import router as consent_router
 from ketaclinic.core.api import build_api
-from ketaclinic.core.views import healthz
+from ketaclinic.core.views import favicon, healthz
 from ketaclinic.inventory.api import router as inventory_router
 from ketaclinic.measures.api import router as measures_router
 from ketaclinic.messaging.api import router as messaging_router
@@ -42,11 +40,7 @@ api.add_router("/", session_monitoring_router)
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     # Browsers ask for /favicon.ico whatever the page says; answer with the product's icon.
-    path(
-        "favicon.ico",
-        RedirectView.as_view(url=static("img/favicon.svg"), permanent=True),
-        name="favicon",
-    ),
+    path("favicon.ico", favicon, name="favicon"),
     path("accounts/", include("ketaclinic.accounts.urls")),
     path("audit/", include("ketaclinic.accounts.audit_urls")),
     path("patients/", include("ketaclinic.patients.urls")),
