@@ -111,6 +111,7 @@ PARITY: dict[str, str] = {
     "setup:chair-active": "PATCH /api/v1/setup/chairs/{chair_id}",
     "setup:product-add": "POST /api/v1/setup/products",
     "setup:product-active": "PATCH /api/v1/setup/products/{product_id}",
+    "setup:location-active": "PATCH /api/v1/setup/locations/{location_id}",
     "setup:location-add": "POST /api/v1/setup/locations",
     "setup:staff-add": "POST /api/v1/setup/staff",
     "setup:staff-role": "POST /api/v1/setup/staff/{user_id}/role",

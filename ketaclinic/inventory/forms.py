@@ -45,7 +45,9 @@ class ReceiveForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["product"].queryset = Product.objects.filter(is_active=True)
-        self.fields["location"].queryset = StorageLocation.objects.select_related("clinic")
+        self.fields["location"].queryset = StorageLocation.objects.filter(
+            is_active=True
+        ).select_related("clinic")
 
 
 class DrawForm(forms.Form):
@@ -141,7 +143,11 @@ class _StockForm(forms.Form):
                     .order_by("product__display_name", "lot_number")
                 )
             elif isinstance(field, forms.ModelChoiceField) and name.endswith("location"):
-                field.queryset = StorageLocation.objects.select_related("clinic")
+                locations = StorageLocation.objects.select_related("clinic")
+                # Stock only moves into a location in use; a retired one can still be counted.
+                field.queryset = (
+                    locations.filter(is_active=True) if name == "to_location" else locations
+                )
 
 
 class TransferForm(_StockForm):

@@ -89,6 +89,8 @@ class StorageLocation(PublicIdModel):
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.SAFE)
     dea_registration_number = models.CharField(max_length=20, blank=True)
+    # Retired locations keep their ledger history but take no new stock.
+    is_active = models.BooleanField(default=True)
 
     objects = ScopedManager(**SCOPED)
 

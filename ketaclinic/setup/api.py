@@ -215,6 +215,7 @@ class LocationOut(Schema):
     name: str
     kind: str
     dea_registration_number: str
+    is_active: bool
 
 
 class LocationIn(Schema):
@@ -222,6 +223,10 @@ class LocationIn(Schema):
     name: str = Field(..., min_length=1, max_length=100)
     kind: Literal["safe", "cart", "other"] = "safe"
     dea_registration_number: str = Field("", max_length=20)
+
+
+class LocationPatch(Schema):
+    is_active: bool = Field(..., description="false retires an empty location; true brings it back")
 
 
 @router.get("/setup/locations", response={200: list[LocationOut], **ERROR_RESPONSES})
@@ -244,6 +249,14 @@ def location_create(request: HttpRequest, payload: LocationIn) -> Any:
         dea_registration_number=payload.dea_registration_number,
     )
     return Status(201, StorageLocation.objects.select_related("clinic").get(pk=location.pk))
+
+
+@router.patch("/setup/locations/{location_id}", response={200: LocationOut, **ERROR_RESPONSES})
+def location_update(request: HttpRequest, location_id: uuid.UUID, payload: LocationPatch) -> Any:
+    actor = _actor(request)
+    location = _get(StorageLocation, location_id, "location")
+    inventory.location_set_active(actor=actor, location=location, is_active=payload.is_active)
+    return StorageLocation.objects.select_related("clinic").get(pk=location.pk)
 
 
 # --- staff and role changes ---------------------------------------------------------------------

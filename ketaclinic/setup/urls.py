@@ -18,6 +18,7 @@ urlpatterns = [
     path("products/<uuid:product_id>/active/", views.product_active, name="product-active"),
     path("locations/", views.locations, name="locations"),
     path("locations/new/", views.location_add, name="location-add"),
+    path("locations/<uuid:location_id>/active/", views.location_active, name="location-active"),
     path("staff/", views.staff, name="staff"),
     path("staff/new/", views.staff_add, name="staff-add"),
     path("staff/<uuid:user_id>/role/", views.staff_role, name="staff-role"),

@@ -24,7 +24,7 @@ from ketaclinic.core.decorators import staff_view
 from ketaclinic.core.errors import DomainError, NotFound
 from ketaclinic.core.forms import add_domain_errors
 from ketaclinic.inventory import services as inventory
-from ketaclinic.inventory.models import Product
+from ketaclinic.inventory.models import Product, StorageLocation
 from ketaclinic.setup import forms, selectors, services
 
 
@@ -267,6 +267,21 @@ def location_add(request: HttpRequest) -> HttpResponse:
     if location is None:
         return _locations_page(request, add_form=form)
     messages.success(request, f"{location.name} added.")
+    return redirect("setup:locations")
+
+
+@require_POST
+@staff_view(Cap.SETUP_MANAGE)
+def location_active(request: HttpRequest, location_id: Any) -> HttpResponse:
+    actor = request.actor  # type: ignore[attr-defined]
+    location = _get(StorageLocation, location_id, "storage location")
+    active = request.POST.get("is_active") == "1"
+    try:
+        inventory.location_set_active(actor=actor, location=location, is_active=active)
+    except DomainError as error:
+        messages.error(request, error.detail)
+        return redirect("setup:locations")
+    messages.success(request, f"{location.name} {'back in use' if active else 'retired'}.")
     return redirect("setup:locations")
 
 

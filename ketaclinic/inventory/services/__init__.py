@@ -14,7 +14,9 @@ A `LedgerRuleViolation` becomes a SafetyStop (422) or a Conflict (409) naming th
 from ketaclinic.inventory.services._common import (
     dose_tally,
     location_create,
+    location_set_active,
     product_register,
+    require_active_location,
 )
 from ketaclinic.inventory.services.administration import (
     inventory_draw_for_administration,
@@ -51,6 +53,8 @@ __all__ = [
     "dose_tally",
     "inventory_draw_for_administration",
     "location_create",
+    "location_set_active",
+    "require_active_location",
     "product_define",
     "product_register",
     "product_set_active",

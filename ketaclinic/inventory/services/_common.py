@@ -184,6 +184,47 @@ def location_create(
     return location
 
 
+def location_set_active(
+    *, actor: Actor, location: StorageLocation, is_active: bool
+) -> StorageLocation:
+    """Retire a storage location (or bring it back). Only an empty one can be retired: stock
+    must be moved or disposed of first, so no controlled substance sits where no one counts."""
+    from ketaclinic.inventory.selectors import balances_at_location
+
+    _require_any(actor, Cap.INVENTORY_RECEIVE, Cap.ADMIN_ACCESS)
+    if location.organization_id != actor.organization.pk:
+        raise NotFound("No such storage location.")
+    with transaction.atomic():
+        location = StorageLocation.objects.select_for_update().get(pk=location.pk)
+        if location.is_active == is_active:
+            return location
+        if not is_active:
+            held = [mg for mg in balances_at_location(location).values() if mg > 0]
+            if held:
+                total = plain_number(sum(held, Decimal(0)))
+                raise Conflict.for_field(
+                    "is_active",
+                    f"{location.name} still holds {total} mg in {len(held)} "
+                    f"lot{'s' if len(held) != 1 else ''}: transfer or dispose of it first.",
+                )
+        location.is_active = is_active
+        location.save(update_fields=["is_active", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="inventory.location.reactivated" if is_active else "inventory.location.retired",
+            obj=location,
+            detail={"name": location.name},
+        )
+    return location
+
+
+def require_active_location(location: StorageLocation, field: str = "location") -> None:
+    if not location.is_active:
+        raise ValidationFailed.for_field(
+            field, f"{location.name} is retired and takes no stock; choose another location."
+        )
+
+
 # --- The ledger append ------------------------------------------------------------------------
 
 

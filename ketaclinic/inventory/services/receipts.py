@@ -38,6 +38,7 @@ from ketaclinic.inventory.services._common import (
     _state_for,
     _violation_error,
     _when,
+    require_active_location,
 )
 
 # --- Receipt, transfer ------------------------------------------------------------------------
@@ -64,6 +65,8 @@ def stock_receive(
     errors = []
     if not product.is_active:
         errors.append(FieldError("product", "This product was taken off the stock list."))
+    if not location.is_active:
+        errors.append(FieldError("location", f"{location.name} is retired and takes no stock."))
     if not lot_number:
         errors.append(FieldError("lot_number", "Enter the lot number on the container."))
     if not isinstance(containers, int) or containers < 1 or containers > 1000:
@@ -160,6 +163,7 @@ def stock_transfer(
         container = _locked_container(container)
         if container.location_id == to_location.pk:
             raise ValidationFailed.for_field("to_location", "The container is already there.")
+        require_active_location(to_location, "to_location")
         if container.remaining_mg == 0:
             raise SafetyStop.for_field("container", "The container is empty.")
         lot = container.lot
