@@ -114,7 +114,7 @@ def _subtract(intervals: list[Interval], holes: list[Interval]) -> list[Interval
 
 def _local(moment: datetime, time_zone: str) -> str:
     local = moment.astimezone(ZoneInfo(time_zone))
-    return f"{local:%H:%M}"
+    return f"{local:%H:%M %Z}"  # a time someone reads names its zone
 
 
 def refusals(

@@ -88,6 +88,7 @@ def test_without_a_chair_the_first_free_fitting_one_is_chosen_until_none_is_left
     error = refused(desk, make_patient(prescriber, mrn="P3"))
     assert [e.field for e in error.errors] == ["starts_at"]
     assert "2 nurse(s) on duty" in error.detail
+    assert "At 09:00 CST 3 patient(s)" in error.detail  # clinic A is in Chicago
 
 
 def test_the_monitoring_ratio_is_the_clinics_published_policy(desk, prescriber, now, org_a):
