@@ -126,7 +126,7 @@ def staff_client(membership: Membership) -> Client:
     client = Client()
     client.force_login(membership.user)
     session = client.session
-    device = membership.user.totpdevice_set.get()
+    device = membership.user.encryptedtotpdevice_set.get()
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
     return client
@@ -136,7 +136,7 @@ def totp_code(user: Any) -> str:
     """The current code of `user`'s authenticator (what a witness types on a colleague's screen)."""
     from django_otp.oath import TOTP
 
-    device = user.totpdevice_set.get()
+    device = user.encryptedtotpdevice_set.get()
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     return f"{totp.token():0{device.digits}d}"
 

@@ -32,15 +32,14 @@ def main() -> None:
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.utils.module_loading import import_string
     from django_otp import DEVICE_ID_SESSION_KEY
-    from django_otp.plugins.otp_totp.models import TOTPDevice
     from django_scopes import scopes_disabled
 
-    from ketaclinic.accounts.models import Membership, User
+    from ketaclinic.accounts.models import EncryptedTOTPDevice, Membership, User
     from ketaclinic.accounts.services import token_create
     from ketaclinic.patients.models import Patient
 
     user = User.objects.get(username=options.username)
-    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    device = EncryptedTOTPDevice.objects.filter(user=user, confirmed=True).first()
     if device is None:
         sys.exit(f"{options.username} has no confirmed TOTP device")
     store = import_string(settings.SESSION_ENGINE + ".SessionStore")

@@ -19,6 +19,7 @@ COMMANDS = {
     "demo": "demo",
     "audit-verify": "audit_verify",
     "totp-code": "totp_code",
+    "rotate-totp-keys": "rotate_totp_keys",
     "migrate": "migrate",
     "import-fhir": "import_fhir",
     "ledger-verify": "ledger_verify",

@@ -7,12 +7,22 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.database import database_from_url
-from config.settings.env import env_bool, env_choice, env_int, env_list, env_str, secret_key
+from config.settings.env import (
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_str,
+    fernet_keys,
+    secret_key,
+)
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(env_str("KETACLINIC_VAR_DIR", str(BASE_DIR / "var")))
 
 SECRET_KEY = secret_key(VAR_DIR)
+# Staff authenticator secrets are encrypted with these (ketaclinic/accounts/totp.py).
+TOTP_ENCRYPTION_KEYS = fernet_keys("TOTP_ENCRYPTION_KEYS", VAR_DIR)
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -27,6 +37,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.forms",  # Django's widget templates for the project's form renderer
     "django_otp",
+    # Installed for its verification code and for the migration that moved its (clear-text)
+    # secrets into accounts.EncryptedTOTPDevice; its own table stays empty (accounts/totp.py).
     "django_otp.plugins.otp_totp",
     "axes",
     "django_htmx",

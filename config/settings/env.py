@@ -74,3 +74,32 @@ def secret_key(var_dir: Path) -> str:
         key_file.write_text(secrets.token_urlsafe(50))
         key_file.chmod(0o600)
     return key_file.read_text().strip()
+
+
+def fernet_keys(name: str, var_dir: Path) -> list[str]:
+    """Comma-separated Fernet keys from the environment (the first encrypts, every one decrypts,
+    so a key is rotated by putting the new one first). Unset: one key generated into
+    var/<name lower-case> on first run, kept outside the database like the generated SECRET_KEY."""
+    from cryptography.fernet import Fernet
+
+    raw = os.environ.get(name)
+    if raw is None:
+        key_file = var_dir / name.lower()
+        if not key_file.exists():
+            var_dir.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(Fernet.generate_key().decode())
+            key_file.chmod(0o600)
+        raw = key_file.read_text()
+    keys = [item.strip() for item in raw.split(",") if item.strip()]
+    if not keys:
+        raise ImproperlyConfigured(f"{name}: at least one Fernet key is needed")
+    for number, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode())
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: key {number} is not a Fernet key (32 url-safe base64-encoded bytes; "
+                "make one with `python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'`)"
+            ) from None
+    return keys

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect
 from django.urls import reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice as _ClearTOTPDevice
 
 from ketaclinic.accounts.models import AuditEvent, Clinic, Membership, RoleChange
 from ketaclinic.core.admin_base import ReadOnlyTenantAdmin, actor_may_administer
@@ -55,3 +56,8 @@ class AuditEventAdmin(ReadOnlyTenantAdmin):
     list_display = ("occurred_at", "actor_username", "role", "action", "outcome", "channel")
     list_filter = ("outcome", "channel")
     search_fields = ("action", "actor_username")
+
+
+# django-otp's clear-text TOTP device is not used (accounts.totp): no admin form may create one.
+if admin.site.is_registered(_ClearTOTPDevice):
+    admin.site.unregister(_ClearTOTPDevice)

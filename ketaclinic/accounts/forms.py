@@ -7,7 +7,8 @@ from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.signals import user_login_failed
 from django_otp.forms import OTPAuthenticationFormMixin
-from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from ketaclinic.accounts.models import EncryptedTOTPDevice
 
 
 class StaffLoginForm(OTPAuthenticationFormMixin, AuthenticationForm):
@@ -53,10 +54,10 @@ class StaffLoginForm(OTPAuthenticationFormMixin, AuthenticationForm):
             raise forms.ValidationError(self.GENERIC_ERROR, code="invalid_login") from error
         return cleaned
 
-    def _chosen_device(self, user: Any) -> TOTPDevice | None:
+    def _chosen_device(self, user: Any) -> EncryptedTOTPDevice | None:
         # One authenticator per staff account: choose it instead of asking the user.
         return self._device_of(user)
 
     @staticmethod
-    def _device_of(user: Any) -> TOTPDevice | None:
-        return TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    def _device_of(user: Any) -> EncryptedTOTPDevice | None:
+        return EncryptedTOTPDevice.objects.filter(user=user, confirmed=True).first()

@@ -9,8 +9,11 @@ from typing import Any, ClassVar
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+from django_otp.plugins.otp_totp.models import TOTPDevice as _OtpTOTPDevice
 from django_scopes import ScopedManager
 
+from ketaclinic.accounts import totp
 from ketaclinic.accounts.roles import ROLE_LABELS, Role
 from ketaclinic.core.models import PublicIdModel, TimeStamped
 
@@ -191,6 +194,38 @@ class ApiToken(TimeStamped):
         if self.revoked_at is not None:
             return "revoked"
         return "expired" if self.expires_at <= now else "active"
+
+
+class EncryptedTOTPDevice(TimestampMixin, ThrottlingMixin, Device):
+    """A staff member's authenticator whose shared secret is encrypted at rest (accounts.totp).
+
+    The fields are django-otp's TOTPDevice's, except the secret (`sealed_key`, a Fernet token of
+    the hex key); verification and the enrolment URL are django-otp's own code."""
+
+    sealed_key = models.TextField()
+    step = models.PositiveSmallIntegerField(default=30)
+    t0 = models.BigIntegerField(default=0)
+    digits = models.PositiveSmallIntegerField(choices=[(6, 6), (8, 8)], default=6)
+    tolerance = models.PositiveSmallIntegerField(default=1)
+    drift = models.SmallIntegerField(default=0)
+    last_t = models.BigIntegerField(default=-1)
+
+    class Meta(Device.Meta):
+        verbose_name = "TOTP device"
+
+    def set_key(self, hex_key: str) -> None:
+        bytes.fromhex(hex_key)  # refuses anything but hex
+        self.sealed_key = totp.seal(hex_key)
+
+    @property
+    def bin_key(self) -> bytes:
+        return bytes.fromhex(totp.unseal(self.sealed_key))
+
+    # django-otp's TOTPDevice code, unchanged: it reads only bin_key and the fields above.
+    verify_token = _OtpTOTPDevice.verify_token
+    get_throttle_factor = _OtpTOTPDevice.get_throttle_factor
+    config_url = _OtpTOTPDevice.config_url
+    _read_str_from_settings = _OtpTOTPDevice._read_str_from_settings
 
 
 class AuditChain(models.Model):

@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from ketaclinic.accounts.models import EncryptedTOTPDevice
 
 
 def totp_code_matches(user: Any, code: str) -> bool:
@@ -21,7 +22,7 @@ def totp_code_matches(user: Any, code: str) -> bool:
     code = (code or "").strip()
     if not code.isdigit() or len(code) > 8:
         return False
-    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    device = EncryptedTOTPDevice.objects.filter(user=user, confirmed=True).first()
     if device is None:
         return False
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)

@@ -11,13 +11,21 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp.util import random_hex
 from django_scopes import scope, scopes_disabled
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.chairs import ChairCapability
-from ketaclinic.accounts.models import ApiToken, Chair, Clinic, Membership, Organization, User
+from ketaclinic.accounts.models import (
+    ApiToken,
+    Chair,
+    Clinic,
+    EncryptedTOTPDevice,
+    Membership,
+    Organization,
+    User,
+)
 from ketaclinic.accounts.roles import Cap, Role
 from ketaclinic.core import clock
 from ketaclinic.core.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -132,14 +140,16 @@ def user_create(
 
 def totp_device_create(
     *, user: User, key_hex: str | None = None, name: str = "default", audit: bool = True
-) -> TOTPDevice:
-    """Give `user` a confirmed TOTP authenticator (replacing any previous one).
+) -> EncryptedTOTPDevice:
+    """Give `user` a confirmed TOTP authenticator (replacing any previous one). The secret is
+    stored encrypted (accounts.totp); `device.config_url` shows it once for enrolment.
 
     `audit=False` when the caller's own event records the enrolment (the staff screen's)."""
     with transaction.atomic():
-        TOTPDevice.objects.filter(user=user).delete()
-        kwargs = {"key": key_hex} if key_hex else {}
-        device = TOTPDevice.objects.create(user=user, name=name, confirmed=True, **kwargs)
+        EncryptedTOTPDevice.objects.filter(user=user).delete()
+        device = EncryptedTOTPDevice(user=user, name=name, confirmed=True)
+        device.set_key(key_hex or random_hex(20))
+        device.save()
         if not audit:
             return device
         audit_record(

@@ -165,8 +165,9 @@ def _key(drug: str) -> str:
 def authenticator_code(user: Any) -> str:
     """The witness's current authenticator code, as they would read it off their phone."""
     from django_otp.oath import TOTP
-    from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    device = TOTPDevice.objects.get(user=user, confirmed=True)
+    from ketaclinic.accounts.models import EncryptedTOTPDevice
+
+    device = EncryptedTOTPDevice.objects.get(user=user, confirmed=True)
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     return f"{totp.token():0{device.digits}d}"

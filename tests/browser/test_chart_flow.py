@@ -33,7 +33,7 @@ def clinic(transactional_db: Any) -> dict[str, Any]:
 
 
 def totp_code(membership: Membership) -> str:
-    device = membership.user.totpdevice_set.get()
+    device = membership.user.encryptedtotpdevice_set.get()
     token = TOTP(device.bin_key, device.step, device.t0, device.digits).token()
     return str(token).zfill(device.digits)
 

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 
 def current_code(user, at=None) -> str:
-    device = user.totpdevice_set.get()
+    device = user.encryptedtotpdevice_set.get()
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     if at is not None:
         totp.time = at.timestamp()

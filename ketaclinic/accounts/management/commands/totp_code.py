@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from ketaclinic.accounts.models import EncryptedTOTPDevice
 
 
 class Command(BaseCommand):
@@ -10,7 +11,7 @@ class Command(BaseCommand):
         parser.add_argument("username")
 
     def handle(self, *args: object, **options: str) -> None:
-        device = TOTPDevice.objects.filter(
+        device = EncryptedTOTPDevice.objects.filter(
             user__username=options["username"], confirmed=True
         ).first()
         if device is None:
