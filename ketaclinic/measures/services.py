@@ -511,6 +511,7 @@ def alerts_escalate_overdue(*, now: datetime) -> int:
                     severity=alert.get_severity_display().lower(),
                     minutes=policy.escalation_minutes,
                     role=policy.escalation_role,
+                    patient=alert.patient,
                 )
                 audit_record(
                     actor=None,

@@ -15,7 +15,12 @@ from django.urls import reverse
 
 from ketaclinic.accounts.models import Clinic, Organization
 from ketaclinic.messaging.models import Message
-from ketaclinic.messaging.services import message_send, on_call_recipients, public_url
+from ketaclinic.messaging.services import (
+    message_send,
+    on_call_recipients,
+    patient_clinic,
+    public_url,
+)
 from ketaclinic.patients.models import Patient
 
 
@@ -61,7 +66,13 @@ def send_link_message(
 
 
 def send_alert_escalation(
-    *, organization: Organization, alert_public_id: Any, severity: str, minutes: int, role: str
+    *,
+    organization: Organization,
+    alert_public_id: Any,
+    severity: str,
+    minutes: int,
+    role: str,
+    patient: Any = None,
 ) -> int:
     """Tell the clinician on call that an alert waits; no patient detail leaves ketaclinic."""
     context = clinic_context(organization)
@@ -71,7 +82,8 @@ def send_alert_escalation(
         url=public_url(reverse("measures:alert-detail", kwargs={"alert_id": alert_public_id})),
     )
     sent = 0
-    for channel, address, user in on_call_recipients(organization, role):
+    clinic = patient_clinic(patient) if patient is not None else None
+    for channel, address, user in on_call_recipients(organization, role, clinic=clinic):
         message = message_send(
             organization=organization,
             kind="alert_escalation",

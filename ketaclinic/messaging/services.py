@@ -218,9 +218,37 @@ def _enqueue_delivery(public_id: str) -> None:
         log.exception("could not enqueue delivery of message %s", public_id)
 
 
-def on_call_recipients(organization: Organization, role: str) -> list[tuple[str, str, User | None]]:
-    """(channel, address, user) for the clinic's on-call contact: the addresses set in its contact
-    policy, else the on-call clinician and phone of each clinic, else the e-mail of every active
+def patient_clinic(patient: Any) -> Clinic | None:
+    """The clinic that sees the patient now: where their latest session or appointment is."""
+    from ketaclinic.scheduling.models import Appointment
+    from ketaclinic.sessions.models import TreatmentSession
+
+    with scopes_disabled():
+        latest = [
+            row
+            for row in (
+                TreatmentSession.objects.filter(patient=patient)
+                .order_by("-created_at", "-pk")
+                .values_list("created_at", "clinic_id")
+                .first(),
+                Appointment.objects.filter(patient=patient)
+                .order_by("-starts_at", "-pk")
+                .values_list("starts_at", "clinic_id")
+                .first(),
+            )
+            if row is not None
+        ]
+        if not latest:
+            return None
+        return Clinic.objects.filter(pk=max(latest)[1]).first()
+
+
+def on_call_recipients(
+    organization: Organization, role: str, *, clinic: Clinic | None = None
+) -> list[tuple[str, str, User | None]]:
+    """(channel, address, user) for the on-call contact, most specific first: the addresses set in
+    the organization's contact policy; else the on-call clinician and phone of `clinic` (the
+    patient's), when it names them; else those of every clinic; else the e-mail of every active
     member with the escalation role."""
     policy = selectors.contact_policy(organization)
     recipients: list[tuple[str, str, User | None]] = []
@@ -232,17 +260,19 @@ def on_call_recipients(organization: Organization, role: str) -> list[tuple[str,
         return recipients
     # The clinician each clinic names on call (Set-up > Clinics), and the number given for them.
     with scopes_disabled():
-        clinics = Clinic.objects.filter(organization=organization).select_related(
-            "on_call_clinician"
+        clinics = list(
+            Clinic.objects.filter(organization=organization).select_related("on_call_clinician")
         )
-        for clinic in clinics:
-            clinician = clinic.on_call_clinician
+    own = [c for c in clinics if clinic is not None and c.pk == clinic.pk]
+    for candidates in (own, clinics):
+        for each in candidates:
+            clinician = each.on_call_clinician
             if clinician is not None and clinician.is_active and clinician.email:
                 recipients.append((Channel.EMAIL.value, clinician.email, clinician))
-            if clinic.escalation_phone:
-                recipients.append((Channel.SMS.value, clinic.escalation_phone, clinician))
-    if recipients:
-        return recipients
+            if each.escalation_phone:
+                recipients.append((Channel.SMS.value, each.escalation_phone, clinician))
+        if recipients:
+            return recipients
     members = Membership.objects.filter(
         organization=organization, role=role, is_active=True, user__is_active=True
     ).select_related("user")
