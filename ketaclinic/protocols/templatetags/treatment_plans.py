@@ -49,6 +49,13 @@ def plan_section_context(
         "notice": notice,
     }
     if not allowed:
+        if context["can_schedule"]:
+            # The front desk books the series without seeing the plan's clinical content.
+            context["schedulable"] = [
+                p
+                for p in selectors.plans_for_patient(patient)
+                if p.status == TreatmentPlan.Status.ACTIVE
+            ]
         return context
     plans = selectors.plans_for_patient(patient)
     events = PlanEvent.objects.select_related("recorded_by").order_by("recorded_at", "pk")
