@@ -26,10 +26,10 @@ def on_call(admin: Any, clinic: Clinic, username: str, email: str, phone: str) -
 
 
 def test_the_patients_clinic_is_called_and_every_clinic_when_it_is_unknown(
-    desk: Any,
+    desk: Any,  # noqa: F811 (fixtures imported above)
     prescriber: Any,
-    now: Any,
-    org_a: Any,  # noqa: F811 (fixtures imported above)
+    now: Any,  # noqa: F811
+    org_a: Any,
 ) -> None:
     admin = desk["admin"]
     with scope(organization=org_a):
