@@ -6,6 +6,7 @@ R's survival package computes them by default (docs/sources/outcomes.md section 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.http import FileResponse, HttpRequest
@@ -251,3 +252,33 @@ def research_export_file(request: HttpRequest, export_id: str, name: str) -> Any
         filename=name,
         content_type=content_type,
     )
+
+
+class DisclosureOut(Schema):
+    at: datetime = Field(..., description="When (UTC)")
+    kind: str = Field(..., description="access, change, refused, break-glass, export or message")
+    who: str
+    role: str
+    channel: str = Field(..., description="ui, api, fhir, cli, email, sms...")
+    what: str
+    outcome: str
+
+
+class DisclosuresOut(Schema):
+    patient: str
+    truncated: bool
+    items: list[DisclosureOut]
+
+
+@router.get("/patients/{patient_id}/disclosures", response={200: DisclosuresOut, **ERROR_RESPONSES})
+def patient_disclosures(request: HttpRequest, patient_id: str) -> Any:
+    """Accounting of disclosures (compliance, audit.view): who saw, changed or received the
+    patient's record and when: the audit trail, identified bulk exports, messages sent."""
+    from ketaclinic.outcomes.disclosures import as_dict, disclosures_read
+
+    accounting = disclosures_read(request.auth, patient_id, form="api")
+    return {
+        "patient": str(accounting.patient.public_id),
+        "truncated": accounting.truncated,
+        "items": [as_dict(row) for row in accounting.rows],
+    }

@@ -14,4 +14,9 @@ urlpatterns = [
         views.progress_report,
         name="progress-report",
     ),
+    path(
+        "patients/<uuid:patient_id>/disclosures/",
+        views.disclosures,
+        name="disclosures",
+    ),
 ]

@@ -249,3 +249,36 @@ def export_file(request: HttpRequest, export_id: str, name: str) -> HttpResponse
     return FileResponse(
         (export_directory(export) / name).open("rb"), as_attachment=True, filename=name
     )
+
+
+@staff_view(Cap.AUDIT_VIEW)
+def disclosures(request: HttpRequest, patient_id: str) -> HttpResponse:
+    """The accounting of a patient's disclosures on screen, or (format=csv) as a download."""
+    import csv
+    import io
+
+    from ketaclinic.core import localtime
+    from ketaclinic.outcomes.disclosures import disclosures_read
+
+    form = "csv" if request.GET.get("format") == "csv" else "screen"
+    accounting = disclosures_read(request.actor, patient_id, form=form)  # type: ignore[attr-defined]
+    if form == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["when", "kind", "who", "role", "channel", "what", "outcome"])
+        for row in accounting.rows:
+            writer.writerow(
+                [
+                    localtime.stamp_seconds(row.at),
+                    row.kind,
+                    row.who,
+                    row.role,
+                    row.channel,
+                    row.what,
+                    row.outcome,
+                ]
+            )
+        response = HttpResponse(buffer.getvalue(), content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="accounting-of-disclosures.csv"'
+        return response
+    return TemplateResponse(request, "outcomes/disclosures.html", {"accounting": accounting})
