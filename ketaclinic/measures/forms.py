@@ -22,6 +22,7 @@ class Question:
     item: Item
     text: str
     field: forms.BoundField
+    critical: bool = False  # a critical-item rule watches it (PHQ-9 item 9)
 
 
 class QuestionnaireForm(forms.Form):
@@ -45,6 +46,7 @@ class QuestionnaireForm(forms.Form):
 
     @property
     def questions(self) -> list[Question]:
+        critical = {rule.link_id for rule in self.instrument.critical_items}
         return [
             Question(
                 number=index,
@@ -53,9 +55,37 @@ class QuestionnaireForm(forms.Form):
                 or item.texts.get("en")
                 or item.label(self.language),
                 field=self[field_name(item.link_id)],
+                critical=item.link_id in critical,
             )
             for index, item in enumerate(self.instrument.items, start=1)
         ]
+
+    def review(self) -> list[dict[str, Any]]:
+        """Each question with the answer chosen, in order, for the review step (valid form)."""
+        rows = []
+        for q in self.questions:
+            value = self.cleaned_data.get(field_name(q.item.link_id))
+            option = next((o for o in q.item.options if o.value == value), None)
+            threshold = next(
+                (
+                    c.threshold
+                    for c in self.instrument.critical_items
+                    if c.link_id == q.item.link_id
+                ),
+                None,
+            )
+            rows.append(
+                {
+                    "number": q.number,
+                    "text": q.text,
+                    "answer": option.label(self.language) if option else "",
+                    "critical": q.critical,
+                    "flagged": threshold is not None and value is not None and value >= threshold,
+                    "name": q.field.html_name,
+                    "value": "" if value is None else value,
+                }
+            )
+        return rows
 
     def answers(self) -> dict[str, int | None]:
         return {

@@ -19,7 +19,9 @@ from ketaclinic.screening.rules import (
 )
 
 NOT_SURE = "unsure"
-YES_NO = [("true", "Yes"), ("false", "No"), (NOT_SURE, "I'm not sure")]
+# "No" first in every question, then the yes answers, then "not sure": the same order
+# everywhere, so a patient who learned where "No" is never taps "Yes" by habit (issue 15).
+YES_NO = [("false", "No"), ("true", "Yes"), (NOT_SURE, "I'm not sure")]
 DISEASE = [
     (DiseaseStatus.ABSENT.value, "No"),
     (DiseaseStatus.STABLE.value, "Yes, and it is stable"),

@@ -23,7 +23,13 @@ TEXT: dict[str, dict[str, str]] = {
     "en": {
         "intro": "Please answer every question. Your answers go to your care team at",
         "submit": "Send my answers",
+        "review": "Review my answers",
+        "review_title": "Check your answers before sending",
+        "review_intro": "Nothing is sent yet. Check each answer; change any that is not right.",
+        "change": "Change my answers",
+        "safety_item": "Please check this answer carefully: your care team acts on it.",
         "thanks": "Thank you. Your answers were sent to your care team.",
+        "flagged": "Your care team has been alerted and will contact you.",
         "safety": "If you are thinking about hurting yourself, or are in danger now, call or "
         "text 988 (Suicide & Crisis Lifeline) or call 911.",
         "refused": "This link cannot be used",
@@ -33,7 +39,14 @@ TEXT: dict[str, dict[str, str]] = {
         "intro": "Por favor, conteste todas las preguntas. Sus respuestas van a su equipo de "
         "atención en",
         "submit": "Enviar mis respuestas",
+        "review": "Revisar mis respuestas",
+        "review_title": "Revise sus respuestas antes de enviarlas",
+        "review_intro": "Todavía no se ha enviado nada. Revise cada respuesta; cambie la que no "
+        "sea correcta.",
+        "change": "Cambiar mis respuestas",
+        "safety_item": "Revise esta respuesta con cuidado: su equipo de atención actúa según ella.",
         "thanks": "Gracias. Sus respuestas se enviaron a su equipo de atención.",
+        "flagged": "Su equipo de atención ha sido avisado y se pondrá en contacto con usted.",
         "safety": "Si está pensando en hacerse daño o está en peligro ahora, llame o envíe un "
         "mensaje de texto al 988 (Línea de Prevención del Suicidio y Crisis) o llame al 911.",
         "refused": "Este enlace no se puede usar",
@@ -73,7 +86,13 @@ def measure(request: HttpRequest, token: str) -> HttpResponse:
             None,
         ),
     }
-    if request.method == "POST" and form.is_valid():
+    step = request.POST.get("step", "send")
+    if request.method == "POST" and form.is_valid() and step == "review":
+        # Nothing is recorded yet: the patient checks every answer, the safety item highlighted.
+        context["review"] = form.review()
+        context["flagged"] = any(row["flagged"] for row in context["review"])
+        return TemplateResponse(request, "portal/measure_review.html", context)
+    if request.method == "POST" and form.is_valid() and step == "send":
         with scope(organization=link.organization):
             patient = Patient.objects.get(public_id=link.target_id)
             try:

@@ -1,5 +1,7 @@
-"""A patient completes a PHQ-9 on a phone through a one-time link, item 9 positive; the safety
-alert then appears on the clinician's dashboard and is acknowledged there (htmx)."""
+"""A patient completes a PHQ-9 on a phone through a one-time link, only by tapping answer labels,
+reviews the answers (item 9 highlighted) before sending; item 9 answered 1 shows the crisis
+numbers to the patient, and the safety alert appears on the clinician's dashboard and is
+acknowledged there (htmx), the open count following (issue 15)."""
 
 from __future__ import annotations
 
@@ -38,20 +40,46 @@ def clinic(transactional_db: Any) -> dict[str, Any]:
 def test_patient_answers_phq9_by_link_on_a_phone_and_the_alert_reaches_the_dashboard(
     page: Any, live_server: Any, clinic: dict[str, Any]
 ) -> None:
-    page.set_viewport_size(PHONE)
-    page.goto(f"{live_server.url}/portal/m/{clinic['token']}/")
-    expect(page.get_by_role("heading", level=1)).to_have_text("PHQ-9")
+    phone_context = page.context.browser.new_context(
+        viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2
+    )
+    phone = phone_context.new_page()
+    phone.goto(f"{live_server.url}/portal/m/{clinic['token']}/")
+    expect(phone.get_by_role("heading", level=1)).to_have_text("PHQ-9")
     # Spanish is offered; answer in Spanish to exercise the translation.
-    page.get_by_role("link", name="Español").click()
-    expect(page.locator("html")).to_have_attribute("lang", "es")
-    for number in range(1, 9):
-        page.locator(f"#q-{number}").get_by_label("Varios días").check()
-    page.locator("#q-9").get_by_label("Más de la mitad de los días").check()
-    page.locator("#q-10").get_by_role("radio").first.check()
+    phone.get_by_role("link", name="Español").tap()
+    expect(phone.locator("html")).to_have_attribute("lang", "es")
+    # Every answer is a full-width target at least 44 px tall, in the same order everywhere.
+    for number in range(1, 10):
+        options = phone.locator(f"#q-{number} label.option")
+        assert options.all_inner_texts() == [
+            "Ningún día",
+            "Varios días",
+            "Más de la mitad de los días",
+            "Casi todos los días",
+        ]
+        box = options.nth(1).bounding_box()
+        assert box["height"] >= 44
+        assert box["width"] >= PHONE["width"] - 80
+        # A tap on the words of the answer (not the radio) chooses it: item 9 answered 1.
+        options.nth(1).locator("span").tap()
+    phone.locator("#q-10 label.option").first.tap()
+    expect(phone.locator("#progress-text")).to_have_text("10 of 10 answered")
+    assert phone.locator("#q-9 input:checked").count() == 1
     # Nothing overflows sideways on a phone.
-    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    page.get_by_role("button", name="Enviar mis respuestas").click()
-    expect(page.locator("#portal-thanks")).to_be_visible()
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    phone.get_by_role("button", name="Revisar mis respuestas").tap()
+    # Review before sending: item 9 highlighted, the crisis numbers already shown.
+    item9 = phone.locator("#review-9")
+    expect(item9).to_have_class("safety-item")
+    expect(item9).to_contain_text("Varios días")
+    expect(phone.locator("#crisis")).to_contain_text("988")
+    with scope(organization=clinic["organization"]):
+        assert not SafetyAlert.objects.exists()  # nothing sent before the patient confirms
+    phone.get_by_role("button", name="Enviar mis respuestas").tap()
+    expect(phone.locator("#portal-thanks")).to_be_visible()
+    expect(phone.locator("#crisis")).to_contain_text("988")
+    phone_context.close()
 
     # The same link cannot be used again.
     page.goto(f"{live_server.url}/portal/m/{clinic['token']}/")
@@ -77,6 +105,7 @@ def test_patient_answers_phq9_by_link_on_a_phone_and_the_alert_reaches_the_dashb
     panel.get_by_label("Action taken").fill("Called Rosa; safety plan reviewed")
     panel.get_by_role("button", name="Acknowledge").click()
     expect(panel).to_contain_text("Acknowledged by")
+    expect(panel.locator("#alerts-count")).to_have_text("0 open")  # no reload needed
     with scope(organization=clinic["organization"]):
         alert = SafetyAlert.objects.get()
     assert alert.action_note == "Called Rosa; safety plan reviewed"

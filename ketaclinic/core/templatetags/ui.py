@@ -78,7 +78,7 @@ def severity(value: Any, text: str = "", word: str = "") -> str:
 
 def widget_class(widget: forms.Widget) -> str:
     if isinstance(widget, forms.CheckboxInput):
-        return "usa-checkbox__input"
+        return ""  # a native checkbox, large (app.css .choice-row): USWDS hides the input
     if isinstance(widget, (forms.RadioSelect, forms.CheckboxSelectMultiple)):
         return ""
     if isinstance(widget, forms.Select):

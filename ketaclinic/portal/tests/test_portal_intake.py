@@ -147,8 +147,8 @@ def test_unanswered_or_unknown_answers_show_errors_and_write_nothing(prescriber)
     response = client.post(URL, data)
     assert response.status_code == 400
     assert b"Please choose an answer." in response.content
-    assert b'id="pregnant-error"' in response.content
-    assert b'id="hypertension-error"' in response.content
+    assert b'id="id_pregnant-error"' in response.content
+    assert b'id="id_hypertension-error"' in response.content
     assert intakes() == []
     with scopes_disabled():
         assert not AuditEvent.objects.filter(action="screening.intake.recorded").exists()
