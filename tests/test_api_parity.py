@@ -154,6 +154,11 @@ PARITY: dict[str, str] = {
 NOT_AN_API_ACTION: dict[str, str] = {
     "accounts:login": "browser login (password + TOTP); the API authenticates with bearer tokens",
     "accounts:logout": "ends a browser session; API tokens are revoked through their own routes",
+    "accounts:passkey-login-options": "browser login with a passkey (WebAuthn needs the browser)",
+    "accounts:passkey-login-verify": "browser login with a passkey (WebAuthn needs the browser)",
+    "accounts:passkey-options": "a passkey is a browser's second factor; tokens have none",
+    "accounts:passkey-register": "a passkey is a browser's second factor; tokens have none",
+    "accounts:passkey-remove": "a passkey is a browser's second factor; tokens have none",
     "portal:login": "the patient's own browser login",
     "portal:appointment-move": "the patient moves their own visit; staff use "
     "POST /api/v1/scheduling/appointments/{appointment_id}/reschedule",

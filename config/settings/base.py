@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -237,6 +238,9 @@ if SMS_PROVIDER == "twilio" and not (SMS_ACCOUNT_SID and SMS_AUTH_TOKEN and SMS_
     )
 # The base of links the worker sends (no request to take the host from).
 KETACLINIC_PUBLIC_URL = env_str("KETACLINIC_PUBLIC_URL", "http://127.0.0.1:8000")
+# Passkeys (WebAuthn) are bound to the site's origin and its host name (the relying party id).
+WEBAUTHN_ORIGIN = env_str("WEBAUTHN_ORIGIN", KETACLINIC_PUBLIC_URL.rstrip("/"))
+WEBAUTHN_RP_ID = env_str("WEBAUTHN_RP_ID", urlsplit(WEBAUTHN_ORIGIN).hostname or "localhost")
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

@@ -228,6 +228,26 @@ class EncryptedTOTPDevice(TimestampMixin, ThrottlingMixin, Device):
     _read_str_from_settings = _OtpTOTPDevice._read_str_from_settings
 
 
+class WebAuthnCredential(TimestampMixin, Device):
+    """A passkey or security key registered as a staff member's second factor (accounts.passkeys).
+
+    A django-otp `Device`, so a login proved with it marks the session verified like the
+    authenticator code does. It holds no secret: the public key, its id and the signature
+    counter the authenticator reports (a counter that goes backwards means a cloned key)."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    credential_id = models.CharField(max_length=1400, unique=True)  # base64url, as browsers send
+    public_key = models.BinaryField()  # COSE-encoded
+    sign_count = models.BigIntegerField(default=0)
+    transports = models.JSONField(default=list, blank=True)
+
+    class Meta(Device.Meta):
+        verbose_name = "passkey"
+
+    def verify_token(self, token: object) -> bool:
+        return False  # proved by a WebAuthn assertion (accounts.passkeys), never by a typed code
+
+
 class AuditChain(models.Model):
     """The head of one organization's hash chain. Locking this row serializes appends."""
 
