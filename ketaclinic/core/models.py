@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db import models
 from django_scopes import ScopedManager
 
+from ketaclinic.core import clock
+
+
+class ClockStampField(models.DateTimeField):
+    """`auto_now`/`auto_now_add` read from `core.clock`, so rows written while the demo replays a
+    clinic's past carry the replayed time (an alert "raised" yesterday says so), like every other
+    time the services record. Outside a replay `clock.now()` is `timezone.now()`: no change.
+
+    Migrations see a plain DateTimeField: the stored column is the same."""
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        if self.auto_now or (self.auto_now_add and add):
+            value = clock.now()
+            setattr(model_instance, self.attname, value)
+            return value
+        return super().pre_save(model_instance, add)
+
+    def deconstruct(self) -> Any:
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.DateTimeField", args, kwargs
+
 
 class TimeStamped(models.Model):
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = ClockStampField(auto_now_add=True)
+    updated_at = ClockStampField(auto_now=True)
 
     class Meta:
         abstract = True
