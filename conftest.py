@@ -16,7 +16,7 @@ from django_scopes import scope, scopes_disabled
 from hypothesis import settings as hypothesis_settings
 
 from ketaclinic.accounts.actor import Actor
-from ketaclinic.accounts.models import Membership, Organization
+from ketaclinic.accounts.models import EncryptedTOTPDevice, Membership, Organization
 from ketaclinic.accounts.roles import Role
 from ketaclinic.accounts.services import (
     organization_create,
@@ -126,7 +126,7 @@ def staff_client(membership: Membership) -> Client:
     client = Client()
     client.force_login(membership.user)
     session = client.session
-    device = membership.user.encryptedtotpdevice_set.get()
+    device = EncryptedTOTPDevice.objects.get(user=membership.user)
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
     return client

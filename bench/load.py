@@ -219,7 +219,6 @@ def _result(
     name: str, clients: int, seconds: float, tally: _Tally, cpu: float, server: float | None
 ) -> Result:
     ordered = sorted(tally.latencies)
-    per_request = server is not None and ordered
     return Result(
         name=name,
         clients=clients,
@@ -232,7 +231,9 @@ def _result(
         p99_ms=round(percentile(ordered, 0.99) * 1000, 2),
         max_ms=round((ordered[-1] if ordered else 0.0) * 1000, 2),
         client_cpu=round(cpu, 2),
-        server_cpu_ms_per_request=round(server * 1000 / len(ordered), 2) if per_request else None,
+        server_cpu_ms_per_request=(
+            round(server * 1000 / len(ordered), 2) if server is not None and ordered else None
+        ),
         server_cpu_cores=round(server / seconds, 2) if server is not None and seconds else None,
         statuses=dict(sorted(tally.statuses.items())),
         first_error=tally.first_error,

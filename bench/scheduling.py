@@ -59,7 +59,7 @@ def _build() -> dict[str, Any]:
     from django_scopes import scope
 
     from ketaclinic.accounts.actor import Actor
-    from ketaclinic.accounts.models import Chair, Clinic
+    from ketaclinic.accounts.models import Chair, Clinic, Membership
     from ketaclinic.accounts.services import organization_create, totp_device_create, user_create
     from ketaclinic.patients.models import Patient
     from ketaclinic.scheduling import services
@@ -82,7 +82,8 @@ def _build() -> dict[str, Any]:
         clinic = Clinic.objects.get(organization=organization)
         services.appointment_types_seed(organization=organization)
         services.capacity_policy_publish(actor=admin, clinic=clinic, patients_per_nurse=2)
-        clinicians, nurses = [], []
+        clinicians: list[Membership] = []
+        nurses: list[Membership] = []
         for i in range(CLINICIANS + NURSES):
             role = "prescriber" if i < CLINICIANS else "nurse"
             _, membership, _ = user_create(
@@ -91,10 +92,10 @@ def _build() -> dict[str, Any]:
                 role=role,
                 password="x" * 16,
             )
-            start, end = (dtime(8), dtime(18)) if role == "prescriber" else (dtime(7), dtime(20))
+            opens, closes = (dtime(8), dtime(18)) if role == "prescriber" else (dtime(7), dtime(20))
             services.staff_hours_set(
                 actor=admin, membership=membership, clinic=clinic,
-                hours=[(d, start, end) for d in range(7)],
+                hours=[(d, opens, closes) for d in range(7)],
             )  # fmt: skip
             (clinicians if role == "prescriber" else nurses).append(membership)
         patients = Patient.objects.bulk_create(

@@ -92,7 +92,8 @@ def _example(schema: dict[str, Any], components: dict[str, Any], depth: int = 0)
         "date-time": "2026-03-02T15:00:00Z",
         "uuid": str(uuid.uuid4()),
     }.get(
-        fmt, "x" * min(int(schema.get("maxLength", 12)), max(12, int(schema.get("minLength", 1))))
+        str(fmt),
+        "x" * min(int(schema.get("maxLength", 12)), max(12, int(schema.get("minLength", 1)))),
     )
 
 

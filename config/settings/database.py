@@ -26,7 +26,7 @@ def database_from_url(url: str | None, *, sqlite_path: Path) -> dict[str, Any]:
     if not url:
         return sqlite_database(sqlite_path)
     try:
-        config: dict[str, Any] = dj_database_url.parse(url, conn_max_age=None)
+        config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=None))
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL: {exc}") from None
     engine = config.get("ENGINE", "")

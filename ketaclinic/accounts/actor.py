@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.http import HttpRequest
+
 from ketaclinic.accounts.models import Membership, Organization, User
 from ketaclinic.accounts.roles import Cap, role_can
 from ketaclinic.core.errors import Forbidden
@@ -48,3 +50,12 @@ class Actor:
             detail={"capability": str(capability)},
         )
         raise Forbidden(f"Your role ({self.role}) may not do this ({capability}).")
+
+
+class ActorRequest(HttpRequest):
+    """The type of a request that TenantMiddleware resolved to an `Actor` (for annotations only;
+    Django builds the request): `actor` is who acts, from the session or the bearer token, and on
+    the JSON API TokenAuth sets `auth` to the same Actor."""
+
+    actor: Actor
+    auth: Actor

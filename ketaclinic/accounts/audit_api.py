@@ -7,9 +7,9 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
+from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.audit_query import AuditFilter, audit_event_get, audit_events_filtered
 from ketaclinic.accounts.roles import Cap
@@ -56,7 +56,7 @@ class AuditQuery(Schema):
 
 
 @router.get("/audit-events", response={200: AuditPage, **ERROR_RESPONSES})
-def audit_event_list(request: HttpRequest, query: Query[AuditQuery]) -> Any:
+def audit_event_list(request: ActorRequest, query: Query[AuditQuery]) -> Any:
     """Newest first. The same filters as the staff audit screen and its CSV export."""
     actor = request.auth
     actor.require(Cap.AUDIT_VIEW)
@@ -91,7 +91,7 @@ def audit_event_list(request: HttpRequest, query: Query[AuditQuery]) -> Any:
 
 
 @router.get("/audit-events/{event_id}", response={200: AuditEventOut, **ERROR_RESPONSES})
-def audit_event_read(request: HttpRequest, event_id: int) -> Any:
+def audit_event_read(request: ActorRequest, event_id: int) -> Any:
     actor = request.auth
     actor.require(Cap.AUDIT_VIEW)
     event = audit_event_get(actor.organization, event_id)

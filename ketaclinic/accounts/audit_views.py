@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 
 from django import forms
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 
+from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.audit_query import AuditFilter, audit_events_filtered
 from ketaclinic.accounts.models import AuditEvent
@@ -55,8 +57,8 @@ def _filters(form: AuditFilterForm) -> AuditFilter:
 
 
 @staff_view(Cap.AUDIT_VIEW)
-def audit_list(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def audit_list(request: ActorRequest) -> HttpResponse:
+    actor = request.actor
     form = AuditFilterForm(request.GET or None)
     events = audit_events_filtered(actor.organization, _filters(form))
     page = Paginator(events, 50).get_page(request.GET.get("page"))
@@ -69,14 +71,14 @@ class _Echo:
 
 
 @staff_view(Cap.AUDIT_EXPORT)
-def audit_export(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def audit_export(request: ActorRequest) -> StreamingHttpResponse:
+    actor = request.actor
     form = AuditFilterForm(request.GET or None)
     events = audit_events_filtered(actor.organization, _filters(form))
     audit_record(actor=actor, action="audit.exported", detail={"filters": request.GET.dict()})
     writer = csv.writer(_Echo())
 
-    def rows():  # type: ignore[no-untyped-def]
+    def rows() -> Iterator[str]:
         yield writer.writerow(CSV_COLUMNS)
         for event in events.iterator(chunk_size=2000):
             yield writer.writerow([getattr(event, c) for c in CSV_COLUMNS])

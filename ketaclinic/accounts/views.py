@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpResponse
 from django_otp import login as otp_login
 
@@ -16,7 +17,7 @@ class LoginView(auth_views.LoginView):
     authentication_form = StaffLoginForm
     redirect_authenticated_user = True
 
-    def form_valid(self, form: StaffLoginForm) -> HttpResponse:
+    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
         user = form.get_user()
         response = super().form_valid(form)
         device = getattr(user, "otp_device", None)
@@ -34,7 +35,7 @@ class LoginView(auth_views.LoginView):
         )
         return response
 
-    def form_invalid(self, form: StaffLoginForm) -> HttpResponse:
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
         audit_record(
             actor=None,
             channel="ui",

@@ -8,9 +8,9 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
+from ketaclinic.accounts.actor import Actor, ActorRequest
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.consent import selectors, services
@@ -22,7 +22,7 @@ router = Router(tags=["consent"])
 R = ERROR_RESPONSES
 
 
-def _actor(request: HttpRequest) -> Any:
+def _actor(request: ActorRequest) -> Actor:
     return request.auth
 
 
@@ -94,7 +94,7 @@ class SignatureOut(Schema):
 
     @staticmethod
     def resolve_witness(obj: ConsentSignature) -> str | None:
-        return obj.witness.username if obj.witness_id else None
+        return obj.witness.username if obj.witness else None
 
 
 class SignIn(Schema):
@@ -132,7 +132,7 @@ def _template_out(template: ConsentTemplate, latest: ConsentTemplateVersion | No
 
 
 @router.get("/consent/versions", response={200: list[VersionOut], **R})
-def version_list(request: HttpRequest, filters: Query[VersionFilter]) -> Any:
+def version_list(request: ActorRequest, filters: Query[VersionFilter]) -> Any:
     """The version of every active template that patients sign today (the latest published)."""
     _actor(request).require(Cap.CONSENT_VIEW)
     rows = [
@@ -148,25 +148,25 @@ def version_list(request: HttpRequest, filters: Query[VersionFilter]) -> Any:
 
 
 @router.get("/consent/versions/{version_id}", response={200: VersionOut, **R})
-def version_read(request: HttpRequest, version_id: uuid.UUID) -> Any:
+def version_read(request: ActorRequest, version_id: uuid.UUID) -> Any:
     _actor(request).require(Cap.CONSENT_VIEW)
     return selectors.version_get(version_id)
 
 
 @router.get("/consent/templates", response={200: list[TemplateOut], **R})
-def template_list(request: HttpRequest) -> Any:
+def template_list(request: ActorRequest) -> Any:
     _actor(request).require(Cap.CONSENT_TEMPLATE_MANAGE)
     return [_template_out(t, latest) for t, latest in selectors.templates_with_versions()]
 
 
 @router.post("/consent/templates", response={201: TemplateOut, **R})
-def template_create(request: HttpRequest, payload: TemplateIn) -> Any:
+def template_create(request: ActorRequest, payload: TemplateIn) -> Any:
     template = services.consent_template_create(actor=_actor(request), data=payload.dict())
     return Status(201, _template_out(template, None))
 
 
 @router.post("/consent/templates/defaults", response={201: list[VersionOut], **R})
-def template_defaults(request: HttpRequest) -> Any:
+def template_defaults(request: ActorRequest) -> Any:
     """Create and publish the default templates the clinic does not have yet (as the UI's button)."""
     actor = _actor(request)
     actor.require(Cap.CONSENT_TEMPLATE_MANAGE)
@@ -177,19 +177,19 @@ def template_defaults(request: HttpRequest) -> Any:
 
 
 @router.get("/consent/templates/{template_id}", response={200: TemplateOut, **R})
-def template_read(request: HttpRequest, template_id: uuid.UUID) -> Any:
+def template_read(request: ActorRequest, template_id: uuid.UUID) -> Any:
     template = selectors.template_get(_actor(request), template_id)
     return _template_out(template, selectors.version_latest(template))
 
 
 @router.get("/consent/templates/{template_id}/versions", response={200: list[VersionOut], **R})
-def template_versions(request: HttpRequest, template_id: uuid.UUID) -> Any:
+def template_versions(request: ActorRequest, template_id: uuid.UUID) -> Any:
     template = selectors.template_get(_actor(request), template_id)
     return list(template.versions.select_related("template").order_by("-version"))
 
 
 @router.patch("/consent/templates/{template_id}", response={200: TemplateOut, **R})
-def template_update(request: HttpRequest, template_id: uuid.UUID, payload: TemplatePatch) -> Any:
+def template_update(request: ActorRequest, template_id: uuid.UUID, payload: TemplatePatch) -> Any:
     """Edit the draft; patients keep signing the current version until the draft is published."""
     actor = _actor(request)
     template = selectors.template_get(actor, template_id)
@@ -199,7 +199,7 @@ def template_update(request: HttpRequest, template_id: uuid.UUID, payload: Templ
 
 
 @router.post("/consent/templates/{template_id}/publish", response={201: VersionOut, **R})
-def template_publish(request: HttpRequest, template_id: uuid.UUID) -> Any:
+def template_publish(request: ActorRequest, template_id: uuid.UUID) -> Any:
     actor = _actor(request)
     template = selectors.template_get(actor, template_id)
     return Status(201, services.consent_template_publish(actor=actor, template=template))
@@ -209,7 +209,7 @@ def template_publish(request: HttpRequest, template_id: uuid.UUID) -> Any:
 
 
 @router.get("/patients/{patient_id}/consents", response={200: list[SignatureOut], **R})
-def signature_list(request: HttpRequest, patient_id: uuid.UUID) -> Any:
+def signature_list(request: ActorRequest, patient_id: uuid.UUID) -> Any:
     actor = _actor(request)
     patient = patient_get_for_actor(actor, patient_id, capability=Cap.CONSENT_VIEW)
     rows = selectors.signatures_for_patient(patient)
@@ -220,7 +220,7 @@ def signature_list(request: HttpRequest, patient_id: uuid.UUID) -> Any:
 
 
 @router.post("/patients/{patient_id}/consents", response={201: SignatureOut, **R})
-def signature_create(request: HttpRequest, patient_id: uuid.UUID, payload: SignIn) -> Any:
+def signature_create(request: ActorRequest, patient_id: uuid.UUID, payload: SignIn) -> Any:
     """Signing in clinic: the patient signs, the calling staff member witnesses (as on the tablet)."""
     actor = _actor(request)
     patient = patient_get_for_actor(actor, patient_id, capability=Cap.CONSENT_RECORD)
@@ -241,7 +241,7 @@ def signature_create(request: HttpRequest, patient_id: uuid.UUID, payload: SignI
 
 
 @router.get("/consents/{signature_id}", response={200: SignatureOut, **R})
-def signature_read(request: HttpRequest, signature_id: uuid.UUID) -> Any:
+def signature_read(request: ActorRequest, signature_id: uuid.UUID) -> Any:
     actor = _actor(request)
     actor.require(Cap.CONSENT_VIEW)
     signature = selectors.signature_get(signature_id)
@@ -255,7 +255,7 @@ def signature_read(request: HttpRequest, signature_id: uuid.UUID) -> Any:
 
 
 @router.post("/consents/{signature_id}/revoke", response={200: SignatureOut, **R})
-def signature_revoke(request: HttpRequest, signature_id: uuid.UUID, payload: RevokeIn) -> Any:
+def signature_revoke(request: ActorRequest, signature_id: uuid.UUID, payload: RevokeIn) -> Any:
     """Withdraw a consent on the patient's word; the reason records what the patient said."""
     actor = _actor(request)
     actor.require(Cap.CONSENT_RECORD)
@@ -264,7 +264,7 @@ def signature_revoke(request: HttpRequest, signature_id: uuid.UUID, payload: Rev
 
 
 @router.post("/patients/{patient_id}/portal-invitations", response={201: InviteOut, **R})
-def portal_invite(request: HttpRequest, patient_id: uuid.UUID) -> Any:
+def portal_invite(request: ActorRequest, patient_id: uuid.UUID) -> Any:
     """A one-time portal invitation (a new account, or a fresh link for one not yet activated)."""
     actor = _actor(request)
     patient = patient_get_for_actor(actor, patient_id, capability=Cap.CONSENT_RECORD)

@@ -36,7 +36,8 @@ def templates_with_versions() -> list[tuple[ConsentTemplate, ConsentTemplateVers
     """Every template with its current (latest) version, in two queries."""
     templates = list(
         ConsentTemplate.objects.prefetch_related(
-            Prefetch("versions", queryset=ConsentTemplateVersion.objects.order_by("-version"))
+            # django-stubs 5.2.9 cannot infer a Prefetch's lookup from a string literal.
+            Prefetch("versions", queryset=ConsentTemplateVersion.objects.order_by("-version"))  # type: ignore[arg-type]
         )
     )
     return [(t, next(iter(t.versions.all()), None)) for t in templates]
@@ -65,12 +66,14 @@ def version_get(public_id: object) -> ConsentTemplateVersion:
 
 def signature_get(public_id: object, *, patient: Patient | None = None) -> ConsentSignature:
     key = _uuid(public_id)
+    if key is None:
+        raise NotFound("No such consent.")
     signatures = ConsentSignature.objects.select_related(
         "template_version", "patient", "witness", "signed_by"
     ).filter(public_id=key)
     if patient is not None:
         signatures = signatures.filter(patient=patient)
-    signature = signatures.first() if key else None
+    signature = signatures.first()
     if signature is None:
         raise NotFound("No such consent.")
     return signature

@@ -103,7 +103,7 @@ def _clean_template(data: Mapping[str, Any]) -> dict[str, Any]:
             )
         if any(not str(a.get("text", "")).strip() for a in acks if isinstance(a, dict)):
             errors.append(FieldError("acknowledgements", "Each item needs its text."))
-    if errors:
+    if errors or not isinstance(acks, list):
         raise ValidationFailed("The consent template is not valid.", errors)
     values["route"] = route
     values["acknowledgements"] = [{"key": a["key"], "text": a["text"].strip()} for a in acks]

@@ -4,11 +4,12 @@ signed PDF, revoke, and invite the patient to the portal."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
+from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.consent import selectors, services
@@ -21,8 +22,8 @@ from ketaclinic.patients.selectors import patient_get_for_actor
 
 
 @staff_view(Cap.CONSENT_TEMPLATE_MANAGE)
-def template_list(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def template_list(request: ActorRequest) -> HttpResponse:
+    actor = request.actor
     if request.method == "POST":
         published = services.consent_templates_seed_defaults(
             organization=actor.organization, actor=actor
@@ -34,8 +35,8 @@ def template_list(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view(Cap.CONSENT_TEMPLATE_MANAGE)
-def template_edit(request: HttpRequest, template_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def template_edit(request: ActorRequest, template_id: str) -> HttpResponse:
+    actor = request.actor
     template = selectors.template_get(actor, template_id)
     form = TemplateForm(request.POST or None, initial=TemplateForm.initial_from(template))
     if request.method == "POST" and form.is_valid():
@@ -57,9 +58,9 @@ def template_edit(request: HttpRequest, template_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.CONSENT_RECORD)
-def sign_in_clinic(request: HttpRequest, patient_id: str, version_id: str) -> HttpResponse:
+def sign_in_clinic(request: ActorRequest, patient_id: str, version_id: str) -> HttpResponse:
     """A clinic tablet: the patient reads and signs; the staff member witnesses."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     patient = patient_get_for_actor(actor, patient_id)
     version = selectors.version_get(version_id)
     form = SignForm(request.POST or None, version=version, witness_required=True)
@@ -92,8 +93,8 @@ def sign_in_clinic(request: HttpRequest, patient_id: str, version_id: str) -> Ht
 
 
 @staff_view(Cap.CONSENT_VIEW)
-def signature_pdf(request: HttpRequest, signature_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def signature_pdf(request: ActorRequest, signature_id: str) -> HttpResponse:
+    actor = request.actor
     signature = selectors.signature_get(signature_id)
     audit_record(
         actor=actor,
@@ -113,8 +114,8 @@ def pdf_response(signature: object) -> HttpResponse:
 
 @require_POST
 @staff_view(Cap.CONSENT_RECORD)
-def revoke(request: HttpRequest, signature_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def revoke(request: ActorRequest, signature_id: str) -> HttpResponse:
+    actor = request.actor
     signature = selectors.signature_get(signature_id)
     form = RevokeForm(request.POST)
     form.is_valid()
@@ -133,8 +134,8 @@ def revoke(request: HttpRequest, signature_id: str) -> HttpResponse:
 
 @require_POST
 @staff_view(Cap.CONSENT_RECORD)
-def portal_invite(request: HttpRequest, patient_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def portal_invite(request: ActorRequest, patient_id: str) -> HttpResponse:
+    actor = request.actor
     patient = patient_get_for_actor(actor, patient_id)
     account = selectors.portal_account_for_patient(patient)
     if account is None:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 from django.template.response import TemplateResponse
 
 from ketaclinic.core.errors import DomainError
 
-View = Callable[..., HttpResponse]
+# A view keeps its own signature (and its request type) through the decorator.
+View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 
 
 def staff_view(capability: str | None = None) -> Callable[[View], View]:
@@ -24,7 +25,7 @@ def staff_view(capability: str | None = None) -> Callable[[View], View]:
 
     def decorator(view: View) -> View:
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             actor = getattr(request, "actor", None)
             if not request.user.is_authenticated or actor is None:
                 return redirect_to_login(request.get_full_path())
@@ -37,6 +38,6 @@ def staff_view(capability: str | None = None) -> Callable[[View], View]:
                     request, "core/error.html", {"error": error}, status=error.status
                 )
 
-        return wrapper
+        return cast(View, wrapper)
 
     return decorator

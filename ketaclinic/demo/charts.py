@@ -173,6 +173,8 @@ def consent_signed(nurse: Actor, patient: Patient, route: str, at: datetime) -> 
 
     template = ConsentTemplate.objects.get(kind="treatment", route=route, is_active=True)
     version = template.versions.order_by("-version").first()
+    if version is None:
+        raise LookupError(f"the consent template {template} has no version")
     with clock.replaying(at):
         consent.consent_sign(
             actor=nurse,

@@ -117,7 +117,7 @@ def _build_clinic(
     rng: random.Random,
     seed: int,
     patients: int,
-    now,  # type: ignore[no-untyped-def]
+    now,
     progress: Progress | None,
 ) -> DemoResult:
     from ketaclinic.consent.services import consent_templates_seed_defaults
@@ -171,7 +171,7 @@ def _build_clinic(
     )
 
 
-def _certify_rems(admin: Actor, clinic: Clinic, now) -> None:  # type: ignore[no-untyped-def]
+def _certify_rems(admin: Actor, clinic: Clinic, now) -> None:
     """The clinic is a certified SPRAVATO REMS healthcare setting (a clinic setting, not
     clinical data; written with its audit event as the setup screen would)."""
     clinic.rems_setting_id = REMS_SETTING_ID

@@ -89,7 +89,7 @@ class Cast:
 class Event:
     at: datetime
     order: tuple[int, int]
-    run: Callable[[], None] = field(compare=False)
+    run: Callable[[], object] = field(compare=False)
 
 
 @dataclass
@@ -129,10 +129,10 @@ class Clinic:
         day = (self.now.astimezone(self.zone) - timedelta(days=days_ago)).date()
         return datetime.combine(day, slot, tzinfo=self.zone).astimezone(self.now.tzinfo)
 
-    def add(self, at: datetime, lane: int, step: int, run: Callable[[], None]) -> None:
+    def add(self, at: datetime, lane: int, step: int, run: Callable[[], object]) -> None:
         self.events.append(Event(at, (lane, step), run))
 
-    def replay(self, progress: Callable[[int], None] | None) -> None:
+    def replay(self, progress: Callable[[int], object] | None) -> None:
         for event in sorted(self.events, key=lambda e: (e.at, e.order)):
             with clock.replaying(event.at):
                 event.run()
@@ -236,6 +236,8 @@ class Clinic:
 
     def _plan_create(self, patient: Any, course: Course) -> Any:
         protocol = protocol_selectors.protocol_published(course.protocol_id)
+        if protocol is None:
+            raise LookupError(f"the demo needs the published protocol {course.protocol_id}")
         extra: dict[str, Any] = {}
         if course.protocol_id.startswith("iv-"):
             extra = {"concentration_mg_per_ml": "10", "diluent_volume_ml": "100"}
@@ -298,7 +300,7 @@ class Clinic:
         waste = self.wastes_left > 0 and iv and number == 2
         if waste:
             self.wastes_left -= 1
-        timeline: list[tuple[int, Callable[[], None]]] = [
+        timeline: list[tuple[int, Callable[[], object]]] = [
             (-2 * 24 * 60, lambda: self._schedule(state, holder, t0, chair)),
             (0, lambda: self._check_in(state, demo)),
             (5, lambda: self._prechecks(state)),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.models import Clinic
@@ -23,7 +23,15 @@ from ketaclinic.inventory.products import (
 WASTE_METHOD = "Expelled into a drug-disposal container"
 # The initial inventory is dated this long ago: the biennial one is due two years after it.
 INITIAL_INVENTORY_DAYS_AGO = 715
-SUPPLIER = {
+
+
+class _Supplier(TypedDict):
+    supplier_name: str
+    supplier_address: str
+    supplier_dea_number: str
+
+
+SUPPLIER: _Supplier = {
     "supplier_name": "Henry Schein",
     "supplier_address": "135 Duryea Rd, Melville NY",
     "supplier_dea_number": "RH0123456",

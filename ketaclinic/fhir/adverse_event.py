@@ -214,7 +214,7 @@ def _grade(resource: Any) -> int:
             f"AdverseEvent.severity needs the CTCAE grade 1-5 (a coding of {GRADE_SYSTEM}).",
             expressions=[("AdverseEvent.severity", "CTCAE grade required")],
         )
-    return int(code)  # type: ignore[arg-type]
+    return int(code)
 
 
 def _serious(resource: Any) -> bool:

@@ -31,7 +31,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 
-from ketaclinic.accounts.actor import Actor
+from ketaclinic.accounts.actor import Actor, ActorRequest
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.models import Membership
 from ketaclinic.accounts.roles import Cap
@@ -217,7 +217,7 @@ def build_bulk_export(
 # --- HTTP ---------------------------------------------------------------------------------------
 
 
-def _kick_off(request: HttpRequest, level: str) -> HttpResponse:
+def _kick_off(request: ActorRequest, level: str) -> HttpResponse:
     if request.method != "GET":
         raise FhirError(405, "Start an export with GET.")
     if "respond-async" not in request.headers.get("Prefer", ""):
@@ -229,7 +229,7 @@ def _kick_off(request: HttpRequest, level: str) -> HttpResponse:
     if unknown:
         raise FhirError(400, f"Unsupported parameter(s): {', '.join(sorted(unknown))}.")
     export = bulk_export_request(
-        actor=request.actor,  # type: ignore[attr-defined]
+        actor=request.actor,
         level=level,
         types=request.GET.get("_type", ""),
         since=request.GET.get("_since", ""),
@@ -240,12 +240,12 @@ def _kick_off(request: HttpRequest, level: str) -> HttpResponse:
 
 
 @fhir_view()
-def system_export(request: HttpRequest) -> HttpResponse:
+def system_export(request: ActorRequest) -> HttpResponse:
     return _kick_off(request, "system")
 
 
 @fhir_view()
-def patient_export(request: HttpRequest) -> HttpResponse:
+def patient_export(request: ActorRequest) -> HttpResponse:
     return _kick_off(request, "patient")
 
 
@@ -254,10 +254,10 @@ def group_export(request: HttpRequest, group_id: str) -> HttpResponse:
     raise FhirError(404, "This server has no Group resources; use Patient/$export or $export.")
 
 
-def _export_for(request: HttpRequest, export_id: str) -> DataExport:
+def _export_for(request: ActorRequest, export_id: str) -> DataExport:
     try:
         return outcome_selectors.export_get_for_actor(
-            request.actor,  # type: ignore[attr-defined]
+            request.actor,
             export_id,
             kind=DataExport.Kind.FHIR_BULK,
         )
@@ -268,7 +268,7 @@ def _export_for(request: HttpRequest, export_id: str) -> DataExport:
 
 
 @fhir_view()
-def export_status(request: HttpRequest, export_id: str) -> HttpResponse:
+def export_status(request: ActorRequest, export_id: str) -> HttpResponse:
     export = _export_for(request, export_id)
     if request.method == "DELETE":
         for path in export_directory(export).glob("*.ndjson"):
@@ -276,7 +276,7 @@ def export_status(request: HttpRequest, export_id: str) -> HttpResponse:
         DataExport.objects.filter(pk=export.pk).update(
             status=DataExport.Status.FAILED, error="cancelled by the client", files=[]
         )
-        audit_record(actor=request.actor, action="fhir.bulk_export.cancelled", obj=export)  # type: ignore[attr-defined]
+        audit_record(actor=request.actor, action="fhir.bulk_export.cancelled", obj=export)
         return respond(None, 202)
     if request.method != "GET":
         raise FhirError(405, "Poll with GET or cancel with DELETE.")
@@ -309,12 +309,12 @@ def export_status(request: HttpRequest, export_id: str) -> HttpResponse:
 
 
 @fhir_view()
-def export_file(request: HttpRequest, export_id: str, name: str) -> HttpResponse:
+def export_file(request: ActorRequest, export_id: str, name: str) -> FileResponse:
     export = _export_for(request, export_id)
     if export.status != DataExport.Status.DONE or name not in {f["name"] for f in export.files}:
         raise FhirError(404, "No such file in this export.")
     audit_record(
-        actor=request.actor,  # type: ignore[attr-defined]
+        actor=request.actor,
         action="fhir.bulk_export.downloaded",
         obj=export,
         detail={"file": name},

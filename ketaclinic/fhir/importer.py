@@ -42,7 +42,7 @@ ENTRY_MODELS = {
     "AllergyIntolerance": Allergy,
 }
 OBSERVATION_MODELS = (BodyWeight, BodyHeight, VitalSign)
-TYPE_ORDER = {"Patient": 0}
+TYPE_ORDER: dict[str | None, int] = {"Patient": 0}
 
 
 @dataclass

@@ -15,7 +15,8 @@ Observation. `observation_changes` says what a PUT would change; `update_refused
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict
 
 from fhir.resources.R4B import get_fhir_model_class
 
@@ -51,6 +52,16 @@ VITAL_SIGNS = {
 }
 SYSTOLIC = "8480-6"
 DIASTOLIC = "8462-4"
+
+
+class _Common(TypedDict):
+    """What every vital-sign service call of one Observation shares."""
+
+    actor: Actor
+    patient: Patient
+    measured_at: datetime
+    source: str
+    external_id: str
 
 
 @dataclass(frozen=True)
@@ -139,7 +150,7 @@ def observation_record(
             "A vital sign needs its time (effectiveDateTime).",
             expressions=[("Observation.effective", "required")],
         )
-    common = {
+    common: _Common = {
         "actor": actor,
         "patient": patient,
         "measured_at": measured_at,
@@ -214,7 +225,7 @@ def observation_to_fhir(entry: CorrectableEntry) -> dict[str, Any]:
             "text": vital.display,
         },
         "subject": {"reference": f"Patient/{entry.patient.public_id}"},
-        "effectiveDateTime": instant(entry.measured_at),  # type: ignore[attr-defined]
+        "effectiveDateTime": instant(entry.measured_at),
     }
     identifier = identifier_from_external(entry.external_id)
     if identifier:

@@ -478,7 +478,7 @@ def response_to_fhir(response: QuestionnaireResponse) -> dict[str, Any]:
     }
     if response.source == ChartEntry.Source.PATIENT:
         data["author"] = patient_ref
-    elif response.recorded_by_id:
+    elif response.recorded_by:
         data["author"] = {"display": response.recorded_by.display_name}
     identifier = identifier_from_external(response.external_id)
     if identifier:

@@ -3,6 +3,7 @@ views, the Bundle processor, the importer and the CapabilityStatement all read).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ from ketaclinic.patients.models import (
     BodyWeight,
     ChartEntry,
     Condition,
+    CorrectableEntry,
     MedicationStatement,
     Patient,
     VitalSign,
@@ -301,7 +303,7 @@ def _medication_code(value: str) -> Q:
 
 # --- Observation (vital signs) ------------------------------------------------------------------
 
-SOURCES: dict[str, type[ChartEntry]] = {"w": BodyWeight, "h": BodyHeight, "v": VitalSign}
+SOURCES: dict[str, type[CorrectableEntry]] = {"w": BodyWeight, "h": BodyHeight, "v": VitalSign}
 
 
 class ObservationHandler(Handler):
@@ -323,16 +325,17 @@ class ObservationHandler(Handler):
         self.audit_read(actor, entry, entry.patient)
         return self.to_fhir(entry)
 
-    def _chart_entry(self, resource_id: str) -> ChartEntry:
+    def _chart_entry(self, resource_id: str) -> CorrectableEntry:
         """The weight, height or vital-sign row with this id (in the current organization)."""
         key = as_uuid(resource_id)
-        for model in SOURCES.values() if key else ():
-            entry = model.objects.select_related("patient").filter(public_id=key).first()
-            if entry is not None:
-                return entry
+        if key is not None:
+            for model in SOURCES.values():
+                entry = model.objects.select_related("patient").filter(public_id=key).first()
+                if entry is not None:
+                    return entry
         raise NotFound("No such Observation.")
 
-    def _entry_to_mark(self, actor: Actor, resource_id: str) -> ChartEntry:
+    def _entry_to_mark(self, actor: Actor, resource_id: str) -> CorrectableEntry:
         """The chart row a DELETE or PUT marks entered-in-error. Survey Observations are computed
         from a questionnaire response and are corrected there, never on their own."""
         actor.require(Cap.CLINICAL_EDIT)
@@ -567,7 +570,7 @@ def run_search(actor: Actor, handler: Handler, query: Any, base_url: str) -> dic
     audit_record(
         actor=actor,
         action=f"fhir.{handler.type.lower()}.searched",
-        patient_id=page.patient_ids[0] if len(page.patient_ids) == 1 else None,
+        patient_id=uuid.UUID(page.patient_ids[0]) if len(page.patient_ids) == 1 else None,
         detail={
             "query": query.urlencode()[:500],
             "total": page.total,

@@ -128,14 +128,14 @@ def appointment_to_fhir(appointment: Appointment) -> dict[str, Any]:
             "status": "accepted",
         }
     ]
-    if appointment.chair_id:
+    if appointment.chair is not None:
         participants.append(
             {
                 "actor": {"reference": f"Location/{appointment.chair.public_id}"},
                 "status": "accepted",
             }
         )
-    if appointment.clinician_id:
+    if appointment.clinician is not None:
         participants.append(
             {
                 "actor": {"display": appointment.clinician.user.display_name},

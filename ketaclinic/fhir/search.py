@@ -6,7 +6,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from django.db.models import Q, QuerySet
@@ -14,6 +14,8 @@ from django.http import QueryDict
 
 from ketaclinic.fhir.common import reference_id
 from ketaclinic.fhir.outcome import FhirError
+
+_QS = TypeVar("_QS", bound=QuerySet[Any])
 
 DEFAULT_COUNT = 20
 MAX_COUNT = 200
@@ -185,7 +187,7 @@ def identifier_q(values: list[str], field_name: str = "external_id") -> Q:
     return any_of(values, one)
 
 
-def order(queryset: QuerySet, sort: str, fields: dict[str, str], default: str) -> QuerySet:
+def order(queryset: _QS, sort: str, fields: dict[str, str], default: str) -> _QS:
     key = sort or default
     column = fields[key.lstrip("-")]
     prefix = "-" if key.startswith("-") else ""

@@ -64,6 +64,8 @@ def parse_resource(data: Any, *, expected: str | None = None) -> Resource:
     except (TypeError, ValueError, LookupError, AttributeError) as exc:
         # fhir.resources raises KeyError for a contained or entry resource of an unknown type.
         raise FhirError(400, f"The {resource_type} is not valid: {exc}") from None
+    if not isinstance(resource, Resource):  # a data type such as HumanName, not a resource
+        raise FhirError(400, f"Unknown resource type {resource_type!r}.")
     _check_profiles(data, resource_type)
     return resource
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import orjson
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from ketaclinic.accounts.actor import Actor
+from ketaclinic.accounts.actor import Actor, ActorRequest
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.core.errors import DomainError
 from ketaclinic.core.input_limits import (
@@ -49,15 +49,17 @@ def base_url(request: HttpRequest) -> str:
     return request.build_absolute_uri(reverse("fhir:root"))
 
 
-def fhir_view(
-    *, auth: bool = True
-) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+# A view keeps its own signature (and its request type) through the decorator.
+View = TypeVar("View", bound=Callable[..., HttpResponseBase])
+
+
+def fhir_view(*, auth: bool = True) -> Callable[[View], View]:
     """Map every failure to an OperationOutcome; require a bearer token unless `auth` is False."""
 
-    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def decorate(view: View) -> View:
         @csrf_exempt  # bearer tokens only: no cookie identifies the caller on /fhir/
         @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             try:
                 if auth and getattr(request, "actor", None) is None:
                     raise FhirError(
@@ -76,13 +78,13 @@ def fhir_view(
             headers = {"WWW_Authenticate": "Bearer"} if error.status == 401 else {}
             return respond(error.outcome(), error.status, **headers)
 
-        return wrapper
+        return cast(View, wrapper)
 
     return decorate
 
 
-def _actor(request: HttpRequest) -> Actor:
-    return request.actor  # type: ignore[attr-defined,no-any-return]
+def _actor(request: ActorRequest) -> Actor:
+    return request.actor
 
 
 def _body(request: HttpRequest, *, limit: int = MAX_RESOURCE_BYTES) -> Any:
@@ -167,7 +169,7 @@ def metadata(request: HttpRequest) -> HttpResponse:
 
 
 @fhir_view()
-def root(request: HttpRequest) -> HttpResponse:
+def root(request: ActorRequest) -> HttpResponse:
     if request.method != "POST":
         raise FhirError(405, "POST a transaction or batch Bundle to the base URL.")
     body = _body(request, limit=MAX_BUNDLE_BYTES)
@@ -175,7 +177,7 @@ def root(request: HttpRequest) -> HttpResponse:
 
 
 @fhir_view()
-def type_level(request: HttpRequest, resource_type: str) -> HttpResponse:
+def type_level(request: ActorRequest, resource_type: str) -> HttpResponse:
     actor = _actor(request)
     if request.method == "GET":
         handler = _handler(resource_type, "search-type")
@@ -197,11 +199,11 @@ def type_level(request: HttpRequest, resource_type: str) -> HttpResponse:
 
 
 @fhir_view()
-def instance_level(request: HttpRequest, resource_type: str, resource_id: str) -> HttpResponse:
+def instance_level(request: ActorRequest, resource_type: str, resource_id: str) -> HttpResponse:
     actor = _actor(request)
     if request.method == "GET":
         data = _handler(resource_type, "read").read(actor, resource_id)
-        return respond(data, **_etag(data))
+        return respond(data, 200, **_etag(data))
     if request.method == "PUT":
         handler = _handler(resource_type, "update")
         resource = parse_resource(_body(request), expected=resource_type)
@@ -216,7 +218,7 @@ def instance_level(request: HttpRequest, resource_type: str, resource_id: str) -
             check_version(handler, actor, resource_id, expected)
             obj = handler.update(actor, resource_id, resource)
         data = handler.to_fhir(obj)
-        return respond(data, **_etag(data))
+        return respond(data, 200, **_etag(data))
     if request.method == "DELETE":
         handler = _handler(resource_type, "delete")
         expected = parse_if_match(request.headers.get("If-Match"))
@@ -228,7 +230,7 @@ def instance_level(request: HttpRequest, resource_type: str, resource_id: str) -
 
 
 @fhir_view()
-def patient_everything(request: HttpRequest, resource_id: str) -> HttpResponse:
+def patient_everything(request: ActorRequest, resource_id: str) -> HttpResponse:
     if request.method != "GET":
         raise FhirError(405, "Use GET for $everything.")
     return respond(

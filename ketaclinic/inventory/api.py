@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from pydantic import ValidationInfo, field_validator
 
+from ketaclinic.accounts.actor import Actor, ActorRequest
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
 from ketaclinic.core.api import ERROR_RESPONSES
@@ -31,7 +31,7 @@ from ketaclinic.patients.selectors import patient_get_for_actor
 router = Router(tags=["inventory"])
 
 
-def _actor(request: HttpRequest) -> Any:
+def _actor(request: ActorRequest) -> Actor:
     return request.auth
 
 
@@ -86,7 +86,7 @@ class ContainerOut(Schema):
 
 
 @router.get("/inventory/containers", response={200: list[ContainerOut], **ERROR_RESPONSES})
-def container_list(request: HttpRequest) -> Any:
+def container_list(request: ActorRequest) -> Any:
     _actor(request).require(Cap.INVENTORY_VIEW)
     return [
         {
@@ -118,7 +118,7 @@ class ReceiptIn(Schema):
 
 
 @router.post("/inventory/receipts", response={201: RowOut, **ERROR_RESPONSES})
-def receipt_create(request: HttpRequest, payload: ReceiptIn) -> Any:
+def receipt_create(request: ActorRequest, payload: ReceiptIn) -> Any:
     actor = _actor(request)
     actor.require(Cap.INVENTORY_RECEIVE)
     product = Product.objects.filter(code=payload.product).first()
@@ -140,7 +140,7 @@ class DrawIn(Schema):
 
 
 @router.post("/inventory/draws", response={201: RowOut, **ERROR_RESPONSES})
-def draw_create(request: HttpRequest, payload: DrawIn) -> Any:
+def draw_create(request: ActorRequest, payload: DrawIn) -> Any:
     actor = _actor(request)
     container = selectors.get_for_actor(
         actor, Container, payload.container, capability=Cap.INVENTORY_DRAW
@@ -162,7 +162,7 @@ class ReturnIn(Schema):
 
 
 @router.post("/inventory/returns", response={201: RowOut, **ERROR_RESPONSES})
-def return_create(request: HttpRequest, payload: ReturnIn) -> Any:
+def return_create(request: ActorRequest, payload: ReturnIn) -> Any:
     row = services.stock_return(
         actor=_actor(request),
         administration_public_id=payload.administration_id,
@@ -181,7 +181,7 @@ class WasteIn(Schema):
 
 
 @router.post("/inventory/wastes", response={201: RowOut, **ERROR_RESPONSES})
-def waste_create(request: HttpRequest, payload: WasteIn) -> Any:
+def waste_create(request: ActorRequest, payload: WasteIn) -> Any:
     row = services.stock_waste(
         actor=_actor(request),
         source=payload.source,
@@ -211,7 +211,7 @@ class ReconciliationOut(Schema):
     response={200: ReconciliationOut, **ERROR_RESPONSES},
 )
 def administration_reconciliation(
-    request: HttpRequest, administration_id: uuid.UUID, administered_mg: Decimal | None = None
+    request: ActorRequest, administration_id: uuid.UUID, administered_mg: Decimal | None = None
 ) -> Any:
     _actor(request).require(Cap.INVENTORY_VIEW)
     if not selectors.administration_known(administration_id):
@@ -284,7 +284,7 @@ def _case(case: DiscrepancyCase) -> dict[str, Any]:
 
 
 @router.post("/inventory/counts", response={201: CountOut, **ERROR_RESPONSES})
-def count_create(request: HttpRequest, payload: CountIn) -> Any:
+def count_create(request: ActorRequest, payload: CountIn) -> Any:
     actor = _actor(request)
     location = selectors.get_for_actor(
         actor, Location, payload.location, capability=Cap.INVENTORY_COUNT
@@ -312,7 +312,7 @@ class ResolveIn(Schema):
 
 
 @router.post("/inventory/cases/{case_id}/resolve", response={200: CaseOut, **ERROR_RESPONSES})
-def case_resolve(request: HttpRequest, case_id: uuid.UUID, payload: ResolveIn) -> Any:
+def case_resolve(request: ActorRequest, case_id: uuid.UUID, payload: ResolveIn) -> Any:
     actor = _actor(request)
     case = selectors.get_for_actor(
         actor, DiscrepancyCase, case_id, capability=Cap.INVENTORY_ADJUST_APPROVE
@@ -321,7 +321,7 @@ def case_resolve(request: HttpRequest, case_id: uuid.UUID, payload: ResolveIn) -
 
 
 @router.get("/inventory/cases", response={200: list[CaseOut], **ERROR_RESPONSES})
-def case_list(request: HttpRequest) -> Any:
+def case_list(request: ActorRequest) -> Any:
     """Open discrepancy cases (the dashboard's list)."""
     _actor(request).require(Cap.INVENTORY_VIEW)
     return [_case(c) for c in selectors.cases_open()]
@@ -341,7 +341,7 @@ class TransferOut(Schema):
 
 
 @router.post("/inventory/transfers", response={201: TransferOut, **ERROR_RESPONSES})
-def transfer_create(request: HttpRequest, payload: TransferIn) -> Any:
+def transfer_create(request: ActorRequest, payload: TransferIn) -> Any:
     """Move one container, with what it holds, to another location of the organization."""
     actor = _actor(request)
     container = selectors.get_for_actor(
@@ -416,7 +416,7 @@ class DestructionIn(Schema):
 
 
 @router.post("/inventory/destructions", response={201: RowWithFormOut, **ERROR_RESPONSES})
-def destruction_create(request: HttpRequest, payload: DestructionIn) -> Any:
+def destruction_create(request: ActorRequest, payload: DestructionIn) -> Any:
     actor = _actor(request)
     container = selectors.get_for_actor(
         actor, Container, payload.container, capability=Cap.INVENTORY_COUNT
@@ -466,7 +466,7 @@ class LossIn(Schema):
 
 
 @router.post("/inventory/losses", response={201: RowWithFormOut, **ERROR_RESPONSES})
-def loss_create(request: HttpRequest, payload: LossIn) -> Any:
+def loss_create(request: ActorRequest, payload: LossIn) -> Any:
     """Theft or significant loss: the ledger row and DEA Form 106 data, due one business day
     after discovery (`form.due_by`)."""
     actor = _actor(request)
@@ -495,7 +495,7 @@ def loss_create(request: HttpRequest, payload: LossIn) -> Any:
 
 
 @router.get("/inventory/dea-forms", response={200: list[DeaFormOut], **ERROR_RESPONSES})
-def dea_form_list(request: HttpRequest, pending: bool = False) -> Any:
+def dea_form_list(request: ActorRequest, pending: bool = False) -> Any:
     """DEA Form 41 and 106 records; `pending=true`: only Form 106s not yet filed."""
     _actor(request).require(Cap.INVENTORY_VIEW)
     forms = selectors.form_106_pending() if pending else selectors.dea_forms()
@@ -503,7 +503,7 @@ def dea_form_list(request: HttpRequest, pending: bool = False) -> Any:
 
 
 @router.get("/inventory/dea-forms/{form_id}", response={200: DeaFormOut, **ERROR_RESPONSES})
-def dea_form_get(request: HttpRequest, form_id: uuid.UUID) -> Any:
+def dea_form_get(request: ActorRequest, form_id: uuid.UUID) -> Any:
     actor = _actor(request)
     form = selectors.get_for_actor(actor, DeaForm, form_id, capability=Cap.INVENTORY_VIEW)
     return _dea_form(selectors.dea_forms().get(pk=form.pk))
@@ -514,7 +514,7 @@ class FiledIn(Schema):
 
 
 @router.post("/inventory/dea-forms/{form_id}/filed", response={200: DeaFormOut, **ERROR_RESPONSES})
-def dea_form_filed(request: HttpRequest, form_id: uuid.UUID, payload: FiledIn) -> Any:
+def dea_form_filed(request: ActorRequest, form_id: uuid.UUID, payload: FiledIn) -> Any:
     actor = _actor(request)
     form = selectors.get_for_actor(actor, DeaForm, form_id, capability=Cap.INVENTORY_COUNT)
     form = services.dea_form_mark_filed(actor=actor, form=form, filed_at=payload.filed_at)
@@ -533,7 +533,7 @@ class AdjustmentIn(Schema):
 
 
 @router.post("/inventory/adjustments", response={201: RowOut, **ERROR_RESPONSES})
-def adjustment_create(request: HttpRequest, payload: AdjustmentIn) -> Any:
+def adjustment_create(request: ActorRequest, payload: AdjustmentIn) -> Any:
     """A correction approved on the spot by a compliance user re-entering their password."""
     actor = _actor(request)
     lot = selectors.get_for_actor(actor, Lot, payload.lot, capability=Cap.INVENTORY_COUNT)

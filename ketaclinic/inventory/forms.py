@@ -8,6 +8,7 @@ from django import forms
 from django.db.models import OuterRef, Subquery
 
 from ketaclinic.core.formatting import plain_number
+from ketaclinic.core.forms import model_choice_field
 from ketaclinic.inventory.models import Container, Lot, Product, StorageLocation
 
 
@@ -25,8 +26,10 @@ class ContainerChoice(forms.ModelChoiceField):
 
 
 class ReceiveForm(forms.Form):
-    product = forms.ModelChoiceField(queryset=Product.objects.none(), to_field_name="public_id")
-    location = forms.ModelChoiceField(
+    product: forms.ModelChoiceField[Product] = forms.ModelChoiceField(
+        queryset=Product.objects.none(), to_field_name="public_id"
+    )
+    location: forms.ModelChoiceField[StorageLocation] = forms.ModelChoiceField(
         queryset=StorageLocation.objects.none(), to_field_name="public_id"
     )
     lot_number = forms.CharField(max_length=40)
@@ -44,8 +47,8 @@ class ReceiveForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["product"].queryset = Product.objects.filter(is_active=True)
-        self.fields["location"].queryset = StorageLocation.objects.filter(
+        model_choice_field(self, "product").queryset = Product.objects.filter(is_active=True)
+        model_choice_field(self, "location").queryset = StorageLocation.objects.filter(
             is_active=True
         ).select_related("clinic")
 
@@ -60,7 +63,7 @@ class DrawForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["container"].queryset = _container_choices()
+        model_choice_field(self, "container").queryset = _container_choices()
 
 
 class WitnessFields(forms.Form):
@@ -228,7 +231,8 @@ class DestroyForm(_StockForm, RegistrantFields, WitnessFields):
     field_order = ["container", "disposal", "document_ref", "destruction_method"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("disposal") == "on_site" and not data.get("destruction_method"):
             self.add_error("destruction_method", "Say how it was destroyed.")
         if data.get("disposal") == "reverse_distributor":
@@ -291,7 +295,8 @@ class LossForm(_StockForm, RegistrantFields):
     field_order = ["kind", "lot", "location", "container", "quantity_mg", "reason"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("reported_to_police") and not data.get("police_department"):
             self.add_error("police_department", "Name the police department told.")
         return data

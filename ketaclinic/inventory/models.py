@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from django.db import models
@@ -25,7 +25,14 @@ from ketaclinic.inventory import products as catalog
 from ketaclinic.patients.models import Patient
 
 SCOPED = {"organization": "organization"}
-MG = {"max_digits": 12, "decimal_places": 1}
+
+
+class _Digits(TypedDict):
+    max_digits: int
+    decimal_places: int
+
+
+MG: _Digits = {"max_digits": 12, "decimal_places": 1}
 
 
 class Product(PublicIdModel):
@@ -184,10 +191,12 @@ class LedgerRow(PublicIdModel):
     """One ledger entry as stored. The `*_ref` columns and quantities are exactly what the
     row's hash covers (see `to_pure`); the foreign keys beside them are for joins and reports."""
 
-    Kind = models.TextChoices(
+    # Functional TextChoices built from the ledger's enums (one source of truth); django-stubs
+    # types only the single-member form of this call.
+    Kind = models.TextChoices(  # type: ignore[call-overload]
         "Kind", [(k.value, k.value.replace("_", " ")) for k in ledger.EntryKind]
     )
-    WasteSource = models.TextChoices(
+    WasteSource = models.TextChoices(  # type: ignore[call-overload]
         "WasteSource", [(w.value, w.value.replace("_", " ")) for w in ledger.WasteSource]
     )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -256,7 +257,7 @@ def dea_forms() -> QuerySet[DeaForm]:
 # --- Reports ----------------------------------------------------------------------------------
 
 
-def rows_between(kinds: list[str], start: datetime, end: datetime) -> QuerySet[LedgerRow]:
+def rows_between(kinds: Sequence[str], start: datetime, end: datetime) -> QuerySet[LedgerRow]:
     return (
         LedgerRow.objects.filter(kind__in=kinds, occurred_at__gte=start, occurred_at__lt=end)
         .select_related(*ROW_RELATED)

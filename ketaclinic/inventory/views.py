@@ -7,7 +7,7 @@ import csv
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
@@ -16,6 +16,7 @@ from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 
+from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
 from ketaclinic.core.decorators import staff_view
@@ -83,14 +84,14 @@ def _submit(
 
 
 @staff_view(Cap.INVENTORY_RECEIVE)
-def receive(request: HttpRequest) -> HttpResponse:
+def receive(request: ActorRequest) -> HttpResponse:
     form = forms.ReceiveForm(request.POST or None)
 
     def write(data: dict[str, Any]) -> Any:
         location = data["location"]
         tz = ZoneInfo(location.clinic.time_zone)
         return services.stock_receive(
-            actor=request.actor,  # type: ignore[attr-defined]
+            actor=request.actor,
             product=data["product"],
             location=location,
             lot_number=data["lot_number"],
@@ -111,11 +112,11 @@ def receive(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view(Cap.INVENTORY_DRAW)
-def draw(request: HttpRequest) -> HttpResponse:
+def draw(request: ActorRequest) -> HttpResponse:
     form = forms.DrawForm(
         request.POST or None, initial=_linked(request, "administration_id", "patient_id")
     )
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
 
     def write(data: dict[str, Any]) -> Any:
         return services.inventory_draw_for_administration(
@@ -134,12 +135,12 @@ def draw(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view(Cap.INVENTORY_DRAW)
-def waste(request: HttpRequest) -> HttpResponse:
+def waste(request: ActorRequest) -> HttpResponse:
     form = forms.WasteForm(request.POST or None, initial=_linked(request, "administration_id"))
 
     def write(data: dict[str, Any]) -> Any:
         return services.stock_waste(
-            actor=request.actor,  # type: ignore[attr-defined]
+            actor=request.actor,
             source=data["source"],
             administration_public_id=data["administration_id"],
             quantity_mg=data["quantity_mg"],
@@ -154,6 +155,10 @@ def waste(request: HttpRequest) -> HttpResponse:
     return _entry_page(request, form, "Record witnessed waste")
 
 
+@overload
+def _clinic_time(value: datetime, location: StorageLocation) -> datetime: ...
+@overload
+def _clinic_time(value: None, location: StorageLocation) -> None: ...
 def _clinic_time(value: datetime | None, location: StorageLocation) -> datetime | None:
     """A datetime-local input means the clinic's wall clock, not the server's."""
     if value is None:
@@ -162,13 +167,13 @@ def _clinic_time(value: datetime | None, location: StorageLocation) -> datetime 
 
 
 @staff_view(Cap.INVENTORY_RECEIVE)
-def transfer(request: HttpRequest) -> HttpResponse:
+def transfer(request: ActorRequest) -> HttpResponse:
     """Move one container, with what it holds, to another location (out and in rows)."""
     form = forms.TransferForm(_posted(request))
 
     def write(data: dict[str, Any]) -> Any:
         return services.stock_transfer(
-            actor=request.actor,  # type: ignore[attr-defined]
+            actor=request.actor,
             container=data["container"],
             to_location=data["to_location"],
         )
@@ -186,12 +191,12 @@ def transfer(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view(Cap.INVENTORY_DRAW)
-def stock_return(request: HttpRequest) -> HttpResponse:
+def stock_return(request: ActorRequest) -> HttpResponse:
     form = forms.ReturnForm(_posted(request))
 
     def write(data: dict[str, Any]) -> Any:
         return services.stock_return(
-            actor=request.actor,  # type: ignore[attr-defined]
+            actor=request.actor,
             administration_public_id=data["administration_id"],
             quantity_mg=data["quantity_mg"],
         )
@@ -206,13 +211,13 @@ def stock_return(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view(Cap.INVENTORY_COUNT)
-def destroy(request: HttpRequest) -> HttpResponse:
+def destroy(request: ActorRequest) -> HttpResponse:
     """Destruction of inventory on site (Form 41) or to a reverse distributor, witnessed."""
     form = forms.DestroyForm(_posted(request))
 
     def write(data: dict[str, Any]) -> Any:
         return services.stock_destroy(
-            actor=request.actor,  # type: ignore[attr-defined]
+            actor=request.actor,
             container=data["container"],
             disposal=data["disposal"],
             document_ref=data["document_ref"],
@@ -239,13 +244,13 @@ FORM_106_RULE_TEXT = (
 
 
 @staff_view(Cap.INVENTORY_COUNT)
-def loss(request: HttpRequest) -> HttpResponse:
+def loss(request: ActorRequest) -> HttpResponse:
     """A theft or significant loss: the ledger row and the DEA Form 106 data, with its deadline."""
     form = forms.LossForm(_posted(request))
 
     def write(data: dict[str, Any]) -> Any:
         return services.stock_loss_report(
-            actor=request.actor,  # type: ignore[attr-defined]
+            actor=request.actor,
             kind=data["kind"],
             lot=data["lot"],
             location=data["location"],
@@ -266,9 +271,9 @@ def loss(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view(Cap.INVENTORY_VIEW)
-def dea_form(request: HttpRequest, form_id: str) -> HttpResponse:
+def dea_form(request: ActorRequest, form_id: str) -> HttpResponse:
     """One DEA form record: its data, its deadline, and marking it filed."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     record = selectors.get_for_actor(actor, DeaForm, form_id, capability=Cap.INVENTORY_VIEW)
     record = selectors.dea_forms().get(pk=record.pk)
     form = forms.MarkFiledForm(_posted(request))
@@ -300,13 +305,13 @@ def dea_form(request: HttpRequest, form_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.INVENTORY_COUNT)
-def adjust(request: HttpRequest) -> HttpResponse:
+def adjust(request: ActorRequest) -> HttpResponse:
     """A correction of a lot's balance, approved on the spot by a compliance user."""
     form = forms.AdjustForm(_posted(request))
 
     def write(data: dict[str, Any]) -> Any:
         return services.stock_adjust(
-            actor=request.actor,  # type: ignore[attr-defined]
+            actor=request.actor,
             lot=data["lot"],
             location=data["location"],
             quantity_mg=data["quantity_mg"],
@@ -326,9 +331,9 @@ def adjust(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view(Cap.INVENTORY_COUNT)
-def count(request: HttpRequest, location_id: str) -> HttpResponse:
+def count(request: ActorRequest, location_id: str) -> HttpResponse:
     """One line per lot the ledger holds here; opened contents may be estimated (CIII)."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     location = selectors.get_for_actor(
         actor, StorageLocation, location_id, capability=Cap.INVENTORY_COUNT
     )
@@ -381,8 +386,8 @@ def count(request: HttpRequest, location_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.INVENTORY_ADJUST_APPROVE)
-def case_resolve(request: HttpRequest, case_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def case_resolve(request: ActorRequest, case_id: str) -> HttpResponse:
+    actor = request.actor
     case = selectors.get_for_actor(
         actor, DiscrepancyCase, case_id, capability=Cap.INVENTORY_ADJUST_APPROVE
     )
@@ -478,7 +483,7 @@ def report_table(kind: str, start: datetime, end: datetime) -> tuple[list[str], 
                 r.product.container_description,
                 r.lot_ref,
                 r.lot.expiry_date(r.location.clinic.time_zone),
-                plain_number(r.quantity_containers),
+                "" if r.quantity_containers is None else plain_number(r.quantity_containers),
                 r.quantity_mg,
                 r.receipt.supplier_name,
                 r.receipt.supplier_address,
@@ -590,12 +595,12 @@ def reports(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view(Cap.INVENTORY_REPORT)
-def report(request: HttpRequest, kind: str) -> HttpResponse:
+def report(request: ActorRequest, kind: str) -> HttpResponse:
     if kind not in REPORTS:
         raise Http404("No such report.")
     form, start, end = _period(request)
     head, rows = report_table(kind, start, end)
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     context = {
         "title": REPORTS[kind],
         "kind": kind,
@@ -623,9 +628,9 @@ def report(request: HttpRequest, kind: str) -> HttpResponse:
 
 
 @staff_view(Cap.INVENTORY_REPORT)
-def inventory_snapshot(request: HttpRequest, count_id: str) -> HttpResponse:
+def inventory_snapshot(request: ActorRequest, count_id: str) -> HttpResponse:
     """The initial or biennial inventory as taken (1304.11), on screen or as PDF."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     count = selectors.get_for_actor(
         actor, InventoryCount, count_id, capability=Cap.INVENTORY_REPORT
     )

@@ -7,10 +7,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from django.http import HttpRequest
 from django.urls import reverse
 from ninja import Field, Query, Router, Schema, Status
 
+from ketaclinic.accounts.actor import Actor, ActorRequest
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.api import ERROR_RESPONSES
@@ -23,7 +23,7 @@ router = Router(tags=["measures"])
 MAX_PAGE = 200
 
 
-def _actor(request: HttpRequest) -> Any:
+def _actor(request: ActorRequest) -> Actor:
     return request.auth
 
 
@@ -90,7 +90,7 @@ class ResponseFilter(Schema):
 
 
 @router.post("/patients/{patient_id}/responses", response={201: ResponseOut, **ERROR_RESPONSES})
-def record_response(request: HttpRequest, patient_id: str, payload: ResponseIn) -> Any:
+def record_response(request: ActorRequest, patient_id: str, payload: ResponseIn) -> Any:
     actor = _actor(request)
     actor.require(Cap.MEASURE_RECORD)
     patient = patient_get_for_actor(actor, patient_id)
@@ -111,7 +111,7 @@ def record_response(request: HttpRequest, patient_id: str, payload: ResponseIn) 
 
 
 @router.get("/patients/{patient_id}/responses", response={200: ResponsePage, **ERROR_RESPONSES})
-def list_responses(request: HttpRequest, patient_id: str, filters: Query[ResponseFilter]) -> Any:
+def list_responses(request: ActorRequest, patient_id: str, filters: Query[ResponseFilter]) -> Any:
     actor = _actor(request)
     actor.require(Cap.MEASURE_VIEW)
     patient = patient_chart_read(actor, patient_id, action="measures.responses.read")
@@ -125,7 +125,7 @@ def list_responses(request: HttpRequest, patient_id: str, filters: Query[Respons
 
 
 @router.get("/responses/{response_id}", response={200: ResponseOut, **ERROR_RESPONSES})
-def get_response(request: HttpRequest, response_id: str) -> Any:
+def get_response(request: ActorRequest, response_id: str) -> Any:
     actor = _actor(request)
     response = selectors.response_get_for_actor(actor, response_id)
     audit_record(
@@ -167,7 +167,7 @@ class OutcomeOut(Schema):
 @router.get(
     "/patients/{patient_id}/outcomes/{instrument_id}", response={200: OutcomeOut, **ERROR_RESPONSES}
 )
-def get_outcome(request: HttpRequest, patient_id: str, instrument_id: str) -> Any:
+def get_outcome(request: ActorRequest, patient_id: str, instrument_id: str) -> Any:
     actor = _actor(request)
     actor.require(Cap.MEASURE_VIEW)
     try:
@@ -253,14 +253,14 @@ class AcknowledgeIn(Schema):
 
 
 @router.get("/alerts", response={200: list[AlertOut], **ERROR_RESPONSES})
-def list_alerts(request: HttpRequest) -> Any:
+def list_alerts(request: ActorRequest) -> Any:
     """Open (unacknowledged) alerts of the organization, escalated and critical first."""
     _actor(request).require(Cap.MEASURE_VIEW)
     return selectors.alerts_open()
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response={200: AlertOut, **ERROR_RESPONSES})
-def acknowledge_alert(request: HttpRequest, alert_id: str, payload: AcknowledgeIn) -> Any:
+def acknowledge_alert(request: ActorRequest, alert_id: str, payload: AcknowledgeIn) -> Any:
     actor = _actor(request)
     alert = selectors.alert_get_for_actor(actor, alert_id, capability=Cap.ALERT_ACKNOWLEDGE)
     return services.alert_acknowledge(actor=actor, alert=alert, note=payload.note)
@@ -278,7 +278,7 @@ class LinkOut(Schema):
 
 
 @router.post("/patients/{patient_id}/measure-links", response={201: LinkOut, **ERROR_RESPONSES})
-def create_link(request: HttpRequest, patient_id: str, payload: LinkIn) -> Any:
+def create_link(request: ActorRequest, patient_id: str, payload: LinkIn) -> Any:
     """A one-time link for the patient; the URL is returned once and never stored."""
     actor = _actor(request)
     actor.require(Cap.MEASURE_RECORD)
@@ -310,7 +310,7 @@ class ScheduleOut(Schema):
 @router.post(
     "/patients/{patient_id}/measure-schedules", response={201: ScheduleOut, **ERROR_RESPONSES}
 )
-def create_schedule(request: HttpRequest, patient_id: str, payload: ScheduleIn) -> Any:
+def create_schedule(request: ActorRequest, patient_id: str, payload: ScheduleIn) -> Any:
     """Send a self-report questionnaire on a cadence; links are created when due."""
     actor = _actor(request)
     patient = patient_get_for_actor(actor, patient_id)

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 
 from ketaclinic.core.errors import DomainError
+from ketaclinic.core.forms import choice_field
 from ketaclinic.measures.definitions import Instrument, Item
 from ketaclinic.measures.models import MeasureSchedule
 
@@ -126,7 +127,7 @@ class LinkForm(forms.Form):
 
     def __init__(self, instruments: list[Instrument], *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
-        self.fields["instrument_id"].choices = [(i.id, i.title) for i in instruments]
+        choice_field(self, "instrument_id").choices = [(i.id, i.title) for i in instruments]
 
 
 class ScheduleForm(forms.Form):
@@ -136,4 +137,4 @@ class ScheduleForm(forms.Form):
 
     def __init__(self, instruments: list[Instrument], *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
-        self.fields["instrument_id"].choices = [(i.id, i.title) for i in instruments]
+        choice_field(self, "instrument_id").choices = [(i.id, i.title) for i in instruments]

@@ -34,11 +34,12 @@ def treatment_session_dates(patient: Patient) -> list[datetime]:
     """
     from ketaclinic.sessions.models import TreatmentSession
 
-    return list(
+    started = (
         TreatmentSession.objects.filter(patient=patient, dose_started_at__isnull=False)
         .order_by("dose_started_at")
         .values_list("dose_started_at", flat=True)
     )
+    return [moment for moment in started if moment is not None]
 
 
 def booked_session_times(patient: Patient) -> list[datetime]:
@@ -161,7 +162,9 @@ def trajectory_for(
     visits: list[tuple[datetime, str]] | None = None,
 ) -> Trajectory:
     scored = [r for r in responses if r.score is not None]
-    measurements = [Measurement(instrument.id, r.score, r.completed_at) for r in scored]
+    measurements = [
+        Measurement(instrument.id, r.score, r.completed_at) for r in scored if r.score is not None
+    ]
     assessment = (
         assess_outcome(
             measurements, first_treatment_at=sessions[0] if sessions else None, policy=policy

@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
+from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.decorators import staff_view
 from ketaclinic.core.errors import DomainError
@@ -37,9 +38,9 @@ def _measures_url(patient_id: object) -> str:
 
 
 @staff_view(Cap.MEASURE_RECORD)
-def response_new(request: HttpRequest, patient_id: str) -> HttpResponse:
+def response_new(request: ActorRequest, patient_id: str) -> HttpResponse:
     """Choose an instrument, then fill in the form generated from its definition."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     patient = patient_get_for_actor(actor, patient_id)
     instrument_id = request.GET.get("instrument", "")
     if not instrument_id:
@@ -104,8 +105,8 @@ def response_new(request: HttpRequest, patient_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.MEASURE_VIEW)
-def response_detail(request: HttpRequest, response_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def response_detail(request: ActorRequest, response_id: str) -> HttpResponse:
+    actor = request.actor
     response = selectors.response_get_for_actor(actor, response_id)
     patient = patient_chart_read(
         actor, response.patient.public_id, action="measures.response.viewed"
@@ -133,9 +134,9 @@ def response_detail(request: HttpRequest, response_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.MEASURE_VIEW)
-def alert_detail(request: HttpRequest, alert_id: str) -> HttpResponse:
+def alert_detail(request: ActorRequest, alert_id: str) -> HttpResponse:
     """An alert, with the acknowledge form. POST (htmx or not) acknowledges it."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     capability = Cap.ALERT_ACKNOWLEDGE if request.method == "POST" else Cap.MEASURE_VIEW
     alert = selectors.alert_get_for_actor(actor, alert_id, capability=capability)
     form = AcknowledgeForm(request.POST or None)
@@ -173,9 +174,9 @@ def _qr_svg(url: str) -> str:
 
 
 @staff_view(Cap.MEASURE_RECORD)
-def link_new(request: HttpRequest, patient_id: str) -> HttpResponse:
+def link_new(request: ActorRequest, patient_id: str) -> HttpResponse:
     """Create a one-time link; its URL and QR code are shown once (only a hash is kept)."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     patient = patient_get_for_actor(actor, patient_id)
     instruments = [i for i in current_instruments() if i.respondent == "self"]
     form = LinkForm(instruments, request.POST or None)
@@ -195,8 +196,8 @@ def link_new(request: HttpRequest, patient_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.MEASURE_RECORD)
-def schedule_new(request: HttpRequest, patient_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def schedule_new(request: ActorRequest, patient_id: str) -> HttpResponse:
+    actor = request.actor
     patient = patient_get_for_actor(actor, patient_id)
     instruments = [i for i in current_instruments() if i.respondent == "self"]
     form = ScheduleForm(instruments, request.POST or None)

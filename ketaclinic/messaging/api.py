@@ -7,9 +7,9 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
+from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.api import ERROR_RESPONSES
 from ketaclinic.messaging import selectors, services
@@ -73,7 +73,7 @@ class PolicyOut(PolicyIn):
 
 
 @router.get("/patients/{patient_id}/contact", response={200: list[ContactOut], **ERROR_RESPONSES})
-def list_contact(request: HttpRequest, patient_id: str) -> Any:
+def list_contact(request: ActorRequest, patient_id: str) -> Any:
     actor = request.auth
     actor.require(Cap.MESSAGE_VIEW)
     patient = patient_get_for_actor(actor, patient_id)
@@ -85,7 +85,7 @@ def list_contact(request: HttpRequest, patient_id: str) -> Any:
     response={200: ContactOut, **ERROR_RESPONSES},
 )
 def set_contact(
-    request: HttpRequest, patient_id: str, channel: Literal["email", "sms"], payload: ContactIn
+    request: ActorRequest, patient_id: str, channel: Literal["email", "sms"], payload: ContactIn
 ) -> Any:
     actor = request.auth
     patient = patient_get_for_actor(actor, patient_id)
@@ -96,7 +96,7 @@ def set_contact(
 
 
 @router.get("/patients/{patient_id}/messages", response={200: list[MessageOut], **ERROR_RESPONSES})
-def list_messages(request: HttpRequest, patient_id: str) -> Any:
+def list_messages(request: ActorRequest, patient_id: str) -> Any:
     actor = request.auth
     actor.require(Cap.MESSAGE_VIEW)
     patient = patient_get_for_actor(actor, patient_id)
@@ -115,14 +115,14 @@ def _policy_out(organization: Any) -> dict[str, Any]:
 
 
 @router.get("/messaging/policy", response={200: PolicyOut, **ERROR_RESPONSES})
-def get_policy(request: HttpRequest) -> Any:
+def get_policy(request: ActorRequest) -> Any:
     actor = request.auth
     actor.require(Cap.MESSAGING_POLICY_EDIT)
     return _policy_out(actor.organization)
 
 
 @router.put("/messaging/policy", response={200: PolicyOut, **ERROR_RESPONSES})
-def put_policy(request: HttpRequest, payload: PolicyIn) -> Any:
+def put_policy(request: ActorRequest, payload: PolicyIn) -> Any:
     actor = request.auth
     services.contact_policy_set(actor=actor, **payload.dict())
     return _policy_out(actor.organization)

@@ -21,4 +21,5 @@ def retry_delay(attempts_made: int) -> timedelta | None:
         raise ValueError("retry_delay is asked after at least one attempt")
     if attempts_made >= MAX_ATTEMPTS:
         return None
-    return min(FIRST_DELAY * 2 ** (attempts_made - 1), MAX_DELAY)
+    delay: timedelta = FIRST_DELAY * 2 ** (attempts_made - 1)
+    return min(delay, MAX_DELAY)

@@ -14,6 +14,7 @@ from django_scopes import ScopedManager
 
 from ketaclinic.accounts.models import Organization, User
 from ketaclinic.core.models import PublicIdModel, TimeStamped
+from ketaclinic.messaging.kinds import kind_label
 from ketaclinic.patients.models import Patient
 
 
@@ -117,6 +118,11 @@ class Message(PublicIdModel):
                 name="message_status_known",
             ),
         ]
+
+    @property
+    def kind_label(self) -> str:
+        """The message kind as staff read it (a kind the registry no longer knows: its id)."""
+        return kind_label(self.kind)
 
     def __str__(self) -> str:
         return f"{self.kind} by {self.channel} ({self.status})"

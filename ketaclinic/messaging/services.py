@@ -325,8 +325,11 @@ def _attempt(
     batch records all its outcomes in one transaction."""
     reason = _still_allowed(message)
     if reason:
-        fields = {"status": Message.Status.SUPPRESSED, "status_reason": reason, "sealed_secret": ""}
-        return fields, None
+        return {
+            "status": Message.Status.SUPPRESSED,
+            "status_reason": reason,
+            "sealed_secret": "",
+        }, None
     started = time.monotonic()
     try:
         outgoing = render_outgoing(
@@ -343,7 +346,7 @@ def _attempt(
     except (PermanentFailure, ValueError) as failure:
         detail = failure.detail if isinstance(failure, DeliveryFailure) else str(failure)
         return _failed_attempt(message, now, PermanentFailure(detail), started, permanent=True)
-    fields = {
+    fields: dict[str, Any] = {
         "status": Message.Status.SENT,
         "status_reason": "",
         "sent_at": now,

@@ -4,10 +4,11 @@ policy. The patient's panel itself is a template tag on the chart."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
+from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.decorators import staff_view
 from ketaclinic.core.errors import DomainError
@@ -16,8 +17,8 @@ from ketaclinic.patients.selectors import patient_get_for_actor
 
 
 @staff_view(Cap.CONTACT_EDIT)
-def contact_set(request: HttpRequest, patient_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def contact_set(request: ActorRequest, patient_id: str) -> HttpResponse:
+    actor = request.actor
     patient = patient_get_for_actor(actor, patient_id)
     if request.method != "POST":
         return redirect("patients:chart", patient_id=patient.public_id)
@@ -32,8 +33,8 @@ def contact_set(request: HttpRequest, patient_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.MESSAGING_POLICY_EDIT)
-def policy_edit(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def policy_edit(request: ActorRequest) -> HttpResponse:
+    actor = request.actor
     policy = selectors.contact_policy(actor.organization)
     error = None
     if request.method == "POST":

@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.http import FileResponse, HttpRequest
+from django.http import FileResponse
 from django.urls import reverse
 from ninja import Field, Query, Router, Schema, Status
 
+from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.api import ERROR_RESPONSES
@@ -114,7 +115,7 @@ def _validated_groups(payload: SurvivalIn) -> dict[str, tuple[list[float], list[
 @router.post(
     "/outcomes/survival", response={200: SurvivalOut, **ERROR_RESPONSES}, url_name="survival"
 )
-def survival(request: HttpRequest, payload: SurvivalIn) -> Any:
+def survival(request: ActorRequest, payload: SurvivalIn) -> Any:
     """Kaplan-Meier per group (R survfit defaults) and, for two or more groups, the log-rank
     test (R survdiff). Times and events are yours: nothing is read from the clinic's records."""
     request.auth.require(Cap.OUTCOMES_ANALYZE)
@@ -129,7 +130,7 @@ def survival(request: HttpRequest, payload: SurvivalIn) -> Any:
     response={200: DurabilityOut, **ERROR_RESPONSES},
     url_name="durability",
 )
-def durability(request: HttpRequest, filters: Query[CohortFilters]) -> Any:
+def durability(request: ActorRequest, filters: Query[CohortFilters]) -> Any:
     """Time from first response to relapse in this clinic's cohort (censored at the last
     measure), one curve per route or protocol, with the log-rank test between them."""
     result = selectors.durability_for_actor(request.auth, filters=filters)
@@ -204,7 +205,7 @@ def _export_body(export: DataExport) -> dict[str, Any]:
     response={202: ResearchExportOut, **ERROR_RESPONSES},
     url_name="research-exports",
 )
-def research_export_create(request: HttpRequest, payload: ResearchExportIn) -> Any:
+def research_export_create(request: ActorRequest, payload: ResearchExportIn) -> Any:
     """Queue a de-identified (HIPAA Safe Harbor) export of a cohort: 202 and the job; poll it."""
     data = payload.model_dump()
     zip3_table = data.pop("zip3_table")
@@ -220,7 +221,7 @@ def research_export_create(request: HttpRequest, payload: ResearchExportIn) -> A
     response={200: ResearchExportOut, **ERROR_RESPONSES},
     url_name="research-export",
 )
-def research_export_status(request: HttpRequest, export_id: str) -> Any:
+def research_export_status(request: ActorRequest, export_id: str) -> Any:
     """Status and progress; the file links once done."""
     export = selectors.export_get_for_actor(request.auth, export_id, kind=DataExport.Kind.RESEARCH)
     return _export_body(export)
@@ -231,7 +232,7 @@ def research_export_status(request: HttpRequest, export_id: str) -> Any:
     response={200: None, **ERROR_RESPONSES},
     url_name="research-export-file",
 )
-def research_export_file(request: HttpRequest, export_id: str, name: str) -> Any:
+def research_export_file(request: ActorRequest, export_id: str, name: str) -> Any:
     """One file of a finished export; each download is written to the audit trail."""
     from ketaclinic.outcomes.research_export import export_directory
 

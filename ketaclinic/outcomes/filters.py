@@ -26,15 +26,21 @@ GROUPINGS = {"route": "route", "protocol": "protocol", "none": "whole cohort"}
 class CohortFilters(Schema):
     instrument: Literal["phq9", "madrs", "qids-sr16"] = "phq9"
     route: Literal["", "intravenous", "intramuscular", "intranasal", "sublingual", "oral"] = ""
-    protocol: str = Field("", max_length=100, description="Protocol key, e.g. ketamine-iv-6")
-    phase: str = Field("", max_length=60, description="Treatment-plan phase, e.g. maintenance")
-    condition: str = Field("", max_length=20, description="ICD-10-CM code or prefix, e.g. F33")
+    protocol: str = Field(
+        default="", max_length=100, description="Protocol key, e.g. ketamine-iv-6"
+    )
+    phase: str = Field(
+        default="", max_length=60, description="Treatment-plan phase, e.g. maintenance"
+    )
+    condition: str = Field(
+        default="", max_length=20, description="ICD-10-CM code or prefix, e.g. F33"
+    )
     trd: Literal["", "met", "not_met", "undetermined"] = ""
     age_band: Literal["", "18-29", "30-44", "45-64", "65-89", "90+"] = ""
     first_dose_from: date | None = None
     first_dose_to: date | None = None
     group_by: Literal["route", "protocol", "none"] = "route"
-    induction_days: int = Field(DEFAULT_INDUCTION_DAYS, ge=7, le=84)
+    induction_days: int = Field(default=DEFAULT_INDUCTION_DAYS, ge=7, le=84)
 
     def described(self) -> list[str]:
         """The filters in words, for the dashboard and the disclosure log."""

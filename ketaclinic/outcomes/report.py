@@ -91,6 +91,7 @@ def progress_report_for_actor(
         for s in TreatmentSession.objects.filter(
             patient=patient, dose_started_at__isnull=False
         ).order_by("-dose_started_at", "-pk")[:MAX_ROWS]
+        if s.dose_started_at is not None
     ]
     events = [
         EventLine(
@@ -126,4 +127,4 @@ def progress_report_pdf(report: ProgressReport) -> bytes:
     from weasyprint import HTML
 
     html = render_to_string("outcomes/progress_report.html", {"report": report, "pdf": True})
-    return HTML(string=html).write_pdf()  # type: ignore[no-any-return]
+    return HTML(string=html).write_pdf()

@@ -182,7 +182,7 @@ def cohort_members(filters: CohortFilters) -> list[CohortMember]:
         .values_list("patient_id", "total", "completed_at")
     )
     for key, total, taken_at in responses.iterator(chunk_size=CHUNK):
-        if key in births:
+        if key in births and total is not None:
             scores[key].append(Measurement(filters.instrument, Decimal(total), taken_at))
     doses = _dose_times(births)
     members = []
@@ -258,7 +258,7 @@ def dissociation_by_response(
         .values_list("session__patient_id", "score")
         .iterator(chunk_size=CHUNK)
     ):
-        if patient_id in verdict:
+        if patient_id in verdict and score is not None:
             scores[patient_id].append(float(score))
     rows = []
     for label, wanted in (("Responders", True), ("Non-responders", False)):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django_scopes import scope, scopes_disabled
@@ -29,6 +29,9 @@ COURSES = (
 )
 WEEKS_FOLLOWED = 16
 BATCH = 500
+
+if TYPE_CHECKING:
+    from ketaclinic.sessions.models import TreatmentSession
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,7 @@ def add_histories(
                             patient=patient,
                             event_code=rng.choice(["nausea", "dizziness", "dissociation"]),
                             grade=rng.choice([1, 1, 1, 2, 2, 3]),
-                            onset_at=session.dose_started_at + timedelta(minutes=20),
+                            onset_at=_dosed_at(session) + timedelta(minutes=20),
                             outcome="resolved",
                             escalation_rule="synthetic",
                         )
@@ -183,7 +186,7 @@ def add_histories(
                 # One post-dose flowsheet row, judged by the default safety policy's limits, and
                 # one dissociation score (CADSS total, 0-92) per session.
                 sample = VitalsSample(
-                    taken_at=session.dose_started_at + timedelta(minutes=40),
+                    taken_at=_dosed_at(session) + timedelta(minutes=40),
                     systolic=rng.randrange(110, 190),
                     diastolic=rng.randrange(65, 105),
                     heart_rate=rng.randrange(60, 100),
@@ -216,7 +219,7 @@ def add_histories(
                         session=session,
                         recorded_by=recorded_by,
                         kind="cadss",
-                        observed_at=session.dose_started_at + timedelta(minutes=30),
+                        observed_at=_dosed_at(session) + timedelta(minutes=30),
                         score=Decimal(rng.randrange(0, 40)),
                         instrument="cadss@1",
                     )
@@ -232,3 +235,10 @@ def add_histories(
         if progress:
             progress(len(batch))
     return totals
+
+
+def _dosed_at(session: TreatmentSession) -> datetime:
+    """When the synthetic session's dose started (every generated session has one)."""
+    if session.dose_started_at is None:
+        raise ValueError(f"synthetic session {session.public_id} has no dose time")
+    return session.dose_started_at

@@ -3,11 +3,12 @@ shown. Aggregates only (no patient is named), so researchers see the same page."
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpResponse
 from django.template.response import TemplateResponse
 
+from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.decorators import staff_view
 from ketaclinic.outcomes import charts, selectors
@@ -126,7 +127,7 @@ def _charts(report: selectors.CohortReport) -> dict[str, str]:
 
 
 @staff_view(Cap.OUTCOMES_ANALYZE)
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: ActorRequest) -> HttpResponse:
     # A bare ?format=pdf is the default cohort, not a form sent empty.
     form = CohortFilterForm(request.GET if set(request.GET) - {"format"} else None)
     filters = form.filters() if form.is_bound and form.is_valid() else CohortFilters()
@@ -134,7 +135,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         return TemplateResponse(
             request, "outcomes/dashboard.html", {"form": form, "report": None}, status=400
         )
-    report = selectors.cohort_report_for_actor(request.actor, filters=filters)  # type: ignore[attr-defined]
+    report = selectors.cohort_report_for_actor(request.actor, filters=filters)
     context: dict[str, Any] = {
         "form": form,
         "report": report,
@@ -159,7 +160,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         from django.template.loader import render_to_string
         from weasyprint import HTML
 
-        context["organization"] = request.actor.organization.name  # type: ignore[attr-defined]
+        context["organization"] = request.actor.organization.name
         pdf = HTML(string=render_to_string("outcomes/dashboard_pdf.html", context)).write_pdf()
         response = HttpResponse(pdf, content_type="application/pdf")
         response["Content-Disposition"] = 'attachment; filename="outcomes-report.pdf"'
@@ -168,13 +169,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view(Cap.OUTCOMES_REPORT)
-def progress_report(request: HttpRequest, patient_id: str) -> HttpResponse:
+def progress_report(request: ActorRequest, patient_id: str) -> HttpResponse:
     """The patient's progress report on screen, or (format=pdf) as a PDF from the same body."""
     from ketaclinic.outcomes.report import progress_report_for_actor, progress_report_pdf
 
-    audience = "clinician" if request.GET.get("audience") == "clinician" else "patient"
+    audience: Literal["patient", "clinician"] = (
+        "clinician" if request.GET.get("audience") == "clinician" else "patient"
+    )
     report = progress_report_for_actor(
-        request.actor,  # type: ignore[attr-defined]
+        request.actor,
         str(patient_id),
         audience=audience,
     )
@@ -186,7 +189,7 @@ def progress_report(request: HttpRequest, patient_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.RESEARCH_EXPORT)
-def exports(request: HttpRequest) -> HttpResponse:
+def exports(request: ActorRequest) -> HttpResponse:
     """The research exports: request one (a logged disclosure) and the log of every export."""
     from django.shortcuts import redirect
 
@@ -194,7 +197,7 @@ def exports(request: HttpRequest) -> HttpResponse:
     from ketaclinic.outcomes import services
     from ketaclinic.outcomes.forms import ResearchExportForm
 
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     form = ResearchExportForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -216,13 +219,13 @@ def exports(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view(Cap.RESEARCH_EXPORT)
-def export_detail(request: HttpRequest, export_id: str) -> HttpResponse:
+def export_detail(request: ActorRequest, export_id: str) -> HttpResponse:
     """One export's progress (the bar polls every 2 s until done) and its files."""
     from ketaclinic.core.http import render_page_or_partial
     from ketaclinic.outcomes.models import DataExport
 
     export = selectors.export_get_for_actor(
-        request.actor,  # type: ignore[attr-defined]
+        request.actor,
         export_id,
         kind=DataExport.Kind.RESEARCH,
     )
@@ -232,14 +235,14 @@ def export_detail(request: HttpRequest, export_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.RESEARCH_EXPORT)
-def export_file(request: HttpRequest, export_id: str, name: str) -> HttpResponse:
-    from django.http import FileResponse, Http404
+def export_file(request: ActorRequest, export_id: str, name: str) -> FileResponse:
+    from django.http import Http404
 
     from ketaclinic.accounts.audit import audit_record
     from ketaclinic.outcomes.models import DataExport
     from ketaclinic.outcomes.research_export import export_directory
 
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     export = selectors.export_get_for_actor(actor, export_id, kind=DataExport.Kind.RESEARCH)
     if export.status != DataExport.Status.DONE or name not in {f["name"] for f in export.files}:
         raise Http404("No such file in this export.")

@@ -4,11 +4,11 @@ import uuid
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
+from ketaclinic.accounts.actor import Actor, ActorRequest
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.api import ERROR_RESPONSES
 from ketaclinic.patients import selectors, services
@@ -35,7 +35,7 @@ class Page(Schema):
     offset: int
 
 
-def _paged(request: HttpRequest, queryset: Any, limit: int, offset: int) -> dict[str, Any]:
+def _paged(request: ActorRequest, queryset: Any, limit: int, offset: int) -> dict[str, Any]:
     return {
         "count": queryset.count(),
         "limit": limit,
@@ -114,29 +114,29 @@ class PatientFilter(PageQuery):
     birth_date: date | None = None
 
 
-def _actor(request: HttpRequest) -> Any:
+def _actor(request: ActorRequest) -> Actor:
     return request.auth  # the Actor set by TenantMiddleware and TokenAuth
 
 
 @router.get("/patients", response={200: PatientPage, **ERROR_RESPONSES})
-def list_patients(request: HttpRequest, filters: Query[PatientFilter]) -> Any:
+def list_patients(request: ActorRequest, filters: Query[PatientFilter]) -> Any:
     _actor(request).require(Cap.PATIENT_LIST)
     patients = selectors.patient_search(query=filters.q, birth_date=filters.birth_date)
     return _paged(request, patients, filters.limit, filters.offset)
 
 
 @router.post("/patients", response={201: PatientOut, **ERROR_RESPONSES})
-def create_patient(request: HttpRequest, payload: PatientIn) -> Any:
+def create_patient(request: ActorRequest, payload: PatientIn) -> Any:
     return Status(201, services.patient_create(actor=_actor(request), data=payload.dict()))
 
 
 @router.get("/patients/{patient_id}", response={200: PatientOut, **ERROR_RESPONSES})
-def get_patient(request: HttpRequest, patient_id: str) -> Any:
+def get_patient(request: ActorRequest, patient_id: str) -> Any:
     return selectors.patient_chart_read(_actor(request), patient_id, action="patients.patient.read")
 
 
 @router.patch("/patients/{patient_id}", response={200: PatientOut, **ERROR_RESPONSES})
-def update_patient(request: HttpRequest, patient_id: str, payload: PatientPatch) -> Any:
+def update_patient(request: ActorRequest, patient_id: str, payload: PatientPatch) -> Any:
     actor = _actor(request)
     patient = selectors.patient_get_for_actor(actor, patient_id)
     return services.patient_update(
@@ -180,7 +180,7 @@ class HeightPage(Page):
 
 
 @router.get("/patients/{patient_id}/weights", response={200: WeightPage, **ERROR_RESPONSES})
-def list_weights(request: HttpRequest, patient_id: str, page: Query[PageQuery]) -> Any:
+def list_weights(request: ActorRequest, patient_id: str, page: Query[PageQuery]) -> Any:
     actor = _actor(request)
     actor.require(Cap.CLINICAL_VIEW)
     patient = selectors.patient_chart_read(actor, patient_id, action="patients.weights.read")
@@ -189,14 +189,14 @@ def list_weights(request: HttpRequest, patient_id: str, page: Query[PageQuery]) 
 
 
 @router.post("/patients/{patient_id}/weights", response={201: WeightOut, **ERROR_RESPONSES})
-def record_weight(request: HttpRequest, patient_id: str, payload: MeasurementIn) -> Any:
+def record_weight(request: ActorRequest, patient_id: str, payload: MeasurementIn) -> Any:
     actor = _actor(request)
     patient = selectors.patient_get_for_actor(actor, patient_id)
     return Status(201, services.weight_record(actor=actor, patient=patient, **payload.dict()))
 
 
 @router.get("/patients/{patient_id}/heights", response={200: HeightPage, **ERROR_RESPONSES})
-def list_heights(request: HttpRequest, patient_id: str, page: Query[PageQuery]) -> Any:
+def list_heights(request: ActorRequest, patient_id: str, page: Query[PageQuery]) -> Any:
     actor = _actor(request)
     actor.require(Cap.CLINICAL_VIEW)
     patient = selectors.patient_chart_read(actor, patient_id, action="patients.heights.read")
@@ -205,7 +205,7 @@ def list_heights(request: HttpRequest, patient_id: str, page: Query[PageQuery]) 
 
 
 @router.post("/patients/{patient_id}/heights", response={201: HeightOut, **ERROR_RESPONSES})
-def record_height(request: HttpRequest, patient_id: str, payload: MeasurementIn) -> Any:
+def record_height(request: ActorRequest, patient_id: str, payload: MeasurementIn) -> Any:
     actor = _actor(request)
     patient = selectors.patient_get_for_actor(actor, patient_id)
     return Status(201, services.height_record(actor=actor, patient=patient, **payload.dict()))
@@ -235,7 +235,7 @@ class BloodPressurePage(Page):
     response={200: BloodPressurePage, **ERROR_RESPONSES},
     description="Resting blood pressures on the chart, newest first (session vitals excluded).",
 )
-def list_blood_pressures(request: HttpRequest, patient_id: str, page: Query[PageQuery]) -> Any:
+def list_blood_pressures(request: ActorRequest, patient_id: str, page: Query[PageQuery]) -> Any:
     actor = _actor(request)
     actor.require(Cap.CLINICAL_VIEW)
     patient = selectors.patient_chart_read(actor, patient_id, action="patients.vitals.read")
@@ -252,7 +252,7 @@ def list_blood_pressures(request: HttpRequest, patient_id: str, page: Query[Page
     response={201: BloodPressureOut, **ERROR_RESPONSES},
     description="Record a resting blood pressure on the chart (what screening reads).",
 )
-def record_blood_pressure(request: HttpRequest, patient_id: str, payload: BloodPressureIn) -> Any:
+def record_blood_pressure(request: ActorRequest, patient_id: str, payload: BloodPressureIn) -> Any:
     actor = _actor(request)
     patient = selectors.patient_get_for_actor(actor, patient_id)
     return Status(
@@ -272,7 +272,7 @@ class MeasurementRemoveQuery(Schema):
 
 
 def _remove_measurement(
-    request: HttpRequest, model: type[ChartEntry], entry_id: str, reason: str
+    request: ActorRequest, model: type[ChartEntry], entry_id: str, reason: str
 ) -> Any:
     actor = _actor(request)
     entry = selectors.entry_get_for_actor(actor, model, entry_id, capability=Cap.CLINICAL_EDIT)
@@ -286,7 +286,7 @@ def _remove_measurement(
     description="Marks the weight entered-in-error: kept for the record, never used for dosing.",
 )
 def remove_weights(
-    request: HttpRequest, entry_id: str, query: Query[MeasurementRemoveQuery]
+    request: ActorRequest, entry_id: str, query: Query[MeasurementRemoveQuery]
 ) -> Any:
     return _remove_measurement(request, BodyWeight, entry_id, query.reason)
 
@@ -297,7 +297,7 @@ def remove_weights(
     description="Marks the height entered-in-error; the chart keeps it for the record.",
 )
 def remove_heights(
-    request: HttpRequest, entry_id: str, query: Query[MeasurementRemoveQuery]
+    request: ActorRequest, entry_id: str, query: Query[MeasurementRemoveQuery]
 ) -> Any:
     return _remove_measurement(request, BodyHeight, entry_id, query.reason)
 
@@ -308,7 +308,9 @@ def remove_heights(
     description="Marks a resting vital sign (e.g. a blood pressure) entered-in-error: screening "
     "no longer reads it; the chart keeps it for the record.",
 )
-def remove_vitals(request: HttpRequest, entry_id: str, query: Query[MeasurementRemoveQuery]) -> Any:
+def remove_vitals(
+    request: ActorRequest, entry_id: str, query: Query[MeasurementRemoveQuery]
+) -> Any:
     return _remove_measurement(request, VitalSign, entry_id, query.reason)
 
 
@@ -425,22 +427,24 @@ def _entry_routes(
 
     # Built with type() because the item schema is a runtime value, not a name annotations can see.
     EntryPage = type(
-        f"{schema_out.__name__}Page", (Page,), {"__annotations__": {"items": list[schema_out]}}
+        f"{schema_out.__name__}Page",
+        (Page,),
+        {"__annotations__": {"items": list[schema_out]}},  # type: ignore[valid-type]
     )
 
-    def list_entries(request: HttpRequest, patient_id: str, page: Query[PageQuery]) -> Any:
+    def list_entries(request: ActorRequest, patient_id: str, page: Query[PageQuery]) -> Any:
         actor = _actor(request)
         actor.require(Cap.CLINICAL_VIEW)
         patient = selectors.patient_chart_read(actor, patient_id, action=f"patients.{plural}.read")
         entries = model.objects.filter(patient=patient).order_by("pk")
         return _paged(request, entries, page.limit, page.offset)
 
-    def create_entry(request: HttpRequest, patient_id: str, payload: schema_in) -> Any:  # type: ignore[valid-type]
+    def create_entry(request: ActorRequest, patient_id: str, payload: schema_in) -> Any:  # type: ignore[valid-type]
         actor = _actor(request)
         patient = selectors.patient_get_for_actor(actor, patient_id)
-        return Status(201, add(actor=actor, patient=patient, data=payload.dict()))
+        return Status(201, add(actor=actor, patient=patient, data=cast(Schema, payload).dict()))
 
-    def get_entry(request: HttpRequest, entry_id: str) -> Any:
+    def get_entry(request: ActorRequest, entry_id: str) -> Any:
         actor = _actor(request)
         entry = selectors.entry_get_for_actor(actor, model, entry_id, capability=Cap.CLINICAL_VIEW)
         from ketaclinic.accounts.audit import audit_record
@@ -453,13 +457,13 @@ def _entry_routes(
         )
         return entry
 
-    def patch_entry(request: HttpRequest, entry_id: str, payload: schema_patch) -> Any:  # type: ignore[valid-type]
+    def patch_entry(request: ActorRequest, entry_id: str, payload: schema_patch) -> Any:  # type: ignore[valid-type]
         actor = _actor(request)
         entry = selectors.entry_get_for_actor(actor, model, entry_id, capability=Cap.CLINICAL_EDIT)
-        data = payload.dict(exclude_unset=True)
+        data = cast(Schema, payload).dict(exclude_unset=True)
         return update(actor=actor, data=data, **{update_kwarg: entry})
 
-    def remove_entry(request: HttpRequest, entry_id: str) -> Any:
+    def remove_entry(request: ActorRequest, entry_id: str) -> Any:
         actor = _actor(request)
         entry = selectors.entry_get_for_actor(actor, model, entry_id, capability=Cap.CLINICAL_EDIT)
         services.entry_mark_entered_in_error(actor=actor, entry=entry)

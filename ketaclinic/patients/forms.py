@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from ketaclinic.patients.codes import PRELOADED_CONDITIONS
@@ -18,7 +20,7 @@ class PatientForm(forms.ModelForm):
         widgets = {"birth_date": DateInput(), "address": forms.Textarea(attrs={"rows": 2})}
         help_texts = {"mrn": "Leave empty to generate one.", "preferred_language": "e.g. en, es"}
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["mrn"].required = False
 

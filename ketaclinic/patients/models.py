@@ -88,15 +88,18 @@ class CorrectableQuerySet(models.QuerySet):
         return self.filter(entered_in_error=False)
 
 
+CorrectableManager = models.Manager.from_queryset(CorrectableQuerySet)
+
+
 class CorrectableEntry(ChartEntry):
     """A chart entry that is corrected by marking it entered-in-error, never by erasing it: the
     row stays for the record (and reads back with that status), and `in_use()` leaves it out."""
 
     entered_in_error = models.BooleanField(default=False)
 
-    objects = ScopedManager(
-        _manager_class=models.Manager.from_queryset(CorrectableQuerySet), **SCOPED
-    )
+    # The plugin has already typed `objects` from ChartEntry's scoped manager (see typings/
+    # django_scopes); the queryset-derived manager class here is one it cannot relate to that.
+    objects = ScopedManager(_manager_class=CorrectableManager, **SCOPED)  # type: ignore[misc, arg-type]
 
     class Meta:
         abstract = True

@@ -290,7 +290,11 @@ def _update_entry(
         raise Conflict("This entry was marked entered-in-error and can no longer be changed.")
     # null clears an optional date or answer; a required or text field cannot be cleared to null
     # (the database would refuse it with an IntegrityError, a 500).
-    nulls = [k for k, v in data.items() if v is None and not type(entry)._meta.get_field(k).null]
+    nulls = [
+        k
+        for k, v in data.items()
+        if v is None and not getattr(type(entry)._meta.get_field(k), "null", False)
+    ]
     if nulls:
         raise ValidationFailed(
             "Some fields cannot be empty.",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 import pint
 
-_ureg = pint.UnitRegistry()
+_ureg: pint.UnitRegistry[Any] = pint.UnitRegistry()
 
 WEIGHT_UNITS = {"kg": "kilogram", "lb": "pound", "[lb_av]": "pound", "g": "gram"}
 HEIGHT_UNITS = {"cm": "centimeter", "in": "inch", "[in_i]": "inch", "m": "meter"}

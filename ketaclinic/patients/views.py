@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
+from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.decorators import staff_view
 from ketaclinic.core.errors import DomainError, NotFound
@@ -63,7 +64,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view(Cap.PATIENT_CREATE)
-def patient_create(request: HttpRequest) -> HttpResponse:
+def patient_create(request: ActorRequest) -> HttpResponse:
     form = PatientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -78,10 +79,10 @@ def patient_create(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view(Cap.PATIENT_VIEW)
-def patient_chart(request: HttpRequest, patient_id: str, section: str = "summary") -> HttpResponse:
+def patient_chart(request: ActorRequest, patient_id: str, section: str = "summary") -> HttpResponse:
     if section not in CHART_SECTIONS:
         section = "summary"
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     patient = selectors.patient_chart_read(actor, patient_id, action="patients.chart.viewed")
     summary = selectors.chart_summary(patient) if actor.can(Cap.CLINICAL_VIEW) else None
     context = {
@@ -96,8 +97,8 @@ def patient_chart(request: HttpRequest, patient_id: str, section: str = "summary
 
 
 @staff_view(Cap.PATIENT_EDIT_DEMOGRAPHICS)
-def patient_edit(request: HttpRequest, patient_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def patient_edit(request: ActorRequest, patient_id: str) -> HttpResponse:
+    actor = request.actor
     patient = selectors.patient_get_for_actor(actor, patient_id)
     # The form gets a copy of the values, not the instance: the service compares old and new.
     form = PatientForm(request.POST or None, initial=model_to_dict(patient, PATIENT_FIELDS))
@@ -116,15 +117,15 @@ def patient_edit(request: HttpRequest, patient_id: str) -> HttpResponse:
 
 
 def _chart_entry_view(
-    form_class: type[forms.Form],
+    form_class: type[forms.BaseForm],
     save: Callable[[Any, Any, dict[str, Any]], Any],
     title: str,
     done_message: str,
 ) -> Callable[..., HttpResponse]:
     """A page (or htmx fragment) that adds one entry to the chart through a service."""
 
-    def view(request: HttpRequest, patient_id: str) -> HttpResponse:
-        actor = request.actor  # type: ignore[attr-defined]
+    def view(request: ActorRequest, patient_id: str) -> HttpResponse:
+        actor = request.actor
         patient = selectors.patient_get_for_actor(actor, patient_id)
         form = form_class(request.POST or None)
         if request.method == "POST" and form.is_valid():
@@ -134,7 +135,7 @@ def _chart_entry_view(
                 add_domain_errors(form, error)
             else:
                 messages.success(request, done_message)
-                response = redirect("patients:chart", patient_id=patient.public_id)
+                response: HttpResponse = redirect("patients:chart", patient_id=patient.public_id)
                 if getattr(request, "htmx", False):
                     response = HttpResponse(status=204)
                     response["HX-Redirect"] = response_url(patient)
@@ -235,11 +236,11 @@ def _entered_in_error_view(model: type[ChartEntry], what: str) -> Callable[..., 
     marking is a 409 (Conflict) page; another organization's patient or entry is a 404.
     """
 
-    def view(request: HttpRequest, patient_id: str, entry_id: str) -> HttpResponse:
-        actor = request.actor  # type: ignore[attr-defined]
+    def view(request: ActorRequest, patient_id: str, entry_id: str) -> HttpResponse:
+        actor = request.actor
         patient = selectors.patient_get_for_actor(actor, patient_id)
         entry = selectors.entry_get_for_actor(actor, model, entry_id, capability=Cap.CLINICAL_EDIT)
-        if entry.patient_id != patient.pk:  # type: ignore[attr-defined]
+        if entry.patient_id != patient.pk:
             raise NotFound(f"No such {model._meta.verbose_name}.")
         form = EnteredInErrorForm(request.POST or None)
         if request.method == "POST" and form.is_valid():

@@ -12,9 +12,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
+from ketaclinic.accounts.actor import Actor, ActorRequest
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.api import ERROR_RESPONSES
 from ketaclinic.protocols import selectors, services
@@ -24,7 +24,7 @@ router = Router(tags=["protocols"])
 R = ERROR_RESPONSES
 
 
-def _actor(request: HttpRequest) -> Any:
+def _actor(request: ActorRequest) -> Actor:
     return request.auth
 
 
@@ -94,30 +94,30 @@ class PlanEventOut(Schema):
     result: dict[str, Any]
 
 
-def _protocol(request: HttpRequest, protocol_id: uuid.UUID) -> ProtocolVersion:
+def _protocol(request: ActorRequest, protocol_id: uuid.UUID) -> ProtocolVersion:
     return selectors.protocol_get(_actor(request), protocol_id)
 
 
 @router.get("/protocols", response={200: list[ProtocolOut], **R})
-def protocol_list(request: HttpRequest) -> Any:
+def protocol_list(request: ActorRequest) -> Any:
     _actor(request).require(Cap.PATIENT_LIST)
     return list(selectors.protocol_versions())
 
 
 @router.post("/protocols/catalog", response={200: CatalogOut, **R})
-def protocol_catalog(request: HttpRequest) -> Any:
+def protocol_catalog(request: ActorRequest) -> Any:
     """Add the cited catalog protocols this clinic does not have yet (as the screen's button)."""
     actor = _actor(request)
     return {"added": services.protocol_catalog_seed(organization=actor.organization, actor=actor)}
 
 
 @router.get("/protocols/{protocol_id}", response={200: ProtocolOut, **R})
-def protocol_read(request: HttpRequest, protocol_id: uuid.UUID) -> Any:
+def protocol_read(request: ActorRequest, protocol_id: uuid.UUID) -> Any:
     return _protocol(request, protocol_id)
 
 
 @router.post("/protocols/{protocol_id}/clone", response={201: ProtocolOut, **R})
-def protocol_clone(request: HttpRequest, protocol_id: uuid.UUID, payload: CloneIn) -> Any:
+def protocol_clone(request: ActorRequest, protocol_id: uuid.UUID, payload: CloneIn) -> Any:
     source = _protocol(request, protocol_id)
     return Status(
         201, services.protocol_clone(actor=_actor(request), source=source, note=payload.note)
@@ -125,7 +125,7 @@ def protocol_clone(request: HttpRequest, protocol_id: uuid.UUID, payload: CloneI
 
 
 @router.patch("/protocols/{protocol_id}", response={200: ProtocolOut, **R})
-def protocol_draft_update(request: HttpRequest, protocol_id: uuid.UUID, payload: DraftIn) -> Any:
+def protocol_draft_update(request: ActorRequest, protocol_id: uuid.UUID, payload: DraftIn) -> Any:
     """Edit a draft; a published version answers 409 (clone it to a new version)."""
     protocol = _protocol(request, protocol_id)
     return services.protocol_draft_update(
@@ -134,13 +134,13 @@ def protocol_draft_update(request: HttpRequest, protocol_id: uuid.UUID, payload:
 
 
 @router.post("/protocols/{protocol_id}/publish", response={200: ProtocolOut, **R})
-def protocol_publish(request: HttpRequest, protocol_id: uuid.UUID) -> Any:
+def protocol_publish(request: ActorRequest, protocol_id: uuid.UUID) -> Any:
     protocol = _protocol(request, protocol_id)
     return services.protocol_publish(actor=_actor(request), protocol=protocol)
 
 
 @router.get("/safety-policy", response={200: SafetyPolicyOut, **R})
-def safety_policy_read(request: HttpRequest) -> Any:
+def safety_policy_read(request: ActorRequest) -> Any:
     actor = _actor(request)
     actor.require(Cap.SAFETY_POLICY_EDIT)
     row, policy = selectors.safety_policy_current(actor.organization)
@@ -155,7 +155,7 @@ def safety_policy_read(request: HttpRequest) -> Any:
 
 
 @router.post("/safety-policy", response={201: SafetyPolicyOut, **R})
-def safety_policy_publish(request: HttpRequest, payload: SafetyPolicyIn) -> Any:
+def safety_policy_publish(request: ActorRequest, payload: SafetyPolicyIn) -> Any:
     """Publish the next version: the current policy with these changes, validated as a whole."""
     row = services.safety_policy_publish(
         actor=_actor(request), changes=payload.changes, note=payload.note
@@ -164,7 +164,7 @@ def safety_policy_publish(request: HttpRequest, payload: SafetyPolicyIn) -> Any:
 
 
 @router.post("/plans/{plan_id}/phase", response={201: PlanEventOut, **R})
-def plan_phase(request: HttpRequest, plan_id: uuid.UUID, payload: PhaseIn) -> Any:
+def plan_phase(request: ActorRequest, plan_id: uuid.UUID, payload: PhaseIn) -> Any:
     actor = _actor(request)
     plan = selectors.plan_get(actor, plan_id, capability=Cap.PLAN_PRESCRIBE)
     return Status(
@@ -176,7 +176,7 @@ def plan_phase(request: HttpRequest, plan_id: uuid.UUID, payload: PhaseIn) -> An
 
 
 @router.post("/plans/{plan_id}/titrations", response={201: PlanEventOut, **R})
-def plan_titrate(request: HttpRequest, plan_id: uuid.UUID, payload: TitrateIn) -> Any:
+def plan_titrate(request: ActorRequest, plan_id: uuid.UUID, payload: TitrateIn) -> Any:
     actor = _actor(request)
     plan = selectors.plan_get(actor, plan_id, capability=Cap.PLAN_PRESCRIBE)
     return Status(201, services.plan_titrate(actor=actor, plan=plan, **payload.dict()))

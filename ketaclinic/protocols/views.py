@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.roles import Cap, capabilities_of
 from ketaclinic.core.decorators import staff_view
 from ketaclinic.core.errors import Conflict, DomainError
@@ -56,8 +57,8 @@ def protocol_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @staff_view(Cap.PROTOCOL_MANAGE)
-def catalog_seed(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def catalog_seed(request: ActorRequest) -> HttpResponse:
+    actor = request.actor
     count = services.protocol_catalog_seed(organization=actor.organization, actor=actor)
     messages.success(request, f"{count} standard protocol(s) published.")
     return redirect("protocols:list")
@@ -83,8 +84,8 @@ def _detail(
     return TemplateResponse(request, "protocols/protocol_detail.html", context, status=status)
 
 
-def _protocol(request: HttpRequest, protocol_id: str) -> ProtocolVersion:
-    protocol = selectors.protocol_get(request.actor, protocol_id)  # type: ignore[attr-defined]
+def _protocol(request: ActorRequest, protocol_id: str) -> ProtocolVersion:
+    protocol = selectors.protocol_get(request.actor, protocol_id)
     # One lookup for the people the page names, rather than one query each.
     return (
         ProtocolVersion.objects.select_related("based_on", "created_by", "published_by")
@@ -94,14 +95,14 @@ def _protocol(request: HttpRequest, protocol_id: str) -> ProtocolVersion:
 
 
 @staff_view(Cap.PATIENT_LIST)
-def protocol_detail(request: HttpRequest, protocol_id: str) -> HttpResponse:
+def protocol_detail(request: ActorRequest, protocol_id: str) -> HttpResponse:
     return _detail(request, _protocol(request, protocol_id))
 
 
 @require_POST
 @staff_view(Cap.PROTOCOL_MANAGE)
-def protocol_clone(request: HttpRequest, protocol_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def protocol_clone(request: ActorRequest, protocol_id: str) -> HttpResponse:
+    actor = request.actor
     source = _protocol(request, protocol_id)
     form = CloneForm(request.POST)
     if not form.is_valid():
@@ -112,8 +113,8 @@ def protocol_clone(request: HttpRequest, protocol_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.PROTOCOL_MANAGE)
-def protocol_edit(request: HttpRequest, protocol_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def protocol_edit(request: ActorRequest, protocol_id: str) -> HttpResponse:
+    actor = request.actor
     protocol = _protocol(request, protocol_id)
     if protocol.status != ProtocolVersion.Status.DRAFT:
         # Refused before any form is shown: a published version is the record of what was given.
@@ -142,8 +143,8 @@ def protocol_edit(request: HttpRequest, protocol_id: str) -> HttpResponse:
 
 @require_POST
 @staff_view(Cap.PROTOCOL_MANAGE)
-def protocol_publish(request: HttpRequest, protocol_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def protocol_publish(request: ActorRequest, protocol_id: str) -> HttpResponse:
+    actor = request.actor
     protocol = _protocol(request, protocol_id)
     try:
         protocol = services.protocol_publish(actor=actor, protocol=protocol)
@@ -190,8 +191,8 @@ def _history(versions: list[SafetyPolicyVersion]) -> list[dict[str, Any]]:
 
 
 @staff_view(Cap.SAFETY_POLICY_EDIT)
-def safety_policy(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def safety_policy(request: ActorRequest) -> HttpResponse:
+    actor = request.actor
     versions = list(SafetyPolicyVersion.objects.select_related("published_by").order_by("-version"))
     policy = versions[0].policy if versions else DEFAULT_POLICY
     context = {
@@ -205,8 +206,8 @@ def safety_policy(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view(Cap.SAFETY_POLICY_EDIT)
-def safety_policy_edit(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def safety_policy_edit(request: ActorRequest) -> HttpResponse:
+    actor = request.actor
     row, policy = selectors.safety_policy_current(actor.organization)
     form = SafetyPolicyForm(request.POST or None, policy=policy)
     status = 200
@@ -239,10 +240,10 @@ def safety_policy_edit(request: HttpRequest) -> HttpResponse:
 
 
 def _plan_section(
-    request: HttpRequest, patient: Any, status: int = 200, **kwargs: Any
+    request: ActorRequest, patient: Any, status: int = 200, **kwargs: Any
 ) -> HttpResponse:
     """The chart's Plan section: alone for htmx, inside a page otherwise (no-JS fallback)."""
-    caps = {str(c) for c in capabilities_of(request.actor.role)}  # type: ignore[attr-defined]
+    caps = {str(c) for c in capabilities_of(request.actor.role)}
     context = plan_section_context(patient, caps, **kwargs)
     name = (
         "protocols/plan_section.html"
@@ -252,7 +253,7 @@ def _plan_section(
     return TemplateResponse(request, name, context, status=status)
 
 
-def _done(request: HttpRequest, patient: Any, notice: str) -> HttpResponse:
+def _done(request: ActorRequest, patient: Any, notice: str) -> HttpResponse:
     if getattr(request, "htmx", False):
         return _plan_section(request, patient, notice=notice)
     messages.success(request, notice)
@@ -261,8 +262,8 @@ def _done(request: HttpRequest, patient: Any, notice: str) -> HttpResponse:
 
 @require_POST
 @staff_view(Cap.PLAN_PRESCRIBE)
-def plan_create(request: HttpRequest, patient_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def plan_create(request: ActorRequest, patient_id: str) -> HttpResponse:
+    actor = request.actor
     patient = patient_get_for_actor(actor, patient_id)
     published = selectors.protocol_versions().filter(status=ProtocolVersion.Status.PUBLISHED)
     form = PlanCreateForm(request.POST, protocols=list(published))
@@ -276,14 +277,14 @@ def plan_create(request: HttpRequest, patient_id: str) -> HttpResponse:
     return _done(request, patient, f"Plan {plan.protocol_key} created, phase {plan.phase}.")
 
 
-def _plan(request: HttpRequest, plan_id: str) -> TreatmentPlan:
-    return selectors.plan_get(request.actor, plan_id, capability=Cap.PLAN_PRESCRIBE)  # type: ignore[attr-defined]
+def _plan(request: ActorRequest, plan_id: str) -> TreatmentPlan:
+    return selectors.plan_get(request.actor, plan_id, capability=Cap.PLAN_PRESCRIBE)
 
 
 @require_POST
 @staff_view(Cap.PLAN_PRESCRIBE)
-def plan_phase_change(request: HttpRequest, plan_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def plan_phase_change(request: ActorRequest, plan_id: str) -> HttpResponse:
+    actor = request.actor
     plan = _plan(request, plan_id)
     form = PhaseChangeForm(
         request.POST,
@@ -305,10 +306,10 @@ def plan_phase_change(request: HttpRequest, plan_id: str) -> HttpResponse:
 
 @require_POST
 @staff_view(Cap.PLAN_PRESCRIBE)
-def plan_extend(request: HttpRequest, plan_id: str) -> HttpResponse:
+def plan_extend(request: ActorRequest, plan_id: str) -> HttpResponse:
     """More dosing sessions in the current phase than it planned (the dose past the planned
     count is refused until then)."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     plan = _plan(request, plan_id)
     form = PhaseExtendForm(request.POST, auto_id=f"extend-{plan.public_id.hex[:8]}-%s")
     status = 400
@@ -327,8 +328,8 @@ def plan_extend(request: HttpRequest, plan_id: str) -> HttpResponse:
 
 @require_POST
 @staff_view(Cap.PLAN_PRESCRIBE)
-def plan_titrate(request: HttpRequest, plan_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def plan_titrate(request: ActorRequest, plan_id: str) -> HttpResponse:
+    actor = request.actor
     plan = _plan(request, plan_id)
     form = TitrateForm(request.POST, auto_id=plan_auto_id(plan))
     status = 400

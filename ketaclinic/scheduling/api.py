@@ -8,9 +8,9 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
+from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.api import ERROR_RESPONSES
 from ketaclinic.core.errors import ValidationFailed
@@ -262,7 +262,7 @@ def _reload(appointment: Any) -> Any:
 
 
 @router.get("/scheduling/types", response={200: list[TypeOut], **ERROR_RESPONSES})
-def list_types(request: HttpRequest) -> Any:
+def list_types(request: ActorRequest) -> Any:
     actor = request.auth
     actor.require(Cap.SCHEDULE_VIEW)
     services.appointment_types_seed(organization=actor.organization)
@@ -270,7 +270,7 @@ def list_types(request: HttpRequest) -> Any:
 
 
 @router.put("/scheduling/types/{kind}", response={200: TypeOut, **ERROR_RESPONSES})
-def update_type(request: HttpRequest, kind: str, payload: TypeIn) -> Any:
+def update_type(request: ActorRequest, kind: str, payload: TypeIn) -> Any:
     actor = request.auth
     return services.appointment_type_update(
         actor=actor,
@@ -280,7 +280,7 @@ def update_type(request: HttpRequest, kind: str, payload: TypeIn) -> Any:
 
 
 @router.get("/scheduling/appointments", response={200: list[AppointmentOut], **ERROR_RESPONSES})
-def list_appointments(request: HttpRequest, filters: Query[RangeQuery]) -> Any:
+def list_appointments(request: ActorRequest, filters: Query[RangeQuery]) -> Any:
     actor = request.auth
     actor.require(Cap.SCHEDULE_VIEW)
     if filters.end <= filters.start or (filters.end - filters.start).days > 31:
@@ -294,7 +294,7 @@ def list_appointments(request: HttpRequest, filters: Query[RangeQuery]) -> Any:
 
 
 @router.post("/scheduling/appointments", response={201: AppointmentOut, **ERROR_RESPONSES})
-def book(request: HttpRequest, payload: BookIn) -> Any:
+def book(request: ActorRequest, payload: BookIn) -> Any:
     actor = request.auth
     patient = patient_get_for_actor(actor, payload.patient)
     clinic = selectors.clinic_for_actor(actor, payload.clinic)
@@ -313,7 +313,7 @@ def book(request: HttpRequest, payload: BookIn) -> Any:
 @router.get(
     "/scheduling/appointments/{appointment_id}", response={200: AppointmentOut, **ERROR_RESPONSES}
 )
-def get_appointment(request: HttpRequest, appointment_id: str) -> Any:
+def get_appointment(request: ActorRequest, appointment_id: str) -> Any:
     return _reload(selectors.appointment_get_for_actor(request.auth, appointment_id))
 
 
@@ -321,7 +321,7 @@ def get_appointment(request: HttpRequest, appointment_id: str) -> Any:
     "/scheduling/appointments/{appointment_id}/reschedule",
     response={201: AppointmentOut, **ERROR_RESPONSES},
 )
-def reschedule(request: HttpRequest, appointment_id: str, payload: MoveIn) -> Any:
+def reschedule(request: ActorRequest, appointment_id: str, payload: MoveIn) -> Any:
     actor = request.auth
     appointment = selectors.appointment_get_for_actor(actor, appointment_id)
     moved = services.appointment_reschedule(
@@ -339,7 +339,7 @@ def reschedule(request: HttpRequest, appointment_id: str, payload: MoveIn) -> An
     "/scheduling/appointments/{appointment_id}/cancel",
     response={200: AppointmentOut, **ERROR_RESPONSES},
 )
-def cancel(request: HttpRequest, appointment_id: str, payload: ReasonIn) -> Any:
+def cancel(request: ActorRequest, appointment_id: str, payload: ReasonIn) -> Any:
     actor = request.auth
     appointment = selectors.appointment_get_for_actor(actor, appointment_id)
     return _reload(
@@ -351,7 +351,7 @@ def cancel(request: HttpRequest, appointment_id: str, payload: ReasonIn) -> Any:
     "/scheduling/appointments/{appointment_id}/no-show",
     response={200: AppointmentOut, **ERROR_RESPONSES},
 )
-def no_show(request: HttpRequest, appointment_id: str, payload: ReasonIn) -> Any:
+def no_show(request: ActorRequest, appointment_id: str, payload: ReasonIn) -> Any:
     actor = request.auth
     appointment = selectors.appointment_get_for_actor(actor, appointment_id)
     return _reload(
@@ -363,14 +363,14 @@ def no_show(request: HttpRequest, appointment_id: str, payload: ReasonIn) -> Any
     "/scheduling/appointments/{appointment_id}/check-in",
     response={200: AppointmentOut, **ERROR_RESPONSES},
 )
-def check_in(request: HttpRequest, appointment_id: str) -> Any:
+def check_in(request: ActorRequest, appointment_id: str) -> Any:
     actor = request.auth
     appointment = selectors.appointment_get_for_actor(actor, appointment_id)
     return _reload(services.appointment_check_in(actor=actor, appointment=appointment))
 
 
 @router.get("/scheduling/free-slots", response={200: list[SlotOut], **ERROR_RESPONSES})
-def free_slots(request: HttpRequest, filters: Query[SlotQuery]) -> Any:
+def free_slots(request: ActorRequest, filters: Query[SlotQuery]) -> Any:
     actor = request.auth
     actor.require(Cap.SCHEDULE_VIEW)
     clinic = selectors.clinic_for_actor(actor, filters.clinic)
@@ -393,7 +393,7 @@ def _series_out(proposal: Any) -> dict[str, Any]:
 
 
 @router.post("/scheduling/series", response={201: SeriesOut, **ERROR_RESPONSES})
-def propose_series(request: HttpRequest, payload: SeriesIn) -> Any:
+def propose_series(request: ActorRequest, payload: SeriesIn) -> Any:
     actor = request.auth
     actor.require(Cap.SCHEDULE_BOOK)
     plan = TreatmentPlan.objects.filter(public_id=payload.plan).select_related("patient").first()
@@ -416,7 +416,7 @@ def propose_series(request: HttpRequest, payload: SeriesIn) -> Any:
 @router.post(
     "/scheduling/series/{series_id}/confirm", response={200: ConfirmOut, **ERROR_RESPONSES}
 )
-def confirm_series(request: HttpRequest, series_id: str, payload: ConfirmIn) -> Any:
+def confirm_series(request: ActorRequest, series_id: str, payload: ConfirmIn) -> Any:
     actor = request.auth
     proposal = selectors.series_get_for_actor(actor, series_id)
     result = services.series_confirm(
@@ -437,7 +437,7 @@ def confirm_series(request: HttpRequest, series_id: str, payload: ConfirmIn) -> 
 
 
 @router.get("/scheduling/waitlist", response={200: list[WaitlistOut], **ERROR_RESPONSES})
-def list_waitlist(request: HttpRequest) -> Any:
+def list_waitlist(request: ActorRequest) -> Any:
     actor = request.auth
     actor.require(Cap.SCHEDULE_VIEW)
     from ketaclinic.scheduling.models import WaitlistEntry
@@ -448,7 +448,7 @@ def list_waitlist(request: HttpRequest) -> Any:
 
 
 @router.post("/scheduling/waitlist", response={201: WaitlistOut, **ERROR_RESPONSES})
-def add_waitlist(request: HttpRequest, payload: WaitlistIn) -> Any:
+def add_waitlist(request: ActorRequest, payload: WaitlistIn) -> Any:
     actor = request.auth
     entry = services.waitlist_add(
         actor=actor,
@@ -465,7 +465,7 @@ def add_waitlist(request: HttpRequest, payload: WaitlistIn) -> Any:
 @router.post(
     "/scheduling/waitlist/{entry_id}/book", response={201: AppointmentOut, **ERROR_RESPONSES}
 )
-def book_waitlist(request: HttpRequest, entry_id: str, payload: WaitlistBookIn) -> Any:
+def book_waitlist(request: ActorRequest, entry_id: str, payload: WaitlistBookIn) -> Any:
     actor = request.auth
     entry = selectors.waitlist_get_for_actor(actor, entry_id)
     appointment = services.waitlist_book(
@@ -479,10 +479,10 @@ def book_waitlist(request: HttpRequest, entry_id: str, payload: WaitlistBookIn) 
 
 
 @router.put("/scheduling/hours", response={200: list[HoursRow], **ERROR_RESPONSES})
-def set_hours(request: HttpRequest, payload: HoursIn) -> Any:
+def set_hours(request: ActorRequest, payload: HoursIn) -> Any:
     actor = request.auth
     actor.require(Cap.SCHEDULE_MANAGE)
-    membership = selectors.clinician_by_user(actor, payload.staff)
+    membership = selectors.staff_member_by_user(actor, payload.staff)
     rows = services.staff_hours_set(
         actor=actor,
         membership=membership,
@@ -493,12 +493,12 @@ def set_hours(request: HttpRequest, payload: HoursIn) -> Any:
 
 
 @router.post("/scheduling/time-off", response={201: dict[str, str], **ERROR_RESPONSES})
-def add_time_off(request: HttpRequest, payload: TimeOffIn) -> Any:
+def add_time_off(request: ActorRequest, payload: TimeOffIn) -> Any:
     actor = request.auth
     actor.require(Cap.SCHEDULE_MANAGE)
     services.time_off_add(
         actor=actor,
-        membership=selectors.clinician_by_user(actor, payload.staff),
+        membership=selectors.staff_member_by_user(actor, payload.staff),
         starts_at=payload.starts_at,
         ends_at=payload.ends_at,
         reason=payload.reason,
@@ -507,7 +507,7 @@ def add_time_off(request: HttpRequest, payload: TimeOffIn) -> Any:
 
 
 @router.post("/scheduling/capacity", response={201: CapacityOut, **ERROR_RESPONSES})
-def publish_capacity(request: HttpRequest, payload: CapacityIn) -> Any:
+def publish_capacity(request: ActorRequest, payload: CapacityIn) -> Any:
     actor = request.auth
     policy = services.capacity_policy_publish(
         actor=actor,
@@ -577,7 +577,7 @@ class LeadOut(Schema):
 
 
 @router.get("/scheduling/leads", response={200: list[LeadOut], **ERROR_RESPONSES})
-def list_leads(request: HttpRequest) -> Any:
+def list_leads(request: ActorRequest) -> Any:
     from ketaclinic.scheduling.models import Lead
 
     request.auth.require(Cap.SCHEDULE_VIEW)
@@ -585,7 +585,7 @@ def list_leads(request: HttpRequest) -> Any:
 
 
 @router.post("/scheduling/leads/{lead_id}/convert", response={200: LeadOut, **ERROR_RESPONSES})
-def convert_lead(request: HttpRequest, lead_id: str) -> Any:
+def convert_lead(request: ActorRequest, lead_id: str) -> Any:
     from ketaclinic.core.errors import NotFound
     from ketaclinic.scheduling import leads
     from ketaclinic.scheduling.models import Lead
@@ -605,7 +605,7 @@ class FeedOut(Schema):
 
 
 @router.post("/scheduling/calendar-feed", response={201: FeedOut, **ERROR_RESPONSES})
-def issue_feed(request: HttpRequest) -> Any:
+def issue_feed(request: ActorRequest) -> Any:
     from django.urls import reverse
 
     from ketaclinic.scheduling.feeds import calendar_feed_issue
@@ -616,7 +616,7 @@ def issue_feed(request: HttpRequest) -> Any:
 
 
 @router.delete("/scheduling/calendar-feed", response={204: None, **ERROR_RESPONSES})
-def revoke_feed(request: HttpRequest) -> Any:
+def revoke_feed(request: ActorRequest) -> Any:
     from ketaclinic.scheduling.feeds import calendar_feed_revoke
 
     calendar_feed_revoke(actor=request.auth)

@@ -74,11 +74,12 @@ class Availability:
     ) -> Availability:
         window = Q(starts_at__lt=end, ends_at__gt=start)
         where = Q(clinic=clinic) | Q(clinician_id__in=clinicians)
+        holding = Appointment.objects.filter(window & where, status__in=Appointment.HOLDING)
+        if exclude_pk is not None:
+            holding = holding.exclude(pk=exclude_pk)
         held = [
             rules.Held(*row)
-            for row in Appointment.objects.filter(window & where, status__in=Appointment.HOLDING)
-            .exclude(pk=exclude_pk)
-            .values_list(
+            for row in holding.values_list(
                 "starts_at", "ends_at", "chair_id", "clinician_id", "appointment_type__monitored"
             )
         ]

@@ -40,6 +40,8 @@ def scheduling_demo_setup(organization: Organization, *, seed: int = 1, visits: 
             organization=organization, defaults={"email_allowed_by_default": True}
         )
         clinic = Clinic.objects.filter(organization=organization).order_by("pk").first()
+        if clinic is None:
+            raise LookupError("the demo organization has no clinic")
         members = {
             m.role: m
             for m in Membership.objects.filter(organization=organization, is_active=True)

@@ -58,14 +58,14 @@ def front_door(request: HttpRequest, clinic_id: str) -> HttpResponse:
                 errors = {e.field: e.message for e in error.errors}
                 status = error.status
             else:
-                context = {"clinic": clinic, "lead": lead}
-                return TemplateResponse(request, "scheduling/public_thanks.html", context)
+                thanks = {"clinic": clinic, "lead": lead}
+                return TemplateResponse(request, "scheduling/public_thanks.html", thanks)
         services = list(
             AppointmentType.objects.filter(
                 organization=clinic.organization, is_active=True
             ).order_by("name")
         )
-        context = {
+        context: dict[str, Any] = {
             "clinic": clinic,
             "services": services,
             # Shown only where the clinic publishes one (docs/sources/scheduling.md, "Prices").

@@ -199,7 +199,8 @@ def ratio_exceeded_at(
     monitored = [h for h in held if h.monitored and h.start < end and start < h.end]
     nurses = [n for n in nurse_hours if n.start < end and start < n.end]
     moments = {start}
-    for item in (*monitored, *nurses):
+    spans: list[Held | Interval] = [*monitored, *nurses]
+    for item in spans:
         for boundary in (item.start, item.end):
             if start < boundary < end:
                 moments.add(boundary)

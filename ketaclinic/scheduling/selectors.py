@@ -83,7 +83,8 @@ def waitlist_get_for_actor(actor: Actor, public_id: Any) -> WaitlistEntry:
 def clinic_for_actor(actor: Actor, public_id: Any = None) -> Clinic:
     clinics = Clinic.objects.filter(organization=actor.organization)
     if public_id:
-        found = clinics.filter(public_id=_uuid(public_id)).first()
+        key = _uuid(public_id)
+        found = clinics.filter(public_id=key).first() if key else None
         if found is None:
             raise NotFound("No such clinic.")
         return found
@@ -112,15 +113,26 @@ def chair_by_number(clinic: Clinic, number: int | None) -> Chair | None:
 def clinician_by_user(actor: Actor, user_public_id: Any) -> Membership | None:
     if not user_public_id:
         return None
+    key = _uuid(user_public_id)
     found = (
         Membership.objects.filter(
-            organization=actor.organization, user__public_id=_uuid(user_public_id), is_active=True
+            organization=actor.organization, user__public_id=key, is_active=True
         )
         .select_related("user")
         .first()
+        if key
+        else None
     )
     if found is None:
         raise ValidationFailed.for_field("clinician", "No such clinician in this organization.")
+    return found
+
+
+def staff_member_by_user(actor: Actor, user_public_id: Any) -> Membership:
+    """The organization's active staff member with this user id (422 naming `staff` if none)."""
+    found = clinician_by_user(actor, user_public_id)
+    if found is None:
+        raise ValidationFailed.for_field("staff", "Name the staff member.")
     return found
 
 
@@ -157,7 +169,8 @@ def day_columns(clinic: Clinic, day: date) -> list[Column]:
     columns = {c.pk: Column(c.label, c) for c in chairs}
     no_chair = Column("Rooms and telehealth", None)
     for appointment in appointments_between(clinic, start, end):
-        columns.get(appointment.chair_id, no_chair).appointments.append(appointment)
+        chair = appointment.chair_id
+        (columns.get(chair, no_chair) if chair else no_chair).appointments.append(appointment)
     return [*columns.values(), no_chair]
 
 

@@ -28,7 +28,7 @@ RULE = "scheduling-series@1"
 DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 # Weekdays for n visits a week, by the first visit's weekday (0 = Monday): spread over the
 # working week and never on a weekend unless the series starts on one.
-SPREAD = {
+SPREAD: dict[int, dict[int, tuple[int, ...]]] = {
     1: {d: (d,) for d in range(7)},
     2: {0: (0, 3), 1: (1, 4), 2: (0, 2), 3: (0, 3), 4: (1, 4), 5: (1, 5), 6: (2, 6)},
     3: {

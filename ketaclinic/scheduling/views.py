@@ -15,6 +15,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.models import Membership
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
@@ -59,8 +60,14 @@ def _moving(request: HttpRequest, actor: Any, clinic: Any, day: date) -> dict[st
 
 
 @staff_view(Cap.SCHEDULE_VIEW)
-def calendar_day(request: HttpRequest, form: BookForm | None = None, **move: Any) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def calendar_day(request: ActorRequest) -> HttpResponse:
+    return _calendar_day_page(request)
+
+
+def _calendar_day_page(
+    request: ActorRequest, form: BookForm | None = None, **move: Any
+) -> HttpResponse:
+    actor = request.actor
     clinic = selectors.clinic_for_actor(actor, request.GET.get("clinic"))
     day = _day(request, clinic)
     context = {
@@ -83,8 +90,8 @@ def calendar_day(request: HttpRequest, form: BookForm | None = None, **move: Any
 
 
 @staff_view(Cap.SCHEDULE_VIEW)
-def calendar_week(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def calendar_week(request: ActorRequest) -> HttpResponse:
+    actor = request.actor
     clinic = selectors.clinic_for_actor(actor, request.GET.get("clinic"))
     day = _day(request, clinic)
     monday = day - timedelta(days=day.weekday())
@@ -99,8 +106,8 @@ def calendar_week(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view(Cap.SCHEDULE_BOOK)
-def book(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def book(request: ActorRequest) -> HttpResponse:
+    actor = request.actor
     if request.method != "POST":
         return redirect("scheduling:day")
     clinic = selectors.clinic_for_actor(actor)
@@ -135,16 +142,17 @@ def book(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Booked for {patient.full_name}.")
             local = appointment.starts_at.astimezone(ZoneInfo(clinic.time_zone))
             return redirect(_day_url(local.date()))
-    request.GET = request.GET.copy()
-    request.GET["date"] = request.POST.get("day", "")
-    response = calendar_day.__wrapped__(request, form=form)  # type: ignore[attr-defined]
+    query = request.GET.copy()
+    query["date"] = request.POST.get("day", "")
+    request.GET = query  # type: ignore[assignment]  # the day view reads its date from GET
+    response = _calendar_day_page(request, form=form)
     response.status_code = 400
     return response
 
 
 @staff_view(Cap.SCHEDULE_VIEW)
-def appointment_detail(request: HttpRequest, appointment_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def appointment_detail(request: ActorRequest, appointment_id: str) -> HttpResponse:
+    actor = request.actor
     appointment = selectors.appointment_get_for_actor(actor, appointment_id)
     return _detail(request, appointment)
 
@@ -166,8 +174,8 @@ def _detail(
 
 
 @staff_view(Cap.SCHEDULE_BOOK)
-def appointment_action(request: HttpRequest, appointment_id: str, action: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def appointment_action(request: ActorRequest, appointment_id: str, action: str) -> HttpResponse:
+    actor = request.actor
     appointment = selectors.appointment_get_for_actor(actor, appointment_id)
     if request.method != "POST":
         return redirect("scheduling:appointment", appointment_id=appointment.public_id)
@@ -198,20 +206,20 @@ def appointment_action(request: HttpRequest, appointment_id: str, action: str) -
             key, prefix = (
                 ("cancel_form", "cancel") if action == "cancel" else ("no_show_form", "noshow")
             )
-            form = forms[key] = ReasonForm(request.POST, prefix=prefix)
-            if not form.is_valid():
+            reason_form = forms[key] = ReasonForm(request.POST, prefix=prefix)
+            if not reason_form.is_valid():
                 return _detail(request, appointment, 400, **forms)
             service = (
                 services.appointment_cancel if action == "cancel" else services.appointment_no_show
             )
-            service(actor=actor, appointment=appointment, reason=form.cleaned_data["reason"])
+            service(actor=actor, appointment=appointment, reason=reason_form.cleaned_data["reason"])
             messages.success(request, "Recorded.")
         else:
             return redirect("scheduling:appointment", appointment_id=appointment.public_id)
     except DomainError as error:
-        form = forms.get("move_form") or forms.get("cancel_form") or forms.get("no_show_form")
-        if form is not None:
-            add_domain_errors(form, error)
+        failed = forms.get("move_form") or forms.get("cancel_form") or forms.get("no_show_form")
+        if failed is not None:
+            add_domain_errors(failed, error)
         if action == "move":
             return _back(request, appointment, error.status, forms, error)
         return _detail(request, appointment, error.status, error=error, **forms)
@@ -219,7 +227,7 @@ def appointment_action(request: HttpRequest, appointment_id: str, action: str) -
 
 
 def _back(
-    request: HttpRequest,
+    request: ActorRequest,
     appointment: Appointment,
     status: int,
     forms: dict[str, Any],
@@ -229,19 +237,18 @@ def _back(
     service's reasons beside the form, or the visit's own page."""
     if request.POST.get("back") != "day":
         return _detail(request, appointment, status, error=error, **forms)
-    request.GET = request.GET.copy()
-    request.GET["date"] = request.POST.get("day", "")
-    request.GET["move"] = str(appointment.public_id)
-    response = calendar_day.__wrapped__(  # type: ignore[attr-defined]
-        request, move_form=forms["move_form"], move_error=error
-    )
+    query = request.GET.copy()
+    query["date"] = request.POST.get("day", "")
+    query["move"] = str(appointment.public_id)
+    request.GET = query  # type: ignore[assignment]  # the day view reads its date from GET
+    response = _calendar_day_page(request, move_form=forms["move_form"], move_error=error)
     response.status_code = status
     return response
 
 
 @staff_view(Cap.SCHEDULE_BOOK)
-def series_new(request: HttpRequest, plan_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def series_new(request: ActorRequest, plan_id: str) -> HttpResponse:
+    actor = request.actor
     plan = TreatmentPlan.objects.filter(public_id=plan_id).select_related("patient").first()
     if plan is None:
         return TemplateResponse(
@@ -272,8 +279,8 @@ def series_new(request: HttpRequest, plan_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.SCHEDULE_VIEW)
-def series_detail(request: HttpRequest, series_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def series_detail(request: ActorRequest, series_id: str) -> HttpResponse:
+    actor = request.actor
     proposal = selectors.series_get_for_actor(actor, series_id)
     refused: dict[int, list[Any]] = {}
     if request.method == "POST":
@@ -281,13 +288,12 @@ def series_detail(request: HttpRequest, series_id: str) -> HttpResponse:
         result = services.series_confirm(actor=actor, proposal=proposal)
         refused = {a.pk: reasons for a, reasons in result.refused}
         messages.success(request, f"{len(result.booked)} visit(s) booked.")
-    visits = list(
-        proposal.appointments.select_related("chair", "appointment_type", "clinic").order_by(
-            "starts_at"
-        )
-    )
-    for visit in visits:
-        visit.refusals = refused.get(visit.pk, [])
+    visits = [
+        (visit, refused.get(visit.pk, []))
+        for visit in proposal.appointments.select_related(
+            "chair", "appointment_type", "clinic"
+        ).order_by("starts_at")
+    ]
     context = {"proposal": proposal, "visits": visits, "patient": proposal.patient}
     return TemplateResponse(request, "scheduling/series_detail.html", context)
 
@@ -303,11 +309,11 @@ def lead_list(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view(Cap.SCHEDULE_BOOK)
-def lead_convert(request: HttpRequest, lead_id: str) -> HttpResponse:
+def lead_convert(request: ActorRequest, lead_id: str) -> HttpResponse:
     from ketaclinic.scheduling import leads
     from ketaclinic.scheduling.models import Lead
 
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     lead = Lead.objects.filter(public_id=lead_id).first()
     if lead is None or request.method != "POST":
         return redirect("scheduling:leads")
@@ -317,6 +323,8 @@ def lead_convert(request: HttpRequest, lead_id: str) -> HttpResponse:
         messages.error(request, error.detail)
         return redirect("scheduling:leads")
     messages.success(request, f"{done.given_name} {done.family_name} is registered.")
+    if done.patient is None:  # lead_convert links the patient it registered; never None here
+        return redirect("scheduling:leads")
     return redirect("patients:chart", patient_id=done.patient.public_id)
 
 
@@ -333,10 +341,10 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @staff_view(Cap.SCHEDULE_VIEW)
-def calendar_feed_manage(request: HttpRequest) -> HttpResponse:
+def calendar_feed_manage(request: ActorRequest) -> HttpResponse:
     from ketaclinic.scheduling.feeds import calendar_feed_issue, calendar_feed_revoke
 
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     url = ""
     if request.method == "POST":
         if request.POST.get("action") == "revoke":

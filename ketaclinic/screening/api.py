@@ -6,9 +6,9 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from django.http import HttpRequest
 from ninja import Body, Field, Router, Schema, Status
 
+from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
@@ -48,7 +48,7 @@ class EligibilityOut(Schema):
     response={200: EligibilityOut, **ERROR_RESPONSES},
 )
 def treatment_eligibility_check(
-    request: HttpRequest, patient_id: str, payload: EligibilityIn
+    request: ActorRequest, patient_id: str, payload: EligibilityIn
 ) -> Any:
     """200 when treatment by the route in the setting may go ahead; 422 naming what is missing."""
     from ketaclinic.screening.gates import treatment_gate_check
@@ -127,7 +127,7 @@ def _evaluation_out(evaluation: Any) -> dict[str, Any]:
 
 
 @router.get("/patients/{patient_id}/screening", response={200: EvaluationOut, **ERROR_RESPONSES})
-def screening_latest(request: HttpRequest, patient_id: str) -> Any:
+def screening_latest(request: ActorRequest, patient_id: str) -> Any:
     actor = request.auth
     actor.require(Cap.CLINICAL_VIEW)
     patient = patient_chart_read(actor, patient_id, action="screening.api.read")
@@ -138,7 +138,7 @@ def screening_latest(request: HttpRequest, patient_id: str) -> Any:
 
 
 @router.post("/patients/{patient_id}/screening", response={201: EvaluationOut, **ERROR_RESPONSES})
-def screening_run(request: HttpRequest, patient_id: str) -> Any:
+def screening_run(request: ActorRequest, patient_id: str) -> Any:
     actor = request.auth
     actor.require(Cap.SCREENING_RECORD)
     patient = patient_get_for_actor(actor, patient_id)
@@ -146,7 +146,7 @@ def screening_run(request: HttpRequest, patient_id: str) -> Any:
 
 
 @router.post("/patients/{patient_id}/intake", response={201: dict, **ERROR_RESPONSES})
-def intake_post(request: HttpRequest, patient_id: str, payload: Body[dict[str, Any]]) -> Any:
+def intake_post(request: ActorRequest, patient_id: str, payload: Body[dict[str, Any]]) -> Any:
     """The intake answers as the JSON body (they used to be read from a query parameter)."""
     actor = request.auth
     actor.require(Cap.SCREENING_RECORD)
@@ -163,7 +163,7 @@ class DecideIn(Schema):
 @router.post(
     "/screening-decisions/{decision_id}/decide", response={200: DecisionOut, **ERROR_RESPONSES}
 )
-def decision_decide(request: HttpRequest, decision_id: uuid.UUID, payload: DecideIn) -> Any:
+def decision_decide(request: ActorRequest, decision_id: uuid.UUID, payload: DecideIn) -> Any:
     actor = request.auth
     actor.require(Cap.SCREENING_DECIDE)
     decision = (
@@ -199,7 +199,7 @@ class PolicyChangeIn(Schema):
 
 
 @router.get("/screening/policy", response={200: PolicyOut, **ERROR_RESPONSES})
-def screening_policy_read(request: HttpRequest) -> Any:
+def screening_policy_read(request: ActorRequest) -> Any:
     """The clinic's current policy: every threshold and each rule's severity per route."""
     actor = request.auth
     actor.require(Cap.SCREENING_POLICY_EDIT)
@@ -214,7 +214,7 @@ def screening_policy_read(request: HttpRequest) -> Any:
 
 
 @router.post("/screening/policy", response={201: PolicyOut, **ERROR_RESPONSES})
-def screening_policy_publish(request: HttpRequest, payload: PolicyChangeIn) -> Any:
+def screening_policy_publish(request: ActorRequest, payload: PolicyChangeIn) -> Any:
     """Publish the next version: the current policy with these changes, validated as a whole
     (label contraindications stay absolute, TRD needs at least two trials...)."""
     row = services.screening_policy_publish(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from django import forms
@@ -45,7 +46,7 @@ QUESTIONS: list[tuple[str, str]] = [
 QUESTION_LABELS = dict(QUESTIONS)
 
 
-def _choices(enum: type, blank: str = "Not documented") -> list[tuple[str, str]]:
+def _choices(enum: type[StrEnum], blank: str = "Not documented") -> list[tuple[str, str]]:
     return [("", blank)] + [(item.value, item.value.replace("_", " ")) for item in enum]
 
 

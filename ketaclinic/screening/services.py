@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import fields
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -45,7 +46,7 @@ MIN_JUSTIFICATION = 20  # characters: a sentence, not "ok"
 MAX_MEDICATION_CHANGES = 1000  # characters a patient may report in the portal
 BP_LIMIT_FIELDS = frozenset({"bp_review_above", "bp_hold_above", "home_bp_limit_above"})
 
-INTAKE_CHOICE_FIELDS: dict[str, type] = {
+INTAKE_CHOICE_FIELDS: dict[str, type[StrEnum]] = {
     "suicidal_ideation": SuicidalIdeation,
     "hypertension": HypertensionStatus,
     "cardiovascular_disease": DiseaseStatus,

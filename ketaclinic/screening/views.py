@@ -11,6 +11,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
+from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
@@ -33,8 +34,8 @@ from ketaclinic.screening.policy_docs import THRESHOLDS
 
 
 @staff_view(Cap.CLINICAL_VIEW)
-def screening_page(request: HttpRequest, patient_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def screening_page(request: ActorRequest, patient_id: str) -> HttpResponse:
+    actor = request.actor
     patient = patient_chart_read(actor, patient_id, action="screening.page.viewed")
     evaluation = selectors.evaluation_latest(patient)
     intake = selectors.intake_current(patient)
@@ -51,8 +52,8 @@ def screening_page(request: HttpRequest, patient_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.SCREENING_RECORD)
-def intake_edit(request: HttpRequest, patient_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def intake_edit(request: ActorRequest, patient_id: str) -> HttpResponse:
+    actor = request.actor
     patient = patient_get_for_actor(actor, patient_id)
     initial = IntakeForm.initial_from(selectors.intake_current(patient))
     form = IntakeForm(request.POST or None, initial=initial)
@@ -78,8 +79,8 @@ def intake_edit(request: HttpRequest, patient_id: str) -> HttpResponse:
 
 @require_POST
 @staff_view(Cap.SCREENING_RECORD)
-def evaluate(request: HttpRequest, patient_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def evaluate(request: ActorRequest, patient_id: str) -> HttpResponse:
+    actor = request.actor
     patient = patient_get_for_actor(actor, patient_id)
     services.screening_evaluate(actor=actor, patient=patient)
     messages.success(request, "Screening run. A prescriber decides each route below.")
@@ -88,8 +89,8 @@ def evaluate(request: HttpRequest, patient_id: str) -> HttpResponse:
 
 @require_POST
 @staff_view(Cap.SCREENING_DECIDE)
-def decide(request: HttpRequest, decision_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def decide(request: ActorRequest, decision_id: str) -> HttpResponse:
+    actor = request.actor
     decision = (
         ScreeningDecision.objects.select_related("patient", "evaluation")
         .filter(public_id=decision_id)
@@ -116,9 +117,9 @@ def decide(request: HttpRequest, decision_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.CLINICAL_VIEW)
-def eligibility_check(request: HttpRequest, patient_id: str) -> HttpResponse:
+def eligibility_check(request: ActorRequest, patient_id: str) -> HttpResponse:
     """The gate, asked by a person: 200 when treatment may go ahead, 422 with every reason."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     patient = patient_get_for_actor(actor, patient_id)
     form = EligibilityCheckForm(request.POST or None)
     status_code, gate = 200, None
@@ -219,8 +220,8 @@ def policy_page(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view(Cap.SCREENING_POLICY_EDIT)
-def policy_edit(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def policy_edit(request: ActorRequest) -> HttpResponse:
+    actor = request.actor
     current = selectors.screening_policy_current(actor.organization)
     form = PolicyForm(request.POST or None, policy=selectors.policy_from_row(current))
     if request.method == "POST" and form.is_valid():

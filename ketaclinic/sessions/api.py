@@ -7,9 +7,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
+from ketaclinic.accounts.actor import Actor, ActorRequest
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.api import ERROR_RESPONSES
@@ -23,7 +23,7 @@ from ketaclinic.sessions.models import NoteAmendment, SessionNote
 router = Router(tags=["sessions"])
 
 
-def _actor(request: HttpRequest) -> Any:
+def _actor(request: ActorRequest) -> Actor:
     return request.auth
 
 
@@ -233,12 +233,12 @@ class AbortIn(Schema):
 R = {**ERROR_RESPONSES}
 
 
-def _session(request: HttpRequest, session_id: uuid.UUID, cap: Cap = Cap.SESSION_VIEW) -> Any:
+def _session(request: ActorRequest, session_id: uuid.UUID, cap: Cap = Cap.SESSION_VIEW) -> Any:
     return selectors.session_get(_actor(request), session_id, capability=cap)
 
 
 @router.post("/plans", response={201: PlanOut, **R})
-def plan_create(request: HttpRequest, payload: PlanIn) -> Any:
+def plan_create(request: ActorRequest, payload: PlanIn) -> Any:
     actor = _actor(request)
     patient = patient_selectors.patient_get_for_actor(actor, payload.patient)
     protocol_services.protocol_catalog_seed(organization=actor.organization)
@@ -254,7 +254,7 @@ def plan_create(request: HttpRequest, payload: PlanIn) -> Any:
 
 
 @router.post("/plans/{plan_id}/extensions", response={201: PlanExtensionOut, **R})
-def plan_extend(request: HttpRequest, plan_id: uuid.UUID, payload: PlanExtensionIn) -> Any:
+def plan_extend(request: ActorRequest, plan_id: uuid.UUID, payload: PlanExtensionIn) -> Any:
     """More dosing sessions in the plan's current phase than it planned (prescriber, audited)."""
     actor = _actor(request)
     plan = protocol_selectors.plan_get(actor, plan_id)
@@ -267,7 +267,7 @@ def plan_extend(request: HttpRequest, plan_id: uuid.UUID, payload: PlanExtension
 
 
 @router.post("/rems-enrollments", response={201: RemsEnrollmentOut, **R})
-def rems_enroll(request: HttpRequest, payload: RemsEnrollmentIn) -> Any:
+def rems_enroll(request: ActorRequest, payload: RemsEnrollmentIn) -> Any:
     """Record a patient's enrollment in the Spravato REMS (needed before any esketamine dose)."""
     actor = _actor(request)
     patient = patient_selectors.patient_get_for_actor(actor, payload.patient)
@@ -283,7 +283,7 @@ def rems_enroll(request: HttpRequest, payload: RemsEnrollmentIn) -> Any:
 
 
 @router.post("/sessions", response={201: SessionOut, **R})
-def session_schedule(request: HttpRequest, payload: SessionIn) -> Any:
+def session_schedule(request: ActorRequest, payload: SessionIn) -> Any:
     actor = _actor(request)
     plan = protocol_selectors.plan_get(actor, payload.plan)
     return Status(
@@ -295,18 +295,18 @@ def session_schedule(request: HttpRequest, payload: SessionIn) -> Any:
 
 
 @router.get("/sessions/{session_id}", response={200: SessionOut, **R})
-def session_read(request: HttpRequest, session_id: uuid.UUID) -> Any:
+def session_read(request: ActorRequest, session_id: uuid.UUID) -> Any:
     return _session(request, session_id)
 
 
 @router.post("/sessions/{session_id}/check-in", response={200: SessionOut, **R})
-def session_check_in(request: HttpRequest, session_id: uuid.UUID) -> Any:
+def session_check_in(request: ActorRequest, session_id: uuid.UUID) -> Any:
     return services.session_check_in(actor=_actor(request), session=_session(request, session_id))
 
 
 @router.post("/sessions/{session_id}/frequency-override", response={200: SessionOut, **R})
 def frequency_override(
-    request: HttpRequest, session_id: uuid.UUID, payload: FrequencyOverrideIn
+    request: ActorRequest, session_id: uuid.UUID, payload: FrequencyOverrideIn
 ) -> Any:
     """A prescriber allows this dose outside the gap or weekly limit, with a justification."""
     return services.session_frequency_override(
@@ -315,7 +315,7 @@ def frequency_override(
 
 
 @router.post("/sessions/{session_id}/prechecks", response={201: PrecheckOut, **R})
-def precheck(request: HttpRequest, session_id: uuid.UUID, payload: PrecheckIn) -> Any:
+def precheck(request: ActorRequest, session_id: uuid.UUID, payload: PrecheckIn) -> Any:
     return Status(
         201,
         services.precheck_record(
@@ -330,7 +330,7 @@ def precheck(request: HttpRequest, session_id: uuid.UUID, payload: PrecheckIn) -
 
 
 @router.post("/sessions/{session_id}/dose-orders", response={201: OrderOut, **R})
-def dose_order(request: HttpRequest, session_id: uuid.UUID, payload: OrderIn) -> Any:
+def dose_order(request: ActorRequest, session_id: uuid.UUID, payload: OrderIn) -> Any:
     return Status(
         201,
         services.dose_order_sign(
@@ -340,7 +340,7 @@ def dose_order(request: HttpRequest, session_id: uuid.UUID, payload: OrderIn) ->
 
 
 @router.post("/sessions/{session_id}/administrations", response={201: AdministrationOut, **R})
-def administer(request: HttpRequest, session_id: uuid.UUID, payload: AdministrationIn) -> Any:
+def administer(request: ActorRequest, session_id: uuid.UUID, payload: AdministrationIn) -> Any:
     return Status(
         201,
         services.dose_administer(
@@ -350,14 +350,14 @@ def administer(request: HttpRequest, session_id: uuid.UUID, payload: Administrat
 
 
 @router.post("/sessions/{session_id}/dose-complete", response={200: SessionOut, **R})
-def dose_complete(request: HttpRequest, session_id: uuid.UUID, payload: CompleteIn) -> Any:
+def dose_complete(request: ActorRequest, session_id: uuid.UUID, payload: CompleteIn) -> Any:
     return services.dose_complete(
         actor=_actor(request), session=_session(request, session_id), ended_at=payload.ended_at
     )
 
 
 @router.post("/sessions/{session_id}/vitals", response={201: list[VitalsOut], **R})
-def vitals(request: HttpRequest, session_id: uuid.UUID, payload: VitalsBatchIn) -> Any:
+def vitals(request: ActorRequest, session_id: uuid.UUID, payload: VitalsBatchIn) -> Any:
     return Status(
         201,
         services.vitals_record(
@@ -369,12 +369,12 @@ def vitals(request: HttpRequest, session_id: uuid.UUID, payload: VitalsBatchIn) 
 
 
 @router.get("/sessions/{session_id}/vitals", response={200: list[VitalsOut], **R})
-def vitals_list(request: HttpRequest, session_id: uuid.UUID) -> Any:
+def vitals_list(request: ActorRequest, session_id: uuid.UUID) -> Any:
     return selectors.flowsheet(_session(request, session_id)).vitals
 
 
 @router.post("/sessions/{session_id}/adverse-events", response={201: AdverseEventOut, **R})
-def adverse_event(request: HttpRequest, session_id: uuid.UUID, payload: AdverseEventIn) -> Any:
+def adverse_event(request: ActorRequest, session_id: uuid.UUID, payload: AdverseEventIn) -> Any:
     return Status(
         201,
         services.adverse_event_record(
@@ -384,7 +384,7 @@ def adverse_event(request: HttpRequest, session_id: uuid.UUID, payload: AdverseE
 
 
 @router.post("/sessions/{session_id}/discharge-checks", response={201: DischargeOut, **R})
-def discharge_check(request: HttpRequest, session_id: uuid.UUID, payload: DischargeIn) -> Any:
+def discharge_check(request: ActorRequest, session_id: uuid.UUID, payload: DischargeIn) -> Any:
     data = payload.dict()
     reason = data.pop("vitals_override_reason")
     return Status(
@@ -399,31 +399,31 @@ def discharge_check(request: HttpRequest, session_id: uuid.UUID, payload: Discha
 
 
 @router.post("/sessions/{session_id}/discharge", response={200: SessionOut, **R})
-def discharge(request: HttpRequest, session_id: uuid.UUID) -> Any:
+def discharge(request: ActorRequest, session_id: uuid.UUID) -> Any:
     return services.session_discharge(actor=_actor(request), session=_session(request, session_id))
 
 
 @router.post("/sessions/{session_id}/abort", response={200: SessionOut, **R})
-def abort(request: HttpRequest, session_id: uuid.UUID, payload: AbortIn) -> Any:
+def abort(request: ActorRequest, session_id: uuid.UUID, payload: AbortIn) -> Any:
     return services.session_abort(
         actor=_actor(request), session=_session(request, session_id), reason=payload.reason
     )
 
 
 @router.put("/sessions/{session_id}/note", response={200: NoteOut, **R})
-def note_save(request: HttpRequest, session_id: uuid.UUID, payload: NoteIn) -> Any:
+def note_save(request: ActorRequest, session_id: uuid.UUID, payload: NoteIn) -> Any:
     return services.note_save(
         actor=_actor(request), session=_session(request, session_id), text=payload.text
     )
 
 
 @router.post("/sessions/{session_id}/note/sign", response={200: NoteOut, **R})
-def note_sign(request: HttpRequest, session_id: uuid.UUID) -> Any:
+def note_sign(request: ActorRequest, session_id: uuid.UUID) -> Any:
     return services.note_sign(actor=_actor(request), session=_session(request, session_id))
 
 
 @router.post("/sessions/{session_id}/note/amendments", response={201: dict[str, Any], **R})
-def note_amend(request: HttpRequest, session_id: uuid.UUID, payload: AmendIn) -> Any:
+def note_amend(request: ActorRequest, session_id: uuid.UUID, payload: AmendIn) -> Any:
     row = services.note_amend(
         actor=_actor(request),
         session=_session(request, session_id),
@@ -460,7 +460,7 @@ class NoteReadOut(Schema):
 
     @staticmethod
     def resolve_signed_by(obj: SessionNote) -> str | None:
-        return obj.signed_by.username if obj.signed_by_id else None
+        return obj.signed_by.username if obj.signed_by else None
 
     @staticmethod
     def resolve_amendments(obj: SessionNote) -> list[NoteAmendment]:
@@ -468,7 +468,7 @@ class NoteReadOut(Schema):
 
 
 @router.get("/sessions/{session_id}/note", response={200: NoteReadOut, **R})
-def note_read(request: HttpRequest, session_id: uuid.UUID) -> Any:
+def note_read(request: ActorRequest, session_id: uuid.UUID) -> Any:
     """The note as signed (never rewritten) and every amendment after it, oldest first."""
     actor = request.auth
     session = selectors.session_get(actor, session_id)

@@ -162,7 +162,7 @@ class _Ids:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("auto_id", f"{self.id_prefix}-%s")
-        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        super().__init__(*args, **kwargs)
 
 
 class CadssForm(_Ids, forms.Form):

@@ -9,9 +9,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
+from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.api import ERROR_RESPONSES
 from ketaclinic.core.errors import NotFound, ValidationFailed
@@ -86,7 +86,7 @@ class PmfOut(Schema):
     submitted_on: date | None
 
 
-def _session(request: HttpRequest, session_id: uuid.UUID, cap: Cap) -> Any:
+def _session(request: ActorRequest, session_id: uuid.UUID, cap: Cap) -> Any:
     return selectors.session_get(request.auth, session_id, capability=cap)
 
 
@@ -100,7 +100,7 @@ def _pmf(session: Any) -> PatientMonitoringForm:
 
 
 @router.post("/sessions/{session_id}/observations", response={201: ObservationOut, **R})
-def observation_add(request: HttpRequest, session_id: uuid.UUID, payload: ObservationIn) -> Any:
+def observation_add(request: ActorRequest, session_id: uuid.UUID, payload: ObservationIn) -> Any:
     session = _session(request, session_id, Cap.SESSION_RUN)
     row = services.observation_record(
         actor=request.auth,
@@ -115,7 +115,7 @@ def observation_add(request: HttpRequest, session_id: uuid.UUID, payload: Observ
 
 
 @router.post("/sessions/{session_id}/interventions", response={201: InterventionOut, **R})
-def intervention_add(request: HttpRequest, session_id: uuid.UUID, payload: InterventionIn) -> Any:
+def intervention_add(request: ActorRequest, session_id: uuid.UUID, payload: InterventionIn) -> Any:
     session = _session(request, session_id, Cap.DOSE_ADMINISTER)
     event = None
     if payload.adverse_event is not None:
@@ -141,19 +141,19 @@ def intervention_add(request: HttpRequest, session_id: uuid.UUID, payload: Inter
 
 
 @router.get("/sessions/{session_id}/pmf", response={200: PmfOut, **R})
-def pmf_read(request: HttpRequest, session_id: uuid.UUID) -> Any:
+def pmf_read(request: ActorRequest, session_id: uuid.UUID) -> Any:
     return _pmf(_session(request, session_id, Cap.SESSION_VIEW))
 
 
 @router.patch("/sessions/{session_id}/pmf", response={200: PmfOut, **R})
-def pmf_answers(request: HttpRequest, session_id: uuid.UUID, payload: PmfAnswersIn) -> Any:
+def pmf_answers(request: ActorRequest, session_id: uuid.UUID, payload: PmfAnswersIn) -> Any:
     """Record the answers the session record cannot give; completeness is checked at signing."""
     session = _session(request, session_id, Cap.SESSION_RUN)
     return services.pmf_update(actor=request.auth, session=session, answers=payload.answers)
 
 
 @router.post("/sessions/{session_id}/pmf/submitted", response={200: PmfOut, **R})
-def pmf_submitted(request: HttpRequest, session_id: uuid.UUID, payload: PmfSubmittedIn) -> Any:
+def pmf_submitted(request: ActorRequest, session_id: uuid.UUID, payload: PmfSubmittedIn) -> Any:
     """The form was sent to the REMS (online or fax): the 7-day tracker stops counting."""
     session = _session(request, session_id, Cap.SESSION_RUN)
     return services.pmf_mark_submitted(

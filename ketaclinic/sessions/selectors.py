@@ -29,7 +29,7 @@ from ketaclinic.sessions.models import (
     TreatmentSession,
     VitalsEntry,
 )
-from ketaclinic.sessions.workflow import allowed_events, checklist_for
+from ketaclinic.sessions.workflow import SessionState, allowed_events, checklist_for
 
 
 def _uuid(value: object) -> uuid.UUID | None:
@@ -99,7 +99,7 @@ class Flowsheet:
 
     @property
     def events(self) -> list[str]:
-        return [e.value for e in allowed_events(self.session.state)]
+        return [e.value for e in allowed_events(SessionState(self.session.state))]
 
     @property
     def assessment_fields(self) -> tuple[str, ...]:

@@ -9,12 +9,13 @@ from zoneinfo import ZoneInfo
 
 from django import forms
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.models import Clinic
 from ketaclinic.accounts.roles import Cap
@@ -58,9 +59,9 @@ def _precheck_form(actor: Any, session: Any, sheet: Any, data: Any = None) -> Pr
     return PrecheckForm(data, items=sheet.checklist, allow_override=allow)
 
 
-def _flowsheet_context(request: HttpRequest, session: Any, **forms: Any) -> dict[str, Any]:
+def _flowsheet_context(request: ActorRequest, session: Any, **forms: Any) -> dict[str, Any]:
     sheet = selectors.flowsheet(session)
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     note = sheet.note
     return {
         "sheet": sheet,
@@ -129,7 +130,7 @@ def _rems_context(session: Any, sheet: Any, kept: dict[str, Any]) -> dict[str, A
 
 
 def _flowsheet_action(
-    request: HttpRequest,
+    request: ActorRequest,
     session_id: str,
     *,
     capability: Cap,
@@ -144,7 +145,7 @@ def _flowsheet_action(
     transaction has written nothing (pre-checks excepted: a failed pass is kept, by design).
     `form` may be a callable (actor, session) -> form, for forms built from the session.
     """
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     session = selectors.session_get(actor, session_id, capability=capability)
     if form is None:  # built from the session (pre-checks need its checklist)
         form = _precheck_form(actor, session, selectors.flowsheet(session), request.POST)
@@ -170,8 +171,8 @@ def _flowsheet_action(
 
 
 @staff_view(Cap.SESSION_VIEW)
-def session_flowsheet(request: HttpRequest, session_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def session_flowsheet(request: ActorRequest, session_id: str) -> HttpResponse:
+    actor = request.actor
     session = selectors.session_get(actor, session_id)
     # One read of the patient's record per request (polls of a partial are reads too).
     audit_record(
@@ -187,8 +188,8 @@ def session_flowsheet(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.SESSION_RUN)
-def vitals_add(request: HttpRequest, session_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def vitals_add(request: ActorRequest, session_id: str) -> HttpResponse:
+    actor = request.actor
     session = selectors.session_get(actor, session_id, capability=Cap.SESSION_RUN)
     form = VitalsForm(request.POST)
     status = 200
@@ -207,8 +208,8 @@ def vitals_add(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.SESSION_RUN)
-def adverse_event_add(request: HttpRequest, session_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def adverse_event_add(request: ActorRequest, session_id: str) -> HttpResponse:
+    actor = request.actor
     session = selectors.session_get(actor, session_id, capability=Cap.SESSION_RUN)
     form = AdverseEventForm(request.POST)
     status = 200
@@ -226,8 +227,8 @@ def adverse_event_add(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.SESSION_RUN)
-def discharge_check(request: HttpRequest, session_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def discharge_check(request: ActorRequest, session_id: str) -> HttpResponse:
+    actor = request.actor
     session = selectors.session_get(actor, session_id, capability=Cap.SESSION_RUN)
     form = DischargeForm(request.POST)
     status = 200
@@ -243,7 +244,7 @@ def discharge_check(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.SESSION_RUN)
-def check_in(request: HttpRequest, session_id: str) -> HttpResponse:
+def check_in(request: ActorRequest, session_id: str) -> HttpResponse:
     def run(actor: Any, session: Any, form: CheckInForm) -> None:
         services.session_check_in(actor=actor, session=session, chair=form.cleaned_data["chair"])
 
@@ -259,7 +260,7 @@ def check_in(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.DOSE_ORDER)
-def frequency_override(request: HttpRequest, session_id: str) -> HttpResponse:
+def frequency_override(request: ActorRequest, session_id: str) -> HttpResponse:
     """A prescriber allows this session's dose outside the gap or weekly limit, in writing."""
 
     def run(actor: Any, session: Any, form: FrequencyOverrideForm) -> None:
@@ -278,7 +279,7 @@ def frequency_override(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.SESSION_RUN)
-def precheck(request: HttpRequest, session_id: str) -> HttpResponse:
+def precheck(request: ActorRequest, session_id: str) -> HttpResponse:
     def run(actor: Any, session: Any, form: PrecheckForm) -> None:
         services.precheck_record(
             actor=actor,
@@ -299,7 +300,7 @@ def precheck(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.DOSE_ORDER)
-def dose_order(request: HttpRequest, session_id: str) -> HttpResponse:
+def dose_order(request: ActorRequest, session_id: str) -> HttpResponse:
     def run(actor: Any, session: Any, form: DoseOrderForm) -> None:
         services.dose_order_sign(actor=actor, session=session, **form.cleaned_data)
 
@@ -310,7 +311,7 @@ def dose_order(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.DOSE_ADMINISTER)
-def administer(request: HttpRequest, session_id: str) -> HttpResponse:
+def administer(request: ActorRequest, session_id: str) -> HttpResponse:
     def run(actor: Any, session: Any, form: AdministrationForm) -> None:
         data = form.cleaned_data
         services.dose_administer(
@@ -335,7 +336,7 @@ def administer(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.DOSE_ADMINISTER)
-def dose_complete(request: HttpRequest, session_id: str) -> HttpResponse:
+def dose_complete(request: ActorRequest, session_id: str) -> HttpResponse:
     def run(actor: Any, session: Any, form: Any) -> None:
         services.dose_complete(actor=actor, session=session)
 
@@ -350,7 +351,7 @@ def dose_complete(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.SESSION_RUN)
-def discharge(request: HttpRequest, session_id: str) -> HttpResponse:
+def discharge(request: ActorRequest, session_id: str) -> HttpResponse:
     def run(actor: Any, session: Any, form: Any) -> None:
         services.session_discharge(actor=actor, session=session)
 
@@ -365,7 +366,7 @@ def discharge(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.SESSION_RUN)
-def note_save(request: HttpRequest, session_id: str) -> HttpResponse:
+def note_save(request: ActorRequest, session_id: str) -> HttpResponse:
     def run(actor: Any, session: Any, form: NoteForm) -> None:
         services.note_save(actor=actor, session=session, text=form.cleaned_data["text"])
 
@@ -380,7 +381,7 @@ def note_save(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.SESSION_RUN)
-def note_sign(request: HttpRequest, session_id: str) -> HttpResponse:
+def note_sign(request: ActorRequest, session_id: str) -> HttpResponse:
     def run(actor: Any, session: Any, form: NoteForm) -> None:
         with transaction.atomic():  # save the text shown and sign it, or neither
             services.note_save(actor=actor, session=session, text=form.cleaned_data["text"])
@@ -397,7 +398,7 @@ def note_sign(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.SESSION_RUN)
-def note_amend(request: HttpRequest, session_id: str) -> HttpResponse:
+def note_amend(request: ActorRequest, session_id: str) -> HttpResponse:
     def run(actor: Any, session: Any, form: AmendmentForm) -> None:
         services.note_amend(actor=actor, session=session, **form.cleaned_data)
 
@@ -412,7 +413,7 @@ def note_amend(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.SESSION_RUN)
-def observation_add(request: HttpRequest, session_id: str, kind: str) -> HttpResponse:
+def observation_add(request: ActorRequest, session_id: str, kind: str) -> HttpResponse:
     """Dissociation (CADSS), sedation (MOAA/S) or the side-effects checklist."""
     form_class = OBSERVATION_FORMS.get(kind)
     if form_class is None:
@@ -433,7 +434,7 @@ def observation_add(request: HttpRequest, session_id: str, kind: str) -> HttpRes
 
 
 @staff_view(Cap.DOSE_ADMINISTER)
-def intervention_add(request: HttpRequest, session_id: str) -> HttpResponse:
+def intervention_add(request: ActorRequest, session_id: str) -> HttpResponse:
     """A medication given for a reason (antiemetic, antihypertensive), linked to an AE if any."""
 
     def build(actor: Any, session: Any) -> InterventionForm:
@@ -454,7 +455,7 @@ def intervention_add(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.SESSION_RUN)
-def abort(request: HttpRequest, session_id: str) -> HttpResponse:
+def abort(request: ActorRequest, session_id: str) -> HttpResponse:
     def run(actor: Any, session: Any, form: AbortForm) -> None:
         services.session_abort(actor=actor, session=session, reason=form.cleaned_data["reason"])
 
@@ -474,7 +475,7 @@ def _esketamine(session: Any) -> None:
 
 
 @staff_view(Cap.SESSION_RUN)
-def pmf_answers(request: HttpRequest, session_id: str) -> HttpResponse:
+def pmf_answers(request: ActorRequest, session_id: str) -> HttpResponse:
     """The Patient Monitoring Form questions the session record cannot answer."""
 
     def build(actor: Any, session: Any) -> PmfAnswersForm:
@@ -497,7 +498,7 @@ def pmf_answers(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.SESSION_RUN)
-def rems_enroll(request: HttpRequest, session_id: str) -> HttpResponse:
+def rems_enroll(request: ActorRequest, session_id: str) -> HttpResponse:
     def build(actor: Any, session: Any) -> RemsEnrollForm:
         _esketamine(session)
         return RemsEnrollForm(request.POST, today=selectors.local_date(session, clock.now()))
@@ -519,7 +520,7 @@ def rems_enroll(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.SESSION_RUN)
-def pmf_submitted(request: HttpRequest, session_id: str) -> HttpResponse:
+def pmf_submitted(request: ActorRequest, session_id: str) -> HttpResponse:
     """The PMF was sent to the REMS (online or fax): the 7-day tracker stops counting."""
 
     def build(actor: Any, session: Any) -> PmfSubmittedForm:
@@ -549,9 +550,9 @@ def pmf_submitted(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.SESSION_RUN)
-def schedule(request: HttpRequest, patient_id: str) -> HttpResponse:
+def schedule(request: ActorRequest, patient_id: str) -> HttpResponse:
     """The chart's "Schedule / start session" form: schedule, and check in when starting now."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     patient = patient_selectors.patient_get_for_actor(actor, patient_id)
     plans = selectors.schedulable_plans(patient)
     form = ScheduleForm(request.POST, plans=plans)
@@ -594,17 +595,17 @@ def schedule(request: HttpRequest, patient_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.FLOOR_VIEW)
-def floor_board(request: HttpRequest) -> HttpResponse:
+def floor_board(request: ActorRequest) -> HttpResponse:
     """Every chair in use. The rows poll every 2 s; the page view itself is audited once."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     if not getattr(request, "htmx", False):
         audit_record(actor=actor, action="sessions.floor.viewed")
     context = {"rows": selectors.floor_board()}
     return render_page_or_partial(request, "sessions/floor_board.html", "floor-rows", context)
 
 
-def _pmf(request: HttpRequest, session_id: str) -> tuple[Any, list[tuple[str, str, Any]]]:
-    actor = request.actor  # type: ignore[attr-defined]
+def _pmf(request: ActorRequest, session_id: str) -> tuple[Any, list[tuple[str, str, Any]]]:
+    actor = request.actor
     session = selectors.session_get(actor, session_id)
     pmf = selectors.flowsheet(session).pmf
     if pmf is None:
@@ -617,7 +618,7 @@ def _pmf(request: HttpRequest, session_id: str) -> tuple[Any, list[tuple[str, st
 
 
 @staff_view(Cap.SESSION_VIEW)
-def pmf_csv(request: HttpRequest, session_id: str) -> HttpResponse:
+def pmf_csv(request: ActorRequest, session_id: str) -> HttpResponse:
     pmf, _ = _pmf(request, session_id)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -631,7 +632,7 @@ def pmf_csv(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.SESSION_VIEW)
-def pmf_pdf(request: HttpRequest, session_id: str) -> HttpResponse:
+def pmf_pdf(request: ActorRequest, session_id: str) -> HttpResponse:
     from weasyprint import HTML
 
     pmf, rows = _pmf(request, session_id)

@@ -10,10 +10,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from ketaclinic.accounts import site_setup, staffing
+from ketaclinic.accounts.actor import Actor, ActorRequest
 from ketaclinic.accounts.chairs import ChairCapability
 from ketaclinic.accounts.models import Chair, Clinic, Membership, RoleChange
 from ketaclinic.accounts.roles import Cap, Role
@@ -29,7 +29,7 @@ RoleName = Literal[tuple(r.value for r in Role)]  # type: ignore[valid-type]
 CapabilityName = Literal[tuple(c.value for c in ChairCapability)]  # type: ignore[valid-type]
 
 
-def _actor(request: HttpRequest, capability: Cap = Cap.SETUP_MANAGE) -> Any:
+def _actor(request: ActorRequest, capability: Cap = Cap.SETUP_MANAGE) -> Actor:
     actor = request.auth
     actor.require(capability)
     return actor
@@ -84,19 +84,19 @@ class ClinicPatch(Schema):
 
 
 @router.get("/setup/clinics", response={200: list[ClinicOut], **ERROR_RESPONSES})
-def clinic_list(request: HttpRequest) -> Any:
+def clinic_list(request: ActorRequest) -> Any:
     _actor(request)
     return list(selectors.clinics())
 
 
 @router.post("/setup/clinics", response={201: ClinicOut, **ERROR_RESPONSES})
-def clinic_create(request: HttpRequest, payload: ClinicIn) -> Any:
+def clinic_create(request: ActorRequest, payload: ClinicIn) -> Any:
     actor = _actor(request)
     return Status(201, site_setup.clinic_create(actor=actor, data=payload.dict()))
 
 
 @router.patch("/setup/clinics/{clinic_id}", response={200: ClinicOut, **ERROR_RESPONSES})
-def clinic_update(request: HttpRequest, clinic_id: uuid.UUID, payload: ClinicPatch) -> Any:
+def clinic_update(request: ActorRequest, clinic_id: uuid.UUID, payload: ClinicPatch) -> Any:
     actor = _actor(request)
     clinic = _get(Clinic, clinic_id, "clinic")
     data = payload.dict(exclude_unset=True)
@@ -129,13 +129,13 @@ class ChairPatch(Schema):
 
 
 @router.get("/setup/chairs", response={200: list[ChairOut], **ERROR_RESPONSES})
-def chair_list(request: HttpRequest) -> Any:
+def chair_list(request: ActorRequest) -> Any:
     _actor(request)
     return list(selectors.chairs())
 
 
 @router.post("/setup/chairs", response={201: ChairOut, **ERROR_RESPONSES})
-def chair_create(request: HttpRequest, payload: ChairIn) -> Any:
+def chair_create(request: ActorRequest, payload: ChairIn) -> Any:
     actor = _actor(request)
     clinic = Clinic.objects.filter(public_id=payload.clinic_id).first()
     if clinic is None:
@@ -151,7 +151,7 @@ def chair_create(request: HttpRequest, payload: ChairIn) -> Any:
 
 
 @router.patch("/setup/chairs/{chair_id}", response={200: ChairOut, **ERROR_RESPONSES})
-def chair_update(request: HttpRequest, chair_id: uuid.UUID, payload: ChairPatch) -> Any:
+def chair_update(request: ActorRequest, chair_id: uuid.UUID, payload: ChairPatch) -> Any:
     actor = _actor(request)
     chair = _get(Chair, chair_id, "chair")
     return site_setup.chair_update(actor=actor, chair=chair, **payload.dict(exclude_unset=True))
@@ -191,19 +191,19 @@ class ProductPatch(Schema):
 
 
 @router.get("/setup/products", response={200: list[ProductOut], **ERROR_RESPONSES})
-def product_list(request: HttpRequest) -> Any:
+def product_list(request: ActorRequest) -> Any:
     _actor(request)
     return list(selectors.products())
 
 
 @router.post("/setup/products", response={201: ProductOut, **ERROR_RESPONSES})
-def product_create(request: HttpRequest, payload: ProductIn) -> Any:
+def product_create(request: ActorRequest, payload: ProductIn) -> Any:
     actor = _actor(request)
     return Status(201, inventory.product_define(actor=actor, **payload.dict()))
 
 
 @router.patch("/setup/products/{product_id}", response={200: ProductOut, **ERROR_RESPONSES})
-def product_update(request: HttpRequest, product_id: uuid.UUID, payload: ProductPatch) -> Any:
+def product_update(request: ActorRequest, product_id: uuid.UUID, payload: ProductPatch) -> Any:
     actor = _actor(request)
     product = _get(Product, product_id, "product")
     return inventory.product_set_active(actor=actor, product=product, is_active=payload.is_active)
@@ -230,13 +230,13 @@ class LocationPatch(Schema):
 
 
 @router.get("/setup/locations", response={200: list[LocationOut], **ERROR_RESPONSES})
-def location_list(request: HttpRequest) -> Any:
+def location_list(request: ActorRequest) -> Any:
     _actor(request)
     return list(selectors.locations())
 
 
 @router.post("/setup/locations", response={201: LocationOut, **ERROR_RESPONSES})
-def location_create(request: HttpRequest, payload: LocationIn) -> Any:
+def location_create(request: ActorRequest, payload: LocationIn) -> Any:
     actor = _actor(request)
     clinic = Clinic.objects.filter(public_id=payload.clinic_id).first()
     if clinic is None:
@@ -331,13 +331,13 @@ def _membership(actor: Any, user_id: uuid.UUID) -> Membership:
 
 
 @router.get("/setup/staff", response={200: list[StaffOut], **ERROR_RESPONSES})
-def staff_list(request: HttpRequest) -> Any:
+def staff_list(request: ActorRequest) -> Any:
     actor = _actor(request, Cap.STAFF_MANAGE)
     return list(selectors.staff(actor))
 
 
 @router.post("/setup/staff", response={201: NewStaffOut, **ERROR_RESPONSES})
-def staff_create(request: HttpRequest, payload: StaffIn) -> Any:
+def staff_create(request: ActorRequest, payload: StaffIn) -> Any:
     actor = _actor(request, Cap.STAFF_MANAGE)
     home = None
     if payload.home_clinic_id is not None:
@@ -368,7 +368,7 @@ def staff_create(request: HttpRequest, payload: StaffIn) -> Any:
 
 
 @router.post("/setup/staff/{user_id}/role", response={200: RoleChangeOut, **ERROR_RESPONSES})
-def staff_role(request: HttpRequest, user_id: uuid.UUID, payload: RoleIn) -> Any:
+def staff_role(request: ActorRequest, user_id: uuid.UUID, payload: RoleIn) -> Any:
     actor = _actor(request, Cap.STAFF_MANAGE)
     membership = _membership(actor, user_id)
     return staffing.staff_role_change(
@@ -377,21 +377,21 @@ def staff_role(request: HttpRequest, user_id: uuid.UUID, payload: RoleIn) -> Any
 
 
 @router.post("/setup/staff/{user_id}/deactivate", response={200: StaffOut, **ERROR_RESPONSES})
-def staff_deactivate(request: HttpRequest, user_id: uuid.UUID, payload: DeactivateIn) -> Any:
+def staff_deactivate(request: ActorRequest, user_id: uuid.UUID, payload: DeactivateIn) -> Any:
     actor = _actor(request, Cap.STAFF_MANAGE)
     membership = _membership(actor, user_id)
     return staffing.staff_deactivate(actor=actor, membership=membership, reason=payload.reason)
 
 
 @router.get("/setup/role-changes", response={200: list[RoleChangeOut], **ERROR_RESPONSES})
-def role_change_list(request: HttpRequest, pending: bool = True) -> Any:
+def role_change_list(request: ActorRequest, pending: bool = True) -> Any:
     _actor(request, Cap.STAFF_MANAGE)
     if pending:
         return list(selectors.role_changes_pending())
     return list(RoleChange.objects.select_related("membership__user", "requested_by")[:500])
 
 
-def _decide(request: HttpRequest, change_id: uuid.UUID, approve: bool) -> Any:
+def _decide(request: ActorRequest, change_id: uuid.UUID, approve: bool) -> Any:
     actor = _actor(request, Cap.STAFF_MANAGE)
     change = _get(RoleChange, change_id, "role change")
     return staffing.role_change_decide(actor=actor, change=change, approve=approve)
@@ -400,14 +400,14 @@ def _decide(request: HttpRequest, change_id: uuid.UUID, approve: bool) -> Any:
 @router.post(
     "/setup/role-changes/{change_id}/approve", response={200: RoleChangeOut, **ERROR_RESPONSES}
 )
-def role_change_approve(request: HttpRequest, change_id: uuid.UUID) -> Any:
+def role_change_approve(request: ActorRequest, change_id: uuid.UUID) -> Any:
     return _decide(request, change_id, True)
 
 
 @router.post(
     "/setup/role-changes/{change_id}/reject", response={200: RoleChangeOut, **ERROR_RESPONSES}
 )
-def role_change_reject(request: HttpRequest, change_id: uuid.UUID) -> Any:
+def role_change_reject(request: ActorRequest, change_id: uuid.UUID) -> Any:
     return _decide(request, change_id, False)
 
 
@@ -426,12 +426,12 @@ class EscalationIn(Schema):
 
 
 @router.get("/setup/escalation", response={200: EscalationOut, **ERROR_RESPONSES})
-def escalation_get(request: HttpRequest) -> Any:
+def escalation_get(request: ActorRequest) -> Any:
     return services.escalation_current(_actor(request))
 
 
 @router.put("/setup/escalation", response={200: EscalationOut, **ERROR_RESPONSES})
-def escalation_put(request: HttpRequest, payload: EscalationIn) -> Any:
+def escalation_put(request: ActorRequest, payload: EscalationIn) -> Any:
     actor = _actor(request)
     return services.escalation_update(
         actor=actor,
@@ -448,5 +448,5 @@ class ChecklistItemOut(Schema):
 
 
 @router.get("/setup/checklist", response={200: list[ChecklistItemOut], **ERROR_RESPONSES})
-def checklist(request: HttpRequest) -> Any:
+def checklist(request: ActorRequest) -> Any:
     return selectors.first_run_checklist(_actor(request))

@@ -10,6 +10,7 @@ from django import forms
 from ketaclinic.accounts.chairs import CAPABILITY_LABELS, ChairCapability
 from ketaclinic.accounts.models import Clinic, Membership
 from ketaclinic.accounts.roles import ROLE_LABELS, Cap, Role, role_can
+from ketaclinic.core.forms import choice_field, model_choice_field
 from ketaclinic.inventory.models import StorageLocation
 from ketaclinic.inventory.services import PRODUCT_FORMS
 
@@ -46,7 +47,7 @@ class ClinicForm(forms.Form):
 
     def __init__(self, *args: Any, clinicians: list[Membership] = (), **kwargs: Any) -> None:  # type: ignore[assignment]
         super().__init__(*args, **kwargs)
-        self.fields["on_call_clinician"].choices = [("", "Nobody yet")] + [
+        choice_field(self, "on_call_clinician").choices = [("", "Nobody yet")] + [
             (m.user.username, f"{m.user.display_name} ({m.get_role_display()})")
             for m in clinicians
             if role_can(m.role, Cap.ALERT_ACKNOWLEDGE)
@@ -69,7 +70,7 @@ class ClinicForm(forms.Form):
 
 
 class ChairForm(forms.Form):
-    clinic = forms.ModelChoiceField(
+    clinic: forms.ModelChoiceField[Clinic] = forms.ModelChoiceField(
         queryset=Clinic.objects.none(), to_field_name="public_id", empty_label=None
     )
     number = forms.IntegerField(min_value=1, max_value=999)
@@ -82,7 +83,7 @@ class ChairForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["clinic"].queryset = Clinic.objects.all()  # type: ignore[attr-defined]
+        model_choice_field(self, "clinic").queryset = Clinic.objects.all()
 
 
 class ChairEditForm(forms.Form):
@@ -110,7 +111,7 @@ class ProductForm(forms.Form):
 
 
 class LocationForm(forms.Form):
-    clinic = forms.ModelChoiceField(
+    clinic: forms.ModelChoiceField[Clinic] = forms.ModelChoiceField(
         queryset=Clinic.objects.none(), to_field_name="public_id", empty_label=None
     )
     name = forms.CharField(max_length=100)
@@ -121,7 +122,7 @@ class LocationForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["clinic"].queryset = Clinic.objects.all()  # type: ignore[attr-defined]
+        model_choice_field(self, "clinic").queryset = Clinic.objects.all()
 
 
 class StaffForm(forms.Form):

@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts import site_setup, staffing
+from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.chairs import CAPABILITY_LABELS, ChairCapability
 from ketaclinic.accounts.models import Chair, Clinic, Membership, RoleChange
 from ketaclinic.accounts.roles import Cap
@@ -55,8 +56,8 @@ def _status(*bound: django_forms.Form | None) -> int:
 
 
 @staff_view(Cap.SETUP_MANAGE)
-def index(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def index(request: ActorRequest) -> HttpResponse:
+    actor = request.actor
     context = {"checklist": selectors.first_run_checklist(actor)}
     return TemplateResponse(request, "setup/index.html", context)
 
@@ -64,12 +65,12 @@ def index(request: HttpRequest) -> HttpResponse:
 # --- clinics --------------------------------------------------------------------------------------
 
 
-def _clinicians(request: HttpRequest) -> list[Membership]:
-    return [m for m in selectors.staff(request.actor) if m.is_active]  # type: ignore[attr-defined]
+def _clinicians(request: ActorRequest) -> list[Membership]:
+    return [m for m in selectors.staff(request.actor) if m.is_active]
 
 
 def _clinics_page(
-    request: HttpRequest, add_form: Any = None, edit_forms: dict[int, Any] | None = None
+    request: ActorRequest, add_form: Any = None, edit_forms: dict[int, Any] | None = None
 ) -> HttpResponse:
     clinicians = _clinicians(request)
     edit_forms = edit_forms or {}
@@ -94,14 +95,14 @@ def _clinics_page(
 
 
 @staff_view(Cap.SETUP_MANAGE)
-def clinics(request: HttpRequest) -> HttpResponse:
+def clinics(request: ActorRequest) -> HttpResponse:
     return _clinics_page(request)
 
 
 @require_POST
 @staff_view(Cap.SETUP_MANAGE)
-def clinic_add(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def clinic_add(request: ActorRequest) -> HttpResponse:
+    actor = request.actor
     form = forms.ClinicForm(request.POST, clinicians=_clinicians(request), prefix="new")
     clinic = _submit(form, lambda data: site_setup.clinic_create(actor=actor, data=data))
     if clinic is None:
@@ -112,8 +113,8 @@ def clinic_add(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @staff_view(Cap.SETUP_MANAGE)
-def clinic_edit(request: HttpRequest, clinic_id: Any) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def clinic_edit(request: ActorRequest, clinic_id: Any) -> HttpResponse:
+    actor = request.actor
     clinic = _get(Clinic, clinic_id, "clinic")
     form = forms.ClinicForm(request.POST, clinicians=_clinicians(request), prefix=f"c{clinic.pk}")
     saved = _submit(
@@ -156,8 +157,8 @@ def chairs(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @staff_view(Cap.SETUP_MANAGE)
-def chair_add(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def chair_add(request: ActorRequest) -> HttpResponse:
+    actor = request.actor
     form = forms.ChairForm(request.POST, prefix="new")
     chair = _submit(
         form,
@@ -177,8 +178,8 @@ def chair_add(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @staff_view(Cap.SETUP_MANAGE)
-def chair_edit(request: HttpRequest, chair_id: Any) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def chair_edit(request: ActorRequest, chair_id: Any) -> HttpResponse:
+    actor = request.actor
     chair = _get(Chair, chair_id, "chair")
     form = forms.ChairEditForm(request.POST, prefix=f"ch{chair.pk}")
     saved = _submit(
@@ -195,8 +196,8 @@ def chair_edit(request: HttpRequest, chair_id: Any) -> HttpResponse:
 
 @require_POST
 @staff_view(Cap.SETUP_MANAGE)
-def chair_active(request: HttpRequest, chair_id: Any) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def chair_active(request: ActorRequest, chair_id: Any) -> HttpResponse:
+    actor = request.actor
     chair = _get(Chair, chair_id, "chair")
     active = request.POST.get("is_active") == "1"
     chair = site_setup.chair_update(actor=actor, chair=chair, is_active=active)
@@ -223,8 +224,8 @@ def products(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @staff_view(Cap.SETUP_MANAGE)
-def product_add(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def product_add(request: ActorRequest) -> HttpResponse:
+    actor = request.actor
     form = forms.ProductForm(request.POST)
     product = _submit(form, lambda data: inventory.product_define(actor=actor, **data))
     if product is None:
@@ -235,8 +236,8 @@ def product_add(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @staff_view(Cap.SETUP_MANAGE)
-def product_active(request: HttpRequest, product_id: Any) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def product_active(request: ActorRequest, product_id: Any) -> HttpResponse:
+    actor = request.actor
     product = _get(Product, product_id, "product")
     active = request.POST.get("is_active") == "1"
     inventory.product_set_active(actor=actor, product=product, is_active=active)
@@ -260,8 +261,8 @@ def locations(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @staff_view(Cap.SETUP_MANAGE)
-def location_add(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def location_add(request: ActorRequest) -> HttpResponse:
+    actor = request.actor
     form = forms.LocationForm(request.POST)
     location = _submit(form, lambda data: inventory.location_create(actor=actor, **data))
     if location is None:
@@ -289,12 +290,12 @@ def location_active(request: HttpRequest, location_id: Any) -> HttpResponse:
 
 
 def _staff_page(
-    request: HttpRequest,
+    request: ActorRequest,
     add_form: Any = None,
     role_forms: dict[int, Any] | None = None,
     status: int | None = None,
 ) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     role_forms = role_forms or {}
     members = list(selectors.staff(actor))
     pending = list(selectors.role_changes_pending())
@@ -318,7 +319,7 @@ def _staff_page(
 
 
 @staff_view(Cap.STAFF_MANAGE)
-def staff(request: HttpRequest) -> HttpResponse:
+def staff(request: ActorRequest) -> HttpResponse:
     return _staff_page(request)
 
 
@@ -329,8 +330,8 @@ def _qr_svg(url: str) -> str:
 
 @require_POST
 @staff_view(Cap.STAFF_MANAGE)
-def staff_add(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def staff_add(request: ActorRequest) -> HttpResponse:
+    actor = request.actor
     form = forms.StaffForm(request.POST, prefix="new")
     created = _submit(form, lambda data: staffing.staff_create(actor=actor, **data))
     if created is None:
@@ -347,8 +348,8 @@ def staff_add(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _member(request: HttpRequest, user_id: Any) -> Membership:
-    actor = request.actor  # type: ignore[attr-defined]
+def _member(request: ActorRequest, user_id: Any) -> Membership:
+    actor = request.actor
     membership = (
         Membership.objects.select_related("user")
         .filter(organization=actor.organization, user__public_id=user_id)
@@ -361,8 +362,8 @@ def _member(request: HttpRequest, user_id: Any) -> Membership:
 
 @require_POST
 @staff_view(Cap.STAFF_MANAGE)
-def staff_role(request: HttpRequest, user_id: Any) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def staff_role(request: ActorRequest, user_id: Any) -> HttpResponse:
+    actor = request.actor
     membership = _member(request, user_id)
     form = forms.RoleForm(request.POST, prefix=f"m{membership.pk}")
     change = _submit(
@@ -373,7 +374,7 @@ def staff_role(request: HttpRequest, user_id: Any) -> HttpResponse:
     )
     if change is None:
         for message in form.non_field_errors():  # e.g. a refused change of one's own role
-            messages.error(request, message)
+            messages.error(request, str(message))
         return _staff_page(request, role_forms={membership.pk: form})
     if change.status == RoleChange.Status.PENDING:
         messages.success(
@@ -390,8 +391,8 @@ def staff_role(request: HttpRequest, user_id: Any) -> HttpResponse:
 
 @require_POST
 @staff_view(Cap.STAFF_MANAGE)
-def staff_deactivate(request: HttpRequest, user_id: Any) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def staff_deactivate(request: ActorRequest, user_id: Any) -> HttpResponse:
+    actor = request.actor
     membership = _member(request, user_id)
     try:
         staffing.staff_deactivate(
@@ -406,8 +407,8 @@ def staff_deactivate(request: HttpRequest, user_id: Any) -> HttpResponse:
 
 @require_POST
 @staff_view(Cap.STAFF_MANAGE)
-def role_change_decide(request: HttpRequest, change_id: Any) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def role_change_decide(request: ActorRequest, change_id: Any) -> HttpResponse:
+    actor = request.actor
     change = _get(RoleChange, change_id, "role change")
     approve = request.POST.get("decision") == "approve"
     try:
@@ -427,8 +428,8 @@ def role_change_decide(request: HttpRequest, change_id: Any) -> HttpResponse:
 
 
 @staff_view(Cap.SETUP_MANAGE)
-def escalation(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def escalation(request: ActorRequest) -> HttpResponse:
+    actor = request.actor
     current = services.escalation_current(actor)
     initial = {
         "escalation_minutes": current.escalation_minutes,

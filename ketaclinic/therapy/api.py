@@ -10,9 +10,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
+from ketaclinic.accounts.actor import Actor, ActorRequest
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.api import ERROR_RESPONSES
 from ketaclinic.core.errors import NotFound
@@ -25,7 +25,7 @@ router = Router(tags=["therapy"])
 R = ERROR_RESPONSES
 
 
-def _actor(request: HttpRequest) -> Any:
+def _actor(request: ActorRequest) -> Actor:
     return request.auth
 
 
@@ -167,16 +167,16 @@ class MeasurePlanOut(Schema):
     timing: str
 
 
-def _visit(request: HttpRequest, visit_id: uuid.UUID) -> Any:
+def _visit(request: ActorRequest, visit_id: uuid.UUID) -> Any:
     return selectors.visit_get(_actor(request), visit_id)
 
 
-def _reload(request: HttpRequest, visit: Any) -> Any:
+def _reload(request: ActorRequest, visit: Any) -> Any:
     return selectors.visit_get(_actor(request), visit.public_id)
 
 
 @router.post("/therapy/visits", response={201: VisitOut, **R})
-def visit_create(request: HttpRequest, payload: VisitIn) -> Any:
+def visit_create(request: ActorRequest, payload: VisitIn) -> Any:
     actor = _actor(request)
     actor.require(Cap.THERAPY_RECORD)
     patient = patient_selectors.patient_get_for_actor(actor, payload.patient)
@@ -203,7 +203,7 @@ def visit_create(request: HttpRequest, payload: VisitIn) -> Any:
 
 
 @router.get("/therapy/visits/{visit_id}", response={200: VisitOut, **R})
-def visit_read(request: HttpRequest, visit_id: uuid.UUID) -> Any:
+def visit_read(request: ActorRequest, visit_id: uuid.UUID) -> Any:
     visit = _visit(request, visit_id)
     from ketaclinic.accounts.audit import audit_record
 
@@ -217,7 +217,7 @@ def visit_read(request: HttpRequest, visit_id: uuid.UUID) -> Any:
 
 
 @router.get("/patients/{patient_id}/therapy/visits", response={200: list[VisitOut], **R})
-def visit_list(request: HttpRequest, patient_id: uuid.UUID) -> Any:
+def visit_list(request: ActorRequest, patient_id: uuid.UUID) -> Any:
     actor = _actor(request)
     actor.require(Cap.THERAPY_VIEW)
     patient = patient_selectors.patient_chart_read(
@@ -227,7 +227,7 @@ def visit_list(request: HttpRequest, patient_id: uuid.UUID) -> Any:
 
 
 @router.put("/therapy/visits/{visit_id}/note", response={200: VisitOut, **R})
-def visit_save(request: HttpRequest, visit_id: uuid.UUID, payload: VisitNoteIn) -> Any:
+def visit_save(request: ActorRequest, visit_id: uuid.UUID, payload: VisitNoteIn) -> Any:
     visit = services.visit_save(
         actor=_actor(request), visit=_visit(request, visit_id), **payload.dict()
     )
@@ -235,13 +235,13 @@ def visit_save(request: HttpRequest, visit_id: uuid.UUID, payload: VisitNoteIn) 
 
 
 @router.post("/therapy/visits/{visit_id}/sign", response={200: VisitOut, **R})
-def visit_sign(request: HttpRequest, visit_id: uuid.UUID) -> Any:
+def visit_sign(request: ActorRequest, visit_id: uuid.UUID) -> Any:
     visit = services.visit_sign(actor=_actor(request), visit=_visit(request, visit_id))
     return _reload(request, visit)
 
 
 @router.post("/therapy/visits/{visit_id}/amendments", response={201: AmendmentOut, **R})
-def visit_amend(request: HttpRequest, visit_id: uuid.UUID, payload: AmendIn) -> Any:
+def visit_amend(request: ActorRequest, visit_id: uuid.UUID, payload: AmendIn) -> Any:
     row = services.visit_amend(
         actor=_actor(request),
         visit=_visit(request, visit_id),
@@ -252,7 +252,7 @@ def visit_amend(request: HttpRequest, visit_id: uuid.UUID, payload: AmendIn) -> 
 
 
 @router.post("/therapy/risk-flags", response={201: RiskFlagOut, **R})
-def risk_flag(request: HttpRequest, payload: RiskFlagIn) -> Any:
+def risk_flag(request: ActorRequest, payload: RiskFlagIn) -> Any:
     actor = _actor(request)
     actor.require(Cap.THERAPY_RECORD)
     patient = patient_selectors.patient_get_for_actor(actor, payload.patient)
@@ -264,7 +264,7 @@ def risk_flag(request: HttpRequest, payload: RiskFlagIn) -> Any:
 
 
 @router.get("/therapy/visits/{visit_id}/process-note", response={200: ProcessNoteOut, **R})
-def process_note_read(request: HttpRequest, visit_id: uuid.UUID) -> Any:
+def process_note_read(request: ActorRequest, visit_id: uuid.UUID) -> Any:
     note = services.process_note_read(actor=_actor(request), visit=_visit(request, visit_id))
     if note is None:
         raise NotFound("No psychotherapy note of yours on this visit.")
@@ -272,7 +272,7 @@ def process_note_read(request: HttpRequest, visit_id: uuid.UUID) -> Any:
 
 
 @router.put("/therapy/visits/{visit_id}/process-note", response={200: ProcessNoteOut, **R})
-def process_note_write(request: HttpRequest, visit_id: uuid.UUID, payload: ProcessNoteIn) -> Any:
+def process_note_write(request: ActorRequest, visit_id: uuid.UUID, payload: ProcessNoteIn) -> Any:
     return services.process_note_write(
         actor=_actor(request), visit=_visit(request, visit_id), text=payload.text
     )
@@ -282,7 +282,7 @@ def process_note_write(request: HttpRequest, visit_id: uuid.UUID, payload: Proce
     "/therapy/visits/{visit_id}/process-note/break-glass", response={200: ProcessNoteOut, **R}
 )
 def process_note_break_glass(
-    request: HttpRequest, visit_id: uuid.UUID, payload: BreakGlassIn
+    request: ActorRequest, visit_id: uuid.UUID, payload: BreakGlassIn
 ) -> Any:
     return services.process_note_break_glass(
         actor=_actor(request), visit=_visit(request, visit_id), reason=payload.reason
@@ -290,7 +290,7 @@ def process_note_break_glass(
 
 
 @router.post("/therapy/assignments", response={201: AssignmentOut, **R})
-def team_assign(request: HttpRequest, payload: AssignIn) -> Any:
+def team_assign(request: ActorRequest, payload: AssignIn) -> Any:
     actor = _actor(request)
     actor.require(Cap.THERAPY_TEAM_ASSIGN)
     therapist = selectors.member_user(actor, payload.therapist, field="therapist")
@@ -301,14 +301,14 @@ def team_assign(request: HttpRequest, payload: AssignIn) -> Any:
 
 
 @router.post("/therapy/assignments/{assignment_id}/end", response={200: AssignmentOut, **R})
-def team_unassign(request: HttpRequest, assignment_id: uuid.UUID) -> Any:
+def team_unassign(request: ActorRequest, assignment_id: uuid.UUID) -> Any:
     actor = _actor(request)
     row = selectors.assignment_get(actor, assignment_id)
     return services.team_unassign(actor=actor, assignment=row)
 
 
 @router.post("/therapy/messages", response={201: MessageOut, **R})
-def message_send(request: HttpRequest, payload: MessageIn) -> Any:
+def message_send(request: ActorRequest, payload: MessageIn) -> Any:
     actor = _actor(request)
     actor.require(Cap.TEAM_MESSAGE)
     recipient = selectors.member_user(actor, payload.recipient, field="recipient")
@@ -326,18 +326,18 @@ def message_send(request: HttpRequest, payload: MessageIn) -> Any:
 
 
 @router.get("/therapy/messages", response={200: list[MessageOut], **R})
-def message_inbox(request: HttpRequest) -> Any:
+def message_inbox(request: ActorRequest) -> Any:
     return selectors.inbox(_actor(request))
 
 
 @router.post("/therapy/messages/{message_id}/read", response={200: MessageOut, **R})
-def message_mark_read(request: HttpRequest, message_id: uuid.UUID) -> Any:
+def message_mark_read(request: ActorRequest, message_id: uuid.UUID) -> Any:
     actor = _actor(request)
     return services.message_mark_read(actor=actor, message=selectors.message_get(actor, message_id))
 
 
 @router.post("/plans/{plan_id}/therapy-measures", response={201: MeasurePlanOut, **R})
-def measure_plan_add(request: HttpRequest, plan_id: uuid.UUID, payload: MeasurePlanIn) -> Any:
+def measure_plan_add(request: ActorRequest, plan_id: uuid.UUID, payload: MeasurePlanIn) -> Any:
     actor = _actor(request)
     actor.require(Cap.THERAPY_RECORD)
     plan = protocol_selectors.plan_get(actor, plan_id)
@@ -363,12 +363,12 @@ class BreakGlassOut(Schema):
 
 
 @router.get("/therapy/break-glass-reads", response={200: list[BreakGlassOut], **R})
-def break_glass_reads(request: HttpRequest) -> Any:
+def break_glass_reads(request: ActorRequest) -> Any:
     return selectors.break_glass_reads(_actor(request))
 
 
 @router.post("/therapy/break-glass-reads/{read_id}/review", response={200: BreakGlassOut, **R})
-def break_glass_review(request: HttpRequest, read_id: uuid.UUID, payload: ReviewIn) -> Any:
+def break_glass_review(request: ActorRequest, read_id: uuid.UUID, payload: ReviewIn) -> Any:
     actor = _actor(request)
     read = selectors.break_glass_read_get(actor, read_id)
     return services.break_glass_review(actor=actor, read=read, note=payload.note)

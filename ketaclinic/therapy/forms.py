@@ -3,14 +3,21 @@ view attaches the clinic's zone. The note form is built from the visit kind's te
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from django import forms
 
 from ketaclinic.therapy import notes
 from ketaclinic.therapy.models import TherapyMeasurePlan
 
-LOCAL = {
+
+class _LocalTime(TypedDict):
+    required: bool
+    input_formats: list[str]
+    widget: forms.DateTimeInput
+
+
+LOCAL: _LocalTime = {
     "required": False,
     "input_formats": ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
     "widget": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),

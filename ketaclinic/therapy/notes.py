@@ -230,14 +230,22 @@ def billing_facts(
     ended_at: datetime,
 ) -> BillingFacts:
     minutes = int((ended_at - started_at).total_seconds() // 60)
-    base = {"minutes": minutes, "modality": modality, "format": visit_format, "with_em": with_em}
-    if visit_format == VisitFormat.GROUP:
+
+    def facts(*, band: str, code: str, reason: str) -> BillingFacts:
         return BillingFacts(
-            **base, band="", code="", reason="Group psychotherapy has no time band to derive."
+            minutes=minutes,
+            modality=modality,
+            format=visit_format,
+            with_em=with_em,
+            band=band,
+            code=code,
+            reason=reason,
         )
+
+    if visit_format == VisitFormat.GROUP:
+        return facts(band="", code="", reason="Group psychotherapy has no time band to derive.")
     if kind == VisitKind.DOSING_SUPPORT:
-        return BillingFacts(
-            **base,
+        return facts(
             band="",
             code="",
             reason="Presence during dosing: the monitoring codes' payer acceptance is unconfirmed.",
@@ -245,12 +253,9 @@ def billing_facts(
     for low, high, alone, add_on in TIME_BANDS:
         if minutes >= low and (high is None or minutes <= high):
             band = f"{low}-{high} min" if high is not None else f"{low}+ min"
-            return BillingFacts(
-                **base,
+            return facts(
                 band=band,
                 code=add_on if with_em else alone,
                 reason="Add-on to the same day's E/M visit." if with_em else "Psychotherapy alone.",
             )
-    return BillingFacts(
-        **base, band="under 16 min", code="", reason="Under 16 minutes is not reportable."
-    )
+    return facts(band="under 16 min", code="", reason="Under 16 minutes is not reportable.")

@@ -10,12 +10,13 @@ from zoneinfo import ZoneInfo
 
 from django import forms as django_forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.models import Clinic
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.decorators import staff_view
@@ -62,9 +63,9 @@ def _page_forms(actor: Any, patient: Any, data: Any = None) -> dict[str, Any]:
 
 
 def _patient_page(
-    request: HttpRequest, patient: Any, status: int = 200, **replaced: Any
+    request: ActorRequest, patient: Any, status: int = 200, **replaced: Any
 ) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     context = {
         "patient": patient,
         "zone": _zone(actor),
@@ -83,7 +84,7 @@ def _patient_url(patient: Any) -> str:
 
 
 def _submit(
-    request: HttpRequest,
+    request: ActorRequest,
     patient: Any,
     form: django_forms.Form,
     form_name: str,
@@ -105,8 +106,8 @@ def _submit(
 
 
 @staff_view(Cap.THERAPY_VIEW)
-def home(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def home(request: ActorRequest) -> HttpResponse:
+    actor = request.actor
     context = {
         "patients": selectors.my_patients(actor),
         "inbox": selectors.inbox(actor),
@@ -116,16 +117,16 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view(Cap.THERAPY_VIEW)
-def patient_page(request: HttpRequest, patient_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def patient_page(request: ActorRequest, patient_id: str) -> HttpResponse:
+    actor = request.actor
     patient = patient_chart_read(actor, patient_id, action="therapy.patient.viewed")
     return _patient_page(request, patient)
 
 
 @staff_view(Cap.THERAPY_RECORD)
 @require_POST
-def visit_new(request: HttpRequest, patient_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def visit_new(request: ActorRequest, patient_id: str) -> HttpResponse:
+    actor = request.actor
     patient = patient_get_for_actor(actor, patient_id)
     form = forms.VisitForm(request.POST, sessions=_sessions(patient))
 
@@ -151,8 +152,8 @@ def visit_new(request: HttpRequest, patient_id: str) -> HttpResponse:
 
 @staff_view(Cap.THERAPY_TEAM_ASSIGN)
 @require_POST
-def assign(request: HttpRequest, patient_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def assign(request: ActorRequest, patient_id: str) -> HttpResponse:
+    actor = request.actor
     patient = patient_get_for_actor(actor, patient_id)
     plans = [p for p in plans_for_patient(patient) if p.status == "active"]
     form = forms.AssignForm(
@@ -169,8 +170,8 @@ def assign(request: HttpRequest, patient_id: str) -> HttpResponse:
 
 @staff_view(Cap.THERAPY_TEAM_ASSIGN)
 @require_POST
-def unassign(request: HttpRequest, assignment_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def unassign(request: ActorRequest, assignment_id: str) -> HttpResponse:
+    actor = request.actor
     row = selectors.assignment_get(actor, assignment_id)
     services.team_unassign(actor=actor, assignment=row)
     messages.success(request, "Therapist taken off the team.")
@@ -179,8 +180,8 @@ def unassign(request: HttpRequest, assignment_id: str) -> HttpResponse:
 
 @staff_view(Cap.THERAPY_RECORD)
 @require_POST
-def risk_flag(request: HttpRequest, patient_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def risk_flag(request: ActorRequest, patient_id: str) -> HttpResponse:
+    actor = request.actor
     patient = patient_get_for_actor(actor, patient_id)
     form = forms.RiskFlagForm(request.POST)
 
@@ -195,8 +196,8 @@ def risk_flag(request: HttpRequest, patient_id: str) -> HttpResponse:
 
 @staff_view(Cap.TEAM_MESSAGE)
 @require_POST
-def message_new(request: HttpRequest, patient_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def message_new(request: ActorRequest, patient_id: str) -> HttpResponse:
+    actor = request.actor
     patient = patient_get_for_actor(actor, patient_id)
     form = forms.MessageForm(
         request.POST, members=selectors.team_members(actor.organization), me=actor.user
@@ -216,8 +217,8 @@ def message_new(request: HttpRequest, patient_id: str) -> HttpResponse:
 
 @staff_view(Cap.THERAPY_RECORD)
 @require_POST
-def measure_plan_new(request: HttpRequest, patient_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def measure_plan_new(request: ActorRequest, patient_id: str) -> HttpResponse:
+    actor = request.actor
     patient = patient_get_for_actor(actor, patient_id)
     form = forms.MeasurePlanForm(request.POST, instruments=list(current_instruments()))
     plans = [p for p in plans_for_patient(patient) if p.status == "active"]
@@ -234,23 +235,23 @@ def measure_plan_new(request: HttpRequest, patient_id: str) -> HttpResponse:
 
 @staff_view(Cap.TEAM_MESSAGE)
 @require_POST
-def message_read(request: HttpRequest, message_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def message_read(request: ActorRequest, message_id: str) -> HttpResponse:
+    actor = request.actor
     services.message_mark_read(actor=actor, message=selectors.message_get(actor, message_id))
     return redirect("therapy:home")
 
 
 @staff_view(Cap.AUDIT_VIEW)
-def break_glass_report(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def break_glass_report(request: ActorRequest) -> HttpResponse:
+    actor = request.actor
     context = {"reads": selectors.break_glass_reads(actor), "zone": _zone(actor)}
     return TemplateResponse(request, "therapy/break_glass_report.html", context)
 
 
 @staff_view(Cap.AUDIT_VIEW)
 @require_POST
-def break_glass_review(request: HttpRequest, read_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def break_glass_review(request: ActorRequest, read_id: str) -> HttpResponse:
+    actor = request.actor
     read = selectors.break_glass_read_get(actor, read_id)
     try:
         services.break_glass_review(actor=actor, read=read, note=request.POST.get("note", ""))

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
+from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.decorators import staff_view
@@ -20,8 +21,8 @@ from ketaclinic.therapy import forms, notes, selectors, services
 from ketaclinic.therapy.views import _local, _zone
 
 
-def _page(request: HttpRequest, visit: Any, status: int = 200, **replaced: Any) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def _page(request: ActorRequest, visit: Any, status: int = 200, **replaced: Any) -> HttpResponse:
+    actor = request.actor
     zone = _zone(actor)
     is_author = visit.therapist_id == actor.user.pk
     process_note = None
@@ -51,8 +52,8 @@ def _page(request: HttpRequest, visit: Any, status: int = 200, **replaced: Any) 
 
 
 @staff_view(Cap.THERAPY_VIEW)
-def visit_page(request: HttpRequest, visit_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def visit_page(request: ActorRequest, visit_id: str) -> HttpResponse:
+    actor = request.actor
     visit = selectors.visit_get(actor, visit_id)
     audit_record(
         actor=actor, action="therapy.visit.read", patient_id=visit.patient.public_id, obj=visit
@@ -62,9 +63,9 @@ def visit_page(request: HttpRequest, visit_id: str) -> HttpResponse:
 
 @staff_view(Cap.THERAPY_RECORD)
 @require_POST
-def note_save(request: HttpRequest, visit_id: str) -> HttpResponse:
+def note_save(request: ActorRequest, visit_id: str) -> HttpResponse:
     """Save the draft; with "sign", save and sign it in one step."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     visit = selectors.visit_get(actor, visit_id)
     form = forms.NoteForm(request.POST, kind=visit.kind)
     status = 400
@@ -93,8 +94,8 @@ def note_save(request: HttpRequest, visit_id: str) -> HttpResponse:
 
 @staff_view(Cap.THERAPY_RECORD)
 @require_POST
-def note_amend(request: HttpRequest, visit_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def note_amend(request: ActorRequest, visit_id: str) -> HttpResponse:
+    actor = request.actor
     visit = selectors.visit_get(actor, visit_id)
     form = forms.AmendForm(request.POST)
     status = 400
@@ -112,8 +113,8 @@ def note_amend(request: HttpRequest, visit_id: str) -> HttpResponse:
 
 @staff_view(Cap.THERAPY_PROCESS_NOTE)
 @require_POST
-def process_note(request: HttpRequest, visit_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def process_note(request: ActorRequest, visit_id: str) -> HttpResponse:
+    actor = request.actor
     visit = selectors.visit_get(actor, visit_id)
     form = forms.ProcessNoteForm(request.POST)
     status = 400
@@ -131,8 +132,8 @@ def process_note(request: HttpRequest, visit_id: str) -> HttpResponse:
 
 @staff_view(Cap.THERAPY_BREAK_GLASS)
 @require_POST
-def break_glass(request: HttpRequest, visit_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def break_glass(request: ActorRequest, visit_id: str) -> HttpResponse:
+    actor = request.actor
     visit = selectors.visit_get(actor, visit_id)
     form = forms.BreakGlassForm(request.POST)
     status = 400

@@ -4,6 +4,7 @@ download the NDJSON, validate every line with fhir.resources, and count against 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import pytest
@@ -23,7 +24,7 @@ from ketaclinic.sessions.models import AdverseEvent, TreatmentSession
 
 pytestmark = pytest.mark.django_db
 BASE = "/fhir/r4/"
-ASYNC = {"HTTP_PREFER": "respond-async", "HTTP_ACCEPT": "application/fhir+json"}
+ASYNC: dict[str, Any] = {"HTTP_PREFER": "respond-async", "HTTP_ACCEPT": "application/fhir+json"}
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from django_otp.oath import TOTP
 from playwright.sync_api import expect
 
 from conftest import PASSWORD, actor_for, make_member, make_patient
-from ketaclinic.accounts.models import Membership
+from ketaclinic.accounts.models import EncryptedTOTPDevice, Membership
 from ketaclinic.accounts.services import organization_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -33,7 +33,7 @@ def clinic(transactional_db: Any) -> dict[str, Any]:
 
 
 def totp_code(membership: Membership) -> str:
-    device = membership.user.encryptedtotpdevice_set.get()
+    device = EncryptedTOTPDevice.objects.get(user=membership.user)
     token = TOTP(device.bin_key, device.step, device.t0, device.digits).token()
     return str(token).zfill(device.digits)
 

@@ -197,9 +197,11 @@ def _a_clinic_in_the_middle_of_its_life(organization: Any, members: dict[str, Me
         assert alert.acknowledged_at is None
         totals = {
             instrument: sorted(
-                QuestionnaireResponse.objects.filter(instrument_id=instrument).values_list(
-                    "total", flat=True
-                )
+                total
+                for total in QuestionnaireResponse.objects.filter(
+                    instrument_id=instrument
+                ).values_list("total", flat=True)
+                if total is not None
             )
             for instrument in ("phq9", "gad7")
         }

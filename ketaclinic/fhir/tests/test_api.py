@@ -165,7 +165,8 @@ def test_observation_search_by_code_date_and_paging(client: Any, patient_id: str
     assert _search(client, f"Observation?patient={patient_id}&date=le2024-03-01")["total"] == 2
     assert _search(client, f"Observation?patient={patient_id}&category=laboratory")["total"] == 0
     # Pages of 3 in ascending date order, followed through the next links, see every row once.
-    seen, url = [], f"Observation?patient={patient_id}&_sort=date&_count=3"
+    seen: list[tuple[str, str]] = []
+    url: str | None = f"Observation?patient={patient_id}&_sort=date&_count=3"
     while url:
         page = _search(client, url)
         seen += [(e["resource"]["effectiveDateTime"], e["resource"]["id"]) for e in page["entry"]]

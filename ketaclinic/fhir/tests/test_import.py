@@ -73,8 +73,10 @@ def test_imported_vitals_and_conditions_show_on_the_chart(
     _import(members["prescriber"].user.username, SYNTHEA / "smart-generated-sample-data-R4")
     with scope(organization=org_a):
         vital = VitalSign.objects.filter(kind="bp").select_related("patient").first()
+        assert vital is not None
         patient = vital.patient
         condition = Condition.objects.filter(patient=patient).first()
+        assert condition is not None
     page = staff_client(members["nurse"]).get(f"/patients/{patient.public_id}/")
     assert page.status_code == 200
     html = page.content.decode()

@@ -35,7 +35,7 @@ def _expressions(response: Any) -> list[str]:
 
 def _padded_bundle(size: int) -> str:
     note = "x" * 90_000
-    entries = []
+    entries: list[dict[str, Any]] = []
     while len(json.dumps(entries)) < size:
         resource = patient_json(id=f"p{len(entries)}", text={"status": "generated", "div": note})
         entries.append({"resource": resource, "request": {"method": "POST", "url": "Patient"}})

@@ -46,6 +46,7 @@ def lforms_phq9(patient_id: str, values: list[int], *, ordinal_items: tuple[int,
     LOINC answer codes without a system (as in the form's answerOption), or ordinal values."""
     items = []
     for index, (link_id, value) in enumerate(zip(PHQ9_ITEMS[:9], values, strict=True)):
+        answer: dict[str, Any]
         if index + 1 in ordinal_items:
             answer = {"valueInteger": value}
         else:

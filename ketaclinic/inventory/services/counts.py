@@ -49,20 +49,20 @@ def count_record(
         raise ValidationFailed.for_field("kind", "Unknown kind of count.")
     if opening_or_close not in ("opening", "close"):
         raise ValidationFailed.for_field("opening_or_close", "Opening or close of business?")
-    count_lines = []
+    count_lines: list[reconciliation.CountLine] = []
     try:
-        for line in lines:
+        for given in lines:
             count_lines.append(
                 reconciliation.CountLine(
-                    product_id=str(line["product"]),
-                    lot=str(line["lot"]).strip(),
-                    sealed_containers=int(line.get("sealed_containers", 0)),
+                    product_id=str(given["product"]),
+                    lot=str(given["lot"]).strip(),
+                    sealed_containers=int(given.get("sealed_containers", 0)),
                     opened=tuple(
                         reconciliation.OpenedContainerCount(
                             remaining_mg=_mg(item["remaining_mg"]),
                             estimated=bool(item.get("estimated", False)),
                         )
-                        for item in line.get("opened", ())
+                        for item in given.get("opened", ())
                     ),
                 )
             )

@@ -31,7 +31,7 @@ def compliance(members: Any) -> Any:
 
 
 @pytest.fixture
-def witness(members: Any) -> dict[str, str]:
+def witness(members: Any) -> WitnessCredentials:
     """Credentials of a second staff member (the prescriber) for waste and destruction."""
     return WitnessCredentials(members["prescriber"].user)
 
@@ -70,7 +70,7 @@ def stock(nurse: Any, org_a: Any) -> dict[str, Any]:
 
 
 def receive(actor: Any, product: Any, location: Any, lot: str, containers: int, **kw: Any) -> Any:
-    data = {
+    data: dict[str, Any] = {
         "expires_at": EXPIRES,
         "supplier_name": "Henry Schein",
         "supplier_address": "135 Duryea Rd, Melville NY",

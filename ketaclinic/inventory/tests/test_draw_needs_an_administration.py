@@ -30,7 +30,7 @@ def test_a_made_up_or_another_patients_administration_is_refused(
 ) -> None:
     other = make_patient(prescriber, given_name="Other")
     with scope(organization=org_a):
-        vial = Container.objects.filter(lot=stock["lot"]).order_by("label").first()
+        vial = Container.objects.filter(lot=stock["lot"]).order_by("label")[0]
         someone_elses = recorded_administration(nurse, other)
         for made_up in (uuid.uuid4(), someone_elses):
             with pytest.raises(SafetyStop, match=REFUSAL) as stop:
@@ -56,7 +56,7 @@ def test_the_api_and_the_form_name_the_field(
     org_a: Any, members: Any, stock: Any, patient: Any
 ) -> None:
     with scope(organization=org_a):
-        vial = Container.objects.filter(lot=stock["lot"]).order_by("label").first()
+        vial = Container.objects.filter(lot=stock["lot"]).order_by("label")[0]
     made_up = str(uuid.uuid4())
     api = api_client(members["nurse"]).post(
         "/api/v1/inventory/draws",

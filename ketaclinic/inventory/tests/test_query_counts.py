@@ -104,6 +104,8 @@ def measure(org: Any, members: Any, assert_max: Any) -> dict[str, int]:
     with scope(organization=org):
         inventory = InventoryCount.objects.filter(kind="biennial").first()
         form = DeaForm.objects.filter(kind="106").first()
+    assert inventory is not None
+    assert form is not None
     ui = staff_client(members["compliance"])
     api = api_client(members["compliance"])
     counts = {}

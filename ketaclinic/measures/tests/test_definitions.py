@@ -189,6 +189,7 @@ def test_unconfirmed_alert_levels_are_clinic_policy_with_the_conservative_defaul
 ) -> None:
     instrument = get_instrument(instrument_id)
     (rule,) = instrument.critical_items
+    assert rule.policy_key is not None
     policy = instrument.policy_value(rule.policy_key)
     assert policy.confirmed is False
     assert policy.default == instrument.item(rule.link_id).min_value + 1

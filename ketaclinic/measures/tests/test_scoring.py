@@ -100,7 +100,7 @@ def test_golden_answers_score_as_worked_out_by_hand(
 
 
 def test_a_result_names_its_rule_policy_and_the_thresholds_it_used() -> None:
-    policy = ScoringPolicy({"madrs.item10_alert_level": 2}, reference="clinic-policy:7@3")
+    policy = ScoringPolicy({"madrs.item10_alert_level": Decimal(2)}, reference="clinic-policy:7@3")
     result = score_response(get_instrument("madrs"), answers_for([0] * 10), policy=policy)
     assert result.rule == "madrs@1"
     assert result.policy_reference == "clinic-policy:7@3"
@@ -155,7 +155,9 @@ def test_answers_must_be_whole_number_option_values(bad: Any) -> None:
 
 
 def test_policy_values_of_other_instruments_are_ignored() -> None:
-    policy = ScoringPolicy({"madrs.item10_alert_level": 4, "gad7.screen_cutoff": 12})
+    policy = ScoringPolicy(
+        {"madrs.item10_alert_level": Decimal(4), "gad7.screen_cutoff": Decimal(12)}
+    )
     result = score_response(get_instrument("phq9"), answers_for([1] * 9), policy=policy)
     assert result.total == 9
     assert result.policy_values == {}
@@ -166,7 +168,7 @@ def test_a_policy_cut_off_must_lie_within_the_total_range() -> None:
         score_response(
             get_instrument("phq2"),
             {"1": 0, "2": 0},
-            policy=ScoringPolicy({"phq2.screen_cutoff": 7}),
+            policy=ScoringPolicy({"phq2.screen_cutoff": Decimal(7)}),
         )
     assert caught.value.field == "phq2.screen_cutoff"
 
@@ -274,6 +276,8 @@ def test_raising_one_answer_never_moves_the_total_against_the_items_direction(
     raised = {**answers, item.link_id: data.draw(st.sampled_from(sorted(higher)))}
     before = score_response(instrument, answers).total
     after = score_response(instrument, raised).total
+    assert before is not None
+    assert after is not None
     if item.reverse_scored:
         assert after <= before
     else:

@@ -9,7 +9,6 @@ from django import template
 
 from ketaclinic.accounts.models import Clinic
 from ketaclinic.messaging import selectors
-from ketaclinic.messaging.kinds import kind_label
 
 register = template.Library()
 
@@ -19,8 +18,6 @@ def messaging_patient_panel(context: Any, patient: Any) -> dict[str, Any]:
     caps = context.get("caps", set())
     allowed = "messaging.view" in caps
     messages = selectors.messages_for_patient(patient) if allowed else []
-    for message in messages:
-        message.kind_label = kind_label(message.kind)
     return {
         "allowed": allowed,
         "can_edit": "messaging.contact.edit" in caps,

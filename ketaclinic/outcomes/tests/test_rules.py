@@ -53,7 +53,9 @@ def test_a_score_taken_at_the_instant_of_the_first_dose_is_still_baseline() -> N
 
 def test_order_of_the_input_does_not_change_the_baseline() -> None:
     series = [on_day(7, 9), on_day(-1, 19), on_day(-14, 22)]
-    assert find_baseline(series, first_treatment_at=FIRST_DOSE).measurement.score == 19
+    baseline = find_baseline(series, first_treatment_at=FIRST_DOSE)
+    assert baseline is not None
+    assert baseline.measurement.score == 19
 
 
 def test_there_is_no_baseline_without_a_score_before_treatment_or_without_treatment() -> None:
@@ -260,6 +262,10 @@ def test_a_clinic_may_configure_a_phq9_relapse_rule() -> None:
 def test_assess_outcome_reports_baseline_change_response_and_remission() -> None:
     series = [on_day(-3, 18), on_day(14, 10), on_day(28, 4)]
     outcome = assess_outcome(series, first_treatment_at=FIRST_DOSE, policy=POLICY)
+    assert outcome.baseline is not None
+    assert outcome.latest is not None
+    assert outcome.percent_change is not None
+    assert outcome.percent_change.value is not None
     assert outcome.baseline.measurement.score == 18
     assert outcome.latest.score == 4
     assert outcome.percent_change.value.quantize(Decimal("0.1")) == Decimal("-77.8")
@@ -272,6 +278,7 @@ def test_assess_outcome_with_a_baseline_of_0_still_judges_remission() -> None:
     outcome = assess_outcome(
         [on_day(-1, 0), on_day(14, 2)], first_treatment_at=FIRST_DOSE, policy=POLICY
     )
+    assert outcome.percent_change is not None
     assert outcome.percent_change.value is None
     assert outcome.response.met is None
     assert outcome.remission.met is True

@@ -163,6 +163,7 @@ def test_aml_logrank_matches_r_survdiff() -> None:
     assert round(result.expected["Nonmaintained"], 2) == 7.31
     assert round(result.chisq, 1) == 3.4
     assert result.df == 1
+    assert result.p is not None
     assert round(result.p, 2) == 0.07
 
 

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import assume, given
@@ -77,7 +78,7 @@ def iv(
 
 
 def fixed(
-    mg: str, protocol: ProtocolTemplate, *, session: int | None = None, **changes: object
+    mg: str, protocol: ProtocolTemplate, *, session: int | None = None, **changes: Any
 ) -> DoseResult:
     dose_input = replace(DoseInput(Decimal(mg), weighed("70"), session_number=session), **changes)
     return calculate_dose(dose_input, protocol=protocol, policy=POLICY, now=NOW)

@@ -37,10 +37,8 @@ def doctor_ui(members: Any) -> Any:
 
 def published(protocol_id: str) -> ProtocolVersion:
     with scopes_disabled():
-        return (
-            ProtocolVersion.objects.filter(protocol_id=protocol_id, status="published")
-            .order_by("-version")
-            .first()
+        return ProtocolVersion.objects.filter(protocol_id=protocol_id, status="published").latest(
+            "version"
         )
 
 

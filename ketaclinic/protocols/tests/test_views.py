@@ -203,6 +203,7 @@ def test_roles_without_the_capability_cannot_clone_edit_or_publish(
 ) -> None:
     ui = staff_client(members[role])
     before = fresh(draft).definition
+    assert draft.based_on is not None
     assert ui.post(f"/protocols/{draft.based_on.public_id}/clone/").status_code == 403
     assert ui.get(f"/protocols/{draft.public_id}/edit/").status_code == 403
     post = draft_post(draft, caps__max_mg="60")
@@ -317,5 +318,6 @@ def test_a_published_version_can_never_be_edited(admin_ui: Any, draft: ProtocolV
     assert audit_count(action="protocols.protocol.edited") == 0
     assert audit_count(action="protocols.protocol.published") == 1
     # and the standard version it came from is refused the same way
+    assert draft.based_on is not None
     source = admin_ui.get(f"/protocols/{draft.based_on.public_id}/edit/")
     assert source.status_code == 409

@@ -13,7 +13,7 @@ from ketaclinic.scheduling.models import AppointmentType
 
 
 def clinic_of(organization: Any) -> Clinic:
-    return Clinic.objects.filter(organization=organization).order_by("pk").first()
+    return Clinic.objects.filter(organization=organization).earliest("pk")
 
 
 def types(organization: Any) -> dict[str, AppointmentType]:

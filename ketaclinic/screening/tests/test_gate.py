@@ -33,7 +33,7 @@ pytestmark = pytest.mark.django_db
 
 def sign(actor: Any, patient: Any, route: str) -> Any:
     template = ConsentTemplate.objects.get(kind="treatment", route=route)
-    version = template.versions.order_by("-version").first()
+    version = template.versions.latest("version")
     return consent.consent_sign(
         actor=actor,
         patient=patient,
@@ -323,6 +323,7 @@ def plan_made_earlier(actor: Any, patient: Any) -> Any:
 
     protocols.protocol_catalog_seed(organization=actor.organization)
     protocol = protocol_selectors.protocol_published("iv-ketamine-induction")
+    assert protocol is not None
     template = protocol.template
     return TreatmentPlan.objects.create(
         organization=actor.organization,

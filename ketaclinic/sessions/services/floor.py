@@ -9,6 +9,7 @@ Sources and the reasoning behind each number: docs/sources/sessions.md.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from ketaclinic.accounts.models import Clinic
@@ -169,7 +170,7 @@ def frequency_limits(
     planned = phase.planned_sessions if phase is not None else None
     return FrequencyLimits(
         min_hours_between_doses=policy.min_hours_between_doses(session.drug),
-        max_sessions_per_week=per_week or policy.max_dosing_sessions_per_week_default,
+        max_sessions_per_week=Decimal(per_week or policy.max_dosing_sessions_per_week_default),
         planned_sessions=None if planned is None else planned + extra,
         phase=session.plan.phase or "current",
     )
@@ -191,6 +192,7 @@ def frequency_findings(
             dose_started_at__gt=at - lookback,
             dose_started_at__lt=at + timedelta(hours=limits.min_hours_between_doses),
         ).values_list("dose_started_at", flat=True)
+        if started is not None
     ]
     in_phase = dosed.filter(plan_id=session.plan_id)
     if began is not None:

@@ -41,7 +41,7 @@ SCREENING_ROUTE = {
 def sign_consent(actor: Actor, patient: Any, route: str) -> Any:
     consent.consent_templates_seed_defaults(organization=actor.organization)
     template = ConsentTemplate.objects.get(kind="treatment", route=route, is_active=True)
-    version = template.versions.order_by("-version").first()
+    version = template.versions.latest("version")
     return consent.consent_sign(
         actor=actor,
         patient=patient,
@@ -96,6 +96,7 @@ def make_plan(
 ) -> Any:
     protocols.protocol_catalog_seed(organization=actor.organization)
     protocol = protocol_selectors.protocol_published(protocol_id)
+    assert protocol is not None
     if protocol_id.startswith("iv-"):
         kw.setdefault("concentration_mg_per_ml", "10")
         kw.setdefault("diluent_volume_ml", "100")
@@ -250,6 +251,7 @@ def recorded_administration(actor: Actor, patient: Any, dose_mg: Any = "40") -> 
 
     protocols.protocol_catalog_seed(organization=actor.organization)
     protocol = protocol_selectors.protocol_published("iv-ketamine-induction")
+    assert protocol is not None
     now = clock.now()
     common = {"organization": actor.organization, "recorded_by": actor.user}
     plan = TreatmentPlan.objects.create(
@@ -268,7 +270,7 @@ def recorded_administration(actor: Actor, patient: Any, dose_mg: Any = "40") -> 
         plan=plan,
         protocol=protocol,
         protocol_key=protocol.key,
-        clinic=Clinic.objects.order_by("pk").first(),
+        clinic=Clinic.objects.earliest("pk"),
         drug="racemic-ketamine",
         route="intravenous",
         setting="clinic",

@@ -132,7 +132,7 @@ def test_the_database_holds_one_open_session_per_chair_and_patient(
     with scope(organization=prescriber.organization):
         session = session_checked_in(prescriber, patient_a)
         twin = TreatmentSession.objects.get(pk=session.pk)
-        twin.pk, twin.public_id = None, None
+        twin.pk, twin.public_id = None, None  # type: ignore[assignment]  # saved as a new row
         twin.patient = make_patient(prescriber, given_name="Twin")
         with pytest.raises(IntegrityError), transaction.atomic():
             twin.save()  # same chair, also checked in: refused below any service

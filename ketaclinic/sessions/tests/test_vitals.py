@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -132,7 +133,7 @@ def test_a_higher_reading_above_the_normal_range_is_never_less_severe(
 # --- the pre-dose gate -----------------------------------------------------------------------
 
 
-def gate(vitals: VitalsSample | None, override: PrescriberOverride | None = None, **policy: object):
+def gate(vitals: VitalsSample | None, override: PrescriberOverride | None = None, **policy: Any):
     return check_predose_gate(vitals, replace(DEFAULT_POLICY, **policy), now=NOW, override=override)
 
 

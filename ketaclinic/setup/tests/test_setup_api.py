@@ -4,6 +4,7 @@ service, refusals name the field and write nothing, every change is audited."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -259,7 +260,8 @@ def test_resting_blood_pressure_on_the_chart(members: Any) -> None:
     assert client.post(form_url, {"systolic": "132", "diastolic": "84"}).status_code == 302
     with scopes_disabled():
         readings = VitalSign.objects.filter(patient=patient, kind="bp").order_by("measured_at")
-        assert [(int(r.value), int(r.value_diastolic)) for r in readings] == [(128, 82), (132, 84)]
+        pairs = [(r.value, r.value_diastolic) for r in readings]
+        assert pairs == [(Decimal(128), Decimal(82)), (Decimal(132), Decimal(84))]
     assert api.get(url).json()["count"] == 2
 
 

@@ -47,7 +47,7 @@ def test_the_bulk_export_carries_progress_notes_and_no_process_note(
     manifest = status.json()
     exported: dict[str, list[dict[str, Any]]] = {}
     for output in manifest["output"]:
-        body = b"".join(client.get(output["url"]).streaming_content)
+        body = b"".join(client.get(output["url"]).streaming_content)  # type: ignore[attr-defined]
         exported.setdefault(output["type"], []).extend(
             orjson.loads(line) for line in body.splitlines() if line
         )

@@ -128,9 +128,9 @@ def test_break_glass_in_the_ui_is_audited_and_listed_for_compliance(
     with scope(organization=org_a):
         from ketaclinic.therapy.models import BreakGlassRead
 
-        read = BreakGlassRead.objects.get()
+        break_glass = BreakGlassRead.objects.get()
     reviewed = compliance.post(
-        f"/therapy/compliance/break-glass/{read.public_id}/review/",
+        f"/therapy/compliance/break-glass/{break_glass.public_id}/review/",
         {"note": "Confirmed with the ED; appropriate."},
         follow=True,
     )

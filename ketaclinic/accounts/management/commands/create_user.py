@@ -20,7 +20,8 @@ class Command(BaseCommand):
         parser.add_argument("--email", default="")
 
     def handle(self, *args: object, **options: str) -> None:
-        organization = Organization.objects.filter(public_id=_uuid(options["organization"])).first()
+        key = _uuid(options["organization"])
+        organization = Organization.objects.filter(public_id=key).first() if key else None
         if organization is None:
             raise CommandError(f"No organization with id {options['organization']}")
         try:
