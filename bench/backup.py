@@ -239,10 +239,10 @@ def measure(kind: str, patients: int, scratch: Path, keep: bool) -> dict[str, An
         steps.update()
         steps.set_postfix_str("demo clinic")
         started = time.perf_counter()
-        with (logs / f"{tag}-demo.log").open("w") as out:
+        with (logs / f"{tag}-demo.log").open("w") as demo_log:
             demo = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
                 [sys.executable, "-c", CLI, "demo", "--patients", str(patients)],
-                cwd=ROOT, env=source.env, stdout=out, stderr=subprocess.STDOUT,
+                cwd=ROOT, env=source.env, stdout=demo_log, stderr=subprocess.STDOUT,
             )  # fmt: skip
             # The command's own bar hides when not on a terminal; poll the row count instead.
             with tqdm(total=patients, desc="  demo clinic", unit="patient", leave=False) as bar:

@@ -68,7 +68,8 @@ def ui_routes() -> list[str]:
 
 
 def _fill(route: str, ids: dict[str, str], real: bool) -> str:
-    def value(match: re.Match[str]) -> str:
+    def value(match: re.Match[str] | None) -> str:
+        assert match is not None
         converter, name = match.group(1) or "str", match.group(2)
         if real and name in ids:
             return ids[name]

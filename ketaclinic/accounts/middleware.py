@@ -50,7 +50,7 @@ class StaffTwoFactorMiddleware:
         return self.get_response(request)
 
 
-def _is_staff(user: object) -> bool:
+def _is_staff(user: Any) -> bool:
     with scopes_disabled():
         return Membership.objects.filter(user=user).exists()
 

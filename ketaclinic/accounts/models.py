@@ -202,13 +202,18 @@ class EncryptedTOTPDevice(TimestampMixin, ThrottlingMixin, Device):
     The fields are django-otp's TOTPDevice's, except the secret (`sealed_key`, a Fernet token of
     the hex key); verification and the enrolment URL are django-otp's own code."""
 
-    sealed_key = models.TextField()
-    step = models.PositiveSmallIntegerField(default=30)
-    t0 = models.BigIntegerField(default=0)
-    digits = models.PositiveSmallIntegerField(choices=[(6, 6), (8, 8)], default=6)
-    tolerance = models.PositiveSmallIntegerField(default=1)
-    drift = models.SmallIntegerField(default=0)
-    last_t = models.BigIntegerField(default=-1)
+    # Annotated because django-otp's Device ships no types, so the plugin cannot infer them.
+    sealed_key: models.TextField[Any, str] = models.TextField()
+    step: models.PositiveSmallIntegerField[Any, int] = models.PositiveSmallIntegerField(default=30)
+    t0: models.BigIntegerField[Any, int] = models.BigIntegerField(default=0)
+    digits: models.PositiveSmallIntegerField[Any, int] = models.PositiveSmallIntegerField(
+        choices=[(6, 6), (8, 8)], default=6
+    )
+    tolerance: models.PositiveSmallIntegerField[Any, int] = models.PositiveSmallIntegerField(
+        default=1
+    )
+    drift: models.SmallIntegerField[Any, int] = models.SmallIntegerField(default=0)
+    last_t: models.BigIntegerField[Any, int] = models.BigIntegerField(default=-1)
 
     class Meta(Device.Meta):
         verbose_name = "TOTP device"

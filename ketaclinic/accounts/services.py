@@ -241,7 +241,11 @@ def token_get(*, actor: Actor, public_id: object) -> ApiToken:
     except ValueError:
         key = None
     tokens = ApiToken.objects.select_related("membership__user", "membership__organization")
-    token = tokens.filter(public_id=key, membership__organization=actor.organization).first()
+    token = (
+        tokens.filter(public_id=key, membership__organization=actor.organization).first()
+        if key is not None
+        else None
+    )
     if token is not None and token.membership.user_id != actor.user.pk:
         token = token if actor.can(Cap.API_TOKEN_MANAGE) else None
     if token is None:

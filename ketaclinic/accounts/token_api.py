@@ -8,10 +8,10 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
 from ketaclinic.accounts import services
+from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.models import ApiToken
 from ketaclinic.core import clock
 from ketaclinic.core.api import ERROR_RESPONSES
@@ -62,14 +62,14 @@ def token_out(token: ApiToken, now: datetime) -> dict[str, Any]:
 
 
 @router.get("/tokens", response={200: list[TokenOut], **ERROR_RESPONSES})
-def token_list(request: HttpRequest, query: Query[TokenQuery]) -> Any:
+def token_list(request: ActorRequest, query: Query[TokenQuery]) -> Any:
     now = clock.now()
     tokens = services.token_list(actor=request.auth, everyone=query.everyone)
     return [token_out(token, now) for token in tokens]
 
 
 @router.post("/tokens", response={201: TokenCreated, **ERROR_RESPONSES})
-def token_create(request: HttpRequest, payload: TokenIn) -> Any:
+def token_create(request: ActorRequest, payload: TokenIn) -> Any:
     actor = request.auth
     token, secret = services.token_create(
         username=payload.username or actor.user.username,
@@ -81,7 +81,7 @@ def token_create(request: HttpRequest, payload: TokenIn) -> Any:
 
 
 @router.post("/tokens/{token_id}/revoke", response={200: TokenOut, **ERROR_RESPONSES})
-def token_revoke(request: HttpRequest, token_id: uuid.UUID) -> Any:
+def token_revoke(request: ActorRequest, token_id: uuid.UUID) -> Any:
     actor = request.auth
     token = services.token_get(actor=actor, public_id=token_id)
     return token_out(services.token_revoke(token=token, actor=actor), clock.now())

@@ -8,12 +8,13 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts import services
+from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
 from ketaclinic.core.decorators import staff_view
@@ -34,8 +35,8 @@ class TokenForm(forms.Form):
     )
 
 
-def _page(request: HttpRequest, form: TokenForm | None = None, status: int = 200, **extra: Any):
-    actor = request.actor  # type: ignore[attr-defined]
+def _page(request: ActorRequest, form: TokenForm | None = None, status: int = 200, **extra: Any):
+    actor = request.actor
     everyone = actor.can(Cap.API_TOKEN_MANAGE)
     now = clock.now()
     tokens = services.token_list(actor=actor, everyone=everyone)
@@ -49,14 +50,14 @@ def _page(request: HttpRequest, form: TokenForm | None = None, status: int = 200
 
 
 @staff_view(Cap.API_TOKEN_OWN)
-def token_list(request: HttpRequest) -> HttpResponse:
+def token_list(request: ActorRequest) -> HttpResponse:
     return _page(request)
 
 
 @require_POST
 @staff_view(Cap.API_TOKEN_OWN)
-def token_create(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def token_create(request: ActorRequest) -> HttpResponse:
+    actor = request.actor
     form = TokenForm(request.POST)
     if not form.is_valid():
         return _page(request, form, status=400)
@@ -77,8 +78,8 @@ def token_create(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @staff_view(Cap.API_TOKEN_OWN)
-def token_revoke(request: HttpRequest, token_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def token_revoke(request: ActorRequest, token_id: str) -> HttpResponse:
+    actor = request.actor
     token = services.token_get(actor=actor, public_id=token_id)
     services.token_revoke(token=token, actor=actor)
     messages.success(request, f"Token {token.prefix}… is revoked; it no longer works.")

@@ -272,7 +272,7 @@ class DisclosuresOut(Schema):
 
 
 @router.get("/patients/{patient_id}/disclosures", response={200: DisclosuresOut, **ERROR_RESPONSES})
-def patient_disclosures(request: HttpRequest, patient_id: str) -> Any:
+def patient_disclosures(request: ActorRequest, patient_id: str) -> Any:
     """Accounting of disclosures (compliance, audit.view): who saw, changed or received the
     patient's record and when: the audit trail, identified bulk exports, messages sent."""
     from ketaclinic.outcomes.disclosures import as_dict, disclosures_read

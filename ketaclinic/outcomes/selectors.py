@@ -206,7 +206,7 @@ def _dose_times(patients: dict[int, date]) -> dict[int, list[datetime]]:
         .values_list("patient_id", "dose_started_at")
     )
     for key, started in rows.iterator(chunk_size=CHUNK):
-        if key in patients:
+        if key in patients and started is not None:
             doses[key].append(started)
     return doses
 

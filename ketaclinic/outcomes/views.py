@@ -255,7 +255,7 @@ def export_file(request: ActorRequest, export_id: str, name: str) -> FileRespons
 
 
 @staff_view(Cap.AUDIT_VIEW)
-def disclosures(request: HttpRequest, patient_id: str) -> HttpResponse:
+def disclosures(request: ActorRequest, patient_id: str) -> HttpResponse:
     """The accounting of a patient's disclosures on screen, or (format=csv) as a download."""
     import csv
     import io
@@ -264,7 +264,7 @@ def disclosures(request: HttpRequest, patient_id: str) -> HttpResponse:
     from ketaclinic.outcomes.disclosures import disclosures_read
 
     form = "csv" if request.GET.get("format") == "csv" else "screen"
-    accounting = disclosures_read(request.actor, patient_id, form=form)  # type: ignore[attr-defined]
+    accounting = disclosures_read(request.actor, patient_id, form=form)
     if form == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer)

@@ -529,7 +529,7 @@ def _portal_policy_out(actor: Any, policy: Any) -> dict[str, Any]:
 
 
 @router.get("/scheduling/portal-policy", response={200: PortalPolicyOut, **ERROR_RESPONSES})
-def get_portal_policy(request: HttpRequest, clinic: uuid.UUID | None = None) -> Any:
+def get_portal_policy(request: ActorRequest, clinic: uuid.UUID | None = None) -> Any:
     from ketaclinic.scheduling.availability import portal_policy_current
 
     actor = request.auth
@@ -539,7 +539,7 @@ def get_portal_policy(request: HttpRequest, clinic: uuid.UUID | None = None) -> 
 
 
 @router.put("/scheduling/portal-policy", response={200: PortalPolicyOut, **ERROR_RESPONSES})
-def put_portal_policy(request: HttpRequest, payload: PortalPolicyIn) -> Any:
+def put_portal_policy(request: ActorRequest, payload: PortalPolicyIn) -> Any:
     actor = request.auth
     policy = services.portal_policy_publish(
         actor=actor,

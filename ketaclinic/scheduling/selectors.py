@@ -289,12 +289,13 @@ def clinician_for_portal(organization: Any, user_public_id: str) -> Membership |
     """The clinician a patient picked with a time (by the user's public id); empty: none."""
     if not user_public_id:
         return None
+    key = _uuid(user_public_id)
     found = (
-        Membership.objects.filter(
-            organization=organization, user__public_id=_uuid(user_public_id), is_active=True
-        )
+        Membership.objects.filter(organization=organization, user__public_id=key, is_active=True)
         .select_related("user")
         .first()
+        if key is not None
+        else None
     )
     if found is None:
         raise ValidationFailed.for_field("slot", "Choose one of the times shown.")

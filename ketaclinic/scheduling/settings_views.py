@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
+from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.decorators import staff_view
 from ketaclinic.core.errors import DomainError, ValidationFailed
@@ -41,8 +42,8 @@ def _type_form(appointment_type: AppointmentType, data: Any = None) -> TypeForm:
     )
 
 
-def _settings_page(request: HttpRequest, status: int = 200, **forms: Any) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def _settings_page(request: ActorRequest, status: int = 200, **forms: Any) -> HttpResponse:
+    actor = request.actor
     clinic = selectors.clinic_for_actor(actor)
     services.appointment_types_seed(organization=actor.organization)
     capacity = capacity_policy_current(clinic)
@@ -71,13 +72,13 @@ def _settings_page(request: HttpRequest, status: int = 200, **forms: Any) -> Htt
 
 
 @staff_view(Cap.SCHEDULE_VIEW)
-def settings_page(request: HttpRequest) -> HttpResponse:
+def settings_page(request: ActorRequest) -> HttpResponse:
     return _settings_page(request)
 
 
 @staff_view(Cap.SCHEDULE_MANAGE)
-def capacity_publish(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def capacity_publish(request: ActorRequest) -> HttpResponse:
+    actor = request.actor
     if request.method != "POST":
         return redirect("scheduling:settings")
     form = CapacityForm(request.POST)
@@ -99,8 +100,8 @@ def capacity_publish(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view(Cap.SCHEDULE_MANAGE)
-def portal_policy_publish(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def portal_policy_publish(request: ActorRequest) -> HttpResponse:
+    actor = request.actor
     if request.method != "POST":
         return redirect("scheduling:settings")
     form = PortalPolicyForm(request.POST)
@@ -118,9 +119,9 @@ def portal_policy_publish(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view(Cap.SCHEDULE_MANAGE)
-def type_edit(request: HttpRequest, kind: str) -> HttpResponse:
+def type_edit(request: ActorRequest, kind: str) -> HttpResponse:
     """One row of the types table; with htmx only that row comes back (partial `type-row`)."""
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     appointment_type = selectors.appointment_type_by_kind(actor, kind)
     if request.method != "POST":
         return redirect("scheduling:settings")
@@ -171,8 +172,8 @@ def _waitlist_page(request: HttpRequest, status: int = 200, **forms: Any) -> Htt
 
 
 @staff_view(Cap.SCHEDULE_VIEW)
-def waitlist(request: HttpRequest) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def waitlist(request: ActorRequest) -> HttpResponse:
+    actor = request.actor
     if request.method != "POST":
         return _waitlist_page(request)
     actor.require(Cap.SCHEDULE_BOOK)
@@ -202,8 +203,8 @@ def waitlist(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view(Cap.SCHEDULE_BOOK)
-def waitlist_book(request: HttpRequest, entry_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def waitlist_book(request: ActorRequest, entry_id: str) -> HttpResponse:
+    actor = request.actor
     entry = selectors.waitlist_get_for_actor(actor, entry_id)
     if request.method != "POST":
         return redirect("scheduling:waitlist")

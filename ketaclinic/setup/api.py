@@ -252,7 +252,7 @@ def location_create(request: ActorRequest, payload: LocationIn) -> Any:
 
 
 @router.patch("/setup/locations/{location_id}", response={200: LocationOut, **ERROR_RESPONSES})
-def location_update(request: HttpRequest, location_id: uuid.UUID, payload: LocationPatch) -> Any:
+def location_update(request: ActorRequest, location_id: uuid.UUID, payload: LocationPatch) -> Any:
     actor = _actor(request)
     location = _get(StorageLocation, location_id, "location")
     inventory.location_set_active(actor=actor, location=location, is_active=payload.is_active)

@@ -273,8 +273,8 @@ def location_add(request: ActorRequest) -> HttpResponse:
 
 @require_POST
 @staff_view(Cap.SETUP_MANAGE)
-def location_active(request: HttpRequest, location_id: Any) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def location_active(request: ActorRequest, location_id: Any) -> HttpResponse:
+    actor = request.actor
     location = _get(StorageLocation, location_id, "storage location")
     active = request.POST.get("is_active") == "1"
     try:

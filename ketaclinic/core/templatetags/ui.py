@@ -101,7 +101,7 @@ def uswds(field: forms.BoundField) -> str:
         )
         if c
     )
-    attrs = {"class": css} if css else {}
+    attrs: dict[str, str | bool] = {"class": css} if css else {}
     described = described_by(field)
     if described:
         attrs["aria-describedby"] = described

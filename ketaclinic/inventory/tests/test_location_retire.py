@@ -43,6 +43,7 @@ def test_an_emptied_location_is_retired_and_takes_no_more_stock(
             receive(nurse, stock["product"], retired, "K2", 1)
         assert receiving.value.errors[0].field == "location"
         back = Container.objects.filter(location=cart).first()
+        assert back is not None
         with pytest.raises(ValidationFailed) as moving:
             services.stock_transfer(actor=nurse, container=back, to_location=retired)
         assert moving.value.errors[0].field == "to_location"
