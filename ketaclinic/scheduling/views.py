@@ -25,6 +25,7 @@ from ketaclinic.core.forms import add_domain_errors
 from ketaclinic.patients.models import Patient
 from ketaclinic.protocols.models import TreatmentPlan
 from ketaclinic.scheduling import selectors, services
+from ketaclinic.scheduling.availability import portal_policy_current
 from ketaclinic.scheduling.forms import BookForm, MoveForm, ReasonForm, SeriesForm
 from ketaclinic.scheduling.models import Appointment
 
@@ -162,8 +163,13 @@ def _detail(
 ) -> HttpResponse:
     zone = ZoneInfo(appointment.clinic.time_zone)
     local = appointment.starts_at.astimezone(zone)
+    policy = portal_policy_current(appointment.clinic)
     context = {
         "appointment": appointment,
+        # The clinic's notice window, shown beside cancel and no-show (docs/sources/scheduling.md).
+        "policy": policy,
+        "late_notice": appointment.starts_at - clock.now()
+        < timedelta(hours=policy.change_cutoff_hours),
         "move_form": forms.get("move_form")
         or MoveForm(initial={"day": local.date(), "time": local.time().replace(second=0)}),
         "cancel_form": forms.get("cancel_form") or ReasonForm(prefix="cancel"),

@@ -170,3 +170,17 @@ def test_click_to_move_on_the_day_view_refuses_a_conflict_and_moves_to_a_free_ti
         new = Appointment.objects.get(rescheduled_from=first)
     assert (first.status, new.status) == ("rescheduled", "booked")
     assert new.starts_at == TUESDAY_9 - timedelta(hours=2)
+
+
+def test_the_visit_page_shows_the_clinics_cancellation_policy(
+    members, prescriber, clinic_day, org_a
+):
+    with scope(organization=org_a):
+        soon = services.appointment_book(
+            actor=prescriber, patient=make_patient(prescriber),
+            appointment_type=types(org_a)["iv_infusion"], starts_at=NOW + timedelta(hours=3),
+        )  # fmt: skip
+    page = staff_client(members["front_desk"]).get(f"/calendar/appointments/{soon.public_id}/")
+    policy = page.content.decode().split('id="cancellation-policy"')[1].split("</section>")[0]
+    assert "cancel up to 24 hours before a visit" in policy
+    assert "less than 24 hours away" in policy
