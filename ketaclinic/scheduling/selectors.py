@@ -179,9 +179,10 @@ class Column:
 _STATUS_LABELS = dict(Appointment.Status.choices)
 
 
-def day_columns(clinic: Clinic, day: date) -> list[Column]:
-    """One column per active chair, then one for visits without a chair (consults, therapy).
-    Two queries whatever the number of visits."""
+def day_columns(clinic: Clinic, day: date, clinician: Membership | None = None) -> list[Column]:
+    """One column per active chair, then one for visits without a chair (consults, therapy);
+    only one clinician's visits when `clinician` is given. Two queries whatever the number of
+    visits."""
     start, end = local_day_bounds(clinic, day)
     zone = ZoneInfo(clinic.time_zone)
     chairs = list(Chair.objects.filter(clinic=clinic, is_active=True).order_by("number"))
@@ -191,6 +192,7 @@ def day_columns(clinic: Clinic, day: date) -> list[Column]:
         Appointment.objects.filter(
             clinic=clinic, starts_at__lt=end, ends_at__gt=start, status__in=VISIBLE
         )
+        .filter(**({"clinician": clinician} if clinician else {}))
         .order_by("starts_at", "pk")
         .values_list(
             "public_id", "status", "starts_at", "ends_at", "chair_id",
@@ -213,12 +215,17 @@ def day_columns(clinic: Clinic, day: date) -> list[Column]:
     return [*columns.values(), no_chair]
 
 
-def week_days(clinic: Clinic, monday: date) -> list[tuple[date, list[Appointment]]]:
+def week_days(
+    clinic: Clinic, monday: date, clinician: Membership | None = None
+) -> list[tuple[date, list[Appointment]]]:
     start, _ = local_day_bounds(clinic, monday)
     _, end = local_day_bounds(clinic, monday + timedelta(days=6))
     zone = ZoneInfo(clinic.time_zone)
     days: dict[date, list[Appointment]] = {monday + timedelta(days=i): [] for i in range(7)}
-    for appointment in appointments_between(clinic, start, end):
+    visits = appointments_between(clinic, start, end)
+    if clinician is not None:
+        visits = visits.filter(clinician=clinician)
+    for appointment in visits:
         local = appointment.starts_at.astimezone(zone).date()
         if local in days:
             days[local].append(appointment)
@@ -347,4 +354,17 @@ def upcoming_visits(patient: Any) -> QuerySet[Appointment]:
         Appointment.objects.filter(patient=patient, status="booked", starts_at__gte=clock.now())
         .select_related("clinic", "appointment_type", "chair")
         .order_by("starts_at")
+    )
+
+
+def clinicians_for_filter(actor: Actor) -> list[Membership]:
+    """Staff who see patients, for the calendar's "whose visits" filter."""
+    return list(
+        Membership.objects.filter(
+            organization=actor.organization,
+            is_active=True,
+            role__in=("prescriber", "therapist", "nurse"),
+        )
+        .select_related("user")
+        .order_by("user__last_name", "user__first_name", "pk")
     )

@@ -60,6 +60,16 @@ def _moving(request: HttpRequest, actor: Any, clinic: Any, day: date) -> dict[st
     }
 
 
+def _whose(actor: Any, clinician: Membership | None) -> dict[str, Any]:
+    """The calendar per clinician: the filter's choices, the chosen one, and the query string
+    that keeps the choice on the day and week links."""
+    return {
+        "clinicians": selectors.clinicians_for_filter(actor),
+        "clinician": clinician,
+        "keep": f"&clinician={clinician.user.public_id}" if clinician else "",
+    }
+
+
 @staff_view(Cap.SCHEDULE_VIEW)
 def calendar_day(request: ActorRequest) -> HttpResponse:
     return _calendar_day_page(request)
@@ -71,8 +81,10 @@ def _calendar_day_page(
     actor = request.actor
     clinic = selectors.clinic_for_actor(actor, request.GET.get("clinic"))
     day = _day(request, clinic)
+    clinician = selectors.clinician_by_user(actor, request.GET.get("clinician"))
     context = {
         **_moving(request, actor, clinic, day),
+        **_whose(actor, clinician),
         **move,
         "clinic": clinic,
         "day": day,
@@ -80,7 +92,7 @@ def _calendar_day_page(
         "previous": day - timedelta(days=1),
         "next": day + timedelta(days=1),
         "monday": day - timedelta(days=day.weekday()),
-        "columns": selectors.day_columns(clinic, day),
+        "columns": selectors.day_columns(clinic, day, clinician),
         "form": form or BookForm(initial={"day": day}),
         "reason_form": ReasonForm(),
         # Computed once for the page: 200 visits must not mean 200 reversals and token renders.
@@ -96,12 +108,14 @@ def calendar_week(request: ActorRequest) -> HttpResponse:
     clinic = selectors.clinic_for_actor(actor, request.GET.get("clinic"))
     day = _day(request, clinic)
     monday = day - timedelta(days=day.weekday())
+    clinician = selectors.clinician_by_user(actor, request.GET.get("clinician"))
     context = {
+        **_whose(actor, clinician),
         "clinic": clinic,
         "monday": monday,
         "previous": monday - timedelta(days=7),
         "next": monday + timedelta(days=7),
-        "days": selectors.week_days(clinic, monday),
+        "days": selectors.week_days(clinic, monday, clinician),
     }
     return TemplateResponse(request, "scheduling/calendar_week.html", context)
 

@@ -184,3 +184,35 @@ def test_the_visit_page_shows_the_clinics_cancellation_policy(
     policy = page.content.decode().split('id="cancellation-policy"')[1].split("</section>")[0]
     assert "cancel up to 24 hours before a visit" in policy
     assert "less than 24 hours away" in policy
+
+
+def test_the_day_and_week_show_one_clinicians_visits(
+    members, prescriber, clinic_day, org_a, django_assert_max_num_queries
+):
+    from conftest import make_member
+
+    other = make_member(org_a, "prescriber", "dr-other")
+    with scope(organization=org_a):
+        open_every_day(actor_for(members["clinic_admin"]), other)
+        for mrn, name, clinician in (("C1", "Cleo", members["prescriber"]), ("C2", "Otto", other)):
+            services.appointment_book(
+                actor=prescriber, patient=make_patient(prescriber, mrn=mrn, given_name=name),
+                appointment_type=types(org_a)["follow_up"], starts_at=TUESDAY_9,
+                clinician=clinician,
+            )  # fmt: skip
+    client = staff_client(members["front_desk"])
+    everyone = client.get("/calendar/?date=2026-03-03").content.decode()
+    assert "Cleo" in everyone
+    assert "Otto" in everyone
+    mine = f"clinician={members['prescriber'].user.public_id}"
+    with django_assert_max_num_queries(20):
+        day = client.get(f"/calendar/?date=2026-03-03&{mine}").content.decode()
+    assert "Cleo" in day
+    assert "Otto" not in day
+    assert f"&amp;{mine}" in day  # the day and week links keep the choice
+    week = client.get(f"/calendar/week/?date=2026-03-03&{mine}").content.decode()
+    assert "Cleo" in week
+    assert "Otto" not in week
+    unknown = client.get("/calendar/?date=2026-03-03&clinician=not-a-person")
+    assert unknown.status_code == 400
+    assert "No such clinician" in unknown.content.decode()
