@@ -12,6 +12,7 @@ from django.http import QueryDict
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.core.errors import DomainError
 from ketaclinic.fhir.outcome import FhirError, from_domain_error, operation_outcome
+from ketaclinic.fhir.received import overlay, resolve_late_references
 from ketaclinic.fhir.registry import HANDLERS, run_search
 from ketaclinic.fhir.validation import parse_resource
 from ketaclinic.fhir.versioning import check_version, parse_if_match
@@ -19,7 +20,14 @@ from ketaclinic.fhir.versioning import check_version, parse_if_match
 # Transaction processing order (FHIR R4 3.1.0.11.2): deletes, creates, updates, reads; creates of
 # Patients first, so that the entries referring to them can be resolved.
 METHOD_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "GET": 3, "HEAD": 3}
-TYPE_ORDER = {"Patient": 0}
+TYPE_ORDER = {
+    "Patient": 0,
+    "Practitioner": 1,
+    "Organization": 1,
+    "Location": 1,
+    "Medication": 1,
+    "PractitionerRole": 2,
+}
 
 
 def replace_references(value: Any, refs: dict[str, str]) -> Any:
@@ -84,7 +92,7 @@ def _transaction(actor: Actor, entries: list[dict[str, Any]], base_url: str) -> 
         range(len(entries)),
         key=lambda i: (
             METHOD_ORDER.get(entries[i]["request"].get("method", ""), 9),
-            TYPE_ORDER.get(_type_of(entries[i]), 1),
+            TYPE_ORDER.get(_type_of(entries[i]), 3),
             i,
         ),
     )
@@ -98,6 +106,11 @@ def _transaction(actor: Actor, entries: list[dict[str, Any]], base_url: str) -> 
                 raise _located(from_domain_error(exc), index) from None
             except FhirError as exc:
                 raise _located(exc, index) from None
+        late = {k: v for k, v in refs.items() if k.startswith(("urn:uuid:", "urn:oid:"))}
+        with_resource = [i for i in responses if "resource" in responses[i]]
+        fixed = resolve_late_references([responses[i]["resource"] for i in with_resource], late)
+        for i, resource in zip(with_resource, fixed, strict=True):
+            responses[i]["resource"] = resource
     return {
         "resourceType": "Bundle",
         "type": "transaction-response",
@@ -157,10 +170,10 @@ def process_entry(
         )
     if method == "POST" and len(parts) == 1:
         _require(handler, "create")
-        resource = parse_resource(
-            replace_references(entry.get("resource"), refs), expected=handler.type
-        )
-        obj = handler.create(actor, resource)
+        raw = replace_references(entry.get("resource"), refs)
+        resource = parse_resource(raw, expected=handler.type)
+        obj = handler.create_from(actor, resource, raw)
+        data = handler.keep_received(actor, obj, handler.to_fhir(obj), raw)
         location = f"{handler.type}/{obj.public_id}"
         if entry.get("fullUrl"):
             refs[entry["fullUrl"]] = location
@@ -169,25 +182,26 @@ def process_entry(
             response["outcome"] = operation_outcome(obj.fhir_issues)
         return {
             "fullUrl": base_url + location,
-            "resource": handler.to_fhir(obj),
+            "resource": data,
             "response": response,
         }
     if method == "PUT" and len(parts) == 2:
         _require(handler, "update")
-        resource = parse_resource(
-            replace_references(entry.get("resource"), refs), expected=handler.type
-        )
+        raw = replace_references(entry.get("resource"), refs)
+        resource = parse_resource(raw, expected=handler.type)
         _check_id(resource, parts[1])
         check_version(handler, actor, parts[1], parse_if_match(request.get("ifMatch")))
-        obj = handler.update(actor, parts[1], resource)
-        return {"resource": handler.to_fhir(obj), "response": {"status": "200 OK"}}
+        obj = handler.update_from(actor, parts[1], resource, raw)
+        data = handler.keep_received(actor, obj, handler.to_fhir(obj), raw)
+        return {"resource": data, "response": {"status": "200 OK"}}
     if method == "DELETE" and len(parts) == 2:
         _require(handler, "delete")
         check_version(handler, actor, parts[1], parse_if_match(request.get("ifMatch")))
         handler.delete(actor, parts[1])
         return {"response": {"status": "204 No Content"}}
     if method == "GET" and len(parts) == 2:
-        return {"resource": handler.read(actor, parts[1]), "response": {"status": "200 OK"}}
+        data = overlay([handler.read(actor, parts[1])])[0]
+        return {"resource": data, "response": {"status": "200 OK"}}
     if method == "GET" and len(parts) == 1:
         bundle = run_search(actor, handler, QueryDict(query), base_url)
         return {"resource": bundle, "response": {"status": "200 OK"}}

@@ -49,9 +49,19 @@ def _search(patient: Patient, handler: Handler) -> SearchRequest:
 def patient_everything(actor: Actor, patient_id: str, base_url: str) -> dict[str, Any]:
     actor.require(Cap.CLINICAL_VIEW)
     patient = selectors.patient_chart_read(actor, patient_id, action="fhir.patient.everything")
+    from ketaclinic.fhir import received
+    from ketaclinic.fhir.received_handlers import GenericHandler, MixedHandler
+
     resources = [HANDLERS["Patient"].to_fhir(patient)]
     for handler in compartment_handlers():
-        resources += handler.search(actor, _search(patient, handler)).resources
+        if isinstance(handler, MixedHandler):  # the clinic's rows here, received ones below
+            assert handler.base is not None
+            resources += handler.base.search(actor, _search(patient, handler.base)).resources
+        elif not isinstance(handler, GenericHandler):
+            resources += handler.search(actor, _search(patient, handler)).resources
+    resources = received.overlay(resources)
+    # Every resource kept as received for the patient, in one query, oldest first.
+    resources += received.generic_for_patient(patient)
     return {
         "resourceType": "Bundle",
         "type": "searchset",

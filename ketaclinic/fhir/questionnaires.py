@@ -194,6 +194,9 @@ def _canonical_matches(url: str, instrument: Instrument, value: str) -> bool:
 # --- which instrument a response answers ---------------------------------------------------
 
 
+LOINC_FORM_BASE = "http://loinc.org/q/"
+
+
 def instrument_for_questionnaire(questionnaire: str | None) -> Instrument:
     """The instrument a QuestionnaireResponse.questionnaire names (canonical, optionally |version)."""
     field = "QuestionnaireResponse.questionnaire"
@@ -208,6 +211,10 @@ def instrument_for_questionnaire(questionnaire: str | None) -> Instrument:
         names = {instrument.canonical_url, *instrument.known_questionnaires}
         if instrument.loinc_form_canonical:
             names.add(instrument.loinc_form_canonical)
+        if instrument.loinc.panel:
+            # Every instrument with a LOINC panel answers to its LOINC form canonical (GAD-7:
+            # http://loinc.org/q/69737-5), as PHQ-9 always has.
+            names.add(f"{LOINC_FORM_BASE}{instrument.loinc.panel}")
         if url in names:
             if version and url == instrument.canonical_url:
                 try:

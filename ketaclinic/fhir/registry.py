@@ -73,6 +73,30 @@ class Handler:
     def update(self, actor: Actor, resource_id: str, resource: Any) -> Any:
         raise NotImplementedError
 
+    def create_from(self, actor: Actor, resource: Any, raw: dict[str, Any], **kw: Any) -> Any:
+        """Create from the validated resource; `raw` is the JSON as received (references
+        resolved), for handlers that keep it whole."""
+        return self.create(actor, resource, **kw)
+
+    def update_from(
+        self, actor: Actor, resource_id: str, resource: Any, raw: dict[str, Any]
+    ) -> Any:
+        return self.update(actor, resource_id, resource)
+
+    def keep_received(
+        self, actor: Actor, obj: Any, data: dict[str, Any], raw: Any
+    ) -> dict[str, Any]:
+        """Keep the received JSON beside the clinical row just written (fhir.received) and
+        return what a read will now return."""
+        from ketaclinic.fhir import received
+
+        if self.type not in received.KEEP_BESIDE:
+            return data
+        patient = obj if isinstance(obj, Patient) else getattr(obj, "patient", None)
+        return received.keep_beside(
+            actor, data, raw, patient if isinstance(patient, Patient) else None
+        )
+
     def delete(self, actor: Actor, resource_id: str) -> None:
         raise NotImplementedError
 
@@ -567,6 +591,9 @@ def run_search(actor: Actor, handler: Handler, query: Any, base_url: str) -> dic
 
     search = parse_query(query, allowed=handler.search_params, sorts=handler.sorts)
     page = handler.search(actor, search)
+    from ketaclinic.fhir.received import overlay
+
+    page.resources = overlay(page.resources)
     audit_record(
         actor=actor,
         action=f"fhir.{handler.type.lower()}.searched",
@@ -611,3 +638,8 @@ HANDLERS.update(AUDIT_HANDLERS)
 from ketaclinic.fhir.scheduling_resources import SCHEDULING_HANDLERS  # noqa: E402
 
 HANDLERS.update(SCHEDULING_HANDLERS)
+
+# Last: types kept as received, and received resources beside the clinic's own (wraps the above).
+from ketaclinic.fhir.received_handlers import RECEIVED_HANDLERS  # noqa: E402
+
+HANDLERS.update(RECEIVED_HANDLERS)

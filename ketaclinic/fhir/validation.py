@@ -10,6 +10,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
+from ketaclinic.fhir.bindings import check_bindings
 from ketaclinic.fhir.outcome import FhirError, from_validation_error
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -67,6 +68,7 @@ def parse_resource(data: Any, *, expected: str | None = None) -> Resource:
     if not isinstance(resource, Resource):  # a data type such as HumanName, not a resource
         raise FhirError(400, f"Unknown resource type {resource_type!r}.")
     _check_profiles(data, resource_type)
+    check_bindings(data, resource_type)
     return resource
 
 

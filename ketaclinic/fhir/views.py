@@ -28,6 +28,7 @@ from ketaclinic.fhir import everything as everything_op
 from ketaclinic.fhir.bundles import process_bundle
 from ketaclinic.fhir.capability import capability_statement
 from ketaclinic.fhir.outcome import FhirError, from_domain_error, information, operation_outcome
+from ketaclinic.fhir.received import overlay
 from ketaclinic.fhir.registry import HANDLERS, Handler, run_search
 from ketaclinic.fhir.validation import parse_resource
 from ketaclinic.fhir.versioning import check_version, parse_if_match
@@ -184,10 +185,11 @@ def type_level(request: ActorRequest, resource_type: str) -> HttpResponse:
         return respond(run_search(actor, handler, request.GET, base_url(request)))
     if request.method == "POST":
         handler = _handler(resource_type, "create")
-        resource = parse_resource(_body(request), expected=resource_type)
+        raw = _body(request)
+        resource = parse_resource(raw, expected=resource_type)
         with transaction.atomic():
-            obj = handler.create(actor, resource)
-        data = handler.to_fhir(obj)
+            obj = handler.create_from(actor, resource, raw)
+            data = handler.keep_received(actor, obj, handler.to_fhir(obj), raw)
         location = f"{base_url(request)}{resource_type}/{data['id']}"
         if "return=operationoutcome" in request.headers.get("Prefer", "").lower().replace(" ", ""):
             # Warnings a create produced (e.g. a stated total that disagrees with the answers).
@@ -202,11 +204,12 @@ def type_level(request: ActorRequest, resource_type: str) -> HttpResponse:
 def instance_level(request: ActorRequest, resource_type: str, resource_id: str) -> HttpResponse:
     actor = _actor(request)
     if request.method == "GET":
-        data = _handler(resource_type, "read").read(actor, resource_id)
+        data = overlay([_handler(resource_type, "read").read(actor, resource_id)])[0]
         return respond(data, 200, **_etag(data))
     if request.method == "PUT":
         handler = _handler(resource_type, "update")
-        resource = parse_resource(_body(request), expected=resource_type)
+        raw = _body(request)
+        resource = parse_resource(raw, expected=resource_type)
         if resource.id != resource_id:
             raise FhirError(
                 400,
@@ -216,8 +219,8 @@ def instance_level(request: ActorRequest, resource_type: str, resource_id: str) 
         expected = parse_if_match(request.headers.get("If-Match"))
         with transaction.atomic():
             check_version(handler, actor, resource_id, expected)
-            obj = handler.update(actor, resource_id, resource)
-        data = handler.to_fhir(obj)
+            obj = handler.update_from(actor, resource_id, resource, raw)
+            data = handler.keep_received(actor, obj, handler.to_fhir(obj), raw)
         return respond(data, 200, **_etag(data))
     if request.method == "DELETE":
         handler = _handler(resource_type, "delete")

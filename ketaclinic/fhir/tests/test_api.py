@@ -74,7 +74,7 @@ def test_bad_input_is_an_operation_outcome_never_a_500(
 
 
 def test_unknown_type_and_id_are_404(client: Any) -> None:
-    assert client.get(BASE + "Procedure").status_code == 404
+    assert client.get(BASE + "Substance").status_code == 404
     assert client.get(BASE + "Patient/00000000-0000-0000-0000-000000000000").status_code == 404
     assert client.get(BASE + "Patient/not-a-uuid").status_code == 404
 
@@ -102,11 +102,19 @@ def test_put_with_mismatched_id_is_400(client: Any, patient_id: str) -> None:
 
 
 def test_weight_in_pounds_is_stored_in_kg(client: Any, patient_id: str) -> None:
+    """The chart keeps kg (what dosing reads); the resource comes back as sent, in pounds."""
+    from django_scopes import scopes_disabled
+
+    from ketaclinic.patients.models import BodyWeight
+
     response = post(client, BASE + "Observation", weight_json(patient_id, 185))
     assert response.status_code == 201, response.content
     obs = valid(response.json())
-    assert obs["valueQuantity"]["code"] == "kg"
-    assert obs["valueQuantity"]["value"] == pytest.approx(83.91, abs=0.01)
+    assert obs["valueQuantity"]["code"] == "[lb_av]"
+    assert obs["valueQuantity"]["value"] == 185
+    with scopes_disabled():
+        row = BodyWeight.objects.get(public_id=obs["id"])
+    assert float(row.weight_kg) == pytest.approx(83.91, abs=0.01)
 
 
 def test_blood_pressure_panel_round_trips(client: Any, patient_id: str) -> None:
@@ -124,12 +132,24 @@ def test_implausible_vital_is_rejected_with_the_field(client: Any, patient_id: s
     assert "diastolic" in response.json()["issue"][-1]["diagnostics"]
 
 
-def test_unsupported_observation_code_is_422(client: Any, patient_id: str) -> None:
+def test_observation_the_chart_does_not_hold_is_kept_as_received(
+    client: Any, patient_id: str
+) -> None:
+    """A LOINC code that is not one of the clinic's vital signs (cholesterol) is stored as
+    received and found by code; the chart's vital signs are untouched."""
+    from django_scopes import scopes_disabled
+
+    from ketaclinic.patients.models import BodyWeight
+
     data = weight_json(patient_id, 80, "kg")
     data["code"] = {"coding": [{"system": "http://loinc.org", "code": "2093-3"}]}
     response = post(client, BASE + "Observation", data)
-    assert response.status_code == 422
-    assert "Unsupported Observation code" in response.json()["issue"][0]["diagnostics"]
+    assert response.status_code == 201, response.content
+    assert response.json()["code"] == data["code"]
+    found = _search(client, f"Observation?patient={patient_id}&code=http://loinc.org|2093-3")
+    assert [e["resource"]["id"] for e in found["entry"]] == [response.json()["id"]]
+    with scopes_disabled():
+        assert not BodyWeight.objects.exists()
 
 
 def _search(client: Any, query: str) -> dict[str, Any]:
@@ -223,7 +243,7 @@ def test_condition_medication_allergy_crud_and_search(client: Any, patient_id: s
     response = post(client, BASE + "Condition", condition)
     assert response.status_code == 201, response.content
     created = valid(response.json())
-    assert created["onsetDateTime"] == "2019-04-01"
+    assert created["onsetDateTime"] == "2019-04"  # as sent: month precision (the chart keeps 04-01)
     assert _search(client, "Condition?identifier=urn:test|c-1")["total"] == 1
     assert (
         _search(
@@ -331,16 +351,19 @@ def test_search_query_count_does_not_grow_with_history(
             BASE + "Observation",
             weight_json(patient_id, 80, "kg", when=f"2024-02-0{day}T07:00:00+00:00"),
         )
-    with django_assert_max_num_queries(12):
+    # +2: the received JSON kept beside the page's rows (one query), Observations kept only as
+    # received (count; their rows only when there are some).
+    with django_assert_max_num_queries(14):
         assert (
             client.get(BASE + f"Observation?patient={patient_id}&_count=50").json()["total"] == 14
         )
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(11):
         assert client.get(BASE + f"Condition?patient={patient_id}").status_code == 200
     # Token, patient, audit (5); per patient type its search's count and rows (2 x 10); the
     # therapy visits among the Encounters (count and rows, 2); the weight and blood-pressure
-    # rows. Sessions, therapy and scores: test_everything.py.
-    with django_assert_max_num_queries(31):
+    # rows; the received JSON kept beside the rows, and every resource kept as received (2).
+    # Sessions, therapy and scores: test_everything.py.
+    with django_assert_max_num_queries(33):
         assert client.get(BASE + f"Patient/{patient_id}/$everything").status_code == 200
 
 

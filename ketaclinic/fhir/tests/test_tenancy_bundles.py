@@ -131,7 +131,7 @@ def test_batch_entries_succeed_or_fail_on_their_own(client: Any, records: dict[s
                 "request": {"method": "POST", "url": "Observation"},
             },
             {"request": {"method": "GET", "url": f"Patient/{records['Patient']}"}},
-            {"request": {"method": "GET", "url": "Procedure/1"}},
+            {"request": {"method": "GET", "url": "Substance/1"}},
         ],
     }
     response = post(client, BASE, bundle)

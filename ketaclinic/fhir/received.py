@@ -1,0 +1,561 @@
+"""Resources as received (models.StoredResource): kept beside the clinical row they feed, or as
+the only record for the types the clinic keeps without reasoning about them.
+
+- `keep_beside`: after a clinical write through a handler, the received JSON is kept at the
+  clinical row's new version; `overlay` then returns it (server additions: id, meta, and keys
+  the server adds that the client did not send) while the row stays at that version.
+- Generic types (`GENERIC`): Practitioner, Organization, MedicationRequest, historical
+  Encounters, letters (DocumentReference), Observations the clinic does not chart, Provenance, and
+  the other types an EHR or Synthea export sends. Stored whole, versioned, searchable by the few
+  columns below; no clinical rule reads them.
+
+Writes here are services: permission, then the row, then one audit event (or none when the
+caller audits a whole batch, as the importer does with its per-Bundle event).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Q
+
+from ketaclinic.accounts.actor import Actor
+from ketaclinic.accounts.audit import audit_record
+from ketaclinic.accounts.roles import Cap
+from ketaclinic.core import clock
+from ketaclinic.core.errors import NotFound
+from ketaclinic.fhir.common import as_datetime, instant, resolve_patient, version_id
+from ketaclinic.fhir.models import StoredResource
+from ketaclinic.fhir.outcome import FhirError
+from ketaclinic.fhir.search import SearchRequest, any_of, as_uuid, date_q, patient_ids, token
+from ketaclinic.patients.models import Patient
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Where a generic type keeps its patient, main code, category and clinically relevant time."""
+
+    patient: str | None = None
+    code: str | None = None
+    category: str | None = None
+    dates: tuple[str, ...] = ()
+    patient_required: bool = False
+
+
+GENERIC: dict[str, Spec] = {
+    "Practitioner": Spec(),
+    "PractitionerRole": Spec(code="code", dates=("period.start",)),
+    "Organization": Spec(code="type"),
+    "Location": Spec(code="type"),
+    "Medication": Spec(code="code"),
+    "MedicationRequest": Spec(
+        patient="subject",
+        code="medicationCodeableConcept",
+        category="category",
+        dates=("authoredOn",),
+        patient_required=True,
+    ),
+    "Encounter": Spec(patient="subject", code="type", category="class", dates=("period.start",)),
+    "Observation": Spec(
+        patient="subject",
+        code="code",
+        category="category",
+        dates=("effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued"),
+        patient_required=True,
+    ),
+    "DocumentReference": Spec(patient="subject", code="type", category="category", dates=("date",)),
+    "Provenance": Spec(code="activity", dates=("recorded",)),
+    "Procedure": Spec(
+        patient="subject",
+        code="code",
+        category="category",
+        dates=("performedDateTime", "performedPeriod.start"),
+        patient_required=True,
+    ),
+    "Immunization": Spec(
+        patient="patient", code="vaccineCode", dates=("occurrenceDateTime",), patient_required=True
+    ),
+    "DiagnosticReport": Spec(
+        patient="subject",
+        code="code",
+        category="category",
+        dates=("effectiveDateTime", "effectivePeriod.start", "issued"),
+    ),
+    "CarePlan": Spec(
+        patient="subject", category="category", dates=("period.start",), patient_required=True
+    ),
+    "CareTeam": Spec(patient="subject", category="category", dates=("period.start",)),
+    "Goal": Spec(
+        patient="subject", code="description", dates=("startDate",), patient_required=True
+    ),
+    "Claim": Spec(patient="patient", code="type", dates=("created",), patient_required=True),
+    "ExplanationOfBenefit": Spec(
+        patient="patient", code="type", dates=("created",), patient_required=True
+    ),
+    "ImagingStudy": Spec(patient="subject", dates=("started",), patient_required=True),
+    "Device": Spec(patient="patient", code="type"),
+    "SupplyDelivery": Spec(patient="patient", code="type", dates=("occurrenceDateTime",)),
+    "MedicationAdministration": Spec(
+        patient="subject",
+        code="medicationCodeableConcept",
+        dates=("effectiveDateTime", "effectivePeriod.start"),
+        patient_required=True,
+    ),
+}
+
+
+# The clinic's own types whose received JSON is kept beside the clinical row. Workflow resources
+# the server drives (Encounter sessions, Appointment, Consent, MedicationAdministration,
+# AdverseEvent) are emitted from their rows only.
+KEEP_BESIDE = frozenset(
+    {
+        "Patient",
+        "Condition",
+        "MedicationStatement",
+        "AllergyIntolerance",
+        "Observation",
+        "QuestionnaireResponse",
+    }
+)
+# Profiles this server can stand behind when it keeps a resource as received: the base
+# specification's and US Core's. A resource claiming another profile (whose constraints this
+# server cannot check) is refused rather than stored as if it conformed.
+KNOWN_PROFILE_BASES = (
+    "http://hl7.org/fhir/StructureDefinition/",
+    "http://hl7.org/fhir/us/core/StructureDefinition/",
+)
+
+
+def check_profiles(raw: dict[str, Any], resource_type: str) -> None:
+    profiles = (raw.get("meta") or {}).get("profile") or []
+    unknown = [p for p in profiles if not str(p).startswith(KNOWN_PROFILE_BASES)]
+    if unknown:
+        raise FhirError(
+            422,
+            f"{resource_type}.meta.profile: this server cannot check the profile "
+            f"{unknown[0]!r}; send the resource without it or with a base FHIR or US Core profile.",
+            expressions=[(f"{resource_type}.meta.profile", "profile not supported")],
+        )
+
+
+# --- the columns a generic resource is searched by ------------------------------------------------
+
+
+def _get(raw: Any, path: str) -> Any:
+    node = raw
+    for part in path.split("."):
+        if isinstance(node, list):
+            node = node[0] if node else None
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _tokens(value: Any) -> str:
+    """' system|code ' for every coding of a CodeableConcept (or list of them, or a Coding)."""
+    concepts = value if isinstance(value, list) else [value]
+    out = []
+    for concept in concepts:
+        if not isinstance(concept, dict):
+            continue
+        codings = concept.get("coding") if "coding" in concept else [concept]
+        for coding in codings or []:
+            if isinstance(coding, dict) and coding.get("code"):
+                out.append(f"{coding.get('system') or ''}|{coding['code']}")
+    return (" " + " ".join(out) + " ") if out else ""
+
+
+def _identifier_key(raw: dict[str, Any]) -> str:
+    identifiers = raw.get("identifier")
+    if isinstance(identifiers, dict):
+        identifiers = [identifiers]
+    for identifier in identifiers or []:
+        if isinstance(identifier, dict) and identifier.get("value"):
+            return f"{identifier.get('system') or ''}|{identifier['value']}"[:200]
+    return ""
+
+
+def _effective(raw: dict[str, Any], spec: Spec, resource_type: str) -> Any:
+    for path in spec.dates:
+        value = _get(raw, path)
+        if isinstance(value, str) and value:
+            try:
+                if "T" in value:
+                    from datetime import datetime
+
+                    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+                return as_datetime(value, f"{resource_type}.{path}")
+            except (ValueError, FhirError):
+                raise FhirError(
+                    400,
+                    f"{resource_type}.{path}: {value!r} is not a FHIR date or dateTime.",
+                    expressions=[(f"{resource_type}.{path}", "not a date")],
+                ) from None
+    return None
+
+
+def _patient_of(actor: Actor, resource: Any, raw: dict[str, Any], spec: Spec) -> Patient | None:
+    if spec.patient is None:
+        return None
+    ref = getattr(resource, spec.patient, None)
+    where = f"{raw.get('resourceType')}.{spec.patient}"
+    if ref is None:
+        if spec.patient_required:
+            raise FhirError(422, f"{where} is required.", expressions=[(where, "required")])
+        return None
+    reference = ref.reference or ""
+    if reference and not reference.split("?")[0].rstrip("/").split("/")[-2:-1] == ["Patient"]:
+        if spec.patient_required:
+            raise FhirError(
+                422,
+                f"{where} must reference a Patient of this server, not {reference!r}.",
+                expressions=[(where, "not a Patient reference")],
+            )
+        return None
+    return resolve_patient(actor, ref, where)
+
+
+def _columns(
+    actor: Actor, resource_type: str, resource: Any, raw: dict[str, Any]
+) -> dict[str, Any]:
+    spec = GENERIC[resource_type]
+    check_profiles(raw, resource_type)
+    status = raw.get("status") or raw.get("lifecycleStatus") or ""
+    return {
+        "patient": _patient_of(actor, resource, raw, spec),
+        "identifier_key": _identifier_key(raw),
+        "codes": _tokens(_get(raw, spec.code)) if spec.code else "",
+        "categories": _tokens(raw.get(spec.category)) if spec.category else "",
+        "status": status[:40] if isinstance(status, str) else "",
+        "effective": _effective(raw, spec, resource_type),
+    }
+
+
+def _clean(raw: dict[str, Any]) -> dict[str, Any]:
+    """The received JSON without what the server sets (id, meta's version and time)."""
+    data = {k: v for k, v in raw.items() if k != "id"}
+    meta = {
+        k: v for k, v in (raw.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")
+    }
+    if meta:
+        data["meta"] = meta
+    else:
+        data.pop("meta", None)
+    return data
+
+
+# --- services: generic resources --------------------------------------------------------------
+
+
+def generic_create(
+    actor: Actor,
+    resource_type: str,
+    resource: Any,
+    raw: dict[str, Any],
+    *,
+    source: str = StoredResource.Source.API,
+    audit: bool = True,
+) -> StoredResource:
+    actor.require(Cap.CLINICAL_EDIT)
+    row = StoredResource(
+        organization=actor.organization,
+        resource_type=resource_type,
+        resource_id=str(uuid.uuid4()),
+        resource=_clean(raw),
+        generic=True,
+        source=source,
+        recorded_by=actor.user,
+        **_columns(actor, resource_type, resource, raw),
+    )
+    _stamp(row)
+    row.save(force_insert=True)
+    if audit:
+        _audit(actor, row, "create")
+    return row
+
+
+def generic_build(
+    actor: Actor,
+    resource_type: str,
+    resource: Any,
+    raw: dict[str, Any],
+    *,
+    source: str = StoredResource.Source.IMPORT,
+) -> StoredResource:
+    """An unsaved row, for a caller that inserts many at once (the importer's bulk_create)."""
+    row = StoredResource(
+        organization=actor.organization,
+        resource_type=resource_type,
+        resource_id=str(uuid.uuid4()),
+        resource=_clean(raw),
+        generic=True,
+        source=source,
+        recorded_by=actor.user,
+        **_columns(actor, resource_type, resource, raw),
+    )
+    _stamp(row)
+    return row
+
+
+def _stamp(row: StoredResource) -> None:
+    row.recorded_at = clock.now()
+    row.version_id = version_id(row.recorded_at)
+
+
+def generic_get(actor: Actor, resource_type: str, resource_id: str) -> StoredResource:
+    row = (
+        StoredResource.objects.select_related("patient")
+        .filter(resource_type=resource_type, resource_id=resource_id, current=True, generic=True)
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"No such {resource_type}.")
+    if row.deleted:
+        raise FhirError(410, f"{resource_type}/{resource_id} was deleted.")
+    return row
+
+
+def generic_update(
+    actor: Actor, resource_type: str, resource_id: str, resource: Any, raw: dict[str, Any]
+) -> StoredResource:
+    actor.require(Cap.CLINICAL_EDIT)
+    previous = generic_get(actor, resource_type, resource_id)
+    columns = _columns(actor, resource_type, resource, raw)
+    if previous.patient_id and (
+        columns["patient"] is None or columns["patient"].pk != previous.patient_id
+    ):
+        raise FhirError(422, "An update cannot move a record to another patient.")
+    row = _next_version(previous, resource=_clean(raw), **columns)
+    _audit(actor, row, "update")
+    return row
+
+
+def generic_delete(actor: Actor, resource_type: str, resource_id: str) -> None:
+    actor.require(Cap.CLINICAL_EDIT)
+    previous = generic_get(actor, resource_type, resource_id)
+    row = _next_version(previous, deleted=True)
+    _audit(actor, row, "delete")
+
+
+def _next_version(previous: StoredResource, **changes: Any) -> StoredResource:
+    StoredResource.objects.filter(pk=previous.pk).update(current=False)
+    row = StoredResource(
+        **{
+            f.attname: getattr(previous, f.attname)
+            for f in StoredResource._meta.concrete_fields
+            if f.attname != "id"
+        }
+    )
+    for name, value in changes.items():
+        setattr(row, name, value)
+    row.current = True
+    _stamp(row)
+    if row.version_id == previous.version_id:  # the same microsecond: keep versions distinct
+        row.version_id = str(int(previous.version_id) + 1)
+    row.save(force_insert=True)
+    return row
+
+
+def _audit(actor: Actor, row: StoredResource, verb: str) -> None:
+    audit_record(
+        actor=actor,
+        action=f"fhir.{row.resource_type.lower()}.{verb}",
+        patient_id=row.patient.public_id if row.patient_id else None,
+        detail={"resource": f"{row.resource_type}/{row.resource_id}", "version": row.version_id},
+    )
+
+
+def generic_to_fhir(row: StoredResource) -> dict[str, Any]:
+    data = {"resourceType": row.resource_type, "id": row.resource_id}
+    data.update({k: v for k, v in row.resource.items() if k not in ("resourceType", "id")})
+    data["meta"] = {
+        **(row.resource.get("meta") or {}),
+        "versionId": row.version_id,
+        "lastUpdated": instant(row.recorded_at),
+    }
+    return data
+
+
+def generic_search(
+    actor: Actor, resource_type: str, search: SearchRequest, *, offset: int, count: int
+) -> tuple[int, list[StoredResource]]:
+    actor.require(Cap.CLINICAL_VIEW)
+    queryset = StoredResource.objects.select_related("patient").filter(
+        resource_type=resource_type, current=True, deleted=False, generic=True
+    )
+    for name, values in search.items():
+        q = generic_filter(name, values)
+        if q is None:
+            return 0, []
+        queryset = queryset.filter(q)
+    descending = (search.sort or "-date").startswith("-")
+    queryset = queryset.order_by(*(("-effective", "-pk") if descending else ("effective", "pk")))
+    total = queryset.count()
+    return total, (list(queryset[offset : offset + count]) if count > 0 and total > offset else [])
+
+
+def generic_for_patient(patient: Patient) -> list[dict[str, Any]]:
+    rows = StoredResource.objects.filter(
+        patient=patient, current=True, deleted=False, generic=True
+    ).order_by("resource_type", "effective", "pk")
+    return [generic_to_fhir(row) for row in rows]
+
+
+GENERIC_PARAMS = {
+    "_id": "token",
+    "identifier": "token",
+    "patient": "reference",
+    "subject": "reference",
+    "code": "token",
+    "category": "token",
+    "date": "date",
+    "status": "token",
+}
+
+
+def generic_filter(name: str, values: list[str]) -> Q | None:
+    """The filter for one search parameter; None when generic resources cannot match it."""
+    if name == "_id":
+        return Q(resource_id__in=[v for v in values if as_uuid(v)])
+    if name == "identifier":
+
+        def one(value: str) -> Q:
+            system, code = token(value)
+            if system is None:
+                return Q(identifier_key__endswith=f"|{code}")
+            return Q(identifier_key=f"{system}|{code}")
+
+        return any_of(values, one)
+    if name in ("patient", "subject"):
+        return Q(patient__public_id__in=patient_ids(values))
+    if name in ("code", "category"):
+        column = "codes" if name == "code" else "categories"
+
+        def coded(value: str) -> Q:
+            system, code = token(value)
+            if system is None:
+                return Q(**{f"{column}__contains": f"|{code} "})
+            if not code:
+                return Q(**{f"{column}__contains": f" {system}|"})
+            return Q(**{f"{column}__contains": f" {system}|{code} "})
+
+        return any_of(values, coded)
+    if name == "date":
+        return any_of(values, lambda v: date_q("effective", v))
+    if name == "status":
+        return Q(status__in=[token(v)[1] for v in values])
+    return None
+
+
+# --- beside the clinical row --------------------------------------------------------------------
+
+
+def keep_beside(
+    actor: Actor, data: dict[str, Any], raw: dict[str, Any], patient: Patient | None
+) -> dict[str, Any]:
+    """Keep the received JSON at the clinical row's version `data` (as just emitted); return what
+    a read will return: the received resource with the server's additions."""
+    version = (data.get("meta") or {}).get("versionId")
+    if not version or not isinstance(raw, dict):
+        return data
+    StoredResource.objects.filter(
+        resource_type=data["resourceType"], resource_id=data["id"], current=True
+    ).exclude(version_id=version).update(current=False)
+    StoredResource.objects.update_or_create(
+        organization=actor.organization,
+        resource_type=data["resourceType"],
+        resource_id=data["id"],
+        version_id=version,
+        defaults={
+            "patient": patient,
+            "resource": _clean(raw),
+            "recorded_at": clock.now(),
+            "recorded_by": actor.user,
+            "current": True,
+        },
+    )
+    return merge(data, _clean(raw))
+
+
+def merge(generated: dict[str, Any], received: dict[str, Any]) -> dict[str, Any]:
+    """The received resource, the server's id and meta, and keys only the server added."""
+    out = {"resourceType": generated["resourceType"], "id": generated["id"]}
+    out.update({k: v for k, v in received.items() if k not in ("resourceType", "id", "meta")})
+    server_meta = generated.get("meta") or {}
+    meta = {
+        **server_meta,
+        **(received.get("meta") or {}),
+        **{k: server_meta[k] for k in ("versionId", "lastUpdated") if k in server_meta},
+    }
+    if meta:
+        out["meta"] = meta
+    for key, value in generated.items():
+        if key not in out:
+            out[key] = value
+    return out
+
+
+def overlay(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each emitted clinical resource as received, where the received JSON is kept at the row's
+    current version (one query for the lot)."""
+    wanted = {
+        (r.get("resourceType"), r.get("id")): (r.get("meta") or {}).get("versionId")
+        for r in resources
+        if isinstance(r, dict)
+        and r.get("resourceType") in KEEP_BESIDE
+        and r.get("id")
+        and (r.get("meta") or {}).get("versionId")
+    }
+    if not wanted:
+        return resources
+    types = {t for t, _ in wanted}
+    ids = [i for _, i in wanted]
+    kept = {
+        (row.resource_type, row.resource_id): row.resource
+        for row in StoredResource.objects.filter(
+            resource_type__in=types, resource_id__in=ids, generic=False, current=True
+        ).only("resource_type", "resource_id", "version_id", "resource")
+        if wanted.get((row.resource_type, row.resource_id)) == row.version_id
+    }
+    if not kept:
+        return resources
+    return [
+        merge(r, kept[(r["resourceType"], r["id"])])
+        if isinstance(r, dict) and (r.get("resourceType"), r.get("id")) in kept
+        else r
+        for r in resources
+    ]
+
+
+def _replace(value: Any, refs: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: (refs.get(v, v) if k == "reference" and isinstance(v, str) else _replace(v, refs))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_replace(v, refs) for v in value]
+    return value
+
+
+def resolve_late_references(
+    resources: list[dict[str, Any]], refs: dict[str, str]
+) -> list[dict[str, Any]]:
+    """After a transaction: references to entries created later than the one holding them
+    (a Patient's generalPractitioner, processed before the Practitioner) now point at this
+    server, in the stored JSON and in the response."""
+    out = []
+    for resource in resources:
+        fixed = _replace(resource, refs)
+        if fixed != resource:
+            row = StoredResource.objects.filter(
+                resource_type=resource["resourceType"], resource_id=resource["id"], current=True
+            ).first()
+            if row is not None:
+                row.resource = _replace(row.resource, refs)
+                row.save(update_fields=["resource"])
+        out.append(fixed)
+    return out

@@ -1,0 +1,346 @@
+"""No silent loss: every accepted type is created, read and searched, and what comes back is what
+was sent, element by element. Allowed differences: `id`, `meta` (the server's versionId and
+lastUpdated; the sent profile stays) and keys the server adds that were not sent. Never a changed
+code, status, category or date (dates byte-identical, with their precision and offset)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django_scopes import scopes_disabled
+
+from conftest import api_client
+from ketaclinic.fhir.tests import round_trip_resources as rich
+from ketaclinic.fhir.tests.helpers import DATA, load, post, put, valid
+
+pytestmark = pytest.mark.django_db
+BASE = "/fhir/r4/"
+PATIENT_TYPES = {"Patient"}
+
+
+@pytest.fixture
+def client(members: dict[str, Any]) -> Any:
+    return api_client(members["prescriber"])
+
+
+@pytest.fixture
+def patient_id(client: Any) -> str:
+    response = post(client, BASE + "Patient", rich.patient())
+    assert response.status_code == 201, response.content
+    return str(response.json()["id"])
+
+
+def assert_same(sent: dict[str, Any], got: dict[str, Any]) -> None:
+    """Every sent element back unchanged; only id, meta's server fields and new keys added."""
+    assert got["resourceType"] == sent["resourceType"]
+    assert got.get("id")
+    assert got["meta"]["versionId"]
+    for key, value in sent.items():
+        if key in ("id",):
+            continue
+        if key == "meta":
+            for meta_key, meta_value in value.items():
+                assert got["meta"].get(meta_key) == meta_value, f"meta.{meta_key}"
+            continue
+        assert key in got, f"{sent['resourceType']}.{key} was dropped"
+        assert json.dumps(got[key], sort_keys=True) == json.dumps(value, sort_keys=True), (
+            f"{sent['resourceType']}.{key} changed: sent {value!r}, got {got[key]!r}"
+        )
+
+
+def _search(client: Any, resource: dict[str, Any], patient_id: str) -> dict[str, Any]:
+    kind, rid = resource["resourceType"], resource["id"]
+    query = f"{kind}?_id={rid}"
+    for name in ("subject", "patient"):
+        if name in resource and kind != "Patient":
+            query = f"{kind}?patient={patient_id}&_count=200"
+    response = client.get(BASE + query)
+    assert response.status_code == 200, response.content
+    bundle = response.json()
+    found = [e["resource"] for e in bundle.get("entry", []) if e["resource"].get("id") == rid]
+    assert len(found) == 1, f"{query} did not find {kind}/{rid}"
+    return dict(found[0])
+
+
+def _round_trip(client: Any, sent: dict[str, Any], patient_id: str) -> dict[str, Any]:
+    response = post(client, BASE + sent["resourceType"], sent)
+    assert response.status_code == 201, response.content
+    created = valid(response.json())
+    assert_same(sent, created)
+    read = client.get(BASE + f"{sent['resourceType']}/{created['id']}")
+    assert read.status_code == 200, read.content
+    assert_same(sent, valid(read.json()))
+    assert_same(sent, _search(client, created, patient_id))
+    return created
+
+
+BUILDERS = {
+    "Condition": rich.condition,
+    "AllergyIntolerance": rich.allergy,
+    "Observation-blood-pressure": rich.blood_pressure,
+    "Observation-laboratory": rich.lab,
+    "Observation-systolic-alone": rich.systolic_alone,
+    "MedicationStatement": rich.medication_statement,
+    "MedicationRequest": rich.medication_request,
+    "Encounter-historical": rich.encounter,
+    "DocumentReference-letter": rich.letter,
+}
+NO_PATIENT = {
+    "Practitioner": rich.practitioner,
+    "PractitionerRole": rich.practitioner_role,
+    "Organization": rich.organization,
+    "Location": rich.location,
+    "Medication": rich.medication,
+}
+
+
+def test_patient_round_trips_with_race_ethnicity_telecom_rank_and_address(client: Any) -> None:
+    sent = rich.patient()
+    _round_trip(client, sent, "")
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_patient_record_types_round_trip(client: Any, patient_id: str, name: str) -> None:
+    _round_trip(client, BUILDERS[name](patient_id), patient_id)
+
+
+@pytest.mark.parametrize("name", sorted(NO_PATIENT))
+def test_directory_types_round_trip(client: Any, name: str) -> None:
+    _round_trip(client, NO_PATIENT[name](), "")
+
+
+def test_provenance_round_trips(client: Any, patient_id: str) -> None:
+    _round_trip(client, rich.provenance(f"Patient/{patient_id}"), patient_id)
+
+
+def _synthea_samples() -> dict[str, dict[str, Any]]:
+    """One resource of each type a Synthea export holds (the first file that has it)."""
+    samples: dict[str, dict[str, Any]] = {}
+    folder = DATA / "synthea-r4" / "smart-generated-sample-data-R4"
+    for path in sorted(folder.glob("*.json")):
+        for entry in json.loads(path.read_text())["entry"]:
+            resource = entry["resource"]
+            samples.setdefault(resource["resourceType"], resource)
+    return samples
+
+
+SYNTHEA_TYPES = [
+    "Claim",
+    "ExplanationOfBenefit",
+    "Immunization",
+    "Procedure",
+    "DiagnosticReport",
+    "CarePlan",
+    "Goal",
+    "ImagingStudy",
+]
+
+
+@pytest.mark.parametrize("resource_type", SYNTHEA_TYPES)
+def test_synthea_types_round_trip(client: Any, patient_id: str, resource_type: str) -> None:
+    sent = dict(_synthea_samples()[resource_type])
+    sent.pop("id", None)
+    for name in ("subject", "patient"):
+        if name in sent:
+            sent[name] = {"reference": f"Patient/{patient_id}"}
+    _round_trip(client, sent, patient_id)
+
+
+def test_chart_change_after_the_write_is_what_a_read_returns(client: Any, patient_id: str) -> None:
+    """The clinical row stays the truth: once the chart marks it entered-in-error, a read says so
+    (not the stale received copy)."""
+    created = post(client, BASE + "Condition", rich.condition(patient_id)).json()
+    assert client.delete(BASE + f"Condition/{created['id']}").status_code == 204
+    after = client.get(BASE + f"Condition/{created['id']}").json()
+    codes = [c["code"] for c in after["verificationStatus"]["coding"]]
+    assert codes == ["entered-in-error"]
+
+
+def test_update_keeps_the_new_received_resource(client: Any, patient_id: str) -> None:
+    created = post(client, BASE + "MedicationRequest", rich.medication_request(patient_id)).json()
+    changed = {**rich.medication_request(patient_id), "id": created["id"], "status": "stopped"}
+    response = put(client, BASE + f"MedicationRequest/{created['id']}", changed)
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "stopped"
+    assert response.json()["meta"]["versionId"] != created["meta"]["versionId"]
+    read = client.get(BASE + f"MedicationRequest/{created['id']}").json()
+    assert_same({k: v for k, v in changed.items() if k != "id"}, read)
+
+
+def test_deleted_generic_resource_is_gone_and_leaves_search(client: Any) -> None:
+    created = post(client, BASE + "Practitioner", rich.practitioner()).json()
+    assert client.delete(BASE + f"Practitioner/{created['id']}").status_code == 204
+    assert client.get(BASE + f"Practitioner/{created['id']}").status_code == 410
+    bundle = client.get(BASE + f"Practitioner?_id={created['id']}").json()
+    assert bundle["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("resource", "element"),
+    [
+        ({"gender": "woman"}, "Patient.gender"),
+        ({"telecom": [{"system": "cell", "value": "1"}]}, "Patient.telecom[0].system"),
+        ({"address": [{"use": "residence", "city": "X"}]}, "Patient.address[0].use"),
+    ],
+)
+def test_codes_outside_a_required_binding_are_refused_not_coerced(
+    client: Any, resource: dict[str, Any], element: str
+) -> None:
+    response = post(client, BASE + "Patient", {**rich.patient(), **resource})
+    assert response.status_code == 422, response.content
+    expressions = [e for i in response.json()["issue"] for e in i.get("expression", [])]
+    assert element in expressions
+    with scopes_disabled():
+        from ketaclinic.patients.models import Patient
+
+        assert not Patient.objects.filter(family_name="Lovelace").exists()
+
+
+def test_condition_verification_status_outside_its_value_set_is_refused(
+    client: Any, patient_id: str
+) -> None:
+    sent = rich.condition(patient_id)
+    sent["verificationStatus"]["coding"][0]["code"] = "probable"
+    response = post(client, BASE + "Condition", sent)
+    assert response.status_code == 422
+    assert "Condition.verificationStatus.coding[0].code" in response.content.decode()
+
+
+def _gad7_items() -> list[str]:
+    from ketaclinic.measures.definitions import current_instruments
+
+    gad7 = next(i for i in current_instruments() if i.loinc.panel == "69737-5")
+    return [str(item.loinc_code()) for item in gad7.items]
+
+
+@pytest.mark.parametrize("style", ["{}", "/{}"])
+def test_gad7_by_its_loinc_canonical_with_loinc_link_ids_is_scored(
+    client: Any, patient_id: str, style: str
+) -> None:
+    codes = _gad7_items()
+    assert "69725-0" in codes
+    response = post(
+        client,
+        BASE + "QuestionnaireResponse",
+        {
+            "resourceType": "QuestionnaireResponse",
+            "questionnaire": "http://loinc.org/q/69737-5",
+            "status": "completed",
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "authored": "2024-05-02T10:00:00-05:00",
+            "item": [
+                {"linkId": style.format(code), "answer": [{"valueInteger": 2}]} for code in codes
+            ],
+        },
+    )
+    assert response.status_code == 201, response.content
+    observations = client.get(BASE + f"Observation?patient={patient_id}&code=70274-6").json()
+    assert observations["total"] == 1
+    assert observations["entry"][0]["resource"]["valueQuantity"]["value"] == 2 * len(codes)
+
+
+def test_us_core_phq9_questionnaire_response_round_trips(client: Any, patient_id: str) -> None:
+    sent = load("fhir-r4-examples", "us-core", "QuestionnaireResponse-phq-9-example.json")
+    sent["subject"] = {"reference": f"Patient/{patient_id}"}
+    sent.pop("author", None)
+    sent.pop("id", None)
+    response = post(client, BASE + "QuestionnaireResponse", sent)
+    assert response.status_code == 201, response.content
+    read = client.get(BASE + f"QuestionnaireResponse/{response.json()['id']}").json()
+    assert_same(sent, read)
+
+
+def _entry(full_url: str, resource: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "fullUrl": full_url,
+        "resource": resource,
+        "request": {"method": "POST", "url": resource["resourceType"]},
+    }
+
+
+def spravato_transaction() -> dict[str, Any]:
+    """What an EHR sends for a patient starting SPRAVATO: the patient, the prescriber and the
+    practice, the diagnosis (SNOMED and ICD-10-CM), the prescription and the medication history,
+    two PHQ-9s, a blood pressure with components and two past visits (fullUrl references)."""
+    from ketaclinic.fhir.tests.test_questionnaires import lforms_phq9
+
+    pat = "urn:uuid:9d6f8b5e-0000-4000-8000-000000000001"
+    doc = "urn:uuid:9d6f8b5e-0000-4000-8000-000000000002"
+    org = "urn:uuid:9d6f8b5e-0000-4000-8000-000000000003"
+    patient_resource = rich.patient()
+    patient_resource["generalPractitioner"] = [{"reference": doc}]
+    patient_resource["managingOrganization"] = {"reference": org}
+    entries = [
+        _entry(pat, patient_resource),
+        _entry(doc, rich.practitioner()),
+        _entry(org, rich.organization()),
+    ]
+    placeholder = "PATIENT"
+    condition = rich.condition(placeholder)
+    condition["identifier"][0]["value"] = "cond-ehr"
+    request = rich.medication_request(placeholder)
+    request["requester"] = {"reference": doc}
+    history = rich.medication_statement(placeholder)
+    older = rich.medication_statement(placeholder)
+    older["identifier"][0]["value"] = "ms-older"
+    older["effectivePeriod"] = {"start": "2021-02-01", "end": "2021-05"}
+    visits = []
+    for index, day in enumerate(("2023-11-02", "2023-12-07")):
+        visit = rich.encounter(placeholder)
+        visit["identifier"][0]["value"] = f"enc-ehr-{index}"
+        visit["period"] = {"start": f"{day}T10:00:00-06:00", "end": f"{day}T10:50:00-06:00"}
+        visit["participant"][0]["individual"] = {"reference": doc}
+        visit["serviceProvider"] = {"reference": org}
+        visits.append(visit)
+    phq9s = [
+        lforms_phq9(placeholder, [2, 2, 2, 2, 1, 1, 1, 1, 0]),
+        lforms_phq9(placeholder, [1] * 9),
+    ]
+    phq9s[1]["authored"] = "2024-05-16T10:00:00-05:00"
+    clinical = [
+        condition,
+        request,
+        history,
+        older,
+        rich.blood_pressure(placeholder),
+        *visits,
+        *phq9s,
+    ]
+    for resource in clinical:
+        text = json.dumps(resource).replace("Patient/PATIENT", pat)
+        entries.append(
+            {
+                "resource": json.loads(text),
+                "request": {"method": "POST", "url": resource["resourceType"]},
+            }
+        )
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def test_ehr_transaction_of_a_spravato_patient_imports_whole(client: Any) -> None:
+    bundle = spravato_transaction()
+    response = post(client, BASE, bundle)
+    assert response.status_code == 200, response.content
+    result = response.json()
+    statuses = [e["response"]["status"] for e in result["entry"]]
+    assert statuses == ["201 Created"] * len(bundle["entry"])
+    locations = [e["response"]["location"] for e in result["entry"]]
+    patient_id = locations[0].split("/")[1]
+    practitioner = locations[1]
+    # Every resource reads back as sent, with the fullUrl references now pointing at this server.
+    for sent, location in zip(bundle["entry"], locations, strict=True):
+        text = json.dumps(sent["resource"])
+        for entry, ours in zip(bundle["entry"][:3], locations[:3], strict=True):
+            text = text.replace(entry["fullUrl"], ours)
+        read = client.get(BASE + location)
+        assert read.status_code == 200, (location, read.content)
+        assert_same(json.loads(text), read.json())
+    visits = client.get(BASE + f"Encounter?patient={patient_id}").json()
+    assert visits["total"] == 2
+    assert {
+        e["resource"]["participant"][0]["individual"]["reference"] for e in visits["entry"]
+    } == {practitioner}
+    scores = client.get(BASE + f"Observation?patient={patient_id}&code=44261-6").json()
+    assert sorted(e["resource"]["valueQuantity"]["value"] for e in scores["entry"]) == [9, 12]
