@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from contextvars import ContextVar
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -174,6 +175,12 @@ def reference_id(reference: str | None, resource_type: str) -> str | None:
     return None
 
 
+# An import resolves each patient once per run: the patients it has already resolved, by id.
+resolved_patients: ContextVar[dict[str, Patient] | None] = ContextVar(
+    "fhir_resolved_patients", default=None
+)
+
+
 def resolve_patient(actor: Actor, ref: Any, field: str) -> Patient:
     """The patient a Reference points to: by 'Patient/<id>' or by a logical identifier (MRN)."""
     if ref is None:
@@ -186,7 +193,14 @@ def resolve_patient(actor: Actor, ref: Any, field: str) -> Patient:
                 f"{field} must reference a Patient of this server, not {ref.reference!r}.",
                 expressions=[(field, "unresolvable reference")],
             )
-        return selectors.patient_get_for_actor(actor, patient_id, capability=Cap.CLINICAL_VIEW)
+        cache = resolved_patients.get()
+        if cache is not None and patient_id in cache:
+            actor.require(Cap.CLINICAL_VIEW)
+            return cache[patient_id]
+        patient = selectors.patient_get_for_actor(actor, patient_id, capability=Cap.CLINICAL_VIEW)
+        if cache is not None:
+            cache[patient_id] = patient
+        return patient
     if ref.identifier and ref.identifier.value:
         mrn = derived_mrn(ref.identifier.system, ref.identifier.value)
         patient = Patient.objects.filter(mrn=mrn).first()

@@ -49,6 +49,9 @@ class StoredResource(models.Model):
     status = models.CharField(max_length=40, blank=True)
     effective = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.API)
+    # What makes an imported resource the same on a second run (identifier, else the sender's
+    # fullUrl, else Type/id): the importer's duplicate check.
+    source_key = models.CharField(max_length=200, blank=True)
     recorded_at = models.DateTimeField()
     recorded_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -75,6 +78,10 @@ class StoredResource(models.Model):
             models.Index(
                 fields=["organization", "resource_type", "patient", "current"],
                 name="stored_res_patient",
+            ),
+            models.Index(
+                fields=["organization", "resource_type", "source_key"],
+                name="stored_res_source_key",
             ),
         ]
 

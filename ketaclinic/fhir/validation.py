@@ -116,3 +116,36 @@ def _check_profiles(data: dict[str, Any], resource_type: str) -> None:
                 f"The profile {profile} requires the LOINC code {required}, which is missing.",
                 expressions=[("Observation.code", f"LOINC code {required} required by {name}")],
             )
+
+
+_ELEMENTS: dict[str, frozenset[str]] = {}
+
+
+def _elements(resource_type: str) -> frozenset[str]:
+    if resource_type not in _ELEMENTS:
+        model = get_fhir_model_class(resource_type)
+        names = {f.alias or name for name, f in model.model_fields.items()}
+        names |= {n.removesuffix("__ext") for n in names}
+        _ELEMENTS[resource_type] = frozenset(names | {f"_{n}" for n in names} | {"resourceType"})
+    return _ELEMENTS[resource_type]
+
+
+def light_check(data: Any, resource_type: str) -> None:
+    """The structural check of a resource the importer keeps as received: a JSON object of a
+    known type, no element the type does not define (top level), valid ids, required bindings.
+    Element-by-element validation is the API's (parse_resource)."""
+    if not isinstance(data, dict) or data.get("resourceType") != resource_type:
+        raise FhirError(400, f"Expected a {resource_type} resource.")
+    try:
+        known = _elements(resource_type)
+    except (KeyError, ValueError):
+        raise FhirError(400, f"Unknown resource type {resource_type!r}.") from None
+    unknown = sorted(k for k in data if k not in known)
+    if unknown:
+        raise FhirError(
+            400,
+            f"The {resource_type} has elements R4 does not define: {', '.join(unknown)}.",
+            expressions=[(f"{resource_type}.{k}", "unknown element") for k in unknown],
+        )
+    _check_ids(data, resource_type)
+    check_bindings(data, resource_type)

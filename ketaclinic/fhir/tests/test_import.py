@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 from django_scopes import scope
 
+from ketaclinic.accounts.models import AuditEvent
 from ketaclinic.fhir.tests.helpers import DATA
 from ketaclinic.patients.models import BodyWeight, Condition, Patient, VitalSign
 
@@ -39,8 +40,20 @@ def test_synthea_bundles_import_once_and_a_second_run_changes_nothing(
 ) -> None:
     username = members["prescriber"].user.username
     first = _import(username, SYNTHEA / "smart-generated-sample-data-R4")
-    assert "imported 1034," in first, first
-    assert "rejected 0" in first, first
+    # Every one of the 4,639 resources lands: 1,034 in the chart, the rest kept as received
+    # (the 1,437 Observations that are not clinic vital signs among them); the 15 Organizations
+    # and 15 Practitioners that two bundles share are found again, not stored twice.
+    assert "imported 4609, updated 0, unchanged 30, skipped 0, rejected 0" in first, first
+    assert "Observation x1437" in first, first
+    with scope(organization=org_a):
+        from ketaclinic.fhir.models import StoredResource
+
+        kept = StoredResource.objects.filter(generic=True)
+        assert kept.count() == 4609 - 1034
+        assert kept.filter(resource_type="Claim", patient__isnull=False).count() == 526
+        # The received JSON beside every charted row (and patient).
+        assert StoredResource.objects.filter(generic=False).count() == 1034
+        assert AuditEvent.objects.filter(action="fhir.import.unit").count() == 30
     patients, conditions, weights, vitals = _counts(org_a)
     assert patients == 30
     assert conditions == 165

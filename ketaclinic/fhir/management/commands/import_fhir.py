@@ -6,13 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django_scopes import scope
 from tqdm import tqdm
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.models import Membership
 from ketaclinic.core.planner import refresh_statistics
-from ketaclinic.fhir.importer import Importer, iter_resources
+from ketaclinic.fhir.importer import run_import
 
 
 class Command(BaseCommand):
@@ -22,6 +21,13 @@ class Command(BaseCommand):
         parser.add_argument("paths", nargs="+", help="files or directories")
         parser.add_argument("--username", required=True, help="the user the import is recorded as")
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            help="processes for NDJSON files (patients and Bundles are imported first, in order)",
+        )
+        parser.add_argument("--chunk", type=int, default=1000, help="NDJSON lines per transaction")
 
     def handle(self, *args: Any, **options: Any) -> None:
         membership = (
@@ -36,14 +42,15 @@ class Command(BaseCommand):
         if missing:
             raise CommandError(f"Not found: {', '.join(missing)}")
         actor = Actor(membership=membership, channel="cli", client_address="")
-        with scope(organization=membership.organization):
-            items = tqdm(
-                iter_resources(paths),
-                unit=" resources",
-                disable=options["no_progress"],
-                file=self.stderr._out,
+        bar = tqdm(unit=" resources", disable=options["no_progress"], file=self.stderr._out)
+        with bar:
+            report = run_import(
+                actor,
+                paths,
+                workers=max(1, options["workers"]),
+                chunk=max(1, options["chunk"]),
+                progress=bar.update,
             )
-            report = Importer(actor).run(items)
         if report.counts["imported"] or report.counts["updated"]:
             refresh_statistics()  # many new rows at once: the planner needs to know
         counts = report.counts
@@ -51,6 +58,11 @@ class Command(BaseCommand):
             f"imported {counts['imported']}, updated {counts['updated']}, unchanged {counts['unchanged']}, "
             f"skipped {counts['skipped']}, rejected {counts['rejected']}"
         )
+        if report.kept_types:
+            self.stdout.write(
+                "kept as received: "
+                + ", ".join(f"{k} x{v}" for k, v in report.kept_types.most_common())
+            )
         if report.skipped_types:
             self.stdout.write(
                 "skipped: " + ", ".join(f"{k} x{v}" for k, v in report.skipped_types.most_common())
