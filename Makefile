@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.outcomes --patients $(OUTCOMES_PATIENTS)
 	$(BIN)/python -m bench.scheduling
+	$(BIN)/python -m bench.fhir_import --workers 2
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3* var/static

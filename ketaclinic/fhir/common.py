@@ -203,10 +203,10 @@ def resolve_patient(actor: Actor, ref: Any, field: str) -> Patient:
         return patient
     if ref.identifier and ref.identifier.value:
         mrn = derived_mrn(ref.identifier.system, ref.identifier.value)
-        patient = Patient.objects.filter(mrn=mrn).first()
-        if patient is not None:
+        found = Patient.objects.filter(mrn=mrn).first()
+        if found is not None:
             actor.require(Cap.CLINICAL_VIEW)
-            return patient
+            return found
         raise FhirError(
             422,
             f"{field}: no patient has the identifier {ref.identifier.value!r}.",

@@ -24,6 +24,7 @@ chart types are fully validated because they feed the rules.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections import Counter
@@ -187,7 +188,7 @@ class Importer:
             patients = [(u, r) for u, r in items if r.get("resourceType") == "Patient"]
             others = [(u, r) for u, r in items if r.get("resourceType") != "Patient"]
             for full_url, raw in patients:
-                self._guarded(report, raw, lambda u=full_url, r=raw: self.patient(u, r))
+                self._guarded(report, raw, functools.partial(self.patient, full_url, raw))
             self._others(report, others)
             audit_record(
                 actor=self.actor,
@@ -243,9 +244,10 @@ class Importer:
             return
         keys = [key for key, _, _ in chart]
         existing: dict[str, Any] = {}
-        for model in (*ENTRY_MODELS.values(), *OBSERVATION_MODELS):
-            for row in model.objects.select_related("patient").filter(external_id__in=keys):
-                existing[row.external_id] = row
+        models: tuple[Any, ...] = (*ENTRY_MODELS.values(), *OBSERVATION_MODELS)
+        for model in models:
+            for found in model.objects.select_related("patient").filter(external_id__in=keys):
+                existing[found.external_id] = found
         created: list[tuple[Any, dict[str, Any]]] = []
         seen: set[str] = set()
         with services.entries_batched(

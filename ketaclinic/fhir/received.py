@@ -363,13 +363,13 @@ def _audit(actor: Actor, row: StoredResource, verb: str) -> None:
     audit_record(
         actor=actor,
         action=f"fhir.{row.resource_type.lower()}.{verb}",
-        patient_id=row.patient.public_id if row.patient_id else None,
+        patient_id=row.patient.public_id if row.patient is not None else None,
         detail={"resource": f"{row.resource_type}/{row.resource_id}", "version": row.version_id},
     )
 
 
 def generic_to_fhir(row: StoredResource) -> dict[str, Any]:
-    data = {"resourceType": row.resource_type, "id": row.resource_id}
+    data: dict[str, Any] = {"resourceType": row.resource_type, "id": row.resource_id}
     data.update({k: v for k, v in row.resource.items() if k not in ("resourceType", "id")})
     data["meta"] = {
         **(row.resource.get("meta") or {}),
