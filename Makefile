@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 PG_URL ?= postgres://postgres@127.0.0.1:5432/ketaclinic_test
 DEMO_PATIENTS ?= 200
 OUTCOMES_PATIENTS ?= 100000
+BACKUP_PATIENTS ?= 10000
 XDIST ?= -n 2
 
 .PHONY: run test test-pg lint bench install clean
@@ -39,6 +40,7 @@ test-pg: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
@@ -47,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.outcomes --patients $(OUTCOMES_PATIENTS)
 	$(BIN)/python -m bench.scheduling
 	$(BIN)/python -m bench.fhir_import --workers 2
+	$(BIN)/python -m bench.backup --sizes $(BACKUP_PATIENTS)
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3* var/static

@@ -3,7 +3,9 @@
 For each database engine and each size (patients of the demo clinic, 10,000 by default):
 
 1. Build the clinic exactly as `make bench` does (`ketaclinic migrate`, `ketaclinic demo`), in a
-   scratch directory (SQLite) or a scratch database (PostgreSQL), and mint an API token.
+   scratch directory (SQLite) or a scratch database (PostgreSQL), and mint an API token. With
+   `--builder large` the clinic is `make bench-large`'s instead (bench.large: 200 demo patients
+   doubled by SQL, minutes for 100,000; an already built one in the same place is reused).
 2. Serve it (`ketaclinic serve`) and run a fixed set of FHIR searches; stop the server.
 3. `ketaclinic backup --output FILE` (timed).
 4. `ketaclinic restore FILE` into a fresh directory / a new empty database (timed): the command
@@ -84,7 +86,7 @@ class Engine:
         self.kind = kind
         self.var = scratch / name
         self.var.mkdir(parents=True, exist_ok=True)
-        self.database = f"kc_backup_bench_{name}_{os.getpid()}"
+        self.database = f"kc_backup_bench_{name}"
         self.env = _environment(self.var)
         if kind == "postgresql":
             self.env["DATABASE_URL"] = f"{PG_SERVER}/{self.database}"
@@ -220,7 +222,36 @@ def _search_all(port: int, token: str, queries: list[str]) -> dict[str, Any]:
     return found
 
 
-def measure(kind: str, patients: int, scratch: Path, keep: bool) -> dict[str, Any]:
+def _build_demo(source: Engine, patients: int, logs: Path, tag: str) -> None:
+    _run(["-c", CLI, "migrate", "--noinput"], source.env, logs / f"{tag}-migrate.log")
+    with (logs / f"{tag}-demo.log").open("w") as demo_log:
+        demo = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            [sys.executable, "-c", CLI, "demo", "--patients", str(patients)],
+            cwd=ROOT, env=source.env, stdout=demo_log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        # The command's own bar hides when not on a terminal; poll the row count instead (the
+        # demo commits its patients late, so the bar may sit at 0 for most of the build).
+        with tqdm(total=patients, desc="  demo clinic", unit="patient", leave=False) as bar:
+            while demo.poll() is None:
+                time.sleep(2)
+                bar.update(min(patients, source.patients()) - bar.n)
+    if demo.returncode != 0:
+        raise SystemExit(f"bench.backup: demo build failed; see {logs / f'{tag}-demo.log'}")
+
+
+def _build_large(source: Engine, patients: int, logs: Path, tag: str) -> None:
+    database = "postgres" if source.kind == "postgresql" else "sqlite"
+    args = ["-m", "bench.large", "--patients", str(patients), "--database", database,
+            "--scratch", str(source.var), "--pg-db", source.database]  # fmt: skip
+    # bench.large draws its own progress bar on stderr.
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, env=source.env, check=False)  # noqa: S603
+    if done.returncode != 0:
+        raise SystemExit(f"bench.backup: bench.large failed ({done.returncode})")
+
+
+def measure(
+    kind: str, patients: int, scratch: Path, keep: bool, builder: str = "demo"
+) -> dict[str, Any]:
     source = Engine(kind, scratch, f"{kind}_{patients}_source")
     restored = Engine(kind, scratch, f"{kind}_{patients}_restored")
     key = Fernet.generate_key().decode()
@@ -230,34 +261,23 @@ def measure(kind: str, patients: int, scratch: Path, keep: bool) -> dict[str, An
     logs.mkdir(exist_ok=True)
     tag = f"{kind}-{patients}"
     backup_file = scratch / f"{tag}.kcbackup"
-    result: dict[str, Any] = {"database": kind, "patients_requested": patients}
-    steps = tqdm(total=6, desc=f"{kind} {patients:,} patients", unit="step", leave=True)
+    result: dict[str, Any] = {"database": kind, "patients_requested": patients, "builder": builder}
+    steps = tqdm(total=5, desc=f"{kind} {patients:,} patients", unit="step", leave=True)
     try:
-        source.create()
-        steps.set_postfix_str("migrate")
-        _run(["-c", CLI, "migrate", "--noinput"], source.env, logs / f"{tag}-migrate.log")
-        steps.update()
-        steps.set_postfix_str("demo clinic")
+        steps.set_postfix_str(f"build ({builder})")
         started = time.perf_counter()
-        with (logs / f"{tag}-demo.log").open("w") as demo_log:
-            demo = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-                [sys.executable, "-c", CLI, "demo", "--patients", str(patients)],
-                cwd=ROOT, env=source.env, stdout=demo_log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-            # The command's own bar hides when not on a terminal; poll the row count instead.
-            with tqdm(total=patients, desc="  demo clinic", unit="patient", leave=False) as bar:
-                while demo.poll() is None:
-                    time.sleep(2)
-                    bar.update(min(patients, source.patients()) - bar.n)
-        if demo.returncode != 0:
-            raise SystemExit(f"bench.backup: demo build failed; see {logs / f'{tag}-demo.log'}")
+        if builder == "large":
+            _build_large(source, patients, logs, tag)
+        else:
+            source.create()
+            _build_demo(source, patients, logs, tag)
+        steps.update()
         result["build_seconds"] = round(time.perf_counter() - started, 1)
         result["patients"] = source.patients()
         result["database_mb"] = round(source.size_bytes() / 1e6, 1)
         _, out = _run(["-c", PREPARE], source.env, logs / f"{tag}-prepare.log")
         targets = json.loads(out)
         queries = searches(targets)
-        steps.update()
         steps.set_postfix_str("FHIR searches on the original")
         with _server(source.env, logs / f"{tag}-serve-source.log") as port:
             before = _search_all(port, targets["token"], queries)
@@ -356,6 +376,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--databases", default="sqlite,postgresql", help="sqlite,postgresql")
     parser.add_argument("--scratch", help="work here (default: a new temporary directory)")
     parser.add_argument("--keep", action="store_true", help="keep databases and backup files")
+    parser.add_argument("--builder", choices=["demo", "large"], default="demo",
+                        help="demo: `ketaclinic demo`; large: bench.large (SQL doubling)")  # fmt: skip
     options = parser.parse_args(argv)
     sizes = [int(s) for s in options.sizes.split(",") if s.strip()]
     kinds = [k.strip() for k in options.databases.split(",") if k.strip()]
@@ -369,7 +391,7 @@ def main(argv: list[str] | None = None) -> None:
             print("bench.backup: psql not found; PostgreSQL skipped", file=sys.stderr)
             continue
         for size in sizes:
-            results.append(measure(kind, size, scratch, options.keep))
+            results.append(measure(kind, size, scratch, options.keep, options.builder))
     document = {
         "schema": 1,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),

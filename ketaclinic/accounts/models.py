@@ -240,10 +240,14 @@ class WebAuthnCredential(TimestampMixin, Device):
     authenticator code does. It holds no secret: the public key, its id and the signature
     counter the authenticator reports (a counter that goes backwards means a cloned key)."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    credential_id = models.CharField(max_length=1400, unique=True)  # base64url, as browsers send
-    public_key = models.BinaryField()  # COSE-encoded
-    sign_count = models.BigIntegerField(default=0)
+    # Annotated because django-otp's Device ships no types, so the plugin cannot infer them.
+    public_id: models.UUIDField[Any, uuid.UUID] = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False
+    )
+    # base64url, as browsers send it
+    credential_id: models.CharField[Any, str] = models.CharField(max_length=1400, unique=True)
+    public_key: models.BinaryField[Any, bytes] = models.BinaryField()  # COSE-encoded
+    sign_count: models.BigIntegerField[Any, int] = models.BigIntegerField(default=0)
     transports = models.JSONField(default=list, blank=True)
 
     class Meta(Device.Meta):

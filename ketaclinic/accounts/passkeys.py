@@ -191,7 +191,7 @@ def login_verify(request: HttpRequest, credential: dict[str, Any] | str) -> WebA
     device.sign_count = verified.new_sign_count
     device.set_last_used_timestamp(commit=False)
     device.save(update_fields=["sign_count", "last_used_at"])
-    device.user.backend = pending["backend"]  # type: ignore[attr-defined]
+    device.user.backend = pending["backend"]
     return device
 
 
