@@ -96,9 +96,13 @@ class IntakeForm(forms.Form):
 
 class DecisionForm(forms.Form):
     final_decision = forms.ChoiceField(
-        choices=[("eligible", "Eligible"), ("ineligible", "Ineligible")], widget=forms.RadioSelect
+        label="Decision",
+        choices=[("eligible", "Eligible"), ("ineligible", "Ineligible")],
+        widget=forms.RadioSelect,
     )
-    justification = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    justification = forms.CharField(
+        label="Justification", required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
 
 
 class EligibilityCheckForm(forms.Form):

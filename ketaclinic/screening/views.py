@@ -37,18 +37,34 @@ from ketaclinic.screening.policy_docs import THRESHOLDS
 def screening_page(request: ActorRequest, patient_id: str) -> HttpResponse:
     actor = request.actor
     patient = patient_chart_read(actor, patient_id, action="screening.page.viewed")
+    return TemplateResponse(request, "screening/screening_page.html", _page_context(patient))
+
+
+def _page_context(patient: Any, bound: Any = None) -> dict[str, Any]:
+    """The screening page: the decisions per route, then each finding once with the routes it
+    affects (a finding shared by five routes is read once, not five times). `bound` is a
+    refused decision form, shown again with what was typed and the error beside its field."""
     evaluation = selectors.evaluation_latest(patient)
     intake = selectors.intake_current(patient)
-    context = {
+    decisions = selectors.decisions_of_evaluation(evaluation) if evaluation else []
+    findings: dict[tuple[str, str], dict[str, Any]] = {}
+    for d in decisions:
+        for f in d.findings:
+            key = (f.get("rule", ""), f.get("reason", ""))
+            row = findings.setdefault(key, {**f, "routes": []})
+            row["routes"].append(d.route_label)
+    rank = {"absolute": 0, "relative": 1, "info": 2}
+    for d in decisions:
+        d.form = bound[1] if bound and bound[0] == d.pk else DecisionForm(prefix=f"d{d.pk}")
+    return {
         "patient": patient,
         "intake": intake,
         "answers": [(q, getattr(intake, n)) for n, q in QUESTIONS] if intake else [],
         "evaluation": evaluation,
-        "decisions": selectors.decisions_of_evaluation(evaluation) if evaluation else [],
-        "decision_form": DecisionForm(),
+        "decisions": decisions,
+        "findings": sorted(findings.values(), key=lambda f: rank.get(f.get("severity"), 3)),
         "check_form": EligibilityCheckForm(),
     }
-    return TemplateResponse(request, "screening/screening_page.html", context)
 
 
 @staff_view(Cap.SCREENING_RECORD)
@@ -98,7 +114,8 @@ def decide(request: ActorRequest, decision_id: str) -> HttpResponse:
     )
     if decision is None:
         raise NotFound("No such screening decision.")
-    form = DecisionForm(request.POST)
+    prefix = f"d{decision.pk}" if f"d{decision.pk}-final_decision" in request.POST else None
+    form = DecisionForm(request.POST, prefix=prefix)
     if form.is_valid():
         try:
             services.screening_decision_review(
@@ -112,8 +129,10 @@ def decide(request: ActorRequest, decision_id: str) -> HttpResponse:
         else:
             messages.success(request, f"Decision recorded for {decision.route_label}.")
             return redirect("screening:page", patient_id=decision.patient.public_id)
-    context = {"form": form, "decision": decision, "patient": decision.patient}
-    return TemplateResponse(request, "screening/decision_refused.html", context, status=400)
+    # Not a dead end: the screening page again, the choice and the words kept, the reason
+    # beside the field that needs it.
+    context = _page_context(decision.patient, bound=(decision.pk, form))
+    return TemplateResponse(request, "screening/screening_page.html", context, status=400)
 
 
 @staff_view(Cap.CLINICAL_VIEW)

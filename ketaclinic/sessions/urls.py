@@ -17,6 +17,7 @@ urlpatterns = [
         name="frequency-override",
     ),
     path("<uuid:session_id>/dose-order/", views.dose_order, name="dose-order"),
+    path("<uuid:session_id>/dose-preview/", views.dose_preview, name="dose-preview"),
     path("<uuid:session_id>/administration/", views.administer, name="administer"),
     path("<uuid:session_id>/dose-complete/", views.dose_complete, name="dose-complete"),
     path("<uuid:session_id>/discharge/", views.discharge, name="discharge"),

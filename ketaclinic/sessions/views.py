@@ -643,3 +643,21 @@ def pmf_pdf(request: ActorRequest, session_id: str) -> HttpResponse:
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="pmf-{pmf.public_id}.pdf"'
     return response
+
+
+@staff_view(Cap.DOSE_ORDER)
+def dose_preview(request: HttpRequest, session_id: str) -> HttpResponse:
+    """The dose the order would sign, recomputed as the prescriber types (htmx GET, no write):
+    the calculation, or what to fix and in which field."""
+    from ketaclinic.sessions.services.dosing import dose_preview as preview
+
+    actor = request.actor  # type: ignore[attr-defined]
+    session = selectors.session_get(actor, session_id, capability=Cap.DOSE_ORDER)
+    form = DoseOrderForm(request.GET)
+    context: dict[str, Any] = {"session": session, "form": form}
+    if form.is_valid():
+        try:
+            context["r"] = preview(actor=actor, session=session, **form.cleaned_data)
+        except DomainError as error:
+            context["error"] = error
+    return TemplateResponse(request, "sessions/_dose_preview.html", context)

@@ -127,7 +127,7 @@ def test_a_full_iv_session_in_the_browser(
     expect(state).to_have_text("Checked in")
     fill_prechecks(page, 122, 78)
     expect(state).to_have_text("Prechecks passed")
-    expect(page.locator("#checklist")).to_contain_text("Gate: proceed")
+    expect(page.locator("#checklist")).to_contain_text("Pre-dose check: Passed")
 
     # The prescriber, on another screen, signs the order and sees how the dose was computed.
     doctor = page.context.browser.new_context(viewport={"width": 1280, "height": 900})

@@ -28,6 +28,8 @@ LEVELS = {
     "info": "info",
     "not_eligible": "critical",  # screening decisions
     "needs_review": "warning",
+    "needs_prescriber_review": "warning",
+    "ineligible": "critical",
     "eligible": "ok",
     "ok": "ok",
     "none": "ok",
@@ -126,3 +128,45 @@ def is_choice_group(field: forms.BoundField) -> bool:
 @register.filter
 def is_checkbox(field: forms.BoundField) -> bool:
     return isinstance(field.field.widget, forms.CheckboxInput)
+
+
+ACRONYMS = {
+    "iv": "IV",
+    "im": "IM",
+    "sc": "SC",
+    "rems": "REMS",
+    "kap": "KAP",
+    "bp": "BP",
+    "trd": "TRD",
+}
+
+
+@register.filter
+def plain_key(key: Any) -> str:
+    """A versioned key as people read it: "iv-ketamine-induction@1" -> "IV ketamine induction".
+    The key itself belongs in a <details class="for-audit"> disclosure."""
+    name = str(key or "").split("@")[0].replace("_", "-")
+    words = [ACRONYMS.get(w, w) for w in name.split("-") if w]
+    if not words:
+        return ""
+    first = words[0] if words[0].isupper() else words[0].capitalize()
+    return " ".join([first, *words[1:]])
+
+
+GATE_WORDS = {
+    "proceed": ("ok", "Passed"),
+    "proceed-with-override": ("warning", "Passed with a prescriber's override"),
+    "needs-override": ("warning", "Needs a prescriber's override"),
+    "refuse": ("critical", "Do not dose"),
+}
+
+
+@register.simple_tag
+def gate(outcome: Any) -> str:
+    level, word = GATE_WORDS.get(str(outcome), ("info", str(outcome)))
+    return severity(level, word=word)
+
+
+@register.filter
+def lookup(mapping: Any, key: Any) -> Any:
+    return (mapping or {}).get(str(key), "")

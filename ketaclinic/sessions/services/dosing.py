@@ -323,3 +323,26 @@ def dose_complete(
         _save(session, "dose_ended_at")
         _audit(actor, "sessions.dose.completed", session, ended_at=ended.isoformat())
     return session
+
+
+def dose_preview(
+    *,
+    actor: Actor,
+    session: TreatmentSession,
+    prescribed_amount: Any = None,
+    concentration_mg_per_ml: Any = None,
+    infusion_minutes: int | None = None,
+    diluent_volume_ml: Any = None,
+) -> DoseResult:
+    """What the calculator would order now, shown while the prescriber fills the order (htmx).
+    Writes nothing and signs nothing; the same inputs and caps as dose_order_sign, which checks
+    everything again (gate, floor stops) when the order is signed."""
+    actor.require(Cap.DOSE_ORDER)
+    dose_input = _dose_input(
+        session,
+        prescribed_amount=prescribed_amount,
+        concentration_mg_per_ml=concentration_mg_per_ml,
+        infusion_minutes=infusion_minutes,
+        diluent_volume_ml=diluent_volume_ml,
+    )
+    return _calculate(session, dose_input, clock.now())
