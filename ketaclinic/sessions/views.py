@@ -646,7 +646,7 @@ def pmf_pdf(request: ActorRequest, session_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.DOSE_ORDER)
-def dose_preview(request: HttpRequest, session_id: str) -> HttpResponse:
+def dose_preview(request: ActorRequest, session_id: str) -> HttpResponse:
     """The dose the order would sign, recomputed as the prescriber types (htmx GET, no write):
     the calculation, or what to fix and in which field."""
     from ketaclinic.sessions.services.dosing import dose_preview as preview
