@@ -118,16 +118,21 @@ def appointment_move(
             messages.success(request, "Your visit is moved. A confirmation is on its way.")
             return redirect("portal:appointments")
     zone = ZoneInfo(appointment.clinic.time_zone)
-    today = clock.now().astimezone(zone).date()
     policy = portal_policy_current(appointment.clinic)
-    cutoff = clock.now() + timedelta(hours=policy.change_cutoff_hours)
-    options = []
-    for offset in range(1, policy.horizon_days + 1):
-        day = today + timedelta(days=offset)
-        slots = selectors.free_slots(
-            appointment.clinic, appointment.appointment_type, day, clinician=appointment.clinician
+    now = clock.now()
+    first_day = datetime.combine(
+        now.astimezone(zone).date() + timedelta(days=1), datetime.min.time(), zone
+    )
+    options = [
+        start
+        for start, _ in selectors.online_slots(
+            appointment.clinic,
+            appointment.appointment_type,
+            first=max(first_day, now + timedelta(hours=policy.change_cutoff_hours)),
+            last=first_day + timedelta(days=policy.horizon_days, minutes=-1),
+            clinicians=[appointment.clinician],
         )
-        options += [s for s, _ in slots if s >= cutoff and s.minute == 0][:4]
+    ]
     context = {"appointment": appointment, "options": options, "error": error, "policy": policy}
     return TemplateResponse(
         request, "portal/appointment_move.html", context, status=400 if error else 200

@@ -292,14 +292,16 @@ def online_slots(
     first: datetime,
     last: datetime,
     per_day: int = 4,
+    clinicians: list[Membership | None] | None = None,
 ) -> list[tuple[datetime, Membership | None]]:
     """Times a patient may pick online between `first` and `last`: a few on the hour per day, for
     each prescriber working at the clinic (or any chair, for a visit that needs no clinician)."""
     from ketaclinic.scheduling.models import StaffHours
 
     zone = ZoneInfo(clinic.time_zone)
-    clinicians: list[Membership | None] = [None]
-    if appointment_type.needs_clinician:
+    if clinicians is None and not appointment_type.needs_clinician:
+        clinicians = [None]
+    elif clinicians is None:
         clinicians = list(
             Membership.objects.filter(
                 organization=clinic.organization_id,

@@ -42,11 +42,14 @@ def portal_patient(members, prescriber, org_a):
         yield {"client": client, "soon": tomorrow, "later": next_week, "t": traveller}
 
 
-def test_the_patient_moves_a_visit_to_a_free_time_and_history_is_kept(portal_patient):
+def test_the_patient_moves_a_visit_to_a_free_time_and_history_is_kept(
+    portal_patient, django_assert_max_num_queries
+):
     client, later = portal_patient["client"], portal_patient["later"]
     listing = client.get("/portal/appointments/").content.decode()
     assert "Change the time" in listing
-    page = client.get(f"/portal/appointments/{later.public_id}/move/").content.decode()
+    with django_assert_max_num_queries(20):  # one availability load for the whole window
+        page = client.get(f"/portal/appointments/{later.public_id}/move/").content.decode()
     option = page.split('name="starts_at" value="', 1)[1].split('"', 1)[0]
     response = client.post(f"/portal/appointments/{later.public_id}/move/", {"starts_at": option})
     assert response.status_code == 302
