@@ -10,6 +10,7 @@ from ketaclinic.inventory.api import router as inventory_router
 from ketaclinic.measures.api import router as measures_router
 from ketaclinic.messaging.api import router as messaging_router
 from ketaclinic.outcomes.api import router as outcomes_router
+from ketaclinic.patients.access_api import router as access_router
 from ketaclinic.patients.api import router as patients_router
 from ketaclinic.protocols.api import router as protocols_router
 from ketaclinic.scheduling.api import router as scheduling_router
@@ -34,6 +35,7 @@ api.add_router("/", setup_router)
 api.add_router("/", consent_router)
 api.add_router("/", audit_router)
 api.add_router("/", token_router)
+api.add_router("/", access_router)
 api.add_router("/", protocols_router)
 api.add_router("/", session_monitoring_router)
 

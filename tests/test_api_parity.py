@@ -40,6 +40,9 @@ PARITY: dict[str, str] = {
     # API tokens
     "accounts:token-create": "POST /api/v1/tokens",
     "accounts:token-revoke": "POST /api/v1/tokens/{token_id}/revoke",
+    # break-glass access (patients.access)
+    "patients:break-glass": "POST /api/v1/patients/{patient_id}/break-glass",
+    "patients:break-glass-review": "POST /api/v1/break-glass/{access_id}/review",
     # measures
     "measures:response-new": "POST /api/v1/patients/{patient_id}/responses",
     "measures:link-new": "POST /api/v1/patients/{patient_id}/measure-links",

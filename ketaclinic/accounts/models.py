@@ -22,6 +22,10 @@ class Organization(PublicIdModel):
     """A tenant: one clinic business or a network of clinics. Every clinical row belongs to one."""
 
     name = models.CharField(max_length=200)
+    # Prescribers, nurses and therapists open only the charts of patients whose care team they
+    # are on; any other chart by breaking the glass (patients.access). Off: everyone in the
+    # organization whose role may see charts sees every chart, as before.
+    care_team_only = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["name"]

@@ -98,6 +98,11 @@ class Cap(StrEnum):
     # and staff accounts. Staff changes obey separation of duties (accounts.staffing).
     SETUP_MANAGE = "setup.manage"
     STAFF_MANAGE = "accounts.staff.manage"
+    # Access outside one's assignment (issue 12 item 2): open a patient's chart one is not on the
+    # care team of, with a reason and a time limit, reported to compliance.
+    PATIENT_BREAK_GLASS = "patients.break_glass"
+    CARE_TEAM_MANAGE = "patients.care_team.manage"  # put clinicians on a patient's care team
+    BREAK_GLASS_REVIEW = "patients.break_glass.review"  # compliance reviews each access
 
 
 _CLINICAL_READ = {Cap.PATIENT_LIST, Cap.PATIENT_VIEW, Cap.CLINICAL_VIEW}
@@ -114,6 +119,9 @@ _SESSION_CARE = {Cap.SESSION_VIEW, Cap.SESSION_RUN, Cap.DOSE_ADMINISTER, Cap.FLO
 # Therapy (issue 16): who reads the progress notes, who writes them, who messages the team.
 _THERAPY_READ = {Cap.THERAPY_VIEW, Cap.TEAM_MESSAGE}
 _THERAPY_WRITE = {Cap.THERAPY_RECORD, Cap.THERAPY_PROCESS_NOTE, Cap.THERAPY_BREAK_GLASS}
+# The clinical roles kept to their care team when the organization asks for it; each may break
+# the glass for a patient outside it.
+CARE_TEAM_ROLES = frozenset({"prescriber", "nurse", "therapist"})
 _INVENTORY_CARE = {
     Cap.INVENTORY_VIEW,
     Cap.INVENTORY_RECEIVE,
@@ -142,6 +150,8 @@ CAPABILITIES: dict[Role, frozenset[Cap]] = {
             Cap.PLAN_PRESCRIBE,
             Cap.DOSE_ORDER,
             Cap.THERAPY_TEAM_ASSIGN,
+            Cap.PATIENT_BREAK_GLASS,
+            Cap.CARE_TEAM_MANAGE,
         }
         | _THERAPY_READ
         | _THERAPY_WRITE
@@ -160,6 +170,7 @@ CAPABILITIES: dict[Role, frozenset[Cap]] = {
             Cap.MEASUREMENT_RECORD,
             Cap.API_TOKEN_OWN,
             Cap.SCREENING_RECORD,
+            Cap.PATIENT_BREAK_GLASS,
         }
         | _THERAPY_READ
         | _MEASURES_CARE
@@ -174,7 +185,13 @@ CAPABILITIES: dict[Role, frozenset[Cap]] = {
         | _THERAPY_READ
         | _THERAPY_WRITE
         | _DESK
-        | {Cap.API_TOKEN_OWN, Cap.CONSENT_VIEW, Cap.SESSION_VIEW, Cap.FLOOR_VIEW}
+        | {
+            Cap.API_TOKEN_OWN,
+            Cap.CONSENT_VIEW,
+            Cap.SESSION_VIEW,
+            Cap.FLOOR_VIEW,
+            Cap.PATIENT_BREAK_GLASS,
+        }
     ),
     # Front desk registers patients and keeps demographics current; no clinical record.
     Role.FRONT_DESK: frozenset(
@@ -206,6 +223,7 @@ CAPABILITIES: dict[Role, frozenset[Cap]] = {
             Cap.SETUP_MANAGE,
             Cap.STAFF_MANAGE,
             Cap.API_TOKEN_MANAGE,
+            Cap.CARE_TEAM_MANAGE,
         }
         | _OUTCOMES_AGGREGATES
     ),
@@ -230,6 +248,7 @@ CAPABILITIES: dict[Role, frozenset[Cap]] = {
             # outcomes (issue 17): compliance reads every record type, so it may take them out
             # in bulk (FHIR $export); each export is logged as a disclosure.
             Cap.BULK_EXPORT,
+            Cap.BREAK_GLASS_REVIEW,
         }
     ),
     # Researchers see de-identified aggregates only: no identified chart.

@@ -256,3 +256,47 @@ class VitalSign(CorrectableEntry):
             models.Index(fields=["patient", "kind", "-measured_at"], name="vital_pt_kind_time"),
             models.Index(fields=["organization", "-measured_at"], name="vital_org_time"),
         ]
+
+
+class CareTeamMember(PublicIdModel):
+    """A clinician assigned to a patient. When the organization keeps charts to the care team
+    (`Organization.care_team_only`), prescribers, nurses and therapists open only their
+    patients' records, and anyone else's by breaking the glass (BreakGlassAccess)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    added_by = models.ForeignKey(User, null=True, on_delete=models.PROTECT, related_name="+")
+
+    objects = ScopedManager(**SCOPED)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "user"], name="care_team_member_once")
+        ]
+
+
+class BreakGlassAccess(PublicIdModel):
+    """A clinician opened a patient's record outside their assignment: the reason they gave,
+    until when the access holds, and compliance's review (docs/sources/security.md)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    role = models.CharField(max_length=20)
+    reason = models.TextField()
+    expires_at = models.DateTimeField()
+    reviewed_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.TextField(blank=True)
+
+    objects = ScopedManager(**SCOPED)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["patient", "user", "expires_at"], name="break_glass_open"),
+            models.Index(fields=["organization", "reviewed_at"], name="break_glass_review"),
+        ]

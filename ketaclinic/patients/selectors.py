@@ -56,6 +56,9 @@ def patient_get_for_actor(
             detail={"requested": str(public_id)[:64]},
         )
         raise NotFound("No such patient.")
+    from ketaclinic.patients.access import assignment_check
+
+    assignment_check(actor, patient)
     return patient
 
 

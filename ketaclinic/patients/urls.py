@@ -1,12 +1,19 @@
 from django.urls import path
 
-from ketaclinic.patients import views
+from ketaclinic.patients import access_views, views
 
 app_name = "patients"
 
 urlpatterns = [
     path("", views.patient_list, name="list"),
     path("new/", views.patient_create, name="create"),
+    path("break-glass/", access_views.break_glass_list, name="break-glass-list"),
+    path(
+        "break-glass/<uuid:access_id>/review/",
+        access_views.break_glass_review,
+        name="break-glass-review",
+    ),
+    path("<uuid:patient_id>/break-glass/", access_views.break_glass, name="break-glass"),
     path("<uuid:patient_id>/", views.patient_chart, name="chart"),
     path("<uuid:patient_id>/edit/", views.patient_edit, name="edit"),
     path("<uuid:patient_id>/weights/new/", views.weight_add, name="weight-add"),
