@@ -16,12 +16,12 @@ from ketaclinic.patients.models import BreakGlassAccess
 router = Router(tags=["access"])
 
 
-class BreakGlassIn(Schema):
+class ChartBreakGlassIn(Schema):
     reason: str = Field(..., max_length=2000, description="Why the chart is needed now")
     minutes: int = Field(access.DEFAULT_MINUTES, description="How long the access lasts")
 
 
-class BreakGlassOut(Schema):
+class ChartBreakGlassOut(Schema):
     id: uuid.UUID
     patient: uuid.UUID
     user: str
@@ -49,25 +49,27 @@ def _out(item: BreakGlassAccess) -> dict[str, Any]:
     }
 
 
-class ReviewIn(Schema):
+class ChartBreakGlassReviewIn(Schema):
     note: str = Field("", max_length=2000)
 
 
-class CareTeamIn(Schema):
+class CareTeamMemberIn(Schema):
     username: str = Field(..., max_length=150)
 
 
-class CareTeamOut(Schema):
+class CareTeamMemberOut(Schema):
     patient: uuid.UUID
     username: str
 
 
-class PolicyIn(Schema):
+class CareTeamPolicy(Schema):
     care_team_only: bool
 
 
-@router.post("/patients/{patient_id}/break-glass", response={201: BreakGlassOut, **ERROR_RESPONSES})
-def break_glass_open(request: HttpRequest, patient_id: str, payload: BreakGlassIn) -> Any:
+@router.post(
+    "/patients/{patient_id}/break-glass", response={201: ChartBreakGlassOut, **ERROR_RESPONSES}
+)
+def break_glass_open(request: HttpRequest, patient_id: str, payload: ChartBreakGlassIn) -> Any:
     """Open a patient's chart outside one's care team: audited, time-limited, shown to
     compliance until reviewed."""
     item = access.break_glass_open(
@@ -76,7 +78,7 @@ def break_glass_open(request: HttpRequest, patient_id: str, payload: BreakGlassI
     return Status(201, _out(item))
 
 
-@router.get("/break-glass", response={200: list[BreakGlassOut], **ERROR_RESPONSES})
+@router.get("/break-glass", response={200: list[ChartBreakGlassOut], **ERROR_RESPONSES})
 def break_glass_list(request: HttpRequest, unreviewed: bool = False) -> Any:
     """Compliance: every break-glass access, newest first (`unreviewed=true`: those to review)."""
     return [
@@ -84,23 +86,29 @@ def break_glass_list(request: HttpRequest, unreviewed: bool = False) -> Any:
     ]
 
 
-@router.post("/break-glass/{access_id}/review", response={200: BreakGlassOut, **ERROR_RESPONSES})
-def break_glass_review(request: HttpRequest, access_id: str, payload: ReviewIn) -> Any:
+@router.post(
+    "/break-glass/{access_id}/review", response={200: ChartBreakGlassOut, **ERROR_RESPONSES}
+)
+def break_glass_review(
+    request: HttpRequest, access_id: str, payload: ChartBreakGlassReviewIn
+) -> Any:
     return _out(
         access.break_glass_review(actor=request.auth, access_id=access_id, note=payload.note)
     )
 
 
-@router.post("/patients/{patient_id}/care-team", response={201: CareTeamOut, **ERROR_RESPONSES})
-def care_team_add(request: HttpRequest, patient_id: str, payload: CareTeamIn) -> Any:
+@router.post(
+    "/patients/{patient_id}/care-team", response={201: CareTeamMemberOut, **ERROR_RESPONSES}
+)
+def care_team_add(request: HttpRequest, patient_id: str, payload: CareTeamMemberIn) -> Any:
     member = access.care_team_add(
         actor=request.auth, patient_id=patient_id, username=payload.username
     )
     return Status(201, {"patient": member.patient.public_id, "username": member.user.username})
 
 
-@router.put("/setup/care-team-policy", response={200: PolicyIn, **ERROR_RESPONSES})
-def care_team_policy(request: HttpRequest, payload: PolicyIn) -> Any:
+@router.put("/setup/care-team-policy", response={200: CareTeamPolicy, **ERROR_RESPONSES})
+def care_team_policy(request: HttpRequest, payload: CareTeamPolicy) -> Any:
     """Keep prescribers, nurses and therapists to their patients' charts (or stop doing so)."""
     organization = access.care_team_policy_set(actor=request.auth, enabled=payload.care_team_only)
     return {"care_team_only": organization.care_team_only}
