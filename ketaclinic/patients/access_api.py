@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
+from ketaclinic.accounts.actor import Actor, ActorRequest
 from ketaclinic.core.api import ERROR_RESPONSES
 from ketaclinic.patients import access
 from ketaclinic.patients.models import BreakGlassAccess
 
 router = Router(tags=["access"])
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return cast(ActorRequest, request).auth  # the Actor set by TenantMiddleware and TokenAuth
 
 
 class ChartBreakGlassIn(Schema):
@@ -73,7 +78,7 @@ def break_glass_open(request: HttpRequest, patient_id: str, payload: ChartBreakG
     """Open a patient's chart outside one's care team: audited, time-limited, shown to
     compliance until reviewed."""
     item = access.break_glass_open(
-        actor=request.auth, patient_id=patient_id, reason=payload.reason, minutes=payload.minutes
+        actor=_actor(request), patient_id=patient_id, reason=payload.reason, minutes=payload.minutes
     )
     return Status(201, _out(item))
 
@@ -82,7 +87,7 @@ def break_glass_open(request: HttpRequest, patient_id: str, payload: ChartBreakG
 def break_glass_list(request: HttpRequest, unreviewed: bool = False) -> Any:
     """Compliance: every break-glass access, newest first (`unreviewed=true`: those to review)."""
     return [
-        _out(item) for item in access.break_glass_list(request.auth, unreviewed_only=unreviewed)
+        _out(item) for item in access.break_glass_list(_actor(request), unreviewed_only=unreviewed)
     ]
 
 
@@ -93,7 +98,7 @@ def break_glass_review(
     request: HttpRequest, access_id: str, payload: ChartBreakGlassReviewIn
 ) -> Any:
     return _out(
-        access.break_glass_review(actor=request.auth, access_id=access_id, note=payload.note)
+        access.break_glass_review(actor=_actor(request), access_id=access_id, note=payload.note)
     )
 
 
@@ -102,7 +107,7 @@ def break_glass_review(
 )
 def care_team_add(request: HttpRequest, patient_id: str, payload: CareTeamMemberIn) -> Any:
     member = access.care_team_add(
-        actor=request.auth, patient_id=patient_id, username=payload.username
+        actor=_actor(request), patient_id=patient_id, username=payload.username
     )
     return Status(201, {"patient": member.patient.public_id, "username": member.user.username})
 
@@ -110,5 +115,7 @@ def care_team_add(request: HttpRequest, patient_id: str, payload: CareTeamMember
 @router.put("/setup/care-team-policy", response={200: CareTeamPolicy, **ERROR_RESPONSES})
 def care_team_policy(request: HttpRequest, payload: CareTeamPolicy) -> Any:
     """Keep prescribers, nurses and therapists to their patients' charts (or stop doing so)."""
-    organization = access.care_team_policy_set(actor=request.auth, enabled=payload.care_team_only)
+    organization = access.care_team_policy_set(
+        actor=_actor(request), enabled=payload.care_team_only
+    )
     return {"care_team_only": organization.care_team_only}
