@@ -342,7 +342,7 @@ def extrapolate(results: list[dict[str, Any]], field: str) -> dict[str, Any] | N
 
 def table(document: dict[str, Any]) -> str:
     rows = [("database", "patients", "DB MB", "backup MB", "backup s", "restore+verify s",
-             "same FHIR results")]  # fmt: skip
+             "same FHIR answers (or extrapolation)")]  # fmt: skip
     for r in document["results"]:
         rows.append((r["database"], f"{r['patients']:,}", f"{r['database_mb']:,}",
                      f"{r['backup_mb']:,}", f"{r['backup_seconds']}", f"{r['restore_seconds']}",
@@ -368,6 +368,41 @@ def table(document: dict[str, Any]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def summarise(results: list[dict[str, Any]], kinds: list[str]) -> dict[str, Any]:
+    return {
+        kind: {
+            field.removesuffix("_seconds"): extrapolate(
+                [r for r in results if r["database"] == kind], field
+            )
+            for field in ("backup_seconds", "restore_seconds")
+        }
+        for kind in kinds
+    }
+
+
+def combine(paths: list[str]) -> None:
+    """One document (and table) from several runs' JSON, e.g. 10k and 100k measured apart."""
+    documents = [json.loads(Path(p).read_text()) for p in paths]
+    results = [r for d in documents for r in d["results"]]
+    kinds = sorted({r["database"] for r in results}, key=["sqlite", "postgresql"].index)
+    document = {
+        "schema": 1,
+        "finished_at": max(d["finished_at"] for d in documents),
+        "combined_from": [Path(p).name for p in paths],
+        "git": documents[-1]["git"],
+        "machine": documents[-1]["machine"],
+        "goal": documents[-1]["goal"],
+        "results": results,
+        "extrapolated_to_1m": summarise(results, kinds),
+    }
+    document["table"] = table(document).splitlines()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS / f"backup-{stamp}.json"
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    print(table(document))
+    print(f"results: {path.relative_to(ROOT)}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.backup", description=__doc__.split("\n")[0]
@@ -378,7 +413,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep", action="store_true", help="keep databases and backup files")
     parser.add_argument("--builder", choices=["demo", "large"], default="demo",
                         help="demo: `ketaclinic demo`; large: bench.large (SQL doubling)")  # fmt: skip
+    parser.add_argument("--combine", nargs="+", metavar="JSON",
+                        help="only merge earlier runs' results (and extrapolate over all sizes)")  # fmt: skip
     options = parser.parse_args(argv)
+    if options.combine:
+        combine(options.combine)
+        return
     sizes = [int(s) for s in options.sizes.split(",") if s.strip()]
     kinds = [k.strip() for k in options.databases.split(",") if k.strip()]
     scratch = Path(options.scratch or tempfile.mkdtemp(prefix="ketaclinic-backup-bench-"))
@@ -401,14 +441,8 @@ def main(argv: list[str] | None = None) -> None:
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "goal": "1,000,000 patients restorable (restore + verification) in under 15 minutes",
         "results": results,
-        "extrapolated_to_1m": {
-            kind: {
-                "backup": extrapolate([r for r in results if r["database"] == kind], "backup_seconds"),
-                "restore": extrapolate([r for r in results if r["database"] == kind], "restore_seconds"),
-            }
-            for kind in kinds
-        },
-    }  # fmt: skip
+        "extrapolated_to_1m": summarise(results, kinds),
+    }
     document["table"] = table(document).splitlines()
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
