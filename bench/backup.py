@@ -138,7 +138,9 @@ def _environment(var: Path) -> dict[str, str]:
         LOG_LEVEL="WARNING",
         WEB_WORKERS="2",
         PYTHONPATH=str(ROOT),
-        GUNICORN_CMD_ARGS="--no-control-socket",
+        # A generous worker timeout and start-up wait: on a loaded machine a worker's first
+        # request (imports, database open) can take more than gunicorn's default 30 s.
+        GUNICORN_CMD_ARGS="--no-control-socket --timeout 300",
     )
     return env
 
@@ -181,7 +183,7 @@ def _server(env: dict[str, str], log: Path) -> Iterator[int]:
             start_new_session=True,
         )  # fmt: skip
         try:
-            deadline = time.monotonic() + 90
+            deadline = time.monotonic() + 600
             while True:
                 if process.poll() is not None:
                     raise SystemExit(f"bench.backup: server exited; see {log}")
