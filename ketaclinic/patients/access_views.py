@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
+from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.decorators import staff_view
 from ketaclinic.core.errors import DomainError
@@ -32,8 +33,8 @@ class BreakGlassForm(forms.Form):
 
 
 @staff_view(Cap.PATIENT_BREAK_GLASS)
-def break_glass(request: HttpRequest, patient_id: str) -> HttpResponse:
-    actor = request.actor  # type: ignore[attr-defined]
+def break_glass(request: ActorRequest, patient_id: str) -> HttpResponse:
+    actor = request.actor
     access._patient(patient_id)  # 404 for an id the organization does not have
     form = BreakGlassForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -54,16 +55,16 @@ def break_glass(request: HttpRequest, patient_id: str) -> HttpResponse:
 
 
 @staff_view(Cap.BREAK_GLASS_REVIEW)
-def break_glass_list(request: HttpRequest) -> HttpResponse:
-    accesses = access.break_glass_list(request.actor)  # type: ignore[attr-defined]
+def break_glass_list(request: ActorRequest) -> HttpResponse:
+    accesses = access.break_glass_list(request.actor)
     return TemplateResponse(request, "patients/break_glass_list.html", {"accesses": accesses})
 
 
 @require_POST
 @staff_view(Cap.BREAK_GLASS_REVIEW)
-def break_glass_review(request: HttpRequest, access_id: str) -> HttpResponse:
+def break_glass_review(request: ActorRequest, access_id: str) -> HttpResponse:
     access.break_glass_review(
-        actor=request.actor,  # type: ignore[attr-defined]
+        actor=request.actor,
         access_id=access_id,
         note=request.POST.get("note", ""),
     )

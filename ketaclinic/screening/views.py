@@ -55,7 +55,8 @@ def _page_context(patient: Any, bound: Any = None) -> dict[str, Any]:
             row["routes"].append(d.route_label)
     rank = {"absolute": 0, "relative": 1, "info": 2}
     for d in decisions:
-        d.form = bound[1] if bound and bound[0] == d.pk else DecisionForm(prefix=f"d{d.pk}")
+        form = bound[1] if bound and bound[0] == d.pk else DecisionForm(prefix=f"d{d.pk}")
+        d.form = form  # type: ignore[attr-defined]  # the template reads each decision's form
     return {
         "patient": patient,
         "intake": intake,

@@ -651,7 +651,7 @@ def dose_preview(request: ActorRequest, session_id: str) -> HttpResponse:
     the calculation, or what to fix and in which field."""
     from ketaclinic.sessions.services.dosing import dose_preview as preview
 
-    actor = request.actor  # type: ignore[attr-defined]
+    actor = request.actor
     session = selectors.session_get(actor, session_id, capability=Cap.DOSE_ORDER)
     form = DoseOrderForm(request.GET)
     context: dict[str, Any] = {"session": session, "form": form}

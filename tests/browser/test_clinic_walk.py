@@ -194,8 +194,8 @@ def test_every_role_walks_its_main_pages_on_desktop_and_phone(
     expect(panel).to_contain_text("Consent withdrawn")
     today.context.close()
 
-    paths = key_screens(browser, base, demo["members"], SHOTS_DIR / "after")
-    assert all(p.exists() for p in paths)
+    shots = key_screens(browser, base, demo["members"], SHOTS_DIR / "after")
+    assert all(p.exists() for p in shots)
 
 
 @pytest.mark.skipif(os.environ.get("KETACLINIC_SHOTS") != "before", reason="taken once by hand")
