@@ -71,11 +71,13 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # After WhiteNoise, so static files stay cacheable; every rendered response is no-store.
     "ketaclinic.core.middleware.NoStoreMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's session, authentication and OTP middleware, with identity cached per process and
+    # the idle-timeout renewal written at most once a minute (accounts.middleware).
+    "ketaclinic.accounts.middleware.IdleSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
+    "ketaclinic.accounts.middleware.CachedAuthenticationMiddleware",
+    "ketaclinic.accounts.middleware.CachedOTPMiddleware",
     "ketaclinic.accounts.middleware.StaffTwoFactorMiddleware",
     "ketaclinic.accounts.middleware.TenantMiddleware",
     # Inside the tenant scope: one audit event for a patient-data request that recorded none.
@@ -156,7 +158,8 @@ OTP_TOTP_ISSUER = "ketaclinic"
 # Idle timeout: the session cookie lives SESSION_IDLE_MINUTES past the last request.
 SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 15, minimum=1, maximum=24 * 60)
 SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
-SESSION_SAVE_EVERY_REQUEST = True
+# Renewed by accounts.middleware.IdleSessionMiddleware at most once a minute, not on every request.
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -197,6 +200,10 @@ API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365, minimum=1, maximum=3650)
 API_TOKEN_DEFAULT_DAYS = env_int(
     "API_TOKEN_DEFAULT_DAYS", 90, minimum=1, maximum=API_TOKEN_MAX_DAYS
 )
+# How long a worker process trusts what it resolved about a bearer token or a staff session
+# (accounts.identity_cache): a revocation made in this process applies at once, in the others
+# within this many seconds. 0 turns the cache off.
+IDENTITY_CACHE_SECONDS = env_int("IDENTITY_CACHE_SECONDS", 30, minimum=0, maximum=300)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -34,6 +34,23 @@ class Actor:
     def role(self) -> str:
         return self.membership.role
 
+    # Plain values for the audit append (no related-object access on the hot path).
+    @property
+    def organization_id(self) -> int:
+        return self.membership.organization_id
+
+    @property
+    def user_id(self) -> int:
+        return self.membership.user_id
+
+    @property
+    def username(self) -> str:
+        return self.membership.user.username
+
+    @property
+    def chain_key(self) -> str:
+        return str(self.membership.organization.public_id)
+
     def can(self, capability: Cap | str) -> bool:
         return self.membership.is_active and role_can(self.role, capability)
 

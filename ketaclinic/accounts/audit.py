@@ -1,9 +1,18 @@
 """The append-only, hash-chained audit trail.
 
-Each organization has its own chain (so clinics in a network do not queue behind each other); each
-event stores the previous event's hash, and its own hash covers every recorded field. Appending
-locks the chain head row (PostgreSQL) or runs inside SQLite's IMMEDIATE write lock, so sequence
-numbers are gap-free and the chain is linear. `audit_chain_verify` recomputes every hash.
+Writing and sealing are two steps (docs/ARCHITECTURE.md, "Audit trail"):
+
+1. `audit_record` appends one row with one INSERT inside the transaction of the change it
+   records: no chain-head lock, no SAVEPOINT, no ORM instance. Its primary key comes from the
+   database's own sequence, so two writes of one clinic never wait for each other here.
+2. `audit_seal` (the worker, every few seconds) takes each organization's chain head under a
+   row lock, gives the unsealed rows of that chain the next sequence numbers in primary-key order,
+   and hashes them into the chain: each sealed row stores the previous row's hash, and its own
+   hash covers every recorded field and its sequence number.
+
+`audit_chain_verify` recomputes every sealed row's hash, finds a gap, an edit or a reordering,
+and counts the rows not sealed yet (their tamper evidence starts when they are sealed).
+Rows written before this design were sealed when written; their hashes are unchanged.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from ketaclinic.accounts.models import AuditChain, AuditEvent, Organization, User
 from ketaclinic.core import clock
@@ -27,6 +36,7 @@ if TYPE_CHECKING:
 
 SYSTEM_CHAIN = "system"
 GENESIS_HASH = "0" * 64
+SEAL_BATCH = 5000
 HASHED_FIELDS = (
     "chain_key",
     "seq",
@@ -43,6 +53,25 @@ HASHED_FIELDS = (
     "client_address",
     "channel",
     "detail",
+)
+# What the request writes; the worker adds seq, prev_hash and hash when it seals the row.
+_APPENDED = (
+    "chain_key",
+    "occurred_at",
+    "organization_id",
+    "actor_id",
+    "actor_username",
+    "role",
+    "action",
+    "outcome",
+    "patient_id",
+    "object_type",
+    "object_id",
+    "client_address",
+    "channel",
+    "detail",
+    "prev_hash",
+    "hash",
 )
 
 
@@ -67,52 +96,83 @@ def _canonical(value: Any) -> Any:
 # it per request): a PHI request that recorded none gets one generic event there.
 events_in_request: ContextVar[int] = ContextVar("audit_events_in_request", default=0)
 
+_insert_sql: dict[str, str] = {}
+
+
+def _insert_statement() -> str:
+    vendor = connection.vendor
+    if vendor not in _insert_sql:
+        table = connection.ops.quote_name(AuditEvent._meta.db_table)
+        columns = ", ".join(connection.ops.quote_name(name) for name in _APPENDED)
+        marks = ", ".join("%s::jsonb" if n == "detail" and vendor == "postgresql" else "%s"
+                          for n in _APPENDED)  # fmt: skip
+        # Built from the model's own table and column names, never from input.
+        _insert_sql[vendor] = f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING id"  # noqa: S608
+    return _insert_sql[vendor]
+
 
 def audit_record(
     *,
     actor: Actor | None,
     action: str,
     outcome: str = AuditEvent.Outcome.SUCCESS,
-    patient_id: uuid.UUID | None = None,
+    patient_id: uuid.UUID | str | None = None,
     obj: Any = None,
     detail: dict[str, Any] | None = None,
     organization: Organization | None = None,
     user: User | None = None,
     channel: str = "",
     client_address: str = "",
-) -> AuditEvent:
-    """Append one event. Call inside the transaction of the change it records."""
+) -> int:
+    """Append one (unsealed) event with one INSERT; returns its id. Call inside the transaction
+    of the change it records, so the event exists exactly when the change does."""
+    organization_id = organization.pk if organization is not None else None
+    chain_key = str(organization.public_id) if organization is not None else SYSTEM_CHAIN
+    user_id, username, role = (user.pk, user.username, "") if user is not None else (None, "", "")
     if actor is not None:
-        organization = organization or actor.organization
-        user = user or actor.user
+        if organization is None:
+            organization_id, chain_key = actor.organization_id, actor.chain_key
+        if user is None:
+            user_id, username = actor.user_id, actor.username
+        role = actor.role
         channel = channel or actor.channel
         client_address = client_address or actor.client_address
-    chain_key = str(organization.public_id) if organization else SYSTEM_CHAIN
-    with transaction.atomic():
-        head = _locked_chain_head(chain_key)
-        fields: dict[str, Any] = {
-            "chain_key": chain_key,
-            "seq": head.last_seq + 1,
-            # Truncated to microseconds so the stored value hashes the same after a round trip.
-            "occurred_at": clock.now(),
-            "organization_id": organization.pk if organization else None,
-            "actor_id": user.pk if user else None,
-            "actor_username": user.username if user else "",
-            "role": actor.role if actor else "",
-            "action": action,
-            "outcome": str(outcome),
-            "patient_id": str(patient_id) if patient_id else None,
-            "object_type": type(obj).__name__ if obj is not None else "",
-            "object_id": str(getattr(obj, "public_id", getattr(obj, "pk", ""))) if obj else "",
-            "client_address": client_address,
-            "channel": channel,
-            "detail": _storable(detail or {}),
-        }
-        digest = event_hash(head.last_hash, fields)
-        event = AuditEvent.objects.create(prev_hash=head.last_hash, hash=digest, **fields)
-        AuditChain.objects.filter(pk=head.pk).update(last_seq=fields["seq"], last_hash=digest)
+    # UUIDs are stored the way the UUIDField stores them (32 hex digits on SQLite).
+    patient = None
+    if patient_id:
+        patient = uuid.UUID(str(patient_id))
+        patient = patient if connection.vendor == "postgresql" else patient.hex
+    values = (
+        chain_key,
+        _prep_time(clock.now()),
+        organization_id,
+        user_id,
+        username,
+        role,
+        action,
+        str(outcome),
+        patient,
+        type(obj).__name__ if obj is not None else "",
+        str(getattr(obj, "public_id", getattr(obj, "pk", ""))) if obj is not None else "",
+        client_address,
+        channel,
+        json.dumps(_storable(detail or {})),
+        "",
+        "",
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_statement(), values)
+        event_id = cursor.fetchone()[0]
     events_in_request.set(events_in_request.get() + 1)
-    return event
+    return event_id
+
+
+def _prep_time(value: datetime) -> Any:
+    """The column value the DateTimeField would write (naive UTC text on SQLite)."""
+    return _OCCURRED_AT.get_db_prep_save(value, connection)
+
+
+_OCCURRED_AT = AuditEvent._meta.get_field("occurred_at")
 
 
 def _storable(value: Any) -> Any:
@@ -127,6 +187,56 @@ def _storable(value: Any) -> Any:
     return value
 
 
+# --- sealing (the worker) ---------------------------------------------------------------------
+
+
+def audit_seal(*, batch: int = SEAL_BATCH) -> int:
+    """Seal every chain's unsealed rows into its hash chain; returns how many were sealed."""
+    sealed = 0
+    keys = (
+        AuditEvent.objects.filter(seq__isnull=True)
+        .values_list("chain_key", flat=True)
+        .distinct()
+        .order_by()
+    )
+    for chain_key in list(keys):
+        while True:
+            count = _seal_chain(chain_key, batch)
+            sealed += count
+            if count < batch:
+                break
+    return sealed
+
+
+def _seal_chain(chain_key: str, batch: int) -> int:
+    with transaction.atomic():
+        head = _locked_chain_head(chain_key)
+        # Read after the lock: a second worker's seal is committed and visible by now.
+        rows = list(
+            AuditEvent.objects.filter(chain_key=chain_key, seq__isnull=True).order_by("id")[:batch]
+        )
+        if not rows:
+            return 0
+        seq, prev = head.last_seq, head.last_hash
+        updates = []
+        for row in rows:
+            seq += 1
+            row.seq = seq
+            digest = event_hash(prev, _stored_fields(row))
+            updates.append((seq, prev, digest, row.pk))
+            prev = digest
+        table = connection.ops.quote_name(AuditEvent._meta.db_table)
+        with connection.cursor() as cursor:
+            # The one place a stored event changes: from unsealed to sealed, never again.
+            cursor.executemany(
+                f"UPDATE {table} SET seq = %s, prev_hash = %s, hash = %s"  # noqa: S608
+                " WHERE id = %s AND seq IS NULL",
+                updates,
+            )
+        AuditChain.objects.filter(pk=head.pk).update(last_seq=seq, last_hash=prev)
+    return len(rows)
+
+
 def _locked_chain_head(chain_key: str) -> AuditChain:
     head = AuditChain.objects.select_for_update().filter(key=chain_key).first()
     if head is not None:
@@ -135,8 +245,11 @@ def _locked_chain_head(chain_key: str) -> AuditChain:
         with transaction.atomic():
             AuditChain.objects.create(key=chain_key)
     except IntegrityError:
-        pass  # another transaction created it first; lock theirs
+        pass  # another worker created it first; lock theirs
     return AuditChain.objects.select_for_update().get(key=chain_key)
+
+
+# --- verification -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -152,6 +265,8 @@ class VerifyReport:
     chains: int
     events: int
     breaks: list[ChainBreak]
+    unsealed: int = 0  # appended, not yet hashed into a chain: not covered by this check
+    oldest_unsealed_at: datetime | None = None
 
     @property
     def ok(self) -> bool:
@@ -159,10 +274,18 @@ class VerifyReport:
 
 
 def audit_chain_verify(*, progress: Any = None) -> VerifyReport:
-    """Recompute every chain; report the first broken link of each chain."""
+    """Recompute every chain's sealed rows; report the first broken link of each chain, and how
+    many rows wait to be sealed."""
     breaks: list[ChainBreak] = []
     events = 0
-    chain_keys = list(AuditChain.objects.values_list("key", flat=True).order_by("key"))
+    heads = dict(AuditChain.objects.values_list("key", "last_seq"))
+    sealed_keys = set(
+        AuditEvent.objects.filter(seq__isnull=False)
+        .values_list("chain_key", flat=True)
+        .distinct()
+        .order_by()
+    )
+    chain_keys = sorted(set(heads) | sealed_keys)
     for chain_key in chain_keys:
         expected_prev = GENESIS_HASH
         expected_seq = 1
@@ -178,21 +301,34 @@ def audit_chain_verify(*, progress: Any = None) -> VerifyReport:
             elif event_hash(event.prev_hash, _stored_fields(event)) != event.hash:
                 reason = "event content does not match its hash (altered after writing)"
             if reason:
-                breaks.append(ChainBreak(chain_key, event.seq, event.pk, reason))
+                breaks.append(ChainBreak(chain_key, event.seq or 0, event.pk, reason))
                 break
             expected_prev = event.hash
             expected_seq += 1
         else:
-            head = AuditChain.objects.get(key=chain_key)
-            if head.last_seq != expected_seq - 1:
+            if chain_key not in heads:
+                breaks.append(ChainBreak(chain_key, 0, 0, "the chain head is missing"))
+            elif heads[chain_key] != expected_seq - 1:
                 breaks.append(
                     ChainBreak(chain_key, expected_seq, 0, "events missing at the end of the chain")
                 )
-    return VerifyReport(chains=len(chain_keys), events=events, breaks=breaks)
+    unsealed = AuditEvent.objects.filter(seq__isnull=True)
+    oldest = unsealed.order_by("id").values_list("occurred_at", flat=True).first()
+    return VerifyReport(
+        chains=len(chain_keys),
+        events=events,
+        breaks=breaks,
+        unsealed=unsealed.count(),
+        oldest_unsealed_at=oldest,
+    )
 
 
 def _events_of_chain(chain_key: str) -> Iterator[AuditEvent]:
-    return AuditEvent.objects.filter(chain_key=chain_key).order_by("seq").iterator(chunk_size=2000)
+    return (
+        AuditEvent.objects.filter(chain_key=chain_key, seq__isnull=False)
+        .order_by("seq")
+        .iterator(chunk_size=2000)
+    )
 
 
 def _stored_fields(event: AuditEvent) -> dict[str, Any]:

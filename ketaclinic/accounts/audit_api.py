@@ -21,7 +21,10 @@ MAX_PAGE = 500
 
 
 class AuditEventOut(Schema):
-    id: int = Field(..., alias="seq", description="Place in the organization's audit chain")
+    id: int = Field(..., description="The event's id, given when it is written")
+    seq: int | None = Field(
+        ..., description="Place in the organization's audit chain; null until the worker seals it"
+    )
     occurred_at: datetime
     user: str = Field(..., alias="actor_username")
     role: str
@@ -98,6 +101,6 @@ def audit_event_read(request: ActorRequest, event_id: int) -> Any:
     if event is None:
         raise NotFound("No such audit event.")
     audit_record(
-        actor=actor, action="audit.read", patient_id=event.patient_id, detail={"seq": event.seq}
+        actor=actor, action="audit.read", patient_id=event.patient_id, detail={"event": event.pk}
     )
     return event

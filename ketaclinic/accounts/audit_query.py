@@ -49,10 +49,10 @@ def audit_events_filtered(organization: Organization, filters: AuditFilter) -> Q
         events = events.filter(patient_id=filters.patient)
     if filters.outcome:
         events = events.filter(outcome=filters.outcome)
-    return events.order_by("-occurred_at", "-seq")
+    return events.order_by("-occurred_at", "-id")
 
 
-def audit_event_get(organization: Organization, seq: int) -> AuditEvent | None:
-    """One event by its place in the organization's chain (the id the API and FHIR show)."""
-    # The organization's chain key and the sequence number are the chain's unique key.
-    return AuditEvent.objects.filter(chain_key=str(organization.public_id), seq=seq).first()
+def audit_event_get(organization: Organization, event_id: int) -> AuditEvent | None:
+    """One event by its id (the id the API and FHIR show: given when the event is written;
+    its place in the chain, `seq`, only once the worker has sealed it)."""
+    return AuditEvent.objects.filter(organization=organization, pk=event_id).first()

@@ -20,6 +20,7 @@ from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.decorators import staff_view
 
 CSV_COLUMNS = (
+    "id",
     "seq",
     "occurred_at",
     "actor_username",

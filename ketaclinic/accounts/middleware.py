@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import logout
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
+from django_otp.middleware import OTPMiddleware
 from django_scopes import scope, scopes_disabled
 
+from ketaclinic.accounts import identity_cache
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.models import Membership
-from ketaclinic.accounts.selectors import membership_active_for_user, token_membership
 from ketaclinic.core.http import client_address
 
 TOKEN_PATHS = ("/api/", "/fhir/")
@@ -24,6 +29,43 @@ OPEN_PATHS = ("/accounts/login/", "/accounts/logout/", "/static/", "/healthz", "
 def _verified(user: Any) -> bool:
     """django-otp's OTPMiddleware gives request.user an is_verified() (it ships no types)."""
     return bool(user.is_verified())
+
+
+# A staff session's idle timeout is renewed at most this often: between renewals a request writes
+# nothing, so the session times out between SESSION_IDLE_MINUTES less this and
+# SESSION_IDLE_MINUTES after the last request (never later than configured).
+SESSION_RENEW_SECONDS = 60
+_RENEWED_KEY = "_renewed_at"
+
+
+class IdleSessionMiddleware(SessionMiddleware):
+    """Django's SessionMiddleware, renewing a live session's expiry at most once a minute
+    instead of saving it on every request (SESSION_SAVE_EVERY_REQUEST): a page view that changed
+    nothing writes nothing (issue 13: the chart page made two write transactions per GET)."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        session = getattr(request, "session", None)
+        if session is not None and session.accessed and not session.modified:
+            if not session.is_empty() and session.session_key:
+                now = int(time.time())
+                if now - session.get(_RENEWED_KEY, 0) >= SESSION_RENEW_SECONDS:
+                    session[_RENEWED_KEY] = now
+        return super().process_response(request, response)
+
+
+class CachedAuthenticationMiddleware(AuthenticationMiddleware):
+    """`request.user` from the per-process identity cache (accounts.identity_cache)."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        super().process_request(request)
+        request.user = SimpleLazyObject(lambda: identity_cache.session_user(request))
+
+
+class CachedOTPMiddleware(OTPMiddleware):
+    """django-otp's middleware with the verified device read from the identity cache."""
+
+    def _device_from_persistent_id(self, persistent_id: str) -> object:
+        return identity_cache.otp_device(self._normalize_persistent_id(persistent_id))
 
 
 class StaffTwoFactorMiddleware:
@@ -73,9 +115,9 @@ class TenantMiddleware:
         if request.path.startswith(TOKEN_PATHS):
             channel = "fhir" if request.path.startswith("/fhir/") else "api"
             if authorization[:7].lower() == "bearer ":
-                membership = token_membership(authorization[7:].strip())
+                membership = identity_cache.token_membership(authorization[7:].strip())
         elif request.user.is_authenticated:
-            membership = membership_active_for_user(
+            membership = identity_cache.membership_for_user(
                 request.user,
                 request.session.get("membership_id"),
             )

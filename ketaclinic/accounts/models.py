@@ -262,7 +262,8 @@ class WebAuthnCredential(TimestampMixin, Device):
 
 
 class AuditChain(models.Model):
-    """The head of one organization's hash chain. Locking this row serializes appends."""
+    """The head of one organization's hash chain. Only the sealing worker locks it (appends
+    never wait for it), so sealing is serialized and writes are not."""
 
     key = models.CharField(max_length=64, unique=True)
     last_seq = models.BigIntegerField(default=0)
@@ -286,7 +287,8 @@ class AuditEvent(models.Model):
         FAILED = "failed", "Failed"
 
     chain_key = models.CharField(max_length=64)
-    seq = models.BigIntegerField()
+    # Set when the worker seals the row into its chain (accounts.audit.audit_seal); null before.
+    seq = models.BigIntegerField(null=True, blank=True)
     occurred_at = models.DateTimeField(db_index=True)
     organization = models.ForeignKey(
         Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -304,17 +306,25 @@ class AuditEvent(models.Model):
     client_address = models.CharField(max_length=45, blank=True)
     channel = models.CharField(max_length=10, blank=True)  # ui, api, fhir, cli, admin, portal
     detail = models.JSONField(default=dict, blank=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64)
+    prev_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64, blank=True)
 
     objects = AuditEventQuerySet.as_manager()
 
     class Meta:
-        ordering = ["chain_key", "seq"]
+        ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["chain_key", "seq"], name="audit_seq_unique_in_chain")
         ]
-        indexes = [models.Index(fields=["organization", "-occurred_at"], name="audit_org_time")]
+        indexes = [
+            models.Index(fields=["organization", "-occurred_at"], name="audit_org_time"),
+            # What the sealing worker reads: small, since rows leave it within seconds.
+            models.Index(
+                fields=["chain_key", "id"],
+                condition=models.Q(seq__isnull=True),
+                name="audit_unsealed",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.occurred_at:%Y-%m-%d %H:%M} {self.actor_username} {self.action}"

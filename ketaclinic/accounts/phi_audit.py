@@ -22,7 +22,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 
 from ketaclinic.accounts.audit import audit_record, events_in_request
@@ -91,19 +90,19 @@ class PhiAuditMiddleware:
             return
         action, outcome = kind
         match = _PATIENT_IN_PATH.search(request.path)
-        with transaction.atomic():
-            audit_record(
-                actor=actor,  # type: ignore[arg-type]
-                action=action,
-                outcome=outcome,
-                patient_id=match.group(1) if match and outcome == "success" else None,  # type: ignore[arg-type]
-                detail={
-                    "path": request.path[:200],
-                    "method": (request.method or "")[:10],
-                    "status": response.status_code,
-                    "query": request.META.get("QUERY_STRING", "")[:300],
-                },
-            )
+        # One INSERT, atomic by itself: no transaction or savepoint around it.
+        audit_record(
+            actor=actor,  # type: ignore[arg-type]
+            action=action,
+            outcome=outcome,
+            patient_id=match.group(1) if match and outcome == "success" else None,  # type: ignore[arg-type]
+            detail={
+                "path": request.path[:200],
+                "method": (request.method or "")[:10],
+                "status": response.status_code,
+                "query": request.META.get("QUERY_STRING", "")[:300],
+            },
+        )
 
 
 def phi_event_kind(method: str, status: int) -> tuple[str, str] | None:

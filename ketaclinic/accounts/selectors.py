@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Q
-
-from ketaclinic.accounts.models import ApiToken, Membership, User
-from ketaclinic.accounts.services import TOKEN_PREFIX, token_hash
-from ketaclinic.core import clock
+from ketaclinic.accounts.models import Membership, User
 
 
 def membership_active_for_user(user: User, membership_id: int | None = None) -> Membership | None:
@@ -21,21 +17,8 @@ def membership_active_for_user(user: User, membership_id: int | None = None) -> 
 
 
 def token_membership(secret: str) -> Membership | None:
-    """The membership behind a valid, unexpired, unrevoked bearer token, else None."""
-    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
-        return None
-    now = clock.now()
-    token = (
-        ApiToken.objects.select_related(
-            "membership__user", "membership__organization", "membership__home_clinic"
-        )
-        .filter(key_hash=token_hash(secret), revoked_at__isnull=True, expires_at__gt=now)
-        .filter(Q(membership__is_active=True) & Q(membership__user__is_active=True))
-        .first()
-    )
-    if token is None:
-        return None
-    # Recorded at most once a minute per token: a write on every API call would halve throughput.
-    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.membership
+    """The membership behind a valid, unexpired, unrevoked bearer token, else None (cached per
+    process: accounts.identity_cache)."""
+    from ketaclinic.accounts import identity_cache
+
+    return identity_cache.token_membership(secret)

@@ -272,6 +272,11 @@ def token_revoke(*, token: ApiToken, actor: Actor) -> ApiToken:
         )
         if not updated:
             raise Conflict("The token is already revoked.")
+        # A queryset update sends no save signal: this process forgets the token itself (the
+        # others within IDENTITY_CACHE_SECONDS).
+        from ketaclinic.accounts import identity_cache
+
+        identity_cache.forget()
         token.refresh_from_db(fields=["revoked_at"])
         audit_record(
             actor=actor,

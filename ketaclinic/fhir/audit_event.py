@@ -6,7 +6,8 @@ recorded in it. Nothing here writes an event on a client's behalf: the trail rec
 application did, so AuditEvent create is not offered.
 
 Mapping (R4):
-- id: the event's sequence number in the organization's chain (stable, never reused).
+- id: the event's id, given when it is written (stable, never reused); its place in the chain
+  (seq) is a detail of the chain-link entity once the worker has sealed it.
 - type: the event's action name, coded in ACTION_SYSTEM (the binding is extensible; our action
   names have no standard equivalent). action: "R" for reads, searches, views and downloads;
   other actions carry no C/R/U/D/E guess.
@@ -82,16 +83,19 @@ def to_fhir(event: AuditEvent) -> dict[str, Any]:
     entities.append(
         {
             "type": {"system": CHAIN_SYSTEM, "code": "chain-link"},
+            # An event the worker has not sealed yet has no place or hash in the chain yet.
             "detail": [
                 {"type": "seq", "valueString": str(event.seq)},
                 {"type": "hash", "valueString": event.hash},
                 {"type": "prev_hash", "valueString": event.prev_hash},
-            ],
+            ]
+            if event.seq
+            else [{"type": "seq", "valueString": "unsealed"}],
         }
     )
     data: dict[str, Any] = {
         "resourceType": "AuditEvent",
-        "id": str(event.seq),
+        "id": str(event.pk),
         "type": {"system": ACTION_SYSTEM, "code": event.action, "display": event.action},
         "recorded": instant(event.occurred_at),
         "outcome": OUTCOME_CODE.get(event.outcome, "8"),
@@ -136,7 +140,7 @@ def search(actor: Actor, items: list[tuple[str, list[str]]], sort: str) -> Query
     queryset = audit_events_of(actor.organization)
     for name, values in items:
         if name == "_id":
-            queryset = queryset.filter(seq__in=[int(v) for v in values if v.isdigit()])
+            queryset = queryset.filter(pk__in=[int(v) for v in values if v.isdigit()])
         elif name == "date":
             queryset = queryset.filter(any_of(values, lambda v: date_q("occurred_at", v)))
         elif name in ("patient", "entity"):
@@ -150,4 +154,4 @@ def search(actor: Actor, items: list[tuple[str, list[str]]], sort: str) -> Query
         else:
             raise FhirError(400, f"Unsupported search parameter {name!r}.")
     prefix = "" if sort == "date" else "-"
-    return queryset.order_by(f"{prefix}occurred_at", f"{prefix}seq")
+    return queryset.order_by(f"{prefix}occurred_at", f"{prefix}id")

@@ -22,7 +22,7 @@ class AuditEventHandler(Handler):
             actor=actor,
             action="fhir.auditevent.read",
             patient_id=event.patient_id,
-            detail={"seq": event.seq},
+            detail={"event": event.pk},
         )
         return self.to_fhir(event)
 
@@ -53,7 +53,7 @@ AUDIT_HANDLERS: dict[str, Handler] = {
         },
         sorts=("date",),
         documentation={
-            "_id": "the event's sequence number in the organization's audit chain",
+            "_id": "the event's id (its place in the chain is the seq detail, once sealed)",
             "agent-name": "the user name, exactly",
             "type": ae.ACTION_SYSTEM + "|<action>, e.g. consent.revoked (exact)",
             "outcome": "0 success, 4 denied, 8 failed",

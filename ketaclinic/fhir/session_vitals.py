@@ -23,6 +23,7 @@ from django.db.models import CharField, F, Q, QuerySet, Value
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.roles import Cap
+from ketaclinic.core import clock
 from ketaclinic.core.errors import NotFound
 from ketaclinic.fhir import observations
 from ketaclinic.fhir.common import as_datetime, emit, instant, meta, reference_id, resolve_patient
@@ -368,12 +369,12 @@ def record(actor: Actor, resource: Any, session_id: str) -> SessionVital:
             expressions=[("Observation.effective", "required")],
         )
     part = PARTS[part_name]
-    [entry] = services.vitals_record(
+    [row] = services.vitals_record(
         actor=actor,
         session=session,
         samples=[{"taken_at": taken_at, **_values(resource, part)}],
     )
-    entry.session = session
+    entry = row.as_entry(session, actor, at=clock.now())
     issues = [
         {
             "severity": "warning",

@@ -137,6 +137,11 @@ class VitalsOut(Schema):
     alerts: list[dict[str, Any]]
 
 
+class VitalsRecordedOut(Schema):
+    id: uuid.UUID
+    severity: str = Field(..., description='"critical", "warning" or "" (in range)')
+
+
 class OrderIn(Schema):
     prescribed_amount: Decimal | None = None
     concentration_mg_per_ml: Decimal | None = None
@@ -356,16 +361,17 @@ def dose_complete(request: ActorRequest, session_id: uuid.UUID, payload: Complet
     )
 
 
-@router.post("/sessions/{session_id}/vitals", response={201: list[VitalsOut], **R})
+@router.post("/sessions/{session_id}/vitals", response={201: list[VitalsRecordedOut], **R})
 def vitals(request: ActorRequest, session_id: uuid.UUID, payload: VitalsBatchIn) -> Any:
-    return Status(
-        201,
-        services.vitals_record(
-            actor=_actor(request),
-            session=_session(request, session_id),
-            samples=[s.dict() for s in payload.samples],
-        ),
+    """A batch of up to 100 samples in one transaction. The answer is each row's id and severity
+    in the order sent; GET returns the rows with their alerts."""
+    actor = _actor(request)
+    rows = services.vitals_record(
+        actor=actor,
+        session=selectors.session_ref(actor, session_id),
+        samples=[s.dict() for s in payload.samples],
     )
+    return Status(201, [{"id": row.public_id, "severity": row.severity} for row in rows])
 
 
 @router.get("/sessions/{session_id}/vitals", response={200: list[VitalsOut], **R})

@@ -43,6 +43,19 @@ def local_date(session: TreatmentSession, at: datetime) -> date:
     return at.astimezone(ZoneInfo(session.clinic.time_zone)).date()
 
 
+def session_ref(
+    actor: Actor, public_id: object, *, capability: Cap = Cap.SESSION_VIEW
+) -> TreatmentSession:
+    """Only the session's key (the caller's service re-reads it under a lock, with what it
+    needs); another organization's is a 404, as with session_get."""
+    actor.require(capability)
+    key = _uuid(public_id)
+    pk = TreatmentSession.objects.filter(public_id=key).values_list("pk", flat=True).first()
+    if key is None or pk is None:
+        raise NotFound("No such session.")
+    return TreatmentSession(pk=pk, public_id=key)
+
+
 def session_get(
     actor: Actor, public_id: object, *, capability: Cap = Cap.SESSION_VIEW
 ) -> TreatmentSession:

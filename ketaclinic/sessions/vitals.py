@@ -7,6 +7,7 @@ reads the way the label words it ("> 140 systolic").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -70,18 +71,43 @@ class VitalAlert:
 
 def classify_vitals(sample: VitalsSample, policy: SessionSafetyPolicy) -> list[VitalAlert]:
     """Every out-of-range value in `sample`, critical alerts first, one alert per measure."""
+    return _classify(sample, _limits(policy))
+
+
+def classify_batch(
+    samples: Sequence[VitalsSample], policy: SessionSafetyPolicy
+) -> list[list[VitalAlert]]:
+    """`classify_vitals` of every sample of a batch (a monitor catching up), in the order given.
+    The policy's limits are read once for the whole batch."""
+    limits = _limits(policy)
+    return [_classify(sample, limits) for sample in samples]
+
+
+def worst_severity(alerts: Sequence[VitalAlert]) -> str:
+    """The severity a flowsheet row is filed under: its worst alert's, "" when none."""
+    return alerts[0].severity.value if alerts else ""
+
+
+_Limits = dict[str, tuple[int | None, ...]]
+
+
+def _limits(policy: SessionSafetyPolicy) -> _Limits:
+    return {measure: alert_limits(policy, measure) for measure in VITAL_MEASURES}
+
+
+def _classify(sample: VitalsSample, limits: _Limits) -> list[VitalAlert]:
     alerts = []
     for measure in VITAL_MEASURES:
         value = getattr(sample, measure)
         if value is not None:
-            alert = _classify_one(measure, value, policy)
+            alert = _classify_one(measure, value, limits[measure])
             if alert is not None:
                 alerts.append(alert)
     return sorted(alerts, key=lambda alert: alert.severity is not Severity.CRITICAL)
 
 
-def _classify_one(measure: str, value: int, policy: SessionSafetyPolicy) -> VitalAlert | None:
-    critical_low, warning_low, warning_high, critical_high = alert_limits(policy, measure)
+def _classify_one(measure: str, value: int, limits: tuple[int | None, ...]) -> VitalAlert | None:
+    critical_low, warning_low, warning_high, critical_high = limits
     checks = (
         (critical_low, "below", Severity.CRITICAL),
         (critical_high, "above", Severity.CRITICAL),

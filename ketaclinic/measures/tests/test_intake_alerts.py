@@ -39,7 +39,7 @@ def intake_count() -> int:
 
 def last_intake_event() -> AuditEvent:
     with scopes_disabled():
-        return AuditEvent.objects.filter(action="screening.intake.recorded").latest("seq")
+        return AuditEvent.objects.filter(action="screening.intake.recorded").latest("pk")
 
 
 def report_with_plan(client: Any, **changes: str) -> Any:

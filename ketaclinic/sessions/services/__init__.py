@@ -31,6 +31,7 @@ from ketaclinic.sessions.services.dosing import (
     dose_order_sign,
 )
 from ketaclinic.sessions.services.monitoring import (
+    RecordedVitals,
     adverse_event_record,
     intervention_record,
     observation_record,
@@ -80,5 +81,6 @@ __all__ = [
     "session_frequency_override",
     "session_policy",
     "session_schedule",
+    "RecordedVitals",
     "vitals_record",
 ]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, models, transaction
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.roles import Cap
@@ -25,15 +27,21 @@ from ketaclinic.sessions.models import (
 from ketaclinic.sessions.services._common import (
     CADSS_MAX,
     MOAAS_RANGE,
+    VITAL_FIELDS,
     _audit,
     _aware,
-    _entry,
     _locked,
     _move,
     _remember_last,
     _sample,
     _save,
     session_policy,
+)
+from ketaclinic.sessions.vitals import (
+    RULE_VITALS_ALERTS,
+    VitalAlert,
+    classify_batch,
+    worst_severity,
 )
 from ketaclinic.sessions.workflow import (
     SessionEvent,
@@ -43,10 +51,55 @@ from ketaclinic.sessions.workflow import (
 # --- monitoring -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedVitals:
+    """One flowsheet row as `vitals_record` wrote it. Not a model instance: a batch is inserted
+    with one executemany (issue 13), so the caller gets the row's values and public id."""
+
+    public_id: uuid.UUID
+    taken_at: datetime
+    predose: bool
+    systolic: int | None
+    diastolic: int | None
+    heart_rate: int | None
+    spo2: int | None
+    respiratory_rate: int | None
+    alerts: list[dict[str, Any]]
+    severity: str
+    rule: str
+    policy_key: str
+
+    @property
+    def bp(self) -> str:
+        if self.systolic is None or self.diastolic is None:
+            return ""
+        return f"{self.systolic}/{self.diastolic}"
+
+    def as_entry(self, session: TreatmentSession, actor: Actor, *, at: datetime) -> VitalsEntry:
+        """The stored row as an (unsaved) model instance, for callers that render it (FHIR)."""
+        return VitalsEntry(
+            organization_id=session.organization_id,
+            session=session,
+            recorded_by=actor.user,
+            created_at=at,
+            updated_at=at,
+            **{name: getattr(self, name) for name in _ROW_VALUES},
+        )
+
+
+_ROW_VALUES = (
+    "public_id", "taken_at", "predose", *VITAL_FIELDS, "alerts", "severity", "rule", "policy_key",
+)  # fmt: skip
+
+
 def vitals_record(
     *, actor: Actor, session: TreatmentSession, samples: Iterable[Mapping[str, Any]]
-) -> list[VitalsEntry]:
-    """One or more flowsheet rows (a monitor may send a batch); alerts classified and stored."""
+) -> list[RecordedVitals]:
+    """One or more flowsheet rows (a monitor may send a batch); alerts classified and stored.
+
+    Every sample is checked for plausibility before anything is stored; the batch is classified
+    by the pure rules (sessions.vitals.classify_batch) and inserted with one executemany; a
+    critical reading after the dose raises the session's safety alert; one audit event."""
     actor.require(Cap.SESSION_RUN)
     now = clock.now()
     parsed = []
@@ -67,11 +120,27 @@ def vitals_record(
         policy = session_policy(session)
         # Before the dose starts a reading is a pre-dose one: dose_administer gates on the latest.
         predose = session.state in (SessionState.CHECKED_IN, SessionState.PRECHECKS_PASSED)
-        entries = [_entry(actor, session, sample, policy, predose=predose) for sample in parsed]
-        VitalsEntry.objects.bulk_create(entries)
-        latest = max(entries, key=lambda e: e.taken_at)
-        _remember_last(session, latest)
-        critical = [e for e in entries if e.severity == "critical"]
+        rows = [
+            RecordedVitals(
+                public_id=uuid.uuid4(),
+                taken_at=sample.taken_at,
+                predose=predose,
+                systolic=sample.systolic,
+                diastolic=sample.diastolic,
+                heart_rate=sample.heart_rate,
+                spo2=sample.spo2,
+                respiratory_rate=sample.respiratory_rate,
+                alerts=[_alert_dict(alert) for alert in alerts],
+                severity=worst_severity(alerts),
+                rule=RULE_VITALS_ALERTS,
+                policy_key=policy.policy_key,
+            )
+            for sample, alerts in zip(parsed, classify_batch(parsed, policy), strict=True)
+        ]
+        _vitals_insert(session, actor, rows, now)
+        latest = max(rows, key=lambda e: e.taken_at)
+        _remember_last(session, latest)  # type: ignore[arg-type]
+        critical = [e for e in rows if e.severity == "critical"]
         alert = _raise_critical_alert(session, critical) if critical else None
         if critical and session.state == SessionState.READY_FOR_DISCHARGE:
             _move(actor, session, SessionEvent.RESUME_MONITORING, at=now)
@@ -80,11 +149,65 @@ def vitals_record(
             actor,
             "sessions.vitals.recorded",
             session,
-            count=len(entries),
-            alerts=[a["message"] for e in entries for a in e.alerts],
+            count=len(rows),
+            alerts=[a["message"] for e in rows for a in e.alerts],
             safety_alert=str(alert.public_id) if alert else None,
         )
-    return entries
+    return rows
+
+
+def _alert_dict(alert: VitalAlert) -> dict[str, Any]:
+    return {
+        "measure": alert.measure,
+        "value": alert.value,
+        "threshold": alert.threshold,
+        "direction": alert.direction,
+        "severity": alert.severity.value,
+        "rule": alert.rule,
+        "message": alert.message,
+    }
+
+
+_VITALS_SQL: dict[str, tuple[str, list[tuple[str, Any]]]] = {}
+
+
+def _vitals_statement() -> tuple[str, list[tuple[str, Any]]]:
+    """INSERT for a flowsheet row, and per column the attribute and the field that adapts it
+    (None where the driver takes the Python value as it is)."""
+    vendor = connection.vendor
+    if vendor not in _VITALS_SQL:
+        fields = [f for f in VitalsEntry._meta.concrete_fields if not f.primary_key]
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(f.column) for f in fields)
+        marks = ", ".join(["%s"] * len(fields))
+        adapted = (models.DateTimeField, models.UUIDField, models.JSONField)
+        plan = [(f.attname, f if isinstance(f, adapted) else None) for f in fields]
+        table = quote(VitalsEntry._meta.db_table)
+        # Built from the model's own table and column names, never from input.
+        _VITALS_SQL[vendor] = (f"INSERT INTO {table} ({columns}) VALUES ({marks})", plan)  # noqa: S608
+    return _VITALS_SQL[vendor]
+
+
+def _vitals_insert(
+    session: TreatmentSession, actor: Actor, rows: list[RecordedVitals], now: datetime
+) -> None:
+    sql, plan = _vitals_statement()
+    common = {
+        "created_at": now,
+        "updated_at": now,
+        "organization_id": session.organization_id,
+        "session_id": session.pk,
+        "recorded_by_id": actor.user_id,
+    }
+    params = []
+    for row in rows:
+        values = []
+        for attname, field in plan:
+            value = common[attname] if attname in common else getattr(row, attname)
+            values.append(value if field is None else field.get_db_prep_save(value, connection))
+        params.append(values)
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 # Once drug has gone in, a critical reading needs a clinician now: a safety alert that someone
@@ -92,7 +215,7 @@ def vitals_record(
 AFTER_DOSE = (SessionState.DOSING, SessionState.MONITORING, SessionState.READY_FOR_DISCHARGE)
 
 
-def _raise_critical_alert(session: TreatmentSession, critical: list[VitalsEntry]) -> Any:
+def _raise_critical_alert(session: TreatmentSession, critical: list[RecordedVitals]) -> Any:
     from ketaclinic.measures.models import SafetyAlert
     from ketaclinic.measures.services import alert_raise
 

@@ -24,7 +24,7 @@ def admins(org_a: Any) -> tuple[Membership, Membership]:
 
 
 def events(action: str) -> list[AuditEvent]:
-    return list(AuditEvent.objects.filter(action=action).order_by("seq"))
+    return list(AuditEvent.objects.filter(action=action).order_by("pk"))
 
 
 def test_a_nurse_account_is_usable_at_once_with_secrets_shown_once(admins: Any) -> None:
@@ -185,7 +185,7 @@ def test_the_staff_screen_refuses_a_self_grant_and_audits_each_change(admins: An
         assert Membership.objects.get(user__username="dr-new").is_active
     actions = [
         e.action
-        for e in AuditEvent.objects.filter(action__startswith="accounts.").order_by("seq")
+        for e in AuditEvent.objects.filter(action__startswith="accounts.").order_by("pk")
         if e.action.startswith(("accounts.staff", "accounts.role", "accounts.membership"))
     ]
     assert actions == [

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandParser
 from tqdm import tqdm
 
+from ketaclinic.accounts.audit import audit_seal
 from ketaclinic.core.planner import refresh_statistics
 from ketaclinic.demo.generator import DEMO_PASSWORD, build_demo
 
@@ -19,6 +20,8 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: int) -> None:
         with tqdm(total=options["patients"], unit="step", desc="demo clinic", disable=None) as bar:
             result = build_demo(patients=options["patients"], seed=options["seed"], progress=bar)
+        # Seal the demo's audit trail now rather than on the worker's first round.
+        audit_seal()
         if not result.created:
             self.stdout.write(
                 f"Demo clinic already present ({result.organization.name}); nothing changed."
