@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 from typing import TypeVar
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Subquery
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
@@ -126,14 +126,33 @@ def chart_summary(patient: Patient) -> ChartSummary:
 
     Entries marked entered-in-error are left out: the latest weight shown is the one dosing uses.
     """
+    # The latest height rides on the weights' query (one query for both when any weight is
+    # recorded); a chart with heights but no weight reads it on its own.
+    heights = BodyHeight.objects.in_use().filter(patient=patient).order_by("-measured_at")
+    latest = heights.values("public_id", "height_cm", "measured_at")[:1]
     weights = list(
         BodyWeight.objects.in_use()
         .filter(patient=patient)
+        .annotate(
+            height_public_id=Subquery(latest.values("public_id")),
+            height_cm=Subquery(latest.values("height_cm")),
+            height_measured_at=Subquery(latest.values("measured_at")),
+        )
         .order_by("-measured_at")[:CHART_RECENT_WEIGHTS]
     )
-    latest_height = (
-        BodyHeight.objects.in_use().filter(patient=patient).order_by("-measured_at").first()
-    )
+    latest_height: BodyHeight | None = None
+    if not weights:
+        latest_height = heights.first()
+    elif weights[0].height_public_id is not None:
+        first = weights[0]
+        latest_height = BodyHeight(
+            organization_id=patient.organization_id,
+            patient=patient,
+            public_id=first.height_public_id,
+            # As the column reads back through its own field (one decimal place).
+            height_cm=Decimal(first.height_cm).quantize(Decimal("0.1")),
+            measured_at=first.height_measured_at,
+        )
     conditions = list(Condition.objects.in_use().filter(patient=patient))
     medications = list(MedicationStatement.objects.in_use().filter(patient=patient))
     allergies = list(Allergy.objects.in_use().filter(patient=patient))
