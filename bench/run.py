@@ -352,8 +352,8 @@ class Bench:
         self.data["raw_sqlite"] = {
             "tx_per_second": round(transactions / seconds, 1),
             "synchronous": "FULL",
-            "transaction": "patient lookup, 1 body weight, audit-chain head read, 1 audit event, "
-            "head update; one connection",
+            "transaction": "patient lookup, 1 body weight, 1 audit event (one INSERT, sealed "
+            "later by the worker); one connection",
             "slices": raw,
         }
 

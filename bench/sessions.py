@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 CHAIRS = 20
 CLIENTS = 16
-BATCH = 10
+BATCH = 60  # issue 13: a monitor catching up sends a minute or more at once
 PROTOCOL = "iv-ketamine-induction"
 
 

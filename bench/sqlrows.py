@@ -2,8 +2,8 @@
 
 Both baselines use this: the raw insert rate (a loop over one connection) and the bare WSGI
 handler. One call is the same transaction the service runs: look the patient up, insert the
-weight, read the organization's audit-chain head, append the hash-chained audit event and move
-the head, in one IMMEDIATE transaction with the production PRAGMAs (synchronous=FULL).
+weight, append the audit event with one INSERT (sealed into the hash chain later by the worker,
+as ketaclinic does), in one IMMEDIATE transaction with the production PRAGMAs (synchronous=FULL).
 
 Rows are built from a template row of the same table (the newest one), so a column someone adds
 later is filled with a plausible value instead of breaking the baseline.
@@ -11,7 +11,6 @@ later is filled with a plausible value instead of breaking the baseline.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import uuid
@@ -107,13 +106,11 @@ class WeightWriter:
                 patient_id=found[0],
             )
             conn.execute(self.weight_sql, weight)
-            head_id, last_seq, last_hash = conn.execute(
-                "SELECT id, last_seq, last_hash FROM accounts_auditchain WHERE key = ?",
-                (self.chain_key,),
-            ).fetchone()
+            # The audit append as ketaclinic does it (accounts.audit): one INSERT, no chain-head
+            # lock; the worker seals it into the hash chain later, outside the request.
             fields: dict[str, Any] = {
                 "chain_key": self.chain_key,
-                "seq": last_seq + 1,
+                "seq": None,
                 "occurred_at": now,
                 "organization_id": self.organization_id,
                 "actor_id": self.user_id,
@@ -128,15 +125,9 @@ class WeightWriter:
                 "channel": "api",
                 "detail": json.dumps({"weight_kg": kg}),
             }
-            canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
-            digest = hashlib.sha256((last_hash + canonical).encode()).hexdigest()
             event = dict(self.event_template)
-            event.update(fields, prev_hash=last_hash, hash=digest)
+            event.update(fields, prev_hash="", hash="")
             conn.execute(self.event_sql, event)
-            conn.execute(
-                "UPDATE accounts_auditchain SET last_seq = ?, last_hash = ? WHERE id = ?",
-                (fields["seq"], digest, head_id),
-            )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

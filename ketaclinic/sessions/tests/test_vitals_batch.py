@@ -1,0 +1,120 @@
+"""A monitor's batch of vitals: one transaction, one executemany insert, one audit event, the same
+number of queries for 1 or 60 samples, and every safety rule as for a single reading."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django_scopes import scope
+
+from conftest import SESSION_DAY, api_client, audit_count
+from ketaclinic.sessions.policy import DEFAULT_POLICY
+from ketaclinic.sessions.tests.builders import NORMAL, session_prechecked
+from ketaclinic.sessions.tests.test_flowsheet_forms import monitoring
+from ketaclinic.sessions.vitals import VitalsSample, classify_batch, classify_vitals
+
+pytestmark = pytest.mark.django_db
+T0 = SESSION_DAY
+VITALS_WRITE_QUERIES = 8  # session key, lock, insert, session update, audit insert, transaction
+
+
+def _batch(count: int, start: Any, **values: int) -> dict[str, Any]:
+    return {
+        "samples": [
+            {**NORMAL, **values, "taken_at": (start + timedelta(seconds=15 * k)).isoformat()}
+            for k in range(count)
+        ]
+    }
+
+
+def test_classifying_a_batch_is_classifying_each_sample() -> None:
+    samples = [
+        VitalsSample(taken_at=T0, systolic=s, diastolic=70, spo2=o)
+        for s, o in ((120, 98), (185, 97), (130, 88), (90, 99))
+    ]
+    assert classify_batch(samples, DEFAULT_POLICY) == [
+        classify_vitals(sample, DEFAULT_POLICY) for sample in samples
+    ]
+
+
+def test_a_batch_costs_the_same_queries_as_one_sample(
+    prescriber: Any, members: Any, patient_a: Any, traveller: Any
+) -> None:
+    with scope(organization=prescriber.organization):
+        session = monitoring(prescriber, patient_a)
+    traveller.move_to(T0 + timedelta(minutes=30))
+    nurse = api_client(members["nurse"])
+    url = f"/api/v1/sessions/{session.public_id}/vitals"
+    nurse.get(f"/api/v1/sessions/{session.public_id}")  # the token's identity, resolved once
+    counts = []
+    for count in (1, 60):
+        before = audit_count(action="sessions.vitals.recorded")
+        with CaptureQueriesContext(connection) as queries:
+            response = nurse.post(url, _batch(count, T0 + timedelta(minutes=1)), "application/json")
+        assert response.status_code == 201, response.json()
+        assert len(response.json()) == count
+        assert set(response.json()[0]) == {"id", "severity"}
+        assert audit_count(action="sessions.vitals.recorded") == before + 1
+        counts.append(len(queries))
+    assert counts[0] == counts[1] <= VITALS_WRITE_QUERIES, counts
+    rows = nurse.get(url).json()
+    assert len(rows) >= 61
+    assert {r["id"] for r in rows} >= {r["id"] for r in response.json()}
+
+
+def test_a_critical_reading_in_a_batch_after_the_dose_raises_the_alert(
+    prescriber: Any, members: Any, patient_a: Any, traveller: Any
+) -> None:
+    from ketaclinic.measures.models import SafetyAlert
+
+    with scope(organization=prescriber.organization):
+        session = monitoring(prescriber, patient_a)
+    traveller.move_to(T0 + timedelta(minutes=30))
+    nurse = api_client(members["nurse"])
+    batch = _batch(5, T0 + timedelta(minutes=5))
+    batch["samples"][3].update(systolic=190, diastolic=100)
+    response = nurse.post(f"/api/v1/sessions/{session.public_id}/vitals", batch, "application/json")
+    assert [r["severity"] for r in response.json()] == ["", "", "", "critical", ""]
+    with scope(organization=prescriber.organization):
+        alert = SafetyAlert.objects.get(patient=patient_a, source_kind="session_vitals")
+    assert str(alert.source_public_id) == response.json()[3]["id"]
+
+
+def test_one_implausible_sample_refuses_the_whole_batch(
+    prescriber: Any, members: Any, patient_a: Any, traveller: Any
+) -> None:
+    with scope(organization=prescriber.organization):
+        session = session_prechecked(prescriber, patient_a)
+    nurse = api_client(members["nurse"])
+    url = f"/api/v1/sessions/{session.public_id}/vitals"
+    before = len(nurse.get(url).json())
+    batch = _batch(3, T0 - timedelta(minutes=5))
+    batch["samples"][2].update(systolic=400, diastolic=20)
+    refused = nurse.post(url, batch, "application/json")
+    assert refused.status_code in (400, 422)
+    assert any(e["field"].startswith("samples[2].") for e in refused.json()["errors"])
+    assert len(nurse.get(url).json()) == before  # nothing stored
+
+
+def test_readings_before_the_dose_are_pre_dose_ones(
+    prescriber: Any, members: Any, patient_a: Any, traveller: Any
+) -> None:
+    from ketaclinic.sessions.models import VitalsEntry
+
+    with scope(organization=prescriber.organization):
+        session = session_prechecked(prescriber, patient_a)
+    nurse = api_client(members["nurse"])
+    response = nurse.post(
+        f"/api/v1/sessions/{session.public_id}/vitals",
+        _batch(2, T0 - timedelta(minutes=1)),
+        "application/json",
+    )
+    ids = [r["id"] for r in response.json()]
+    with scope(organization=prescriber.organization):
+        rows = VitalsEntry.objects.filter(public_id__in=ids)
+        assert [r.predose for r in rows] == [True, True]
+        assert all(r.policy_key and r.rule == "vitals-alerts@1" for r in rows)
