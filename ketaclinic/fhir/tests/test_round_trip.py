@@ -17,6 +17,7 @@ from ketaclinic.fhir.tests.helpers import DATA, load, post, put, valid
 
 pytestmark = pytest.mark.django_db
 BASE = "/fhir/r4/"
+RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 PATIENT_TYPES = {"Patient"}
 
 
@@ -344,3 +345,37 @@ def test_ehr_transaction_of_a_spravato_patient_imports_whole(client: Any) -> Non
     } == {practitioner}
     scores = client.get(BASE + f"Observation?patient={patient_id}&code=44261-6").json()
     assert sorted(e["resource"]["valueQuantity"]["value"] for e in scores["entry"]) == [9, 12]
+
+
+def test_kept_resources_are_found_by_each_declared_parameter(client: Any, patient_id: str) -> None:
+    """Every search parameter a kept-as-received type declares filters (MedicationRequest)."""
+    from ketaclinic.fhir.registry import HANDLERS
+
+    mine = post(client, BASE + "MedicationRequest", rich.medication_request(patient_id)).json()
+    other = rich.medication_request(patient_id)
+    other.update(
+        identifier=[{"system": "urn:oid:1.2.3.4.9", "value": "rx-2"}],
+        status="stopped",
+        authoredOn="2020-05-01",
+        category=[{"coding": [{"system": "urn:example", "code": "community"}]}],
+        medicationCodeableConcept={"coding": [{"system": RXNORM_SYSTEM, "code": "6130"}]},
+    )
+    assert post(client, BASE + "MedicationRequest", other).status_code == 201
+    queries = {
+        "_id": mine["id"],
+        "identifier": "urn:oid:1.2.3.4.9|rx-1",
+        "patient": patient_id,
+        "subject": f"Patient/{patient_id}",
+        "code": "http://hl7.org/fhir/sid/ndc|50458-028",
+        "category": "outpatient",
+        "date": "ge2024-01-01",
+        "status": "active",
+    }
+    assert set(HANDLERS["MedicationRequest"].search_params) == set(queries)
+    for name, value in queries.items():
+        bundle = client.get(BASE + f"MedicationRequest?{name}={value}").json()
+        ids = [e["resource"]["id"] for e in bundle.get("entry", [])]
+        if name in ("patient", "subject"):
+            assert len(ids) == 2, name
+        else:
+            assert ids == [mine["id"]], name
