@@ -139,6 +139,7 @@ PARITY: dict[str, str] = {
     "scheduling:type-edit": "PUT /api/v1/scheduling/types/{kind}",
     "scheduling:waitlist": "POST /api/v1/scheduling/waitlist",
     "scheduling:waitlist-book": "POST /api/v1/scheduling/waitlist/{entry_id}/book",
+    "scheduling:waitlist-remove": "POST /api/v1/scheduling/waitlist/{entry_id}/remove",
     # inventory
     "inventory:receive": "POST /api/v1/inventory/receipts",
     "inventory:draw": "POST /api/v1/inventory/draws",

@@ -462,6 +462,19 @@ def add_waitlist(request: ActorRequest, payload: WaitlistIn) -> Any:
     return Status(201, entry)
 
 
+class WaitlistRemoveIn(Schema):
+    reason: str = Field(..., min_length=1, max_length=300)
+
+
+@router.post(
+    "/scheduling/waitlist/{entry_id}/remove", response={200: WaitlistOut, **ERROR_RESPONSES}
+)
+def remove_waitlist(request: ActorRequest, entry_id: str, payload: WaitlistRemoveIn) -> Any:
+    actor = request.auth
+    entry = selectors.waitlist_get_for_actor(actor, entry_id)
+    return services.waitlist_remove(actor=actor, entry=entry, reason=payload.reason)
+
+
 @router.post(
     "/scheduling/waitlist/{entry_id}/book", response={201: AppointmentOut, **ERROR_RESPONSES}
 )

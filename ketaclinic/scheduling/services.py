@@ -831,6 +831,29 @@ def waitlist_book(
     return appointment
 
 
+def waitlist_remove(*, actor: Actor, entry: WaitlistEntry, reason: str) -> WaitlistEntry:
+    """Take a patient off the waitlist (found a time elsewhere, no longer wants it) with a reason;
+    the entry stays as history."""
+    actor.require(Cap.SCHEDULE_BOOK)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed.for_field("reason", "Say why the patient leaves the waitlist.")
+    with transaction.atomic():
+        locked = WaitlistEntry.objects.select_for_update().get(pk=entry.pk)
+        if locked.status != WaitlistEntry.Status.WAITING:
+            raise Conflict("This waitlist entry is no longer waiting.")
+        locked.status = WaitlistEntry.Status.REMOVED
+        locked.save(update_fields=["status", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="scheduling.waitlist.removed",
+            patient_id=locked.patient.public_id,
+            obj=locked,
+            detail={"reason": reason[:300]},
+        )
+    return locked
+
+
 # --- reminders ----------------------------------------------------------------------------------
 
 

@@ -223,3 +223,18 @@ def waitlist_book(request: ActorRequest, entry_id: str) -> HttpResponse:
             messages.success(request, f"Booked for {entry.patient.full_name}.")
             return redirect("scheduling:waitlist")
     return _waitlist_page(request, 400, book_form=form, failed_entry=entry.pk)
+
+
+@staff_view(Cap.SCHEDULE_BOOK)
+def waitlist_remove(request: ActorRequest, entry_id: str) -> HttpResponse:
+    actor = request.actor
+    entry = selectors.waitlist_get_for_actor(actor, entry_id)
+    if request.method != "POST":
+        return redirect("scheduling:waitlist")
+    try:
+        services.waitlist_remove(actor=actor, entry=entry, reason=request.POST.get("reason", ""))
+    except DomainError as error:
+        messages.error(request, f"{entry.patient.full_name}: {error.detail}")
+    else:
+        messages.success(request, f"{entry.patient.full_name} is off the waitlist.")
+    return redirect("scheduling:waitlist")

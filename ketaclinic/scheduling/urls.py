@@ -39,6 +39,11 @@ urlpatterns = [
     path("settings/types/<str:kind>/", settings_views.type_edit, name="type-edit"),
     path("waitlist/", settings_views.waitlist, name="waitlist"),
     path("waitlist/<uuid:entry_id>/book/", settings_views.waitlist_book, name="waitlist-book"),
+    path(
+        "waitlist/<uuid:entry_id>/remove/",
+        settings_views.waitlist_remove,
+        name="waitlist-remove",
+    ),
     path("feed/", views.calendar_feed_manage, name="feed-manage"),
     path("feed/<str:token>.ics", views.calendar_feed, name="feed"),
     path("leads/", views.lead_list, name="leads"),

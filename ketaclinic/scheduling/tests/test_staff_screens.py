@@ -123,6 +123,43 @@ def test_the_desk_puts_a_patient_on_the_waitlist_and_books_them_on_screen(
     assert "Nobody is waiting" in client.get("/calendar/waitlist/").content.decode()
 
 
+def test_a_patient_leaves_the_waitlist_with_a_reason_on_screen_and_through_the_api(
+    members, prescriber, clinic_day, org_a
+):
+    from conftest import api_client, audit_count
+
+    with scope(organization=org_a):
+        kinds = types(org_a)
+        entries = [
+            services.waitlist_add(
+                actor=actor_for(members["front_desk"]),
+                patient=make_patient(prescriber, mrn=mrn, given_name=name),
+                appointment_type=kinds["iv_infusion"],
+                earliest=NOW.date(),
+                latest=NOW.date() + timedelta(days=7),
+            )
+            for mrn, name in (("W-2", "Walter"), ("W-3", "Wilma"))
+        ]
+    client = staff_client(members["front_desk"])
+    url = f"/calendar/waitlist/{entries[0].public_id}/remove/"
+    page = client.post(url, {"reason": ""}, follow=True).content.decode()
+    assert "Say why the patient leaves the waitlist" in page
+    page = client.post(url, {"reason": "Booked at another clinic"}, follow=True).content.decode()
+    assert "Walter" in page
+    assert "is off the waitlist" in page
+    assert f"wait-{entries[0].public_id}" not in page
+
+    api = api_client(members["front_desk"])
+    api_url = f"/api/v1/scheduling/waitlist/{entries[1].public_id}/remove"
+    removed = api.post(api_url, {"reason": "No longer wants it"}, content_type="application/json")
+    assert removed.status_code == 200, removed.content
+    again = api.post(api_url, {"reason": "twice"}, content_type="application/json")
+    assert again.status_code == 409
+    with scopes_disabled():
+        assert [e.status for e in WaitlistEntry.objects.order_by("pk")] == ["removed", "removed"]
+    assert audit_count(action="scheduling.waitlist.removed") == 2
+
+
 def test_click_to_move_on_the_day_view_refuses_a_conflict_and_moves_to_a_free_time(
     members, prescriber, clinic_day, org_a, django_assert_max_num_queries
 ):
