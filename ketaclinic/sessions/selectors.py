@@ -212,3 +212,36 @@ def pmf_tracker(*, today: date) -> list[PatientMonitoringForm]:
         .select_related("session", "session__patient")
         .order_by("due_on", "pk")[:50]
     )
+
+
+def day_picture(*, clinic: Any, now: datetime | None = None) -> dict[str, Any]:
+    """The clinic's treatment day at a glance (role homes): today's sessions by where they are,
+    the ones waiting for a dose order, the ones on the floor. Two queries."""
+    from django.utils import timezone as dj_timezone
+
+    now = now or clock.now()
+    zone = ZoneInfo(clinic.time_zone) if clinic is not None else dj_timezone.get_current_timezone()
+    start = datetime.combine(now.astimezone(zone).date(), datetime.min.time(), tzinfo=zone)
+    sessions = list(
+        TreatmentSession.objects.filter(
+            scheduled_at__gte=start, scheduled_at__lt=start + timedelta(days=1)
+        )
+        .select_related("patient", "clinic")
+        .order_by("scheduled_at")
+    )
+    ordered = set(
+        DoseOrder.objects.filter(
+            session__in=[s.pk for s in sessions], status=DoseOrder.Status.SIGNED
+        ).values_list("session_id", flat=True)
+    )
+    active = ("dosing", "monitoring", "ready_for_discharge")
+    return {
+        "sessions": sessions,
+        "arriving": [s for s in sessions if s.state == "scheduled"],
+        "checked_in": [s for s in sessions if s.state in ("checked_in", "prechecks_passed")],
+        "on_floor": [s for s in sessions if s.state in active],
+        "done": [s for s in sessions if s.state in ("discharged", "aborted")],
+        "orders_to_sign": [
+            s for s in sessions if s.state == "prechecks_passed" and s.pk not in ordered
+        ],
+    }

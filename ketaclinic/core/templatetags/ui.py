@@ -8,6 +8,7 @@ and form widgets given the U.S. Web Design System classes (templates/forms/*.htm
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms, template
@@ -170,3 +171,13 @@ def gate(outcome: Any) -> str:
 @register.filter
 def lookup(mapping: Any, key: Any) -> Any:
     return (mapping or {}).get(str(key), "")
+
+
+_VERSIONED_KEY = re.compile(r"\b[a-z][a-z0-9]*(?:-[a-z0-9]+)+@\d+\b")
+
+
+@register.filter
+def plain_keys(text: Any) -> str:
+    """Every versioned key inside a sentence in words ("protocol esketamine-trd@1" ->
+    "protocol Esketamine TRD")."""
+    return _VERSIONED_KEY.sub(lambda m: plain_key(m.group()), str(text or ""))

@@ -43,3 +43,15 @@ def sessions_rems_panel(context: Any) -> dict[str, Any]:
         return {"allowed": False}
     today = clock.now().date()
     return {"allowed": True, "forms": selectors.pmf_tracker(today=today), "today": today}
+
+
+@register.inclusion_tag("sessions/day_panel.html", takes_context=True)
+def sessions_day_panel(context: Any) -> dict[str, Any]:
+    """Role homes: today's treatment sessions as a picture of the day; the front desk sees who
+    arrives, nurses who is on the floor, prescribers the dose orders waiting for them."""
+    caps = context.get("caps", ())
+    actor = context.get("actor")
+    if "sessions.view" not in caps or actor is None:
+        return {"allowed": False}
+    day = selectors.day_picture(clinic=actor.membership.home_clinic)
+    return {"allowed": True, "day": day, "caps": caps}
