@@ -191,6 +191,33 @@ def care_team_add(*, actor: Actor, patient_id: str | uuid.UUID, username: str) -
     return member
 
 
+def care_team_list(*, actor: Actor, patient_id: str | uuid.UUID) -> list[CareTeamMember]:
+    actor.require(Cap.CARE_TEAM_MANAGE)
+    patient = _patient(patient_id)
+    return list(
+        CareTeamMember.objects.select_related("user", "patient")
+        .filter(patient=patient)
+        .order_by("created_at")
+    )
+
+
+def care_team_remove(*, actor: Actor, patient_id: str | uuid.UUID, username: str) -> None:
+    actor.require(Cap.CARE_TEAM_MANAGE)
+    patient = _patient(patient_id)
+    member = CareTeamMember.objects.filter(patient=patient, user__username=username).first()
+    if member is None:
+        raise NotFound(f"{username} is not on this patient's care team.")
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="patients.care_team.removed",
+            patient_id=patient.public_id,
+            obj=member,
+            detail={"username": username},
+        )
+        member.delete()
+
+
 def care_team_policy_set(*, actor: Actor, enabled: bool) -> Organization:
     actor.require(Cap.SETUP_MANAGE)
     organization = actor.organization

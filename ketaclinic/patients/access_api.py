@@ -112,6 +112,22 @@ def care_team_add(request: HttpRequest, patient_id: str, payload: CareTeamMember
     return Status(201, {"patient": member.patient.public_id, "username": member.user.username})
 
 
+@router.get(
+    "/patients/{patient_id}/care-team", response={200: list[CareTeamMemberOut], **ERROR_RESPONSES}
+)
+def care_team_list(request: HttpRequest, patient_id: str) -> Any:
+    members = access.care_team_list(actor=_actor(request), patient_id=patient_id)
+    return [{"patient": m.patient.public_id, "username": m.user.username} for m in members]
+
+
+@router.delete(
+    "/patients/{patient_id}/care-team/{username}", response={204: None, **ERROR_RESPONSES}
+)
+def care_team_remove(request: HttpRequest, patient_id: str, username: str) -> Any:
+    access.care_team_remove(actor=_actor(request), patient_id=patient_id, username=username)
+    return Status(204, None)
+
+
 @router.put("/setup/care-team-policy", response={200: CareTeamPolicy, **ERROR_RESPONSES})
 def care_team_policy(request: HttpRequest, payload: CareTeamPolicy) -> Any:
     """Keep prescribers, nurses and therapists to their patients' charts (or stop doing so)."""

@@ -101,6 +101,20 @@ def test_the_care_team_opens_charts_without_breaking_glass(
     )
     assert added.status_code == 201, added.content
     assert api_client(nurse).get(f"/api/v1/patients/{patient.public_id}").status_code == 200
+    prescriber_api = api_client(kept["prescriber"])
+    team = prescriber_api.get(f"/api/v1/patients/{patient.public_id}/care-team").json()
+    assert [m["username"] for m in team] == [nurse.user.username]
+    removed = prescriber_api.delete(
+        f"/api/v1/patients/{patient.public_id}/care-team/{nurse.user.username}"
+    )
+    assert removed.status_code == 204
+    assert audit_count(action="patients.care_team.removed") == 1
+    assert api_client(nurse).get(f"/api/v1/patients/{patient.public_id}").status_code == 403
+    prescriber_api.post(
+        f"/api/v1/patients/{patient.public_id}/care-team",
+        {"username": nurse.user.username},
+        content_type="application/json",
+    )
     # Oversight roles are not kept to care teams; the front desk cannot break the glass.
     assert (
         api_client(kept["compliance"]).get(f"/api/v1/patients/{patient.public_id}").status_code
