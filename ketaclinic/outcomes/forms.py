@@ -15,7 +15,11 @@ def _choices(values: list[str] | tuple[str, ...], blank: str) -> list[tuple[str,
 class CohortFilterForm(forms.Form):
     instrument = forms.ChoiceField(choices=list(INSTRUMENTS.items()), initial="phq9")
     route = forms.ChoiceField(choices=_choices(ROUTES, "Any route"), required=False)
-    protocol = forms.CharField(max_length=100, required=False, help_text="e.g. esketamine-trd@1")
+    protocol = forms.CharField(
+        max_length=100,
+        required=False,
+        help_text="The protocol, as on the treatment plan (leave blank for all).",
+    )
     phase = forms.CharField(max_length=60, required=False, help_text="e.g. maintenance")
     condition = forms.CharField(
         max_length=20, required=False, label="Diagnosis (ICD-10-CM)", help_text="code or prefix"
