@@ -44,6 +44,8 @@ urlpatterns = [
     # Browsers ask for /favicon.ico whatever the page says; answer with the product's icon.
     path("favicon.ico", favicon, name="favicon"),
     path("accounts/", include("ketaclinic.accounts.urls")),
+    # SMART on FHIR authorization server (discovery is at the FHIR base)
+    path("oauth/", include("ketaclinic.fhir.smart.urls")),
     path("audit/", include("ketaclinic.accounts.audit_urls")),
     path("patients/", include("ketaclinic.patients.urls")),
     path("measures/", include("ketaclinic.measures.urls")),

@@ -163,6 +163,10 @@ NOT_AN_API_ACTION: dict[str, str] = {
     "accounts:passkey-options": "a passkey is a browser's second factor; tokens have none",
     "accounts:passkey-register": "a passkey is a browser's second factor; tokens have none",
     "accounts:passkey-remove": "a passkey is a browser's second factor; tokens have none",
+    "smart-authorize": "a signed-in person lets a SMART app act as them (OAuth 2.0 consent in "
+    "the browser); the app then uses the FHIR API with the token",
+    "smart-token": "the OAuth 2.0 token endpoint: apps and backend services exchange a code or a "
+    "signed assertion for a FHIR API token",
     "portal:login": "the patient's own browser login",
     "portal:appointment-move": "the patient moves their own visit; staff use "
     "POST /api/v1/scheduling/appointments/{appointment_id}/reschedule",

@@ -23,3 +23,6 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3") and not os.environ.get("DA
     DATABASES["default"]["TEST"] = {
         "NAME": os.path.join(tempfile.gettempdir(), f"ketaclinic-test-{os.getpid()}.sqlite3")
     }
+
+# SMART/OAuth tests talk to http://testserver: authlib refuses plain HTTP unless told otherwise.
+os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")

@@ -11,6 +11,7 @@ from django.http import QueryDict
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.core.errors import DomainError
+from ketaclinic.fhir import conditional, history
 from ketaclinic.fhir.outcome import FhirError, from_domain_error, operation_outcome
 from ketaclinic.fhir.received import overlay, resolve_late_references
 from ketaclinic.fhir.registry import HANDLERS, run_search
@@ -170,42 +171,111 @@ def process_entry(
         )
     if method == "POST" and len(parts) == 1:
         _require(handler, "create")
-        raw = replace_references(entry.get("resource"), refs)
+        raw = conditional.resolve_references(
+            actor, replace_references(entry.get("resource"), refs), base_url
+        )
         resource = parse_resource(raw, expected=handler.type)
+        condition = request.get("ifNoneExist")
+        existing = conditional.match_one(actor, handler, condition, base_url) if condition else None
+        if existing is not None:  # conditional create: the match, nothing created
+            location = f"{handler.type}/{existing['id']}"
+            if entry.get("fullUrl"):
+                refs[entry["fullUrl"]] = location
+            return {
+                "fullUrl": base_url + location,
+                "resource": existing,
+                "response": _response("200 OK", location, existing),
+            }
         obj = handler.create_from(actor, resource, raw)
         data = handler.keep_received(actor, obj, handler.to_fhir(obj), raw)
+        history.record(actor, data, history.Method.CREATE)
         location = f"{handler.type}/{obj.public_id}"
         if entry.get("fullUrl"):
             refs[entry["fullUrl"]] = location
-        response: dict[str, Any] = {"status": "201 Created", "location": location}
+        response: dict[str, Any] = _response("201 Created", location, data)
         if getattr(obj, "fhir_issues", None):
             response["outcome"] = operation_outcome(obj.fhir_issues)
+        return {"fullUrl": base_url + location, "resource": data, "response": response}
+    if method == "PUT" and len(parts) == 1 and query:
+        _require(handler, "update")
+        raw = conditional.resolve_references(
+            actor, replace_references(entry.get("resource"), refs), base_url
+        )
+        resource = parse_resource(raw, expected=handler.type)
+        target = conditional.match_for_update(actor, handler, QueryDict(query), base_url)
+        if target is None:
+            _require(handler, "create")
+            obj = handler.create_from(actor, resource, raw)
+            data = handler.keep_received(actor, obj, handler.to_fhir(obj), raw)
+            history.record(actor, data, history.Method.CREATE)
+            location = f"{handler.type}/{obj.public_id}"
+            if entry.get("fullUrl"):
+                refs[entry["fullUrl"]] = location
+            return {
+                "fullUrl": base_url + location,
+                "resource": data,
+                "response": _response("201 Created", location, data),
+            }
+        resource.id = target
+        raw = {**raw, "id": target}
+        obj = handler.update_from(actor, target, resource, raw)
+        data = handler.keep_received(actor, obj, handler.to_fhir(obj), raw)
+        history.record(actor, data, history.Method.UPDATE)
+        location = f"{handler.type}/{target}"
+        if entry.get("fullUrl"):
+            refs[entry["fullUrl"]] = location
         return {
             "fullUrl": base_url + location,
             "resource": data,
-            "response": response,
+            "response": _response("200 OK", location, data),
         }
     if method == "PUT" and len(parts) == 2:
         _require(handler, "update")
-        raw = replace_references(entry.get("resource"), refs)
+        raw = conditional.resolve_references(
+            actor, replace_references(entry.get("resource"), refs), base_url
+        )
         resource = parse_resource(raw, expected=handler.type)
         _check_id(resource, parts[1])
+        if "delete" in handler.interactions and history.is_deleted(handler.type, parts[1]):
+            raise history.gone(handler.type, parts[1])
         check_version(handler, actor, parts[1], parse_if_match(request.get("ifMatch")))
         obj = handler.update_from(actor, parts[1], resource, raw)
         data = handler.keep_received(actor, obj, handler.to_fhir(obj), raw)
-        return {"resource": data, "response": {"status": "200 OK"}}
+        history.record(actor, data, history.Method.UPDATE)
+        return {
+            "resource": data,
+            "response": _response("200 OK", f"{handler.type}/{parts[1]}", data),
+        }
     if method == "DELETE" and len(parts) == 2:
         _require(handler, "delete")
-        check_version(handler, actor, parts[1], parse_if_match(request.get("ifMatch")))
-        handler.delete(actor, parts[1])
+        if not history.is_deleted(handler.type, parts[1]):
+            check_version(handler, actor, parts[1], parse_if_match(request.get("ifMatch")))
+            handler.delete(actor, parts[1])
+            history.record_delete(actor, handler.type, parts[1])
         return {"response": {"status": "204 No Content"}}
+    if method == "GET" and len(parts) == 4 and parts[2] == "_history":
+        data, _ = history.vread(actor, handler, parts[1], parts[3])
+        return {"resource": data, "response": {"status": "200 OK"}}
     if method == "GET" and len(parts) == 2:
+        if "delete" in handler.interactions and history.is_deleted(handler.type, parts[1]):
+            raise history.gone(handler.type, parts[1])
         data = overlay([handler.read(actor, parts[1])])[0]
         return {"resource": data, "response": {"status": "200 OK"}}
     if method == "GET" and len(parts) == 1:
         bundle = run_search(actor, handler, QueryDict(query), base_url)
         return {"resource": bundle, "response": {"status": "200 OK"}}
     raise FhirError(400, f"Unsupported request {method} {url!r} in the Bundle.")
+
+
+def _response(status: str, location: str, data: dict[str, Any]) -> dict[str, Any]:
+    meta = data.get("meta") or {}
+    out: dict[str, Any] = {"status": status, "location": location}
+    if meta.get("versionId"):
+        out["location"] = f"{location}/_history/{meta['versionId']}"
+        out["etag"] = f'W/"{meta["versionId"]}"'
+    if meta.get("lastUpdated"):
+        out["lastModified"] = meta["lastUpdated"]
+    return out
 
 
 def _require(handler: Any, interaction: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from ketaclinic.fhir.common import emit
 from ketaclinic.fhir.registry import HANDLERS
@@ -11,15 +12,36 @@ SOFTWARE_VERSION = "0.1.0"
 PUBLISHED = "2026-01-01"
 
 
+# Reference parameters an _include follows (ketaclinic/fhir/include.py): to the patient.
+INCLUDABLE = ("patient", "subject")
+
+
+def _may_point_to(param: str, target: str) -> bool:
+    """Whether a reference parameter of that name can point to a resource of `target` type."""
+    if param in ("patient", "subject"):
+        return target == "Patient"
+    return param == "target"  # e.g. Provenance:target points to any type
+
+
 def capability_statement(base_url: str) -> dict[str, Any]:
+    parts = urlsplit(base_url)
+    root = f"{parts.scheme}://{parts.netloc}"
     resources = []
     for name, handler in HANDLERS.items():
+        readable = "read" in handler.interactions
+        interactions = list(handler.interactions)
+        if readable:  # served for every readable type by views.vread and views.*_history
+            interactions += ["vread", "history-instance", "history-type"]
         resource: dict[str, Any] = {
             "type": name,
-            "interaction": [{"code": code} for code in handler.interactions],
+            "interaction": [{"code": code} for code in interactions],
             "versioning": handler.versioning,
-            "readHistory": False,
+            "readHistory": readable,
             "updateCreate": False,
+            "conditionalCreate": "create" in handler.interactions,
+            "conditionalUpdate": "update" in handler.interactions
+            and "search-type" in handler.interactions,
+            "conditionalDelete": "not-supported",
             "searchParam": [
                 {
                     "name": param,
@@ -34,6 +56,16 @@ def capability_statement(base_url: str) -> dict[str, Any]:
             ],
         }
         if "search-type" in handler.interactions:
+            resource["searchInclude"] = [
+                f"{name}:{p}" for p in INCLUDABLE if p in handler.search_params
+            ]
+            resource["searchRevInclude"] = [
+                f"{other}:{param}"
+                for other, h in HANDLERS.items()
+                if "search-type" in h.interactions
+                for param, kind in h.search_params.items()
+                if kind == "reference" and _may_point_to(param, name)
+            ]
             resource["searchParam"] += [
                 {"name": "_count", "type": "number"},
                 {
@@ -64,21 +96,35 @@ def capability_statement(base_url: str) -> dict[str, Any]:
                 {
                     "mode": "server",
                     "security": {
+                        "extension": [
+                            {
+                                "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                                "extension": [
+                                    {"url": "authorize", "valueUri": f"{root}/oauth/authorize"},
+                                    {"url": "token", "valueUri": f"{root}/oauth/token"},
+                                ],
+                            }
+                        ],
                         "service": [
                             {
                                 "coding": [
                                     {
                                         "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                                        "code": "OAuth",
+                                        "code": "SMART-on-FHIR",
                                     }
                                 ],
-                                "text": "Bearer token (ketaclinic create-token)",
+                                "text": "SMART on FHIR (see .well-known/smart-configuration) or a "
+                                "bearer token (ketaclinic create-token)",
                             }
                         ],
-                        "description": "Authorization: Bearer <token>; every request is scoped to the token's organization.",
+                        "description": "Authorization: Bearer <token>; every request is scoped to the token's organization (and a SMART token to its scopes).",
                     },
                     "resource": resources,
-                    "interaction": [{"code": "transaction"}, {"code": "batch"}],
+                    "interaction": [
+                        {"code": "transaction"},
+                        {"code": "batch"},
+                        {"code": "history-system"},
+                    ],
                 }
             ],
         }

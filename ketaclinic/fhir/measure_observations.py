@@ -136,6 +136,8 @@ def union_parts(actor: Actor, search: SearchRequest) -> list[QuerySet]:
             common &= Q(patient__public_id__in=patient_ids(values))
         elif name == "date":
             common &= any_of(values, lambda v: date_q("completed_at", v))
+        elif name == "_lastUpdated":
+            common &= any_of(values, lambda v: date_q("updated_at", v))
         elif name == "_id":
             ids = defaultdict(list)
             for value in values:

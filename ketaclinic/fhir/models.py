@@ -96,3 +96,22 @@ class StoredResource(models.Model):
     @property
     def updated_at(self) -> Any:
         return self.recorded_at
+
+
+# Served versions (vread, _history) and SMART on FHIR: each in its own module.
+from ketaclinic.fhir.history_models import ResourceVersion  # noqa: E402
+from ketaclinic.fhir.smart.models import (  # noqa: E402
+    SmartAssertionUse,
+    SmartAuthorizationCode,
+    SmartClient,
+    SmartGrant,
+)
+
+__all__ = [
+    "ResourceVersion",
+    "SmartAssertionUse",
+    "SmartAuthorizationCode",
+    "SmartClient",
+    "SmartGrant",
+    "StoredResource",
+]

@@ -22,6 +22,7 @@ ISSUE_TYPE = {
     405: "not-supported",
     406: "not-supported",
     409: "conflict",
+    410: "deleted",
     412: "conflict",
     413: "too-costly",
     415: "not-supported",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.db.models import CharField, Q, QuerySet, Value
@@ -16,12 +17,15 @@ from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.errors import NotFound
 from ketaclinic.fhir import mappers, measure_observations, observations
 from ketaclinic.fhir.common import derived_mrn, emit, first_identifier_key, version_id
+from ketaclinic.fhir.history import not_deleted_q
 from ketaclinic.fhir.outcome import FhirError
 from ketaclinic.fhir.search import (
+    MAX_COUNT,
     SearchRequest,
     any_of,
     as_uuid,
     date_q,
+    encode_cursor,
     identifier_q,
     order,
     patient_ids,
@@ -46,6 +50,8 @@ class Page:
     total: int
     resources: list[dict[str, Any]]
     patient_ids: list[str]
+    # Keyset paging: the cursor of the next page (None: offset paging, or no next page).
+    next_cursor: str | None = None
 
 
 @dataclass
@@ -138,6 +144,21 @@ def _locked_version(obj: Any) -> str:
     return version_id(updated_at)
 
 
+def _after_key(cursor: list[Any], descending: bool) -> Q:
+    """Rows strictly after (measured_at, src, pk) in the page order."""
+    try:
+        moment = datetime.fromisoformat(str(cursor[0]))
+        src, pk = str(cursor[1]), int(cursor[2])
+    except (IndexError, ValueError, TypeError):
+        raise FhirError(400, "_cursor is not one this server sent.") from None
+    op = "lt" if descending else "gt"
+    return (
+        Q(**{f"measured_at__{op}": moment})
+        | Q(measured_at=moment, **{f"src__{op}": src})
+        | Q(measured_at=moment, src=src, **{f"pk__{op}": pk})
+    )
+
+
 def _page(queryset: QuerySet, search: SearchRequest) -> tuple[int, list[Any]]:
     total = queryset.count()
     if not search.count:
@@ -181,6 +202,8 @@ class PatientHandler(Handler):
                 queryset = queryset.filter(
                     any_of(values, lambda v: date_q("birth_date", v, is_date=True))
                 )
+            elif name == "_lastUpdated":
+                queryset = queryset.filter(any_of(values, lambda v: date_q("updated_at", v)))
         queryset = order(
             queryset, search.sort, {"birthdate": "birth_date", "family": "family_name"}, "family"
         )
@@ -248,6 +271,8 @@ class EntryHandler(Handler):
         actor.require(Cap.CLINICAL_VIEW)
         assert self.model is not None
         queryset = self.model.objects.select_related("patient")
+        if "delete" in self.interactions:
+            queryset = queryset.filter(not_deleted_q(self.type))
         for name, values in search.items():
             queryset = queryset.filter(self.filter_q(name, values))
         queryset = order(queryset, search.sort, {"date": self.date_field}, "-date")
@@ -265,6 +290,8 @@ class EntryHandler(Handler):
             return identifier_q(values)
         if name in ("date", "onset-date", "effective"):
             return any_of(values, lambda v: date_q(self.date_field, v, is_date=self.date_is_date))
+        if name == "_lastUpdated":
+            return any_of(values, lambda v: date_q("updated_at", v))
         if name == "code" and self.code_filter is not None:
             return any_of(values, self.code_filter)
         if name == "category":
@@ -433,12 +460,14 @@ class ObservationHandler(Handler):
             return identifier_q(values)
         if name == "date":
             return any_of(values, lambda v: date_q("measured_at", v))
+        if name == "_lastUpdated":
+            return any_of(values, lambda v: date_q("updated_at", v))
         return Q()
 
     def _union_parts(self, actor: Actor, search: SearchRequest) -> list[Any]:
         """One `(measured_at, src, pk)` query per table an Observation may come from."""
         filters = self._source_filters(search)
-        common = Q()
+        common = not_deleted_q(self.type)
         for name, values in search.items():
             common &= self._common_q(name, values)
         parts = [
@@ -474,20 +503,37 @@ class ObservationHandler(Handler):
         # fixed: the page's rows are then loaded per source.
         union = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
         total = union.count()
-        prefix = "-" if (search.sort or "-date").startswith("-") else ""
+        descending = (search.sort or "-date").startswith("-")
+        prefix = "-" if descending else ""
+        offset = search.offset
+        if search.cursor is not None:
+            # Keyset paging: the rows after the previous page's last key, whatever was inserted
+            # meanwhile (no row is served twice, none skipped).
+            after = _after_key(search.cursor, descending)
+            parts = [part.filter(after) for part in parts]
+            union = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+            offset = 0
         keys = (
             list(
                 union.order_by(f"{prefix}measured_at", f"{prefix}src", f"{prefix}pk")[
-                    search.offset : search.offset + search.count
+                    offset : offset + search.count + (1 if search.count < MAX_COUNT + 1 else 0)
                 ]
             )
             if search.count
             else []
         )
+        next_cursor = None
+        if len(keys) > search.count:
+            keys = keys[: search.count]
+            last = keys[-1]
+            next_cursor = encode_cursor([last[0].isoformat(), last[1], last[2]])
         loaded = self._load(keys)
         rows = [loaded[(src, pk)] for _, src, pk in keys if (src, pk) in loaded]
         return Page(
-            total, [self.to_fhir(r) for r in rows], sorted({str(r.patient.public_id) for r in rows})
+            total,
+            [self.to_fhir(r) for r in rows],
+            sorted({str(r.patient.public_id) for r in rows}),
+            next_cursor=next_cursor,
         )
 
     def create(self, actor: Actor, resource: Any, **kw: Any) -> Any:
@@ -498,6 +544,7 @@ class ObservationHandler(Handler):
 READ_CREATE_SEARCH = ("read", "create", "search-type")
 ENTRY_PARAMS = {
     "_id": "token",
+    "_lastUpdated": "date",
     "identifier": "token",
     "patient": "reference",
     "subject": "reference",
@@ -510,6 +557,7 @@ HANDLERS: dict[str, Handler] = {
         interactions=("read", "update", *READ_CREATE_SEARCH[1:]),
         search_params={
             "_id": "token",
+            "_lastUpdated": "date",
             "identifier": "token",
             "name": "string",
             "family": "string",
@@ -585,11 +633,16 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-def run_search(actor: Actor, handler: Handler, query: Any, base_url: str) -> dict[str, Any]:
-    """Parse, search, audit once for the request, and return the searchset Bundle."""
+def run_search(
+    actor: Actor, handler: Handler, query: Any, base_url: str, *, strict: bool = False
+) -> dict[str, Any]:
+    """Parse, search, audit once for the request, and return the searchset Bundle (with any
+    _include/_revinclude resources and, when a lenient search ignored parameters, an
+    OperationOutcome entry saying which)."""
+    from ketaclinic.fhir import include
     from ketaclinic.fhir.search import parse_query, searchset
 
-    search = parse_query(query, allowed=handler.search_params, sorts=handler.sorts)
+    search = parse_query(query, allowed=handler.search_params, sorts=handler.sorts, strict=strict)
     page = handler.search(actor, search)
     from ketaclinic.fhir.received import overlay
 
@@ -604,7 +657,7 @@ def run_search(actor: Actor, handler: Handler, query: Any, base_url: str) -> dic
             "patients": page.patient_ids[:200],
         },
     )
-    return searchset(
+    bundle = searchset(
         base_url=base_url,
         resource_type=handler.type,
         query=query,
@@ -612,6 +665,7 @@ def run_search(actor: Actor, handler: Handler, query: Any, base_url: str) -> dic
         total=page.total,
         resources=page.resources,
     )
+    return include.complete(actor, handler, query, search, page, bundle, base_url)
 
 
 # Treatment-session resources live in their own module; registered here, last, to avoid a cycle.

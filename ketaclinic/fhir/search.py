@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -9,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+import orjson
 from django.db.models import Q, QuerySet
 from django.http import QueryDict
 
@@ -22,6 +24,8 @@ MAX_COUNT = 200
 # Result parameters that do not filter: the total is always exact, so _total (and fhirpy's
 # _totalMethod) change nothing.
 PAGING_PARAMS = ("_count", "_offset", "_sort", "_format", "_total", "_totalMethod")
+# Result parameters handled around the handler's search (ketaclinic/fhir/include.py).
+RESULT_PARAMS = ("_include", "_revinclude", "_summary", "_elements", "_cursor")
 DATE_PREFIXES = ("eq", "ge", "le", "gt", "lt", "ne")
 
 
@@ -33,23 +37,31 @@ class SearchRequest:
     count: int = DEFAULT_COUNT
     offset: int = 0
     sort: str = ""
+    # Parameters a lenient search ignored (reported in an OperationOutcome entry).
+    ignored: list[str] = field(default_factory=list)
+    # Keyset paging: the sort key of the last row of the previous page (opaque to clients).
+    cursor: list[Any] | None = None
 
     def items(self) -> list[tuple[str, list[str]]]:
         return [(name, ors) for name, ands in self.params.items() for ors in ands]
 
 
 def parse_query(
-    query: QueryDict, *, allowed: dict[str, str], sorts: tuple[str, ...]
+    query: QueryDict, *, allowed: dict[str, str], sorts: tuple[str, ...], strict: bool = True
 ) -> SearchRequest:
-    """Strict parsing: an unknown parameter is an error, not silently ignored (a clinician must
-    never see an unfiltered list believing it filtered)."""
+    """Strict parsing refuses an unknown parameter (400); lenient parsing (FHIR's default,
+    `Prefer: handling=lenient`) ignores it and lists it in `ignored`, which the Bundle reports
+    in an OperationOutcome entry, so nobody reads an unfiltered list believing it filtered."""
     search = SearchRequest()
     for name in query:
         values = query.getlist(name)
         base = name.split(":", 1)[0]
-        if name in PAGING_PARAMS:
+        if name in PAGING_PARAMS or name in RESULT_PARAMS:
             continue
         if base not in allowed or ":" in name:
+            if not strict:
+                search.ignored.append(name)
+                continue
             raise FhirError(
                 400,
                 f"Unknown or unsupported search parameter {name!r}; supported: "
@@ -59,8 +71,20 @@ def parse_query(
         search.params[base] = [[part for part in v.split(",") if part] for v in values]
     search.count = _int(query.get("_count"), "_count", DEFAULT_COUNT, 0, MAX_COUNT)
     search.offset = _int(query.get("_offset"), "_offset", 0, 0, 10_000_000)
-    if query.get("_format") not in (None, "json", "application/json", "application/fhir+json"):
+    if query.get("_format") not in (
+        None,
+        "json",
+        "application/json",
+        "application/fhir+json",
+        "application/json+fhir",
+    ):
         raise FhirError(406, "Only JSON is supported (_format=json).")
+    if query.get("_summary") not in (None, "false", "count"):
+        raise FhirError(400, "_summary supports count (and false).")
+    if query.get("_summary") == "count":
+        search.count = 0
+    if query.get("_cursor"):
+        search.cursor = decode_cursor(query["_cursor"])
     sort = query.get("_sort", "")
     if sort and sort.lstrip("-") not in sorts:
         raise FhirError(
@@ -69,6 +93,22 @@ def parse_query(
         )
     search.sort = sort
     return search
+
+
+def encode_cursor(key: list[Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(key)).decode().rstrip("=")
+
+
+def decode_cursor(raw: str) -> list[Any]:
+    try:
+        key = orjson.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))
+    except (ValueError, orjson.JSONDecodeError):
+        key = None
+    if not isinstance(key, list):
+        raise FhirError(
+            400, "_cursor is not one this server sent.", expressions=[("_cursor", "invalid")]
+        )
+    return key
 
 
 def _int(raw: str | None, name: str, default: int, low: int, high: int) -> int:

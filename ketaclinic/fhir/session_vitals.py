@@ -243,6 +243,8 @@ def union_parts(actor: Actor, search: SearchRequest) -> list[QuerySet]:
             common &= Q(session__patient__public_id__in=patient_ids(values))
         elif name == "date":
             common &= any_of(values, lambda v: date_q("taken_at", v))
+        elif name == "_lastUpdated":
+            common &= any_of(values, lambda v: date_q("updated_at", v))
         elif name == "encounter":
             keys = [k for v in values if (k := as_uuid(reference_id(v, "Encounter") or v))]
             common &= Q(session__public_id__in=keys)

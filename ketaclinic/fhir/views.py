@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from ketaclinic.accounts.actor import Actor, ActorRequest
 from ketaclinic.accounts.audit import audit_record
+from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.errors import DomainError
 from ketaclinic.core.input_limits import (
     MAX_BUNDLE_BYTES,
@@ -24,12 +25,14 @@ from ketaclinic.core.input_limits import (
     check_document,
     check_text,
 )
+from ketaclinic.fhir import conditional, history
 from ketaclinic.fhir import everything as everything_op
 from ketaclinic.fhir.bundles import process_bundle
 from ketaclinic.fhir.capability import capability_statement
 from ketaclinic.fhir.outcome import FhirError, from_domain_error, information, operation_outcome
 from ketaclinic.fhir.received import overlay
 from ketaclinic.fhir.registry import HANDLERS, Handler, run_search
+from ketaclinic.fhir.smart.enforce import enforce as enforce_scopes
 from ketaclinic.fhir.validation import parse_resource
 from ketaclinic.fhir.versioning import check_version, parse_if_match
 
@@ -67,6 +70,9 @@ def fhir_view(*, auth: bool = True) -> Callable[[View], View]:
                         401,
                         "A valid, unexpired bearer token is required (Authorization: Bearer <token>).",
                     )
+                negotiate(request)
+                if auth:
+                    enforce_scopes(request, view.__name__, kwargs)
                 _check_query(request)
                 return view(request, *args, **kwargs)
             except DomainError as exc:
@@ -82,6 +88,40 @@ def fhir_view(*, auth: bool = True) -> Callable[[View], View]:
         return cast(View, wrapper)
 
     return decorate
+
+
+# What a client may ask for (Accept or _format): JSON only. XML is refused with 406 for every
+# interaction, before anything is read or written, rather than answered in JSON it did not ask for.
+JSON_MEDIA = {
+    "*/*",
+    "application/*",
+    FHIR_JSON,
+    "application/json",
+    "application/json+fhir",
+    "application/fhir+ndjson",
+    "application/ndjson",
+}
+JSON_FORMATS = {"json", "application/json", FHIR_JSON, "application/json+fhir"}
+
+
+def negotiate(request: HttpRequest) -> None:
+    """406 unless the response can be JSON (the only format served)."""
+    fmt = request.GET.get("_format")
+    if fmt is not None and fmt.replace(" ", "+") not in JSON_FORMATS:
+        raise FhirError(406, f"Only JSON is served (_format=json), not {fmt!r}.")
+    accept = request.headers.get("Accept", "").strip()
+    if not accept:
+        return
+    ranges = []
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        quality = next((p[2:] for p in params if p.startswith("q=")), "1")
+        if quality.strip() not in ("0", "0.0", "0.00", "0.000"):
+            ranges.append(media.lower())
+    if not any(media in JSON_MEDIA for media in ranges):
+        raise FhirError(
+            406, f"Only {FHIR_JSON} is served; the request accepts only {accept[:100]!r}."
+        )
 
 
 def _actor(request: ActorRequest) -> Actor:
@@ -148,11 +188,6 @@ def _resource_type_of(data: Any) -> str:
     return kind if isinstance(kind, str) and kind.isidentifier() else ""
 
 
-def _etag(data: dict[str, Any]) -> dict[str, str]:
-    version = data.get("meta", {}).get("versionId")
-    return {"ETag": f'W/"{version}"'} if version else {}
-
-
 def _handler(resource_type: str, interaction: str) -> Handler:
     handler = HANDLERS.get(resource_type)
     if handler is None:
@@ -177,35 +212,115 @@ def root(request: ActorRequest) -> HttpResponse:
     return respond(process_bundle(_actor(request), body, base_url(request)))
 
 
+def _prefer(request: HttpRequest) -> dict[str, str]:
+    """The Prefer header's settings, e.g. {"return": "minimal", "handling": "strict"}."""
+    out = {}
+    for part in request.headers.get("Prefer", "").split(";"):
+        for item in part.split(","):
+            key, _, value = item.strip().partition("=")
+            if key:
+                out[key.lower()] = value.strip().strip('"').lower()
+    return out
+
+
+def _written(
+    request: HttpRequest, data: dict[str, Any], status: int, obj: Any = None
+) -> HttpResponse:
+    """A create or update's answer as the client prefers: the resource (default), nothing
+    (return=minimal) or an OperationOutcome; always with the version's headers."""
+    headers = history.version_headers(base_url(request), data, location=status == 201)
+    wanted = _prefer(request).get("return", "representation")
+    if wanted == "minimal":
+        return respond(None, status, **headers)
+    if wanted == "operationoutcome":
+        # Warnings a write produced (e.g. a stated total that disagrees with the answers).
+        verb = "Created" if status == 201 else "Updated"
+        issues = [information(f"{verb} {data['resourceType']}/{data['id']}.")["issue"][0]]
+        issues += getattr(obj, "fhir_issues", [])
+        return respond(operation_outcome(issues), status, **headers)
+    return respond(data, status, **headers)
+
+
 @fhir_view()
 def type_level(request: ActorRequest, resource_type: str) -> HttpResponse:
     actor = _actor(request)
     if request.method == "GET":
         handler = _handler(resource_type, "search-type")
-        return respond(run_search(actor, handler, request.GET, base_url(request)))
+        strict = _prefer(request).get("handling") == "strict"
+        return respond(run_search(actor, handler, request.GET, base_url(request), strict=strict))
     if request.method == "POST":
         handler = _handler(resource_type, "create")
         raw = _body(request)
         resource = parse_resource(raw, expected=resource_type)
         with transaction.atomic():
+            condition = request.headers.get("If-None-Exist")
+            existing = (
+                conditional.match_one(actor, handler, condition, base_url(request))
+                if condition
+                else None
+            )
+            if existing is not None:  # nothing is created: the match answers 200
+                return _written(request, existing, 200)
             obj = handler.create_from(actor, resource, raw)
             data = handler.keep_received(actor, obj, handler.to_fhir(obj), raw)
-        location = f"{base_url(request)}{resource_type}/{data['id']}"
-        if "return=operationoutcome" in request.headers.get("Prefer", "").lower().replace(" ", ""):
-            # Warnings a create produced (e.g. a stated total that disagrees with the answers).
-            issues = [information(f"Created {resource_type}/{data['id']}.")["issue"][0]]
-            issues += getattr(obj, "fhir_issues", [])
-            return respond(operation_outcome(issues), 201, Location=location)
-        return respond(data, 201, Location=location, **_etag(data))
+            history.record(actor, data, history.Method.CREATE)
+        return _written(request, data, 201, obj)
+    if request.method == "PUT" and request.GET:
+        # Conditional update: the one match is updated; no match creates; several: 412.
+        handler = _handler(resource_type, "update")
+        raw = _body(request)
+        resource = parse_resource(raw, expected=resource_type)
+        with transaction.atomic():
+            target = conditional.match_for_update(actor, handler, request.GET, base_url(request))
+            if target is None:
+                _handler(resource_type, "create")
+                if resource.id is not None:
+                    raise FhirError(
+                        400, "A conditional update that matches nothing creates: send no id."
+                    )
+                obj = handler.create_from(actor, resource, raw)
+                data = handler.keep_received(actor, obj, handler.to_fhir(obj), raw)
+                history.record(actor, data, history.Method.CREATE)
+                return _written(request, data, 201, obj)
+            if resource.id not in (None, target):
+                raise FhirError(
+                    400, f"The resource id ({resource.id!r}) is not the matched one ({target!r})."
+                )
+            resource.id = target
+            raw = {**raw, "id": target}
+            obj = handler.update_from(actor, target, resource, raw)
+            data = handler.keep_received(actor, obj, handler.to_fhir(obj), raw)
+            history.record(actor, data, history.Method.UPDATE)
+        return _written(request, data, 200, obj)
     raise FhirError(405, f"{request.method} is not allowed on {resource_type}.")
+
+
+@fhir_view()
+def search_post(request: ActorRequest, resource_type: str) -> HttpResponse:
+    """POST Type/_search: the parameters in a form body (and the URL), as a GET search."""
+    if request.method != "POST":
+        raise FhirError(405, "POST a form (application/x-www-form-urlencoded) to _search.")
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise FhirError(415, "Send the search parameters as application/x-www-form-urlencoded.")
+    handler = _handler(resource_type, "search-type")
+    query = request.GET.copy()
+    for key, values in request.POST.lists():
+        for value in values:
+            query.appendlist(key, value)
+    strict = _prefer(request).get("handling") == "strict"
+    return respond(run_search(_actor(request), handler, query, base_url(request), strict=strict))
 
 
 @fhir_view()
 def instance_level(request: ActorRequest, resource_type: str, resource_id: str) -> HttpResponse:
     actor = _actor(request)
     if request.method == "GET":
-        data = overlay([_handler(resource_type, "read").read(actor, resource_id)])[0]
-        return respond(data, 200, **_etag(data))
+        handler = _handler(resource_type, "read")
+        if "delete" in handler.interactions and history.is_deleted(resource_type, resource_id):
+            actor.require(Cap.CLINICAL_VIEW)
+            raise history.gone(resource_type, resource_id)
+        data = overlay([handler.read(actor, resource_id)])[0]
+        return respond(data, **history.version_headers(base_url(request), data))
     if request.method == "PUT":
         handler = _handler(resource_type, "update")
         raw = _body(request)
@@ -218,18 +333,71 @@ def instance_level(request: ActorRequest, resource_type: str, resource_id: str) 
             )
         expected = parse_if_match(request.headers.get("If-Match"))
         with transaction.atomic():
+            if "delete" in handler.interactions and history.is_deleted(resource_type, resource_id):
+                raise history.gone(resource_type, resource_id)
             check_version(handler, actor, resource_id, expected)
             obj = handler.update_from(actor, resource_id, resource, raw)
             data = handler.keep_received(actor, obj, handler.to_fhir(obj), raw)
-        return respond(data, 200, **_etag(data))
+            history.record(actor, data, history.Method.UPDATE)
+        return _written(request, data, 200, obj)
     if request.method == "DELETE":
         handler = _handler(resource_type, "delete")
         expected = parse_if_match(request.headers.get("If-Match"))
         with transaction.atomic():
+            if history.is_deleted(resource_type, resource_id):
+                actor.require(Cap.CLINICAL_EDIT)
+                return respond(None, 204)  # deleting again changes nothing
             check_version(handler, actor, resource_id, expected)
             handler.delete(actor, resource_id)
+            history.record_delete(actor, resource_type, resource_id)
         return respond(None, 204)
     raise FhirError(405, f"{request.method} is not allowed on a {resource_type}.")
+
+
+@fhir_view()
+def instance_history(request: ActorRequest, resource_type: str, resource_id: str) -> HttpResponse:
+    if request.method != "GET":
+        raise FhirError(405, "Use GET for _history.")
+    handler = _handler(resource_type, "read")
+    return respond(
+        history.history_bundle(
+            _actor(request),
+            base_url(request),
+            request.GET,
+            handler=handler,
+            resource_id=resource_id,
+        )
+    )
+
+
+@fhir_view()
+def vread(request: ActorRequest, resource_type: str, resource_id: str, vid: str) -> HttpResponse:
+    if request.method != "GET":
+        raise FhirError(405, "Use GET to read a version.")
+    handler = _handler(resource_type, "read")
+    data, _ = history.vread(_actor(request), handler, resource_id, vid)
+    return respond(data, **history.version_headers(base_url(request), data))
+
+
+@fhir_view()
+def type_history(request: ActorRequest, resource_type: str) -> HttpResponse:
+    if request.method != "GET":
+        raise FhirError(405, "Use GET for _history.")
+    handler = _handler(resource_type, "read")
+    return respond(
+        history.history_bundle(_actor(request), base_url(request), request.GET, handler=handler)
+    )
+
+
+@fhir_view()
+def system_history(request: ActorRequest) -> HttpResponse:
+    if request.method != "GET":
+        raise FhirError(405, "Use GET for _history.")
+    return respond(
+        history.history_bundle(
+            _actor(request), base_url(request), request.GET, types=list(HANDLERS)
+        )
+    )
 
 
 @fhir_view()

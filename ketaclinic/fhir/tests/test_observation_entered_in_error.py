@@ -98,14 +98,14 @@ def test_a_weight_marked_through_fhir_is_no_longer_used_for_the_dose(
     assert order.dose_mg == Decimal("40.0")  # 0.5 mg/kg x 80 kg, not x 108 kg
 
 
-def test_delete_marks_the_weight_and_keeps_it_readable(
+def test_delete_marks_the_weight_for_the_chart_and_fhir_answers_410(
     nurse: Client, typo: Any, patient_a: Any
 ) -> None:
     response = nurse.delete(url(typo.public_id))
     assert response.status_code == 204
     assert response.content == b""
-    assert read(nurse, typo.public_id)["status"] == "entered-in-error"
-    assert reload(typo).entered_in_error  # kept for the record, not erased
+    assert nurse.get(url(typo.public_id)).status_code == 410  # deleted for FHIR clients
+    assert reload(typo).entered_in_error  # kept for the record in the chart, not erased
     assert audit_count(action=MARKED, patient_id=patient_a.public_id) == 1
     assert audit_count(action=MARKED, detail__reason="FHIR delete") == 1
     assert marked_events() == 1
@@ -139,13 +139,18 @@ def test_a_client_may_send_the_resource_back_in_its_own_spelling(nurse: Client, 
     assert marked_events() == 1
 
 
-def test_search_serves_the_marked_weight_as_entered_in_error(
+def test_search_serves_a_marked_weight_as_entered_in_error_and_leaves_a_deleted_one_out(
     nurse: Client, typo: Any, patient_a: Any
 ) -> None:
-    assert nurse.delete(url(typo.public_id)).status_code == 204
-    found = valid(nurse.get(f"{BASE}Observation?patient={patient_a.public_id}&code=29463-7").json())
+    assert mark(nurse, typo.public_id, "entered-in-error").status_code == 200
+    query = f"{BASE}Observation?patient={patient_a.public_id}&code=29463-7"
+    found = valid(nurse.get(query).json())
     statuses = sorted(e["resource"]["status"] for e in found["entry"])
     assert statuses == ["entered-in-error", "final"]
+    first = next(e["resource"]["id"] for e in found["entry"] if e["resource"]["status"] == "final")
+    assert nurse.delete(url(first)).status_code == 204
+    statuses = [e["resource"]["status"] for e in valid(nurse.get(query).json())["entry"]]
+    assert statuses == ["entered-in-error"]
 
 
 @pytest.mark.parametrize(
@@ -183,17 +188,22 @@ def test_heights_and_chart_vital_signs_are_marked_the_same_way(
 # --- refusals -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("first", "second"), [("DELETE", "entered-in-error"), ("entered-in-error", "DELETE")]
-)
-def test_a_second_marking_is_a_conflict_and_audited_once(
-    first: str, second: str, nurse: Client, typo: Any
-) -> None:
-    assert mark(nurse, typo.public_id, first).status_code in (200, 204)
-    again = mark(nurse, typo.public_id, second)
+def test_a_second_marking_is_a_conflict_and_audited_once(nurse: Client, typo: Any) -> None:
+    assert mark(nurse, typo.public_id, "entered-in-error").status_code == 200
+    again = mark(nurse, typo.public_id, "DELETE")
     assert again.status_code == 409
     assert valid(again.json())["issue"][0]["code"] == "conflict"
     assert "already marked entered-in-error" in diagnostics(again)
+    assert audit_count(action=MARKED) == 1
+
+
+def test_after_a_delete_a_put_is_410_and_a_second_delete_changes_nothing(
+    nurse: Client, typo: Any
+) -> None:
+    sent = {**read(nurse, typo.public_id), "status": "entered-in-error"}
+    assert nurse.delete(url(typo.public_id)).status_code == 204
+    assert put(nurse, url(typo.public_id), sent).status_code == 410
+    assert nurse.delete(url(typo.public_id)).status_code == 204
     assert audit_count(action=MARKED) == 1
 
 
@@ -242,7 +252,7 @@ def test_an_unchanged_put_and_an_unmarking_are_refused(nurse: Client, typo: Any)
     assert unchanged.status_code == 422
     assert "The update changes nothing" in diagnostics(unchanged)
 
-    assert nurse.delete(url(typo.public_id)).status_code == 204
+    assert mark(nurse, typo.public_id, "entered-in-error").status_code == 200
     unmark = put(nurse, url(typo.public_id), {**read(nurse, typo.public_id), "status": "final"})
     assert unmark.status_code == 422
     assert "cannot change from entered-in-error to final" in diagnostics(unmark)
