@@ -107,6 +107,8 @@ def _wanted_parts(search: SearchRequest) -> dict[str, set[str]] | None:
             return None
         if name == "identifier":
             return None  # derived Observations carry no identifier
+        if name == "value-quantity":
+            return None  # scores are searched by code and date (fhir/quantity.py)
         if name == "code":
             codes = set()
             for value in values:

@@ -15,7 +15,7 @@ from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.errors import NotFound
-from ketaclinic.fhir import mappers, measure_observations, observations
+from ketaclinic.fhir import mappers, measure_observations, observations, quantity
 from ketaclinic.fhir.common import derived_mrn, emit, first_identifier_key, version_id
 from ketaclinic.fhir.history import not_deleted_q
 from ketaclinic.fhir.outcome import FhirError
@@ -31,6 +31,7 @@ from ketaclinic.fhir.search import (
     patient_ids,
     token,
 )
+from ketaclinic.fhir.text_search import string_filter
 from ketaclinic.patients import selectors, services
 from ketaclinic.patients.models import (
     Allergy,
@@ -63,6 +64,8 @@ class Handler:
     search_params: dict[str, str]  # name -> FHIR search type
     sorts: tuple[str, ...] = ()
     documentation: dict[str, str] = field(default_factory=dict)
+    # Search modifiers a parameter accepts (e.g. name -> exact, contains).
+    modifiers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Part of the patient's record ($everything, bulk export). The audit trail is about the record,
     # not in it: it is read for compliance, under its own capability.
     patient_record: bool = True
@@ -189,15 +192,17 @@ class PatientHandler(Handler):
                     system, code = token(value)
                     mrns.append(derived_mrn(system, code))
                 queryset = queryset.filter(mrn__in=mrns)
-            elif name in ("name", "family", "given"):
+            elif name.split(":")[0] in ("name", "family", "given"):
+                base, _, modifier = name.partition(":")
                 fields = {
                     "name": ("family_name", "given_name"),
                     "family": ("family_name",),
                     "given": ("given_name",),
-                }[name]
-                queryset = queryset.filter(
-                    any_of(values, lambda v, fs=fields: _icontains_any(fs, v))
-                )
+                }[base]
+                queryset = string_filter(queryset, fields, values, modifier)
+            elif name == "gender":
+                sexes = [s for v in values for s in SEX_OF_GENDER.get(token(v)[1], ())]
+                queryset = queryset.filter(sex_at_birth__in=sexes)
             elif name == "birthdate":
                 queryset = queryset.filter(
                     any_of(values, lambda v: date_q("birth_date", v, is_date=True))
@@ -230,8 +235,10 @@ class PatientHandler(Handler):
         return services.patient_update(actor=actor, patient=patient, data=data)
 
 
-def _icontains_any(fields: tuple[str, ...], value: str) -> Q:
-    return any_of(list(fields), lambda name: Q(**{f"{name}__istartswith": value}))
+SEX_OF_GENDER = {
+    gender: tuple(sex for sex, g in mappers.GENDER_OF_SEX.items() if g == gender)
+    for gender in set(mappers.GENDER_OF_SEX.values())
+}
 
 
 # --- Condition, MedicationStatement, AllergyIntolerance ---------------------------------------
@@ -349,7 +356,7 @@ def _medication_code(value: str) -> Q:
     system, code = token(value)
     if system and system != mappers.RXNORM:
         return Q(pk__in=[])
-    return Q(rxnorm_code=code)
+    return Q(rxnorm_code=code) if code else ~Q(rxnorm_code="")
 
 
 # --- Observation (vital signs) ------------------------------------------------------------------
@@ -428,7 +435,12 @@ class ObservationHandler(Handler):
         """Per table, the filter the query's code and category parameters leave (None: nothing)."""
         filters = {src: Q() for src in SOURCES}
         for name, values in search.items():
-            if name == "category":
+            if name == "value-quantity":
+                filters = {
+                    src: q & any_of(values, lambda v, s=src: quantity.source_q(s, v))
+                    for src, q in filters.items()
+                }
+            elif name == "category":
                 if not any(token(v)[1] == "vital-signs" for v in values):
                     return {}
             elif name == "code":
@@ -436,6 +448,9 @@ class ObservationHandler(Handler):
                 for value in values:
                     system, code = token(value)
                     if system not in (None, "", observations.LOINC):
+                        continue
+                    if not code:  # code=http://loinc.org| : every LOINC-coded row
+                        wanted.update({src: None for src in SOURCES})
                         continue
                     vital = observations.CODES.get(observations.canonical_code(code))
                     if vital is None:
@@ -563,19 +578,38 @@ HANDLERS: dict[str, Handler] = {
             "family": "string",
             "given": "string",
             "birthdate": "date",
+            "gender": "token",
         },
         sorts=("family", "birthdate"),
+        modifiers={
+            "name": ("exact", "contains"),
+            "family": ("exact", "contains"),
+            "given": ("exact", "contains"),
+        },
+        documentation={
+            "name": "family, given or preferred name; starts with the value, case and accents "
+            "ignored (:contains anywhere, :exact as stored)",
+            "identifier": "system|value, or the value alone for this clinic's MRN",
+        },
     ),
     "Observation": ObservationHandler(
         type="Observation",
         interactions=(*READ_CREATE_SEARCH, "update", "delete"),
-        search_params={**ENTRY_PARAMS, "code": "token", "category": "token"},
+        search_params={
+            **ENTRY_PARAMS,
+            "code": "token",
+            "category": "token",
+            "value-quantity": "quantity",
+        },
         sorts=("date",),
         documentation={
+            "value-quantity": "the chart's weights, heights and vital signs other than blood "
+            "pressure (not session flowsheet readings or scores), in their UCUM unit (weights and heights converted from [lb_av], g, "
+            "[in_i], m); prefixes eq ne gt lt ge le sa eb ap",
             "code": "LOINC vital-sign codes: "
             + ", ".join(observations.SUPPORTED_CODES)
             + "; questionnaire scores and items (category survey): "
-            + ", ".join(measure_observations.supported_codes())
+            + ", ".join(measure_observations.supported_codes()),
         },
     ),
     "Condition": EntryHandler(
@@ -639,10 +673,17 @@ def run_search(
     """Parse, search, audit once for the request, and return the searchset Bundle (with any
     _include/_revinclude resources and, when a lenient search ignored parameters, an
     OperationOutcome entry saying which)."""
-    from ketaclinic.fhir import include
+    from ketaclinic.fhir import chain, include
     from ketaclinic.fhir.search import parse_query, searchset
 
-    search = parse_query(query, allowed=handler.search_params, sorts=handler.sorts, strict=strict)
+    query = chain.resolve(actor, handler, query, base_url)
+    search = parse_query(
+        query,
+        allowed=handler.search_params,
+        sorts=handler.sorts,
+        strict=strict,
+        modifiers=handler.modifiers,
+    )
     page = handler.search(actor, search)
     from ketaclinic.fhir.received import overlay
 

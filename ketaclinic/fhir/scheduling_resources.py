@@ -179,6 +179,9 @@ class LocationHandler(Handler):
     def search(self, actor: Actor, search: SearchRequest) -> Page:
         actor.require(Cap.SCHEDULE_VIEW)
         queryset = Chair.objects.select_related("clinic").order_by("clinic", "number")
+        for name, values in search.items():
+            if name == "_id":
+                queryset = queryset.filter(public_id__in=[k for v in values if (k := as_uuid(v))])
         total, rows = _page(queryset, search)
         return Page(total, [location_to_fhir(c) for c in rows], [])
 

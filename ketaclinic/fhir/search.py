@@ -47,7 +47,12 @@ class SearchRequest:
 
 
 def parse_query(
-    query: QueryDict, *, allowed: dict[str, str], sorts: tuple[str, ...], strict: bool = True
+    query: QueryDict,
+    *,
+    allowed: dict[str, str],
+    sorts: tuple[str, ...],
+    strict: bool = True,
+    modifiers: dict[str, tuple[str, ...]] | None = None,
 ) -> SearchRequest:
     """Strict parsing refuses an unknown parameter (400); lenient parsing (FHIR's default,
     `Prefer: handling=lenient`) ignores it and lists it in `ignored`, which the Bundle reports
@@ -57,6 +62,10 @@ def parse_query(
         values = query.getlist(name)
         base = name.split(":", 1)[0]
         if name in PAGING_PARAMS or name in RESULT_PARAMS:
+            continue
+        modifier = name.partition(":")[2]
+        if modifier and modifier in (modifiers or {}).get(base, ()):
+            search.params[name] = [[part for part in v.split(",") if part] for v in values]
             continue
         if base not in allowed or ":" in name:
             if not strict:

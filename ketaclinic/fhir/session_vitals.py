@@ -235,6 +235,8 @@ def union_parts(actor: Actor, search: SearchRequest) -> list[QuerySet]:
     """Values querysets (measured_at, src, pk) for the search's session vitals, one per part."""
     if not actor.can(Cap.SESSION_VIEW):
         return []
+    if any(name == "value-quantity" for name, _ in search.items()):
+        return []  # quantity search covers the chart's vital signs (fhir/quantity.py)
     wanted = _wanted(search)
     common = Q()
     ids: dict[str, list[Any]] | None = None

@@ -37,7 +37,12 @@ def test_metadata_lists_exactly_the_registry() -> None:
     resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
     assert set(resources) == set(HANDLERS)
     obs = resources["Observation"]
-    assert {i["code"] for i in obs["interaction"]} == set(HANDLERS["Observation"].interactions)
+    assert {i["code"] for i in obs["interaction"]} == {
+        *HANDLERS["Observation"].interactions,
+        "vread",
+        "history-instance",
+        "history-type",
+    }
     assert {"patient", "code", "date", "category", "_id", "identifier", "_count", "_sort"} <= {
         p["name"] for p in obs["searchParam"]
     }

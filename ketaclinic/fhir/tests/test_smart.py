@@ -133,7 +133,8 @@ def test_a_denied_or_wrong_request_issues_no_code(members: dict[str, Any]) -> No
     elsewhere = {**query, "redirect_uri": "https://evil.example/cb"}
     assert browser.get("/oauth/authorize?" + urlencode(elsewhere)).status_code == 400
     anonymous = Client().get("/oauth/authorize?" + urlencode(query))
-    assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
+    assert anonymous.status_code == 302
+    assert "/accounts/login/" in anonymous["Location"]
 
 
 def _backend(org_admin: Any, service_member: Any) -> tuple[Any, RSAKey]:
@@ -173,6 +174,7 @@ def test_fhirclient_backend_service_discovers_gets_a_token_and_reads(
     from fhirclient import client as smart_client
     from fhirclient.models.observation import Observation
     from fhirclient.models.patient import Patient
+    from fhirclient.server import FHIRPermissionDeniedException
 
     admin = make_member(org_a, "clinic_admin", username="smart-admin")
     service = make_member(org_a, "prescriber", username="registry-feed")
@@ -204,7 +206,7 @@ def test_fhirclient_backend_service_discovers_gets_a_token_and_reads(
         smart.server
     )
     assert [o.valueQuantity.code for o in found] == ["kg"]
-    with pytest.raises(Exception):  # system/*.rs: no writes
+    with pytest.raises(FHIRPermissionDeniedException):  # system/*.rs: no writes
         Patient(patient_json()).create(smart.server)
     assert audit_count(action="fhir.smart.token_issued") == 1
 
