@@ -12,6 +12,12 @@
    no server runs. Wall time of the command, and the same less the command's own start-up
    (measured with `import-fhir --help`, which loads Django and the command but imports nothing).
 
+4. Issue 14, one client each (latency, not throughput): a search with `_include`
+   (`Observation?patient=<id>&_include=Observation:patient&_count=20`) and one with
+   `_revinclude` (`Patient?_id=<id>&_revinclude=Observation:patient`), target p50 <= 30 ms on the
+   10k dataset; `_history` of one patient with HISTORY_VERSIONS versions (written by PUTs first,
+   then read with `_count=200`); a transaction Bundle of TRANSACTION_ENTRIES weight Observations.
+
 Every FHIR request, search included, writes an audit event: searches are not read-only here.
 """
 
@@ -43,6 +49,8 @@ BP_PANEL = "85354-9"
 BP_PATIENTS = 100  # creates and searches share these, so a search has panels to find
 CLIENTS = 16
 MATCH_SAMPLE = 25  # searches per kind whose `total` is read to report result sizes
+HISTORY_VERSIONS = 200
+TRANSACTION_ENTRIES = 100
 # The public Synthea sample the test suite also imports (tests/data/README.md: source, licence).
 SYNTHEA = (
     Path(__file__).resolve().parents[1]
@@ -143,7 +151,102 @@ def measure(bench: Bench, port: int, probe: load.CpuProbe) -> None:
             result[f"{name}_matches"] = _matches(port, make[name], MATCH_SAMPLE)
             result[name] = _pass(bench, port, probe, make[name], label, 200)
             result[f"{name}_example"] = make[name](0, random.Random(0))[1]
+    _issue14(bench, port, probe, make, result)
     bench.data["fhir"] = result
+
+
+def _request(port: int, method: str, path: str, body: Any, headers: dict[str, str]) -> Any:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+        if response.status >= 300:
+            raise SystemExit(f"bench: {method} {path} answered {response.status}: {data[:300]!r}")
+        return json.loads(data) if data else None
+    finally:
+        conn.close()
+
+
+def _issue14(
+    bench: Bench, port: int, probe: load.CpuProbe, make: dict[str, Any], result: dict[str, Any]
+) -> None:
+    """_include/_revinclude searches, _history of a 200-version patient, a 100-entry transaction:
+    one client each."""
+    targets = bench.targets
+    patients = targets["patients"][:BP_PATIENTS]
+    read = {"Authorization": f"Bearer {targets['token']}", "Host": "127.0.0.1", "Accept": FHIR_JSON}
+    write = dict(read, **{"Content-Type": FHIR_JSON})
+
+    def include(index: int, rng: random.Random) -> load.Request:
+        query = {"patient": rng.choice(patients), "_include": "Observation:patient", "_count": "20"}
+        return "GET", f"{BASE}/Observation?{urllib.parse.urlencode(query)}", None, read
+
+    def revinclude(index: int, rng: random.Random) -> load.Request:
+        query = {"_id": rng.choice(patients), "_revinclude": "Observation:patient"}
+        return "GET", f"{BASE}/Patient?{urllib.parse.urlencode(query)}", None, read
+
+    # One patient written HISTORY_VERSIONS times through FHIR (create, then PUTs).
+    patient = {
+        "resourceType": "Patient",
+        "name": [{"family": "History", "given": ["Bench"]}],
+        "gender": "female",
+        "birthDate": "1970-01-01",
+    }
+    with bench.step(f"FHIR _history: writing a patient {HISTORY_VERSIONS} times"):
+        created = _request(port, "POST", f"{BASE}/Patient", json.dumps(patient).encode(), write)
+        for version in range(1, HISTORY_VERSIONS):
+            changed = {**created, "name": [{"family": "History", "given": [f"Bench{version}"]}]}
+            created = _request(
+                port, "PUT", f"{BASE}/Patient/{created['id']}", json.dumps(changed).encode(), write
+            )
+    history_path = f"{BASE}/Patient/{created['id']}/_history?_count=200"
+    listed = _request(port, "GET", history_path, None, read)
+
+    def history(index: int, rng: random.Random) -> load.Request:
+        return "GET", history_path, None, read
+
+    def transaction(index: int, rng: random.Random) -> load.Request:
+        when = datetime.now(UTC) - timedelta(seconds=rng.randint(60, 365 * 86400))
+        entries = []
+        for _ in range(TRANSACTION_ENTRIES):
+            resource = {
+                "resourceType": "Observation",
+                "status": "final",
+                "category": [{"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                    "code": "vital-signs"}]}],
+                "code": {"coding": [{"system": LOINC, "code": "29463-7"}]},
+                "subject": {"reference": f"Patient/{rng.choice(patients)}"},
+                "effectiveDateTime": when.isoformat().replace("+00:00", "Z"),
+                "valueQuantity": {"value": rng.randint(50, 120), "unit": "kg", "system": UCUM,
+                                  "code": "kg"},
+            }  # fmt: skip
+            entries.append(
+                {"resource": resource, "request": {"method": "POST", "url": "Observation"}}
+            )
+        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+        return "POST", BASE, json.dumps(bundle).encode(), write
+
+    scenarios = {
+        "include": include,
+        "revinclude": revinclude,
+        "history": history,
+        "transaction": transaction,
+    }
+    for name, scenario in scenarios.items():
+        bench.preflight(port, scenario, 200, f"FHIR {name}")
+    with bench.step("FHIR _include, _revinclude, _history, transaction; 1 client"):
+        for name, scenario in scenarios.items():
+            outcome = load.closed_loop(
+                name=f"FHIR {name} x1", host="127.0.0.1", port=port, make=scenario,
+                expected=200, clients=1, seconds=bench.options.fhir_seconds, warmup=1,
+                probe=probe,
+            )  # fmt: skip
+            bench._line(outcome)
+            result[f"{name}_1"] = outcome.as_dict()
+    result["history_versions"] = listed["total"]
+    result["transaction_entries"] = TRANSACTION_ENTRIES
 
 
 def _pass(
@@ -255,6 +358,15 @@ def rows(data: dict[str, Any]) -> tuple[list[tuple[str, str, str, str]], int]:
                         f"Bundle.total avg {m['total_mean']:.1f} ({m['total_min']}-{m['total_max']})",
                         ""))  # fmt: skip
         errors = sum(f[k]["errors"] for k in ("create", "search_code", "search_date"))
+        for key, label in (("include_1", "FHIR search _include=Observation:patient, 1 client"),
+                           ("revinclude_1", "FHIR Patient _revinclude=Observation:patient, 1 client"),
+                           ("history_1", f"FHIR _history of a patient ({f.get('history_versions')} versions)"),
+                           ("transaction_1", f"FHIR transaction of {f.get('transaction_entries')} entries")):  # fmt: skip
+            if key in f:
+                s = f[key]
+                target = "target p50 <= 30 ms" if key in ("include_1", "revinclude_1") else ""
+                out.append((f"{label}, p50 / p95", _ms(s, "p50_ms", "p95_ms"), target, ""))
+                errors += s["errors"]
     i = data.get("fhir_import")
     if i and i.get("bundles"):
         out.append((f"FHIR import-fhir, {i['bundles']} Synthea bundles",
