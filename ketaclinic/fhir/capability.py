@@ -56,16 +56,18 @@ def capability_statement(base_url: str) -> dict[str, Any]:
             ],
         }
         if "search-type" in handler.interactions:
-            resource["searchInclude"] = [
-                f"{name}:{p}" for p in INCLUDABLE if p in handler.search_params
-            ]
-            resource["searchRevInclude"] = [
+            includes = [f"{name}:{p}" for p in INCLUDABLE if p in handler.search_params]
+            revincludes = [
                 f"{other}:{param}"
                 for other, h in HANDLERS.items()
                 if "search-type" in h.interactions
                 for param, kind in h.search_params.items()
                 if kind == "reference" and _may_point_to(param, name)
             ]
+            if includes:
+                resource["searchInclude"] = includes
+            if revincludes:
+                resource["searchRevInclude"] = revincludes
             resource["searchParam"] += [
                 {"name": "_count", "type": "number"},
                 {

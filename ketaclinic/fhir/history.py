@@ -124,7 +124,7 @@ def vread(
         if stored.method == Method.DELETE:
             raise FhirError(410, f"{handler.type}/{resource_id} version {vid} is a deletion.")
         _audit(actor, "fhir.history.vread", handler.type, resource_id, stored.resource)
-        return stored.resource, stored
+        return dict(stored.resource or {}), stored
     if is_deleted(handler.type, resource_id):
         raise FhirError(404, f"{handler.type}/{resource_id} has no version {vid}.")
     current = handler.read(actor, resource_id)
@@ -238,7 +238,7 @@ def history_bundle(
             if since is None or updated >= since:
                 unsaved = ResourceVersion(
                     resource_type=handler.type,
-                    resource_id=resource_id,
+                    resource_id=str(resource_id),
                     version_id=vid,
                     method=Method.UPDATE,
                     recorded_at=updated,
@@ -296,13 +296,13 @@ def _entry(base_url: str, version: ResourceVersion) -> dict[str, Any]:
     entry: dict[str, Any] = {"fullUrl": base_url + url}
     if version.resource is not None:
         entry["resource"] = version.resource
-    status = {Method.CREATE: "201 Created", Method.UPDATE: "200 OK", Method.DELETE: "204"}
+    status = {"POST": "201 Created", "PUT": "200 OK", "DELETE": "204"}
     entry["request"] = {
         "method": version.method,
         "url": url if version.method != Method.CREATE else version.resource_type,
     }
     entry["response"] = {
-        "status": status.get(version.method, "200 OK"),
+        "status": status.get(str(version.method), "200 OK"),
         "etag": f'W/"{version.version_id}"',
         "lastModified": instant(version.recorded_at),
     }

@@ -93,7 +93,7 @@ def parse_query(
     if query.get("_summary") == "count":
         search.count = 0
     if query.get("_cursor"):
-        search.cursor = decode_cursor(query["_cursor"])
+        search.cursor = decode_cursor(str(query.get("_cursor")))
     sort = query.get("_sort", "")
     if sort and sort.lstrip("-") not in sorts:
         raise FhirError(

@@ -8,9 +8,11 @@ The database folds the column with `Fold`: a registered function on SQLite (the 
 from __future__ import annotations
 
 import unicodedata
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db.models import CharField, Func, Q, QuerySet
+
+QS = TypeVar("QS", bound=QuerySet[Any])
 
 _ACCENTED = (
     "àáâãäåāăąçćĉċčďđèéêëēĕėęěĝğġģĥħìíîïĩīĭįıĵķĺļľŀłñńņňòóôõöøōŏőŕŗřśŝşšţťŧùúûüũūŭůűųŵýÿŷźżž"
@@ -48,9 +50,7 @@ def register_sqlite(sender: Any, connection: Any, **kwargs: Any) -> None:
         connection.connection.create_function("kc_fold", 1, _fold_sqlite, deterministic=True)
 
 
-def string_filter(
-    queryset: QuerySet, fields: tuple[str, ...], values: list[str], modifier: str
-) -> QuerySet:
+def string_filter(queryset: QS, fields: tuple[str, ...], values: list[str], modifier: str) -> QS:
     """Rows where any of `fields` matches any value (OR), by the FHIR string modifier."""
     if modifier == "exact":
         q = Q(pk__in=[])

@@ -320,7 +320,7 @@ def instance_level(request: ActorRequest, resource_type: str, resource_id: str) 
             actor.require(Cap.CLINICAL_VIEW)
             raise history.gone(resource_type, resource_id)
         data = overlay([handler.read(actor, resource_id)])[0]
-        return respond(data, **history.version_headers(base_url(request), data))
+        return respond(data, 200, **history.version_headers(base_url(request), data))
     if request.method == "PUT":
         handler = _handler(resource_type, "update")
         raw = _body(request)
@@ -376,7 +376,7 @@ def vread(request: ActorRequest, resource_type: str, resource_id: str, vid: str)
         raise FhirError(405, "Use GET to read a version.")
     handler = _handler(resource_type, "read")
     data, _ = history.vread(_actor(request), handler, resource_id, vid)
-    return respond(data, **history.version_headers(base_url(request), data))
+    return respond(data, 200, **history.version_headers(base_url(request), data))
 
 
 @fhir_view()

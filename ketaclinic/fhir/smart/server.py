@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from authlib.integrations.django_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import grants
@@ -80,6 +80,8 @@ class SmartServer(AuthorizationServer):
     def save_token(self, token: dict[str, Any], request: Any) -> ApiToken:
         client: SmartClient = request.client
         membership = request.user if request.user is not None else client.membership
+        if membership is None:
+            raise InvalidClientError(description="This client acts as no member.")
         granted = client.get_allowed_scope(token.get("scope") or "")
         if not granted:
             raise InvalidScopeError()
@@ -152,7 +154,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return True
 
     def resolve_client_public_key(self, client: SmartClient) -> KeySet:
-        return KeySet.import_key_set(client.jwks or {"keys": []})
+        return KeySet.import_key_set(cast(Any, client.jwks or {"keys": []}))
 
 
 class S256(CodeChallenge):

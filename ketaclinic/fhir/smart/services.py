@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, cast
 
 from django.db import transaction
 from joserfc.errors import JoseError
@@ -46,7 +46,7 @@ def smart_client_register(
                 "membership", "A backend service acts as a member of this organization."
             )
         try:
-            keys = KeySet.import_key_set(jwks or {})
+            keys = KeySet.import_key_set(cast(Any, jwks or {}))
         except (JoseError, ValueError, TypeError, KeyError) as exc:
             raise ValidationFailed.for_field("jwks", f"Not a JWK Set: {exc}") from None
         if not keys.keys or any(k.is_private for k in keys.keys):
