@@ -26,7 +26,7 @@ from ketaclinic.fhir import received
 from ketaclinic.fhir.observations import CODES, LOINC, canonical_code
 from ketaclinic.fhir.outcome import FhirError
 from ketaclinic.fhir.registry import HANDLERS, Handler, Page
-from ketaclinic.fhir.search import SearchRequest
+from ketaclinic.fhir.search import SearchRequest, encode_cursor
 
 
 def _patients(rows: list[Any]) -> list[str]:
@@ -116,16 +116,35 @@ class MixedHandler(GenericHandler):
         names = {name for name, _ in search.items()}
         base_fits = "search-type" in base.interactions and names <= set(base.search_params)
         generic_fits = names <= set(received.GENERIC_PARAMS)
-        first = base.search(actor, search) if base_fits else Page(0, [], [])
+        # Keyset paging (fhir/include.py) walks the clinic's rows by key, then the received ones
+        # by position: a cursor ["received", n] starts at the n-th received resource.
+        phase = search.cursor[0] if search.cursor else None
+        if phase == "received":
+            first = Page(base.search(actor, _counting(search)).total if base_fits else 0, [], [])
+        else:
+            first = base.search(actor, search) if base_fits else Page(0, [], [])
         if not generic_fits:
             return first
-        offset = max(0, search.offset - first.total)
+        if first.next_cursor:  # the clinic's rows fill this page: received ones come later
+            total, _ = received.generic_search(actor, self.type, search, offset=0, count=0)
+            first.total += total
+            return first
+        if phase == "received":
+            offset = int(search.cursor[1]) if search.cursor and len(search.cursor) > 1 else 0
+        elif search.cursor is not None:
+            offset = 0
+        else:
+            offset = max(0, search.offset - first.total)
         count = max(0, search.count - len(first.resources))
         total, rows = received.generic_search(actor, self.type, search, offset=offset, count=count)
+        next_cursor = None
+        if search.cursor is not None and offset + len(rows) < total:
+            next_cursor = encode_cursor(["received", offset + len(rows)])
         return Page(
             first.total + total,
             first.resources + [self.to_fhir(r) for r in rows],
             sorted(set(first.patient_ids) | set(_patients(rows))),
+            next_cursor=next_cursor,
         )
 
     def create_from(self, actor: Actor, resource: Any, raw: dict[str, Any], **kw: Any) -> Any:
@@ -168,6 +187,11 @@ class MixedHandler(GenericHandler):
     def versioning(self) -> str:
         """What the clinic's own rows promise (received ones are always version-checked)."""
         return self._base().versioning
+
+
+def _counting(search: SearchRequest) -> SearchRequest:
+    """The same search asking for the total only."""
+    return SearchRequest(params=search.params, count=0, offset=0, sort=search.sort)
 
 
 def _is_chart_observation(resource: Any) -> bool:

@@ -336,6 +336,9 @@ def test_the_capability_statement_lists_update_and_delete_for_observation() -> N
     resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
     assert {i["code"] for i in resources["Observation"]["interaction"]} == {
         "read",
+        "vread",
+        "history-instance",
+        "history-type",
         "create",
         "search-type",
         "update",

@@ -149,11 +149,20 @@ def test_synthea_types_round_trip(client: Any, patient_id: str, resource_type: s
     _round_trip(client, sent, patient_id)
 
 
-def test_chart_change_after_the_write_is_what_a_read_returns(client: Any, patient_id: str) -> None:
+def test_chart_change_after_the_write_is_what_a_read_returns(
+    client: Any, patient_id: str, prescriber: Any
+) -> None:
     """The clinical row stays the truth: once the chart marks it entered-in-error, a read says so
-    (not the stale received copy)."""
+    (not the stale received copy). (A FHIR DELETE answers 410 afterwards: test_history.py.)"""
+    from django_scopes import scope
+
+    from ketaclinic.patients import services
+    from ketaclinic.patients.models import Condition
+
     created = post(client, BASE + "Condition", rich.condition(patient_id)).json()
-    assert client.delete(BASE + f"Condition/{created['id']}").status_code == 204
+    with scope(organization=prescriber.organization):
+        entry = Condition.objects.get(public_id=created["id"])
+        services.entry_mark_entered_in_error(actor=prescriber, entry=entry, reason="chart")
     after = client.get(BASE + f"Condition/{created['id']}").json()
     codes = [c["code"] for c in after["verificationStatus"]["coding"]]
     assert codes == ["entered-in-error"]
@@ -327,7 +336,8 @@ def test_ehr_transaction_of_a_spravato_patient_imports_whole(client: Any) -> Non
     result = response.json()
     statuses = [e["response"]["status"] for e in result["entry"]]
     assert statuses == ["201 Created"] * len(bundle["entry"])
-    locations = [e["response"]["location"] for e in result["entry"]]
+    # Each location names the version created (Type/id/_history/vid); references use Type/id.
+    locations = [e["response"]["location"].split("/_history/")[0] for e in result["entry"]]
     patient_id = locations[0].split("/")[1]
     practitioner = locations[1]
     # Every resource reads back as sent, with the fullUrl references now pointing at this server.

@@ -205,7 +205,7 @@ def test_fhirclient_backend_service_discovers_gets_a_token_and_reads(
     found = Observation.where(struct={"patient": patient["id"]}).perform_resources_iter(
         smart.server
     )
-    assert [o.valueQuantity.code for o in found] == ["kg"]
+    assert [o.valueQuantity.code for o in found] == ["[lb_av]"]  # returned as sent
     with pytest.raises(FHIRPermissionDeniedException):  # system/*.rs: no writes
         Patient(patient_json()).create(smart.server)
     assert audit_count(action="fhir.smart.token_issued") == 1
