@@ -84,7 +84,8 @@ def main() -> None:
         if clinic is None:
             sys.exit("the organization has no clinic")
         numbers = set(Chair.objects.filter(clinic=clinic).values_list("number", flat=True))
-        for number in range(1, options.chairs + 1):
+        # The demo's own chairs may be booked today: CHAIRS more chairs, used first, are free.
+        for number in range(1, len(numbers) + options.chairs + 1):
             if number not in numbers:
                 Chair.objects.create(
                     organization=clinic.organization,
@@ -100,7 +101,7 @@ def main() -> None:
         )
         kept = monitoring[: options.chairs]
         taken = {chair for _, chair in kept}
-        free = [c for c in range(1, chair_count + 1) if c not in taken]
+        free = [c for c in range(chair_count, 0, -1) if c not in taken]
         made = []
         for chair in free[: options.chairs - len(kept)]:
             patient = patient_create(
