@@ -270,6 +270,8 @@ def measure(
         started = time.perf_counter()
         if builder == "large":
             _build_large(source, patients, logs, tag)
+            # A reused database may predate the newest migrations.
+            _run(["-c", CLI, "migrate", "--noinput"], source.env, logs / f"{tag}-migrate.log")
         else:
             source.create()
             _build_demo(source, patients, logs, tag)
