@@ -138,10 +138,10 @@ def audit_record(
         channel = channel or actor.channel
         client_address = client_address or actor.client_address
     # UUIDs are stored the way the UUIDField stores them (32 hex digits on SQLite).
-    patient = None
+    patient: uuid.UUID | str | None = None
     if patient_id:
-        patient = uuid.UUID(str(patient_id))
-        patient = patient if connection.vendor == "postgresql" else patient.hex
+        parsed = uuid.UUID(str(patient_id))
+        patient = parsed if connection.vendor == "postgresql" else parsed.hex
     values = (
         chain_key,
         _prep_time(clock.now()),

@@ -58,7 +58,8 @@ class CachedAuthenticationMiddleware(AuthenticationMiddleware):
 
     def process_request(self, request: HttpRequest) -> None:
         super().process_request(request)
-        request.user = SimpleLazyObject(lambda: identity_cache.session_user(request))
+        # A lazy user, as Django's own middleware sets (django-stubs types the attribute eagerly).
+        request.user = SimpleLazyObject(lambda: identity_cache.session_user(request))  # type: ignore[assignment]
 
 
 class CachedOTPMiddleware(OTPMiddleware):

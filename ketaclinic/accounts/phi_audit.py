@@ -95,7 +95,7 @@ class PhiAuditMiddleware:
             actor=actor,  # type: ignore[arg-type]
             action=action,
             outcome=outcome,
-            patient_id=match.group(1) if match and outcome == "success" else None,  # type: ignore[arg-type]
+            patient_id=match.group(1) if match and outcome == "success" else None,
             detail={
                 "path": request.path[:200],
                 "method": (request.method or "")[:10],

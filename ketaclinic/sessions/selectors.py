@@ -50,8 +50,10 @@ def session_ref(
     needs); another organization's is a 404, as with session_get."""
     actor.require(capability)
     key = _uuid(public_id)
+    if key is None:
+        raise NotFound("No such session.")
     pk = TreatmentSession.objects.filter(public_id=key).values_list("pk", flat=True).first()
-    if key is None or pk is None:
+    if pk is None:
         raise NotFound("No such session.")
     return TreatmentSession(pk=pk, public_id=key)
 

@@ -199,9 +199,9 @@ def _vitals_insert(
         "session_id": session.pk,
         "recorded_by_id": actor.user_id,
     }
-    params = []
+    params: list[list[Any]] = []
     for row in rows:
-        values = []
+        values: list[Any] = []
         for attname, field in plan:
             value = common[attname] if attname in common else getattr(row, attname)
             values.append(value if field is None else field.get_db_prep_save(value, connection))
