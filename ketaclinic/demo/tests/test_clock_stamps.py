@@ -1,4 +1,5 @@
-"""Rows written while the demo replays a moment carry that moment as created/updated time."""
+"""Rows written while the demo replays a moment carry that moment as created/updated time
+(core.models.ClockStampField; here because core's own tests may not import a domain app)."""
 
 from __future__ import annotations
 
