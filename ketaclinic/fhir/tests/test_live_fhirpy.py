@@ -36,8 +36,9 @@ def test_fhirpy_creates_records_searches_pages_and_reads_back(fhir_client: SyncF
     )
     weight.save()
     Observation.model_validate(weight.serialize())
-    assert weight["valueQuantity"]["code"] == "kg"
-    assert weight["valueQuantity"]["value"] == pytest.approx(80.01, abs=0.01)
+    # Returned as sent (the chart keeps it in kg: 80.01 kg, found by value-quantity below).
+    assert weight["valueQuantity"]["code"] == "[lb_av]"
+    assert weight["valueQuantity"]["value"] == pytest.approx(176.4)
 
     observations = fhir_client.resources("Observation").search(patient=patient.id)
     bps = (
@@ -58,7 +59,9 @@ def test_fhirpy_creates_records_searches_pages_and_reads_back(fhir_client: SyncF
     assert any(link["relation"] == "next" for link in first_page["link"])
 
     again = fhir_client.reference("Observation", weight.id).to_resource()
-    assert again["valueQuantity"]["value"] == pytest.approx(80.01, abs=0.01)
+    assert again["valueQuantity"]["value"] == pytest.approx(176.4)
+    in_kg = observations.search(**{"value-quantity": "80.01|http://unitsofmeasure.org|kg"})
+    assert in_kg.count() == 1
     read_patient = fhir_client.reference("Patient", patient.id).to_resource()
     Patient.model_validate(read_patient.serialize())
     assert read_patient["name"][0]["family"] == "Curie"
