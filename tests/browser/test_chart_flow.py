@@ -43,7 +43,7 @@ def log_in(page: Any, base_url: str, membership: Membership) -> None:
     page.fill("input[name=username]", membership.user.username)
     page.fill("input[name=password]", PASSWORD)
     page.fill("input[name=otp_token]", totp_code(membership))
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in", exact=True).click()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 

@@ -191,7 +191,7 @@ def open_as(browser: Any, clinic: Clinic, person: Person, failed: list[str]) -> 
     page.fill("input[name=username]", person.username)
     page.fill("input[name=password]", person.password)
     page.fill("input[name=otp_token]", person.code(clinic))
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in", exact=True).click()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
     return page
 
