@@ -9,7 +9,7 @@ OUTCOMES_PATIENTS ?= 100000
 BACKUP_PATIENTS ?= 10000
 XDIST ?= -n 2
 
-.PHONY: run test test-pg lint bench install clean
+.PHONY: run test test-pg lint bench bench-large install clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -50,6 +50,19 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.scheduling
 	$(BIN)/python -m bench.fhir_import --workers 2
 	$(BIN)/python -m bench.backup --sizes $(BACKUP_PATIENTS)
+
+# Generated clinics of 10,000 and 100,000 patients (bench/large.py: by SQL, minutes; kept under
+# var/bench-large/ and reused), then FHIR search at 1 and 16 clients and the outcomes figures on
+# each, SQLite and PostgreSQL (PG_URL's server; skipped when unreachable).
+LARGE_SIZES ?= 10000 100000
+LARGE_DATABASES ?= sqlite postgres
+bench-large: $(STAMP)
+	for db in $(LARGE_DATABASES); do for n in $(LARGE_SIZES); do \
+		$(BIN)/python -m bench.large --database $$db --patients $$n || exit 1; \
+		$(BIN)/python -m bench.fhir_search --database $$db --patients $$n || exit 1; \
+	done; done
+	$(BIN)/python -m bench.outcomes --databases $(shell echo $(LARGE_DATABASES) | tr ' ' ,) \
+		--patients $(shell echo $(LARGE_SIZES) | tr ' ' ,)
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3* var/static

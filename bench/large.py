@@ -283,8 +283,14 @@ def build(*, database: str, patients: int, scratch: Path, pg_db: str, rebuild: b
     return found
 
 
-def scratch_for(database: str, scratch: str | None) -> Path:
-    return Path(scratch) if scratch else DEFAULT_SCRATCH / database
+def scratch_for(database: str, scratch: str | None, patients: int = 100_000) -> Path:
+    if scratch:
+        return Path(scratch)
+    return DEFAULT_SCRATCH / (database if patients == 100_000 else f"{database}-{patients}")
+
+
+def pg_db_for(pg_db: str, patients: int) -> str:
+    return pg_db if patients == 100_000 else f"{pg_db}_{patients}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -295,13 +301,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pg-db", default=DEFAULT_PG_DB)
     parser.add_argument("--rebuild", action="store_true")
     options = parser.parse_args(argv)
-    scratch = scratch_for(options.database, options.scratch)
+    scratch = scratch_for(options.database, options.scratch, options.patients)
     scratch.mkdir(parents=True, exist_ok=True)
     found = build(
         database=options.database,
         patients=options.patients,
         scratch=scratch,
-        pg_db=options.pg_db,
+        pg_db=pg_db_for(options.pg_db, options.patients),
         rebuild=options.rebuild,
     )
     print(json.dumps(found))

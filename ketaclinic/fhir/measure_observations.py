@@ -28,7 +28,7 @@ from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.errors import NotFound
 from ketaclinic.fhir.common import instant, meta
 from ketaclinic.fhir.questionnaires import answer_coding
-from ketaclinic.fhir.search import SearchRequest, any_of, as_uuid, date_q, patient_ids, token
+from ketaclinic.fhir.search import SearchRequest, any_of, as_uuid, date_q, patient_keys, token
 from ketaclinic.measures.definitions import LOINC_SYSTEM, Instrument, current_instruments
 from ketaclinic.measures.definitions import get_instrument as definition
 from ketaclinic.measures.models import QuestionnaireResponse
@@ -135,7 +135,7 @@ def union_parts(actor: Actor, search: SearchRequest) -> list[QuerySet]:
     ids: dict[str, list[Any]] | None = None
     for name, values in search.items():
         if name in ("patient", "subject"):
-            common &= Q(patient__public_id__in=patient_ids(values))
+            common &= Q(patient_id__in=patient_keys(search, values))
         elif name == "date":
             common &= any_of(values, lambda v: date_q("completed_at", v))
         elif name == "_lastUpdated":
@@ -147,16 +147,16 @@ def union_parts(actor: Actor, search: SearchRequest) -> list[QuerySet]:
                 if (uuid := as_uuid(key)) and part:
                     ids[part].append(uuid)
     parts = []
+    base = QuestionnaireResponse.objects.filter(common).order_by()  # filtered once, then cloned
     for part, instrument_ids in sorted(wanted.items()):
-        q = common & Q(instrument_id__in=sorted(instrument_ids))
+        q = Q(instrument_id__in=sorted(instrument_ids))
         q &= Q(total__isnull=False) if part == TOTAL else Q(answers__has_key=part)
         if ids is not None:
             if part not in ids:
                 continue
             q &= Q(public_id__in=ids[part])
         parts.append(
-            QuestionnaireResponse.objects.filter(q)
-            .order_by()
+            base.filter(q)
             .annotate(
                 measured_at=F("completed_at"),
                 src=Value(SRC_PREFIX + part, output_field=CharField()),

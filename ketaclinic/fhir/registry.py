@@ -3,6 +3,7 @@ views, the Bundle processor, the importer and the CapabilityStatement all read).
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,6 @@ from ketaclinic.fhir.common import derived_mrn, emit, first_identifier_key, vers
 from ketaclinic.fhir.history import not_deleted_q
 from ketaclinic.fhir.outcome import FhirError
 from ketaclinic.fhir.search import (
-    MAX_COUNT,
     SearchRequest,
     any_of,
     as_uuid,
@@ -29,6 +29,7 @@ from ketaclinic.fhir.search import (
     identifier_q,
     order,
     patient_ids,
+    patient_keys,
     token,
 )
 from ketaclinic.fhir.text_search import string_filter
@@ -48,7 +49,7 @@ from ketaclinic.patients.models import (
 
 @dataclass
 class Page:
-    total: int
+    total: int | None  # None: not counted (see search.SearchRequest.page_total)
     resources: list[dict[str, Any]]
     patient_ids: list[str]
     # Keyset paging: the cursor of the next page (None: offset paging, or no next page).
@@ -162,11 +163,15 @@ def _after_key(cursor: list[Any], descending: bool) -> Q:
     )
 
 
-def _page(queryset: QuerySet, search: SearchRequest) -> tuple[int, list[Any]]:
-    total = queryset.count()
+def _page(queryset: QuerySet, search: SearchRequest) -> tuple[int | None, list[Any]]:
+    """One page of rows (one query, fetching one row more to know whether a next page exists)
+    and the total where it is known or asked for (a second, counting query only then)."""
     if not search.count:
-        return total, []
-    return total, list(queryset[search.offset : search.offset + search.count])
+        return queryset.count(), []
+    rows = list(queryset[search.window()])
+    search.more = len(rows) > search.count
+    rows = rows[: search.count]
+    return search.page_total(len(rows), queryset.count), rows
 
 
 # --- Patient ------------------------------------------------------------------------------------
@@ -466,9 +471,9 @@ class ObservationHandler(Handler):
                 }
         return filters
 
-    def _common_q(self, name: str, values: list[str]) -> Q:
+    def _common_q(self, name: str, values: list[str], search: SearchRequest) -> Q:
         if name in ("patient", "subject"):
-            return Q(patient__public_id__in=patient_ids(values))
+            return Q(patient_id__in=patient_keys(search, values))
         if name == "_id":
             return Q(public_id__in=[k for v in values if (k := as_uuid(v))])
         if name == "identifier":
@@ -484,7 +489,7 @@ class ObservationHandler(Handler):
         filters = self._source_filters(search)
         common = not_deleted_q(self.type)
         for name, values in search.items():
-            common &= self._common_q(name, values)
+            common &= self._common_q(name, values, search)
         parts = [
             SOURCES[src]
             .objects.filter(q & common)
@@ -517,7 +522,7 @@ class ObservationHandler(Handler):
         # One sorted, paged UNION ALL across the sources keeps paging stable and the query count
         # fixed: the page's rows are then loaded per source.
         union = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-        total = union.count()
+        full = union
         descending = (search.sort or "-date").startswith("-")
         prefix = "-" if descending else ""
         offset = search.offset
@@ -528,20 +533,23 @@ class ObservationHandler(Handler):
             parts = [part.filter(after) for part in parts]
             union = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
             offset = 0
-        keys = (
-            list(
-                union.order_by(f"{prefix}measured_at", f"{prefix}src", f"{prefix}pk")[
-                    offset : offset + search.count + (1 if search.count < MAX_COUNT + 1 else 0)
-                ]
-            )
-            if search.count
-            else []
-        )
+        keys: list[Any] = []
         next_cursor = None
-        if len(keys) > search.count:
-            keys = keys[: search.count]
-            last = keys[-1]
-            next_cursor = encode_cursor([last[0].isoformat(), last[1], last[2]])
+        if search.count:
+            ordered = union.order_by(f"{prefix}measured_at", f"{prefix}src", f"{prefix}pk")
+            stop = offset + search.count
+            keys = list(ordered[offset : stop + 1 if stop < sys.maxsize else stop])
+            search.more = len(keys) > search.count
+            if search.more:
+                keys = keys[: search.count]
+                last = keys[-1]
+                next_cursor = encode_cursor([last[0].isoformat(), last[1], last[2]])
+        if not search.count:
+            total: int | None = full.count()
+        elif search.cursor is not None:
+            total = full.count() if search.counts else None
+        else:
+            total = search.page_total(len(keys), full.count)
         loaded = self._load(keys)
         rows = [loaded[(src, pk)] for _, src, pk in keys if (src, pk) in loaded]
         return Page(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+import sys
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -21,8 +22,11 @@ _QS = TypeVar("_QS", bound=QuerySet[Any])
 
 DEFAULT_COUNT = 20
 MAX_COUNT = 200
-# Result parameters that do not filter: the total is always exact, so _total (and fhirpy's
-# _totalMethod) change nothing.
+# Result parameters that do not filter. Bundle.total is counted only when asked for
+# (_total=accurate, or _count=0): otherwise it is given when the page shows it (the last page) and
+# left out as the spec allows, so a search never runs its query twice. fhirpy's _totalMethod is
+# accepted and changes nothing.
+TOTAL_MODES = ("none", "estimate", "accurate")
 PAGING_PARAMS = ("_count", "_offset", "_sort", "_format", "_total", "_totalMethod")
 # Result parameters handled around the handler's search (ketaclinic/fhir/include.py).
 RESULT_PARAMS = ("_include", "_revinclude", "_summary", "_elements", "_cursor")
@@ -41,6 +45,29 @@ class SearchRequest:
     ignored: list[str] = field(default_factory=list)
     # Keyset paging: the sort key of the last row of the previous page (opaque to clients).
     cursor: list[Any] | None = None
+    total: str = ""  # _total: "", none, estimate or accurate
+    more: bool = False  # set by the search: another page follows this one
+    # Keys resolved once per request and shared by every part of a union (patient_keys).
+    resolved: dict[Any, list[int]] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> bool:
+        """Whether the client asked for the exact total (or only for the total: _count=0)."""
+        return self.total == "accurate" or not self.count
+
+    def window(self) -> slice:
+        """The rows of this page and one more (to know whether another page follows); an
+        unpaged search (count sys.maxsize: $everything, bulk export) has no more to look for."""
+        stop = self.offset + self.count
+        return slice(self.offset, stop + 1 if stop < sys.maxsize else sys.maxsize)
+
+    def page_total(self, rows: int, count_all: Any) -> int | None:
+        """Bundle.total for a page of `rows` fetched with one extra row (`more` already set):
+        exact from the page itself when it is the last one, counted (count_all()) only when
+        the client asked for it, None (left out) otherwise."""
+        if not self.more and (rows or not self.offset):
+            return self.offset + rows
+        return count_all() if self.counts else None
 
     def items(self) -> list[tuple[str, list[str]]]:
         return [(name, ors) for name, ands in self.params.items() for ors in ands]
@@ -101,6 +128,14 @@ def parse_query(
             f"Unsupported _sort {sort!r}; use one of {', '.join(sorts) or 'none'} (prefix - for descending).",
         )
     search.sort = sort
+    total = query.get("_total", "")
+    if total and total not in TOTAL_MODES:
+        raise FhirError(
+            400,
+            f"Unsupported _total {total!r}; use one of {', '.join(TOTAL_MODES)}.",
+            expressions=[("_total", "unsupported value")],
+        )
+    search.total = total
     return search
 
 
@@ -162,6 +197,39 @@ def patient_ids(values: list[str]) -> list[uuid.UUID]:
         if key:
             ids.append(key)
     return ids
+
+
+def patient_keys(search: SearchRequest, values: list[str]) -> list[int]:
+    """Internal keys of the patients `values` reference, in the current organization: one query
+    per request, so each part of a search union starts from the patient's own rows by index
+    instead of joining every row of the organization to its patient."""
+    from ketaclinic.patients.models import Patient
+
+    key = ("patient", *values)
+    if key not in search.resolved:
+        search.resolved[key] = list(
+            Patient.objects.filter(public_id__in=patient_ids(values)).values_list("pk", flat=True)
+        )
+    return search.resolved[key]
+
+
+def session_keys(search: SearchRequest, values: list[str]) -> list[int]:
+    """Internal keys of the treatment sessions of the patients `values` reference (one query)."""
+    from ketaclinic.sessions.models import TreatmentSession
+
+    key = ("session", *values)
+    if key not in search.resolved:
+        patients = patient_keys(search, values)
+        search.resolved[key] = (
+            list(
+                TreatmentSession.objects.filter(patient_id__in=patients).values_list(
+                    "pk", flat=True
+                )
+            )
+            if patients
+            else []
+        )
+    return search.resolved[key]
 
 
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
@@ -252,7 +320,7 @@ def searchset(
     resource_type: str,
     query: QueryDict,
     search: SearchRequest,
-    total: int,
+    total: int | None,
     resources: list[dict[str, Any]],
 ) -> dict[str, Any]:
     def link(relation: str, offset: int) -> dict[str, str]:
@@ -261,14 +329,15 @@ def searchset(
         return {"relation": relation, "url": f"{base_url}{resource_type}?{urlencode(params)}"}
 
     links = [link("self", search.offset), link("first", 0)]
-    if search.count and search.offset + search.count < total:
+    more = search.more if total is None else search.offset + search.count < total
+    if search.count and more:
         links.append(link("next", search.offset + search.count))
     if search.offset > 0:
         links.append(link("previous", max(0, search.offset - max(search.count, 1))))
-    return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": total,
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if total is not None:
+        bundle["total"] = total
+    return bundle | {
         "link": links,
         "entry": [
             {

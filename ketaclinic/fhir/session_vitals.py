@@ -28,7 +28,7 @@ from ketaclinic.core.errors import NotFound
 from ketaclinic.fhir import observations
 from ketaclinic.fhir.common import as_datetime, emit, instant, meta, reference_id, resolve_patient
 from ketaclinic.fhir.outcome import FhirError
-from ketaclinic.fhir.search import SearchRequest, any_of, as_uuid, date_q, patient_ids, token
+from ketaclinic.fhir.search import SearchRequest, any_of, as_uuid, date_q, session_keys, token
 from ketaclinic.sessions import selectors, services
 from ketaclinic.sessions.models import TreatmentSession, VitalsEntry
 
@@ -242,7 +242,8 @@ def union_parts(actor: Actor, search: SearchRequest) -> list[QuerySet]:
     ids: dict[str, list[Any]] | None = None
     for name, values in search.items():
         if name in ("patient", "subject"):
-            common &= Q(session__patient__public_id__in=patient_ids(values))
+            # from the patient's own sessions (vitals_session_time), not the clinic's flowsheet
+            common &= Q(session_id__in=session_keys(search, values))
         elif name == "date":
             common &= any_of(values, lambda v: date_q("taken_at", v))
         elif name == "_lastUpdated":
@@ -257,15 +258,15 @@ def union_parts(actor: Actor, search: SearchRequest) -> list[QuerySet]:
                 if (uuid := as_uuid(key)) and part in PARTS:
                     ids.setdefault(part, []).append(uuid)
     parts = []
+    base = VitalsEntry.objects.filter(common).order_by()  # filtered once, then cloned
     for part in sorted(wanted):
-        q = common & Q(**{f"{name}__isnull": False for name in PARTS[part].fields})
+        q = Q(**{f"{name}__isnull": False for name in PARTS[part].fields})
         if ids is not None:
             if part not in ids:
                 continue
             q &= Q(public_id__in=ids[part])
         parts.append(
-            VitalsEntry.objects.filter(q)
-            .order_by()
+            base.filter(q)
             .annotate(
                 measured_at=F("taken_at"), src=Value(SRC_PREFIX + part, output_field=CharField())
             )

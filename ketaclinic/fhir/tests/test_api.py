@@ -385,3 +385,29 @@ def test_outgoing_resources_are_emitted_once_without_absent_elements(settings):
         emit({"resourceType": "Patient", "id": "p1", "birthDate": "yesterday"})
     with pytest.raises(AssertionError, match="canonical form"):  # not canonical R4B JSON
         emit({"resourceType": "Patient", "id": "p1", "active": "true"})
+
+
+def test_search_counts_only_when_asked(client: Any, patient_id: str) -> None:
+    """Bundle.total: counted for _total=accurate, given free on the last page, else left out."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for day in range(1, 5):
+        post(
+            client,
+            BASE + "Observation",
+            bp_json(patient_id, 120, 80, when=f"2024-02-0{day}T08:00:00+00:00"),
+        )
+    query = f"Observation?patient={patient_id}&_count=2"
+    with CaptureQueriesContext(connection) as plain:
+        first = _search(client, query)
+    assert "total" not in first and len(first["entry"]) == 2
+    assert any(link["relation"] == "next" for link in first["link"])
+    with CaptureQueriesContext(connection) as counted:
+        assert _search(client, query + "&_total=accurate")["total"] == 4
+    assert len(counted.captured_queries) == len(plain.captured_queries) + 1  # the count
+    last = _search(client, query + "&_offset=2")
+    assert last["total"] == 4 and not any(link["relation"] == "next" for link in last["link"])
+    assert _search(client, query.replace("_count=2", "_count=0"))["total"] == 4
+    refused = client.get(BASE + query + "&_total=sometimes")
+    assert refused.status_code == 400 and "_total" in refused.json()["issue"][0]["diagnostics"]
