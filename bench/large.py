@@ -241,6 +241,10 @@ def build(*, database: str, patients: int, scratch: Path, pg_db: str, rebuild: b
             print(
                 f"bench.large: reusing {found['patients']:,} patients ({marker})", file=sys.stderr
             )
+            setup_django(scratch, database_url(database, pg_db))
+            from django.core.management import call_command
+
+            call_command("migrate", "--noinput", verbosity=0)  # the code may be newer
             return found
     if database == "postgres":
         if not reset_postgres(pg_db):

@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
             results.append(json.loads(line[len("RESULT ") :]))
             print(line, file=sys.stderr, flush=True)
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"outcomes-{datetime.now(UTC):%Y-%m-%d}.json"
+    path = RESULTS / f"outcomes-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     document = {
         "commit": git_commit(),
         "machine": describe(Path(tempfile.gettempdir())),

@@ -32,7 +32,8 @@ MR_TYPE = {
 
 
 def emit(data: dict[str, Any]) -> dict[str, Any]:
-    """The outgoing resource as it is sent: the mapper's dict without absent (None) elements.
+    """The outgoing resource as it is sent: the mapper's dict without absent elements (None,
+    empty arrays and objects).
 
     Built once, directly: validating every outgoing resource through its fhir.resources model was
     about half of a search's CPU (issue 13). With settings.FHIR_VALIDATE_OUTGOING (on in the
@@ -46,10 +47,12 @@ def emit(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _pruned(value: Any) -> Any:
+    """Without None and empty arrays or objects: FHIR JSON has no nulls and no empty elements."""
     if isinstance(value, dict):
-        return {k: _pruned(v) for k, v in value.items() if v is not None}
+        pruned = {k: _pruned(v) for k, v in value.items() if v is not None}
+        return {k: v for k, v in pruned.items() if v != [] and v != {}}
     if isinstance(value, list):
-        return [_pruned(v) for v in value]
+        return [item for item in (_pruned(v) for v in value) if item != {}]
     return value
 
 

@@ -218,6 +218,10 @@ class SlotHandler(Handler):
                 chair_ids += [reference_id(v, "Schedule") or v for v in values]
             elif name == "start" and values:  # an empty parameter is ignored, not a 500
                 day = date_range(values[0].removeprefix("ge").removeprefix("eq"))[0].date()
+                if day >= date.max - timedelta(days=2):  # the day's bounds would overflow
+                    raise FhirError(
+                        400, "start is out of range.", expressions=[("start", "out of range")]
+                    )
             elif name == "status" and any(v != "free" for v in values):
                 return Page(0, [], [])  # only free slots are listed
             elif name == "service-type" and values:

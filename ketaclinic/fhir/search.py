@@ -251,7 +251,7 @@ def date_range(raw: str) -> tuple[datetime, datetime]:
                 end = start.replace(year=start.year + 1)
             return start, end
         moment = datetime.fromisoformat(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a day past 9999-12-31
         raise FhirError(
             400, f"{raw!r} is not a FHIR date or dateTime.", expressions=[("date", "invalid date")]
         ) from None

@@ -378,7 +378,9 @@ def test_outgoing_resources_are_emitted_once_without_absent_elements(settings):
     from ketaclinic.fhir.common import emit
 
     settings.FHIR_VALIDATE_OUTGOING = False
-    sent = emit({"resourceType": "Patient", "id": "p1", "gender": None, "name": [{"text": "A"}]})
+    sent = emit(
+        {"resourceType": "Patient", "id": "p1", "gender": None, "name": [{"text": "A"}], "link": []}
+    )
     assert sent == {"resourceType": "Patient", "id": "p1", "name": [{"text": "A"}]}
     settings.FHIR_VALIDATE_OUTGOING = True
     with pytest.raises(ValueError):  # an invalid shape fails the test that emitted it
@@ -411,3 +413,9 @@ def test_search_counts_only_when_asked(client: Any, patient_id: str) -> None:
     assert _search(client, query.replace("_count=2", "_count=0"))["total"] == 4
     refused = client.get(BASE + query + "&_total=sometimes")
     assert refused.status_code == 400 and "_total" in refused.json()["issue"][0]["diagnostics"]
+
+
+def test_a_date_past_the_last_day_is_a_400_not_a_500(client: Any, patient_id: str) -> None:
+    response = client.get(BASE + f"Observation?patient={patient_id}&date=9999-12-31")
+    assert response.status_code == 400
+    assert "date" in response.json()["issue"][0]["diagnostics"]
