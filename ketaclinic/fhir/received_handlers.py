@@ -125,10 +125,17 @@ class MixedHandler(GenericHandler):
             first = base.search(actor, search) if base_fits else Page(0, [], [])
         if not generic_fits:
             return first
-        if first.next_cursor:  # the clinic's rows fill this page: received ones come later
-            total, _ = received.generic_search(actor, self.type, search, offset=0, count=0)
-            first.total += total
+        if first.next_cursor or search.more:
+            # The clinic's rows fill this page: received ones come later (counted when asked).
+            if first.total is not None and search.counts:
+                total, _ = received.generic_search(actor, self.type, search, offset=0, count=0)
+                first.total += total
+            else:
+                first.total = None
             return first
+        if first.total is None:  # paging on past the clinic's rows needs their exact total
+            first.total = base.search(actor, _counting(search)).total if base_fits else 0
+        assert first.total is not None
         if phase == "received":
             offset = int(search.cursor[1]) if search.cursor and len(search.cursor) > 1 else 0
         elif search.cursor is not None:

@@ -408,7 +408,7 @@ def test_search_counts_only_when_asked(client: Any, patient_id: str) -> None:
     assert any(link["relation"] == "next" for link in first["link"])
     with CaptureQueriesContext(connection) as counted:
         assert _search(client, query + "&_total=accurate")["total"] == 4
-    assert len(counted.captured_queries) == len(plain.captured_queries) + 1  # the count
+    assert len(counted.captured_queries) > len(plain.captured_queries)  # counting runs only now
     last = _search(client, query + "&_offset=2")
     assert last["total"] == 4
     assert not any(link["relation"] == "next" for link in last["link"])
