@@ -56,7 +56,7 @@ def test_patient_signs_in_portal_clinician_downloads_pdf(
     patient_page.get_by_role("button", name="Set my password").click()
     patient_page.fill("input[name=username]", clinic["account"].user.username)
     patient_page.fill("input[name=password]", PATIENT_PASSWORD)
-    patient_page.get_by_role("button", name="Log in").click()
+    patient_page.get_by_role("button", name="Log in", exact=True).click()
     expect(patient_page.get_by_role("heading", name="Hello, Grace")).to_be_visible()
 
     patient_page.get_by_role("link", name="Consent to intravenous ketamine treatment").click()
@@ -93,7 +93,7 @@ def test_patient_signs_in_portal_clinician_downloads_pdf(
     page.fill("input[name=username]", "consent-prescriber")
     page.fill("input[name=password]", PASSWORD)
     page.fill("input[name=otp_token]", totp_code(clinic["membership"]))
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in", exact=True).click()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
     page.goto(f"{base}/patients/{clinic['patient'].public_id}/consent/")
     signed = page.locator("#consent-signatures")

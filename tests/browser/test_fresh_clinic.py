@@ -404,7 +404,7 @@ def _run_the_clinic(
     doc.get_by_role("button", name=re.compile("Run", re.I)).first.click()
     decision = doc.locator("#route-intravenous form")
     decision.get_by_label("Eligible", exact=True).check()
-    decision.locator("[name=justification]").fill(
+    decision.locator("[name$=justification]").fill(
         "Reviewed in person: two failed adequate trials, no contraindication."
     )
     decision.get_by_role("button").click()

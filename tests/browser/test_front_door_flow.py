@@ -172,7 +172,7 @@ def test_public_request_to_iv_series_to_portal_move_to_check_in(
     page.goto(f"{live_server.url}/portal/login/")
     page.get_by_label("Username").fill(account.user.username)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in", exact=True).click()
     page.get_by_role("link", name="Your appointments").click()
     expect(page.locator("#portal-rules")).to_contain_text("up to 24 hours before")
     visit = page.locator(f"#appt-{wednesday.public_id}")

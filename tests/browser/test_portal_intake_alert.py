@@ -46,7 +46,7 @@ def test_portal_intake_with_a_plan_alerts_the_dashboard_and_is_acknowledged(
     page.goto(f"{live_server.url}/portal/login/")
     page.get_by_label("Username").fill(clinic["username"])
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in", exact=True).click()
     page.goto(f"{live_server.url}/portal/intake/")
     for name in QUESTION_FIELDS:
         page.locator(f"#q-{name}").get_by_label("No", exact=True).check()
