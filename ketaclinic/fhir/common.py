@@ -166,6 +166,18 @@ def first_identifier_key(resource: Any) -> str:
     return ""
 
 
+def raw_identifier_key(raw: dict[str, Any]) -> str:
+    """`first_identifier_key` for a resource still as JSON: "system|value" of its first
+    identifier with a value (cut to the column's 200 characters), "" without one."""
+    identifiers = raw.get("identifier")
+    if isinstance(identifiers, dict):
+        identifiers = [identifiers]
+    for identifier in identifiers or []:
+        if isinstance(identifier, dict) and identifier.get("value"):
+            return f"{identifier.get('system') or ''}|{identifier['value']}"[:200]
+    return ""
+
+
 def reference_id(reference: str | None, resource_type: str) -> str | None:
     """The id in 'Patient/123' or 'http://host/fhir/Patient/123'; None for other references."""
     if not reference:

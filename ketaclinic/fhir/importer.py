@@ -40,7 +40,12 @@ from ketaclinic.accounts.audit import audit_record
 from ketaclinic.core.errors import DomainError
 from ketaclinic.fhir import mappers, observations, received
 from ketaclinic.fhir.bundles import replace_references
-from ketaclinic.fhir.common import first_identifier_key, resolved_patients, version_id
+from ketaclinic.fhir.common import (
+    first_identifier_key,
+    raw_identifier_key,
+    resolved_patients,
+    version_id,
+)
 from ketaclinic.fhir.models import StoredResource
 from ketaclinic.fhir.outcome import FhirError
 from ketaclinic.fhir.registry import HANDLERS
@@ -221,7 +226,7 @@ class Importer:
             if not is_chart and resource_type not in received.GENERIC:
                 report.add("skipped", resource_type, f"{resource_type} (no handler)")
                 continue
-            identifier = _identifier(raw)
+            identifier = raw_identifier_key(raw)
             key = identifier or _fallback_key(full_url, raw)
             (chart if is_chart else kept).append((key, raw, resource_type))
             if full_url and not is_chart:
@@ -231,7 +236,7 @@ class Importer:
         for full_url, raw in items:
             if full_url in self.refs and not self.refs[full_url]:
                 resource_type = str(raw.get("resourceType"))
-                key = _identifier(raw) or _fallback_key(full_url, raw)
+                key = raw_identifier_key(raw) or _fallback_key(full_url, raw)
                 ours = existing_kept.get((resource_type, key)) or str(uuid.uuid4())
                 self.refs[full_url] = f"{resource_type}/{ours}"
         self._chart(report, chart)
@@ -392,16 +397,6 @@ class Importer:
             if key:
                 self.refs[key] = ours
         return outcome
-
-
-def _identifier(raw: dict[str, Any]) -> str:
-    identifiers = raw.get("identifier")
-    if isinstance(identifiers, dict):
-        identifiers = [identifiers]
-    for identifier in identifiers or []:
-        if isinstance(identifier, dict) and identifier.get("value"):
-            return f"{identifier.get('system') or ''}|{identifier['value']}"[:200]
-    return ""
 
 
 class _Shim:

@@ -26,7 +26,13 @@ from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
 from ketaclinic.core.errors import NotFound
-from ketaclinic.fhir.common import as_datetime, instant, resolve_patient, version_id
+from ketaclinic.fhir.common import (
+    as_datetime,
+    instant,
+    raw_identifier_key,
+    resolve_patient,
+    version_id,
+)
 from ketaclinic.fhir.models import StoredResource
 from ketaclinic.fhir.outcome import FhirError
 from ketaclinic.fhir.search import SearchRequest, any_of, as_uuid, date_q, patient_ids, token
@@ -168,16 +174,6 @@ def _tokens(value: Any) -> str:
     return (" " + " ".join(out) + " ") if out else ""
 
 
-def _identifier_key(raw: dict[str, Any]) -> str:
-    identifiers = raw.get("identifier")
-    if isinstance(identifiers, dict):
-        identifiers = [identifiers]
-    for identifier in identifiers or []:
-        if isinstance(identifier, dict) and identifier.get("value"):
-            return f"{identifier.get('system') or ''}|{identifier['value']}"[:200]
-    return ""
-
-
 def _effective(raw: dict[str, Any], spec: Spec, resource_type: str) -> Any:
     for path in spec.dates:
         value = _get(raw, path)
@@ -226,7 +222,7 @@ def _columns(
     status = raw.get("status") or raw.get("lifecycleStatus") or ""
     return {
         "patient": _patient_of(actor, resource, raw, spec),
-        "identifier_key": _identifier_key(raw),
+        "identifier_key": raw_identifier_key(raw),
         "codes": _tokens(_get(raw, spec.code)) if spec.code else "",
         "categories": _tokens(raw.get(spec.category)) if spec.category else "",
         "status": status[:40] if isinstance(status, str) else "",
