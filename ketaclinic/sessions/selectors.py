@@ -52,10 +52,23 @@ def session_ref(
     key = _uuid(public_id)
     if key is None:
         raise NotFound("No such session.")
-    pk = TreatmentSession.objects.filter(public_id=key).values_list("pk", flat=True).first()
-    if pk is None:
+    row = TreatmentSession.objects.filter(public_id=key).values_list("pk", "patient_id").first()
+    if row is None:
         raise NotFound("No such session.")
-    return TreatmentSession(pk=pk, public_id=key)
+    _check_assignment(actor, row[1])
+    return TreatmentSession(pk=row[0], public_id=key)
+
+
+def _check_assignment(actor: Actor, patient: Patient | int) -> None:
+    """A clinician kept to care teams reaches a session only through its patient's assignment
+    or an open break-glass access (patients.access); no query when the clinic does not ask."""
+    from ketaclinic.patients.access import assignment_check, kept_to_care_team
+
+    if not kept_to_care_team(actor):
+        return
+    if not isinstance(patient, Patient):
+        patient = Patient.objects.get(pk=patient)
+    assignment_check(actor, patient)
 
 
 def session_get(
@@ -81,6 +94,7 @@ def session_get(
     )
     if session is None:
         raise NotFound("No such session.")
+    _check_assignment(actor, session.patient)
     return session
 
 

@@ -56,6 +56,9 @@ def visit_get(actor: Actor, public_id: Any, *, capability: Cap = Cap.THERAPY_VIE
     visit = _visits().filter(public_id=key).first() if key else None
     if visit is None:
         raise NotFound("No such therapy visit.")
+    from ketaclinic.patients.access import assignment_check
+
+    assignment_check(actor, visit.patient)  # care teams and break-glass (patients.access)
     return visit
 
 

@@ -135,3 +135,38 @@ def test_without_the_policy_nothing_changes(members: dict[str, Any], prescriber:
     assert (
         api_client(members["nurse"]).get(f"/api/v1/patients/{patient.public_id}").status_code == 200
     )
+
+
+def test_a_session_reached_by_its_own_id_is_kept_to_the_care_team_too(
+    kept: dict[str, Any], prescriber: Any, patient_a: Any, traveller: Any
+) -> None:
+    """The session's screens and its JSON API check the patient's assignment as the chart does:
+    a nurse outside the care team is refused until they break the glass."""
+    from ketaclinic.sessions.models import VitalsEntry
+    from ketaclinic.sessions.tests.builders import session_checked_in
+
+    with scope(organization=prescriber.organization):
+        access.care_team_add(
+            actor=prescriber, patient_id=patient_a.public_id, username=prescriber.user.username
+        )
+        session = session_checked_in(prescriber, patient_a)
+    nurse = api_client(kept["nurse"])
+    screen = staff_client(kept["nurse"])
+    session_url = f"/api/v1/sessions/{session.public_id}"
+    assert nurse.get(session_url).status_code == 403
+    assert screen.get(f"/sessions/{session.public_id}/").status_code == 403
+    sample = {"systolic": 122, "diastolic": 78, "heart_rate": 72, "spo2": 98}
+    vitals = nurse.post(
+        f"{session_url}/vitals", {"samples": [sample]}, content_type="application/json"
+    )
+    assert vitals.status_code == 403
+    with scope(organization=prescriber.organization):
+        assert not VitalsEntry.objects.filter(session=session).exists()
+    opened = nurse.post(
+        f"/api/v1/patients/{patient_a.public_id}/break-glass",
+        {"reason": REASON},
+        content_type="application/json",
+    )
+    assert opened.status_code == 201, opened.content
+    assert nurse.get(session_url).status_code == 200
+    assert screen.get(f"/sessions/{session.public_id}/").status_code == 200

@@ -135,7 +135,13 @@ def test_roles_without_the_record_get_no_progress_note(
 def test_the_capability_statement_lists_document_reference(members: Any, db: Any) -> None:
     metadata = api_client(members["nurse"]).get(BASE + "metadata").json()
     types = {r["type"]: r for r in metadata["rest"][0]["resource"]}
+    # Therapy notes are read-only over FHIR; create is for letters an EHR attaches (kept as
+    # received, never a therapy note), and every readable type has its history.
     assert {i["code"] for i in types["DocumentReference"]["interaction"]} == {
         "read",
+        "vread",
         "search-type",
+        "create",
+        "history-instance",
+        "history-type",
     }
