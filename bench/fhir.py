@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench import load
-from bench.machine import ROOT
+from bench.machine import ROOT, in_repository
 
 if TYPE_CHECKING:
     from bench.run import Bench
@@ -273,7 +273,7 @@ def import_rate(bench: Bench) -> None:
     bundles = sorted(source.glob("*.json")) if source.is_dir() else []
     if not bundles:
         bench.say(f"    no Synthea bundles in {source}: import not measured")
-        bench.data["fhir_import"] = {"source": str(source), "bundles": 0}
+        bench.data["fhir_import"] = {"source": in_repository(source), "bundles": 0}
         return
     with bench.step(f"FHIR import-fhir, {len(bundles)} Synthea bundles"):
         started = time.perf_counter()
@@ -312,7 +312,7 @@ def import_rate(bench: Bench) -> None:
     work = max(wall - startup, 0.001)
     skipped = next((line for line in done.stdout.splitlines() if line.startswith("skipped:")), "")
     bench.data["fhir_import"] = {
-        "source": str(source),
+        "source": in_repository(source),
         "bundles": len(bundles),
         "resources_read": read,
         **counts,

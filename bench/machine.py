@@ -14,6 +14,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def in_repository(path: str | Path) -> str:
+    """A path as results record it: relative to the checkout when inside it, so a result file
+    names no one's machine."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def _first(path: str, prefix: str) -> str:
     try:
         for line in Path(path).read_text().splitlines():

@@ -47,7 +47,7 @@ from tqdm import tqdm
 
 from bench import fhir, load
 from bench import sessions as session_bench
-from bench.machine import ROOT, describe, git_commit
+from bench.machine import ROOT, describe, git_commit, in_repository
 from bench.sqlrows import WeightWriter, connect
 
 RESULTS = ROOT / "bench" / "results"
@@ -491,7 +491,7 @@ class Bench:
                 "raw_seconds": self.options.raw_seconds,
                 "warmup_seconds": self.options.warmup,
                 "fhir_seconds": self.options.fhir_seconds,
-                "fhir_import_source": self.options.synthea,
+                "fhir_import_source": in_repository(self.options.synthea),
                 "sessions_seconds": self.options.sessions_seconds,
                 "database": "SQLite, production PRAGMAs (WAL, synchronous=FULL)",
                 "auth": AUTH_NOTE,

@@ -162,7 +162,7 @@ def test_bad_portal_input_writes_neither_intake_nor_alert(prescriber):
     del data["pregnant"]
     response = client.post(URL, data)
     assert response.status_code == 400
-    assert b'id="pregnant-error"' in response.content
+    assert b'id="id_pregnant-error"' in response.content  # the message next to its field
     too_long = client.post(URL, answers(suicidal_ideation=WITH_PLAN, medication_changes="x" * 1001))
     assert too_long.status_code == 400
     assert (intake_count(), alerts(), audit_count()) == (0, [], before)

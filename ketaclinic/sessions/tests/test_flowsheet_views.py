@@ -186,7 +186,7 @@ def test_prechecks_gate_and_prescriber_override(
         headers=HX,
     )
     assert overridden.status_code == 200
-    assert b"proceed-with-override" in overridden.content
+    assert b"Passed with a prescriber&#x27;s override" in overridden.content
     assert fresh(session).state == "prechecks_passed"
 
 
