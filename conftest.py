@@ -48,19 +48,29 @@ def _reaches_database(item: pytest.Item) -> bool:
     return bool(_DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())))
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On PostgreSQL (`make test-pg`) run only the tests that use the database.
+def _runs_on_postgresql(item: pytest.Item) -> bool:
+    return _reaches_database(item) and item.get_closest_marker("browser") is None
 
-    The others (pure domain rules, property tests, tests that start their own SQLite servers)
-    already ran in `make test` and would give the same result again; running them twice cost CI
-    minutes it does not have. They are reported as deselected, not skipped.
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL (`make test-pg`) run the tests that use the database, except the Chromium
+    flows.
+
+    Tests that never reach the database (pure domain rules, property tests, tests that start
+    their own SQLite servers) already ran in `make test` and would give the same result again.
+    The Chromium flows test the screens, which are the same whatever the engine; everything
+    they do goes through services and API routes whose own tests run on PostgreSQL (locking,
+    constraints, concurrency). Running both twice cost CI minutes it does not have. Both kinds
+    are reported as deselected, not skipped; `KETACLINIC_PG_ALL=1` runs everything.
     """
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         return
-    kept = [item for item in items if _reaches_database(item)]
+    if os.environ.get("KETACLINIC_PG_ALL") == "1":
+        return
+    kept = [item for item in items if _runs_on_postgresql(item)]
     if len(kept) == len(items):
         return
-    config.hook.pytest_deselected(items=[item for item in items if not _reaches_database(item)])
+    config.hook.pytest_deselected(items=[item for item in items if not _runs_on_postgresql(item)])
     items[:] = kept
 
 
