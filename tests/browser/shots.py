@@ -1,7 +1,7 @@
 """Key screens of a small demo clinic, screenshotted for review (test-results/screenshots/).
 
-Used by the clinic walk test ("after" shots) and once, by hand, before the issue-15 redesign
-("before" shots): `KETACLINIC_SHOTS=before pytest tests/browser/test_clinic_walk.py -k key_screens`.
+Used by the clinic walk test. The "before" shots of the issue-15 redesign were taken once with
+this helper on the code before its first commit (7f139d6); they are review material, not a test.
 """
 
 from __future__ import annotations

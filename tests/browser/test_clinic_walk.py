@@ -14,7 +14,6 @@ Today page shows it; finally the key screens are shot again into screenshots/aft
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -196,14 +195,6 @@ def test_every_role_walks_its_main_pages_on_desktop_and_phone(
 
     shots = key_screens(browser, base, demo["members"], SHOTS_DIR / "after")
     assert all(p.exists() for p in shots)
-
-
-@pytest.mark.skipif(os.environ.get("KETACLINIC_SHOTS") != "before", reason="taken once by hand")
-def test_key_screens_before(page: Any, live_server: Any, demo: dict[str, Any]) -> None:
-    paths = key_screens(
-        page.context.browser, live_server.url, demo["members"], SHOTS_DIR / "before"
-    )
-    print("\n".join(map(str, paths)))
 
 
 @pytest.mark.parametrize(
