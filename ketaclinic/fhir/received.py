@@ -256,17 +256,7 @@ def generic_create(
     audit: bool = True,
 ) -> StoredResource:
     actor.require(Cap.CLINICAL_EDIT)
-    row = StoredResource(
-        organization=actor.organization,
-        resource_type=resource_type,
-        resource_id=str(uuid.uuid4()),
-        resource=_clean(raw),
-        generic=True,
-        source=source,
-        recorded_by=actor.user,
-        **_columns(actor, resource_type, resource, raw),
-    )
-    _stamp(row)
+    row = generic_build(actor, resource_type, resource, raw, source=source)
     row.save(force_insert=True)
     if audit:
         _audit(actor, row, "create")
