@@ -113,6 +113,19 @@ def weigh(actor: Actor, patient: Patient, kg: int | str, at: datetime) -> None:
         chart.weight_record(actor=actor, patient=patient, value=str(kg), unit="kg", measured_at=at)
 
 
+def _resting_bp(nurse: Actor, patient: Patient, at: datetime) -> None:
+    chart.vital_sign_record(
+        actor=nurse,
+        patient=patient,
+        kind="bp",
+        value=RESTING_BP[0],
+        value_diastolic=RESTING_BP[1],
+        unit="mm[Hg]",
+        code="85354-9",  # LOINC blood pressure panel
+        measured_at=at,
+    )
+
+
 def screen_eligible(
     prescriber: Actor, nurse: Actor, patient: Patient, route: str, at: datetime
 ) -> None:
@@ -120,16 +133,7 @@ def screen_eligible(
     from ketaclinic.screening import services as screening
 
     with clock.replaying(at):
-        chart.vital_sign_record(
-            actor=nurse,
-            patient=patient,
-            kind="bp",
-            value=RESTING_BP[0],
-            value_diastolic=RESTING_BP[1],
-            unit="mm[Hg]",
-            code="85354-9",
-            measured_at=at,
-        )
+        _resting_bp(nurse, patient, at)
         screening.intake_record(actor=nurse, patient=patient, data=dict(CLEAN_INTAKE))
     with clock.replaying(at + timedelta(minutes=20)):
         evaluation = screening.screening_evaluate(actor=prescriber, patient=patient)
@@ -147,16 +151,7 @@ def rescreen(prescriber: Actor, nurse: Actor, patient: Patient, route: str, at: 
     from ketaclinic.screening import services as screening
 
     with clock.replaying(at):
-        chart.vital_sign_record(
-            actor=nurse,
-            patient=patient,
-            kind="bp",
-            value=RESTING_BP[0],
-            value_diastolic=RESTING_BP[1],
-            unit="mm[Hg]",
-            code="85354-9",
-            measured_at=at,
-        )
+        _resting_bp(nurse, patient, at)
         evaluation = screening.screening_evaluate(actor=prescriber, patient=patient)
         for decision in evaluation.decisions.filter(route=route):
             screening.screening_decision_review(
