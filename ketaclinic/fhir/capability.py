@@ -12,8 +12,9 @@ SOFTWARE_VERSION = "0.1.0"
 PUBLISHED = "2026-01-01"
 
 
-# Reference parameters an _include follows (ketaclinic/fhir/include.py): to the patient.
-INCLUDABLE = ("patient", "subject")
+# Reference parameters an _include follows (ketaclinic/fhir/include.py): to the patient, and
+# Provenance.target to whatever the Provenance is about.
+INCLUDABLE = ("patient", "subject", "target")
 
 
 def _may_point_to(param: str, target: str) -> bool:

@@ -18,6 +18,8 @@ from ketaclinic.fhir.search import MAX_COUNT, SearchRequest
 
 # Reference search parameters an _include may follow, and the element that holds the reference.
 PATIENT_REFERENCES = {"patient": ("patient", "subject"), "subject": ("subject", "patient")}
+# Reference parameters to any type, by the type that holds them (the element has the same name).
+TARGET_REFERENCES = {"Provenance": ("target",)}
 SUBSETTED = {
     "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
     "code": "SUBSETTED",
@@ -116,16 +118,22 @@ def _parse(value: str, what: str) -> tuple[str, str]:
 def _include(
     actor: Actor, handler: Any, value: str, bundle: dict[str, Any], base_url: str
 ) -> list[dict[str, Any]]:
-    """Type:patient / Type:subject on a search of that type: the patients the matches point to."""
+    """Type:patient / Type:subject on a search of that type: the patients the matches point to;
+    Provenance:target: the resources the matching Provenances are about."""
     source, param = _parse(value, "_include")
+    if source == handler.type and param in TARGET_REFERENCES.get(handler.type, ()):
+        return _include_targets(actor, param, bundle, base_url)
     if source != handler.type or param not in PATIENT_REFERENCES:
+        supported = [
+            f"{handler.type}:{p}" for p in PATIENT_REFERENCES if p in handler.search_params
+        ]
+        supported += [f"{handler.type}:{p}" for p in TARGET_REFERENCES.get(handler.type, ())]
         raise FhirError(
             400,
-            f"_include={value} is not supported; supported: {handler.type}:patient and "
-            f"{handler.type}:subject.",
+            f"_include={value} is not supported; supported: {', '.join(supported) or 'none'}.",
         )
     ids: list[uuid.UUID] = []
-    for entry in bundle["entry"]:
+    for entry in _matches(bundle):
         resource = entry["resource"]
         for key in PATIENT_REFERENCES[param]:
             ref = (resource.get(key) or {}).get("reference", "")
@@ -135,10 +143,20 @@ def _include(
                 except ValueError:
                     pass
                 break
+    return _patients(actor, ids, base_url)
+
+
+def _matches(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for e in bundle["entry"] if e.get("search", {}).get("mode") == "match"]
+
+
+def _patients(actor: Actor, ids: list[uuid.UUID], base_url: str) -> list[dict[str, Any]]:
+    """The patients with these ids, each read audited (one query for the lot)."""
     if not ids:
         return []
     from ketaclinic.fhir import mappers
     from ketaclinic.fhir.common import emit
+    from ketaclinic.fhir.received import overlay
     from ketaclinic.patients.models import Patient
 
     actor.require(Cap.PATIENT_VIEW)
@@ -147,14 +165,57 @@ def _include(
         audit_record(
             actor=actor, action="fhir.patient.read", patient_id=patient.public_id, obj=patient
         )
+    resources = overlay([emit(mappers.patient_to_fhir(p)) for p in patients])
     return [
         {
-            "fullUrl": f"{base_url}Patient/{p.public_id}",
-            "resource": emit(mappers.patient_to_fhir(p)),
+            "fullUrl": f"{base_url}Patient/{r['id']}",
+            "resource": r,
             "search": {"mode": "include"},
         }
-        for p in patients
+        for r in resources
     ]
+
+
+def _include_targets(
+    actor: Actor, param: str, bundle: dict[str, Any], base_url: str
+) -> list[dict[str, Any]]:
+    """The resources the matches reference in `param` (any type): one search by `_id` per type,
+    so each is read with that type's permission and audit; a reference this server cannot
+    resolve (another server's, a type without `_id` search, a deleted resource) is left out."""
+    from ketaclinic.fhir.received import reference_key
+    from ketaclinic.fhir.registry import HANDLERS, run_search
+
+    wanted: dict[str, list[str]] = {}
+    for entry in _matches(bundle):
+        value = entry["resource"].get(param)
+        for ref in value if isinstance(value, list) else [value]:
+            key = reference_key(ref.get("reference") if isinstance(ref, dict) else None)
+            if key:
+                kind, _, rid = key.partition("/")
+                if rid not in wanted.setdefault(kind, []):
+                    wanted[kind].append(rid)
+    found: list[dict[str, Any]] = []
+    for kind, ids in wanted.items():
+        if kind == "Patient":
+            found += _patients(actor, [k for i in ids if (k := _uuid(i))], base_url)
+            continue
+        target = HANDLERS.get(kind)
+        if target is None or "_id" not in target.search_params:
+            continue
+        for start in range(0, len(ids), MAX_COUNT):
+            query = QueryDict(mutable=True)
+            query["_id"] = ",".join(ids[start : start + MAX_COUNT])
+            query["_count"] = str(MAX_COUNT)
+            result = run_search(actor, target, query, base_url, strict=True)
+            found += [{**e, "search": {"mode": "include"}} for e in _matches(result)]
+    return found
+
+
+def _uuid(raw: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
 
 
 def _revinclude(
@@ -172,11 +233,7 @@ def _revinclude(
         or target.search_params.get(param) != "reference"
     ):
         raise FhirError(400, f"_revinclude={value} is not supported by this server.")
-    refs = [
-        f"{e['resource']['resourceType']}/{e['resource']['id']}"
-        for e in bundle["entry"]
-        if e.get("search", {}).get("mode") == "match"
-    ]
+    refs = [f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in _matches(bundle)]
     if not refs:
         return [], ""
     query = QueryDict(mutable=True)
@@ -189,8 +246,4 @@ def _revinclude(
             f"_revinclude={value} found {found['total']} resources; the first {MAX_COUNT} are "
             "included (search them directly for the rest)."
         )
-    return [
-        {**e, "search": {"mode": "include"}}
-        for e in found["entry"]
-        if e.get("search", {}).get("mode") == "match"
-    ], warning
+    return [{**e, "search": {"mode": "include"}} for e in _matches(found)], warning

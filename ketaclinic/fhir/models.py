@@ -47,6 +47,9 @@ class StoredResource(models.Model):
     codes = models.TextField(blank=True)
     categories = models.TextField(blank=True)
     status = models.CharField(max_length=40, blank=True)
+    # Reference search columns (Provenance.target): " Type/id " per reference, for `target=` and
+    # `_revinclude=Provenance:target` (a scan of this type's rows only, by the index on type).
+    targets = models.TextField(blank=True)
     effective = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.API)
     # What makes an imported resource the same on a second run (identifier, else the sender's

@@ -48,6 +48,8 @@ class Spec:
     category: str | None = None
     dates: tuple[str, ...] = ()
     patient_required: bool = False
+    # The element holding the references the `target` search parameter follows.
+    targets: str | None = None
 
 
 GENERIC: dict[str, Spec] = {
@@ -72,7 +74,7 @@ GENERIC: dict[str, Spec] = {
         patient_required=True,
     ),
     "DocumentReference": Spec(patient="subject", code="type", category="category", dates=("date",)),
-    "Provenance": Spec(code="activity", dates=("recorded",)),
+    "Provenance": Spec(code="activity", dates=("recorded",), targets="target"),
     "Procedure": Spec(
         patient="subject",
         code="code",
@@ -227,7 +229,33 @@ def _columns(
         "categories": _tokens(raw.get(spec.category)) if spec.category else "",
         "status": status[:40] if isinstance(status, str) else "",
         "effective": _effective(raw, spec, resource_type),
+        "targets": target_tokens(raw.get(spec.targets)) if spec.targets else "",
     }
+
+
+def target_tokens(value: Any) -> str:
+    """' Type/id ' for every literal reference in a Reference (or a list of them), absolute URLs
+    and version suffixes reduced to Type/id, so `target=Patient/x` finds them all."""
+    refs = value if isinstance(value, list) else [value]
+    out = []
+    for ref in refs:
+        key = reference_key((ref or {}).get("reference") if isinstance(ref, dict) else None)
+        if key:
+            out.append(key)
+    return (" " + " ".join(out) + " ") if out else ""
+
+
+def reference_key(reference: str | None) -> str:
+    """'Type/id' of a literal reference ('Type/id', 'http://host/fhir/Type/id', with or without
+    '/_history/v'); '' for a urn:uuid, a contained or a search reference."""
+    if not reference or reference.startswith(("#", "urn:")) or "?" in reference:
+        return ""
+    parts = reference.rstrip("/").split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    if len(parts) < 2 or not parts[-2][:1].isupper():
+        return ""
+    return f"{parts[-2]}/{parts[-1]}"
 
 
 def _clean(raw: dict[str, Any]) -> dict[str, Any]:
@@ -399,6 +427,7 @@ GENERIC_PARAMS = {
     "category": "token",
     "date": "date",
     "status": "token",
+    "target": "reference",
 }
 
 
@@ -433,6 +462,15 @@ def generic_filter(name: str, values: list[str]) -> Q | None:
         return any_of(values, lambda v: date_q("effective", v))
     if name == "status":
         return Q(status__in=[token(v)[1] for v in values])
+    if name == "target":
+
+        def target(value: str) -> Q:
+            key = reference_key(value)
+            if key:
+                return Q(targets__contains=f" {key} ")
+            return Q(targets__contains=f"/{value} ") if value else Q(pk__in=[])
+
+        return any_of(values, target)
     return None
 
 
@@ -542,6 +580,9 @@ def resolve_late_references(
             ).first()
             if row is not None:
                 row.resource = _replace(row.resource, refs)
-                row.save(update_fields=["resource"])
+                spec = GENERIC.get(row.resource_type)
+                if row.generic and spec is not None and spec.targets:
+                    row.targets = target_tokens(row.resource.get(spec.targets))
+                row.save(update_fields=["resource", "targets"])
         out.append(fixed)
     return out

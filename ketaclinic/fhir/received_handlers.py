@@ -242,6 +242,7 @@ for _type, _spec in received.GENERIC.items():
         and (k != "code" or _spec.code)
         and (k != "category" or _spec.category)
         and (k != "date" or _spec.dates)
+        and (k != "target" or _spec.targets)
     }
     _base = HANDLERS.get(_type)
     if _base is None:

@@ -185,6 +185,8 @@ def test_every_declared_search_parameter_is_answered(
             assert response.status_code in allowed, (resource["type"], name, response.content)
             if response.status_code == 200 and name not in ("category",):
                 assert response.json()["total"] == 0, (resource["type"], name)
+        if resource["type"] == "Slot":
+            continue  # as above: a Slot search names its schedule
         for include in resource.get("searchInclude", []) + resource.get("searchRevInclude", []):
             key = "_include" if include in resource.get("searchInclude", []) else "_revinclude"
             response = client.get(BASE + resource["type"], {key: include}, headers=STRICT)
