@@ -241,9 +241,10 @@ def _revinclude(
     query["_count"] = str(MAX_COUNT)
     found = run_search(actor, target, query, base_url, strict=True)
     warning = ""
-    if found["total"] > MAX_COUNT:
+    # Bundle.total is left out when more pages follow (search.py): the next link says so.
+    if any(link["relation"] == "next" for link in found["link"]):
         warning = (
-            f"_revinclude={value} found {found['total']} resources; the first {MAX_COUNT} are "
-            "included (search them directly for the rest)."
+            f"_revinclude={value} found more than {MAX_COUNT} resources; the first {MAX_COUNT} "
+            "are included (search them directly for the rest)."
         )
     return [{**e, "search": {"mode": "include"}} for e in _matches(found)], warning

@@ -191,3 +191,25 @@ def test_every_declared_search_parameter_is_answered(
             key = "_include" if include in resource.get("searchInclude", []) else "_revinclude"
             response = client.get(BASE + resource["type"], {key: include}, headers=STRICT)
             assert response.status_code in (200, 403), (resource["type"], include, response.content)
+
+
+def test_revinclude_past_its_cap_includes_the_first_and_says_so(
+    client: Client, people: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More matches than a _revinclude carries: the first are included and an OperationOutcome
+    says the rest were left out (was a 500: Bundle.total is left out when more pages follow)."""
+    from ketaclinic.fhir import include
+
+    monkeypatch.setattr(include, "MAX_COUNT", 2)
+    marie = people["marie"]
+    for value in (60, 61, 62):
+        assert post(client, BASE + "Observation", weight_json(marie, value)).status_code == 201
+    response = client.get(BASE + "Patient", {"_id": marie, "_revinclude": "Observation:patient"})
+    assert response.status_code == 200, response.content
+    entries = valid(response.json())["entry"]
+    assert [e["resource"]["resourceType"] for e in entries if e["search"]["mode"] == "include"] == [
+        "Observation",
+        "Observation",
+    ]
+    outcome = [e["resource"] for e in entries if e["search"]["mode"] == "outcome"]
+    assert "more than 2" in outcome[0]["issue"][0]["diagnostics"]
