@@ -121,6 +121,7 @@ PARITY: dict[str, str] = {
     "setup:staff-deactivate": "POST /api/v1/setup/staff/{user_id}/deactivate",
     "setup:role-change-decide": "POST /api/v1/setup/role-changes/{change_id}/approve",
     "setup:escalation": "PUT /api/v1/setup/escalation",
+    "setup:patient-pages": "PUT /api/v1/setup/patient-portal",
     # messaging
     "messaging:contact-set": "PUT /api/v1/patients/{patient_id}/contact/{channel}",
     "messaging:policy": "PUT /api/v1/messaging/policy",
@@ -177,6 +178,10 @@ NOT_AN_API_ACTION: dict[str, str] = {
     "front-door": "the public's consult request (no account, CSRF and honeypot); staff list and "
     "convert the requests through GET/POST /api/v1/scheduling/leads",
     "portal:logout": "ends the patient's browser session",
+    "portal:sign-in-link-request": "the patient asks for a sign-in link for their own browser "
+    "(no token exists for a patient); the clinic turns the links on with "
+    "PUT /api/v1/setup/patient-portal",
+    "portal:sign-in": "the patient signs their own browser in with an e-mailed one-time link",
     "portal:invite": "the patient sets a password from an emailed one-time link",
     "portal:measure": "the patient answers a one-time link; staff record answers with "
     "POST /api/v1/patients/{patient_id}/responses",

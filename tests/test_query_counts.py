@@ -86,6 +86,7 @@ API_MAX: dict[str, int] = {
     "/api/v1/setup/clinics": 1,  # 200
     "/api/v1/setup/escalation": 1,  # 200
     "/api/v1/setup/locations": 1,  # 200
+    "/api/v1/setup/patient-portal": 1,  # 200
     "/api/v1/setup/products": 1,  # 200
     "/api/v1/setup/role-changes": 1,  # 200
     "/api/v1/setup/staff": 1,  # 200

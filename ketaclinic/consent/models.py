@@ -163,3 +163,21 @@ class PortalAccount(PublicIdModel):
 
     def __str__(self) -> str:
         return f"portal account of {self.patient}"
+
+
+class SignInLinkRequest(models.Model):
+    """One request for an e-mailed portal sign-in link, kept only to limit how often one address
+    may ask (consent.sign_in_links). Holds a SHA-256 of the address, never the address, and names
+    no organization: the limit applies before anyone knows whether the address is a patient's."""
+
+    address_hash = models.CharField(max_length=64)
+    requested_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["address_hash", "requested_at"], name="sign_in_request_address"),
+            models.Index(fields=["requested_at"], name="sign_in_request_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"sign-in link request at {self.requested_at:%Y-%m-%d %H:%M}"

@@ -27,10 +27,11 @@ class LinkRefused(DomainError):
 
     code = "link-refused"
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, link: OneTimeLink | None = None) -> None:
         super().__init__(detail)
         self.reason = reason
         self.status = 404 if reason == "invalid" else 410
+        self.link = link  # the link found, when it was used or has expired (for the audit)
 
 
 def _hash(secret: str) -> str:
@@ -82,9 +83,11 @@ def link_resolve(token: str, *, purpose: str, now: datetime) -> OneTimeLink:
     if link is None:
         raise LinkRefused("invalid", "This link is not valid.")
     if link.used_at is not None:
-        raise LinkRefused("used", "This link has already been used. Each link works once.")
+        raise LinkRefused("used", "This link has already been used. Each link works once.", link)
     if link.expires_at <= now:
-        raise LinkRefused("expired", "This link has expired. Please ask the clinic for a new one.")
+        raise LinkRefused(
+            "expired", "This link has expired. Please ask the clinic for a new one.", link
+        )
     return link
 
 

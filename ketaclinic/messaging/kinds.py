@@ -23,6 +23,7 @@ KINDS = {
     for kind in (
         MessageKind("measure_link", "Questionnaire link"),
         MessageKind("portal_invite", "Portal invitation (consent forms)"),
+        MessageKind("portal_sign_in", "Portal sign-in link (asked for by the patient)"),
         MessageKind("appointment_confirmation", "Appointment confirmation"),
         MessageKind("appointment_reminder", "Appointment reminder"),
         MessageKind("appointment_cancelled", "Appointment cancellation"),

@@ -9,11 +9,14 @@ one secret a message may carry (a one-time link's URL) is kept sealed in `sealed
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django_scopes import ScopedManager
 
 from ketaclinic.accounts.models import Organization, User
 from ketaclinic.core.models import PublicIdModel, TimeStamped
+from ketaclinic.messaging.crisis import US_DEFAULTS, CrisisLines
 from ketaclinic.messaging.kinds import kind_label
 from ketaclinic.patients.models import Patient
 
@@ -146,3 +149,53 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.outcome} at {self.attempted_at:%Y-%m-%d %H:%M}"
+
+
+class PatientPagesPolicy(models.Model):
+    """One published version of what the clinic's patient-facing pages offer and say: whether a
+    patient may sign in to the portal with a link e-mailed on request (off until the clinic turns
+    it on), and the crisis numbers every patient page and message shows (US defaults, cited in
+    docs/sources/portal.md). Never edited: a change is a new row; the newest version applies."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    version = models.PositiveIntegerField()
+    sign_in_links_allowed = models.BooleanField(default=False)
+    crisis_line_number = models.CharField(max_length=20, default=US_DEFAULTS.line_number)
+    crisis_line_name = models.CharField(max_length=80, default=US_DEFAULTS.line_name)
+    crisis_line_name_es = models.CharField(
+        max_length=80, blank=True, default=US_DEFAULTS.line_name_es
+    )
+    crisis_line_takes_texts = models.BooleanField(default=US_DEFAULTS.line_takes_texts)
+    emergency_number = models.CharField(max_length=20, default=US_DEFAULTS.emergency_number)
+    note = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "version"], name="patient_pages_policy_version_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"patient pages policy v{self.version}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise PermissionError("A published policy is immutable; publish a new version")
+        super().save(*args, **kwargs)
+
+    @property
+    def crisis_lines(self) -> CrisisLines:
+        return CrisisLines(
+            line_number=self.crisis_line_number,
+            line_name=self.crisis_line_name,
+            line_name_es=self.crisis_line_name_es,
+            line_takes_texts=self.crisis_line_takes_texts,
+            emergency_number=self.emergency_number,
+        )

@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from ketaclinic.accounts.models import Clinic, Organization
 from ketaclinic.messaging.models import Message
+from ketaclinic.messaging.patient_pages import crisis_lines
 from ketaclinic.messaging.services import (
     message_send,
     on_call_recipients,
@@ -42,6 +43,8 @@ def clinic_context(organization: Organization, clinic: Clinic | None = None) -> 
         "clinic_phone": clinic.phone if clinic else "",
         "address": clinic.address if clinic else "",
         "time_zone": clinic.time_zone if clinic else "UTC",
+        # The clinic's own crisis numbers (Set-up > Patient portal), in the words of every page.
+        "crisis_sentence": crisis_lines(organization).sentence(),
     }
 
 
@@ -52,8 +55,10 @@ def send_link_message(
     kind: str,
     path: str,
     expires_at: datetime,
+    channel: str | None = None,
 ) -> Message | None:
-    """Send a one-time link (a questionnaire, a portal invitation) to the patient, if allowed."""
+    """Send a one-time link (a questionnaire, a portal invitation) to the patient, if allowed;
+    on `channel` only when given (a sign-in link goes by e-mail only)."""
     context = clinic_context(organization)
     context["expires"] = local_time_text(expires_at, context["time_zone"])
     return message_send(
@@ -61,6 +66,7 @@ def send_link_message(
         patient=patient,
         kind=kind,
         context=context,
+        channel=channel,
         secret={"url": public_url(path)},
     )
 

@@ -34,6 +34,7 @@ from ketaclinic.core.forms import add_domain_errors
 from ketaclinic.core.http import client_address
 from ketaclinic.core.links import LinkRefused
 from ketaclinic.measures.selectors import pending_questionnaires
+from ketaclinic.messaging.patient_pages import sign_in_links_offered
 from ketaclinic.scheduling.selectors import upcoming_visits
 from ketaclinic.screening.selectors import intake_current
 from ketaclinic.sessions.models import TreatmentSession
@@ -108,8 +109,26 @@ def portal_login(request: HttpRequest) -> HttpResponse:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             return redirect("portal:home")
         form.add_error(None, "E-mail, username or password is not right.")
-    status = 400 if form.errors else 200
-    return TemplateResponse(request, "portal/login.html", {"form": form}, status=status)
+    return login_page(request, form=form, status=400 if form.errors else 200)
+
+
+def login_page(
+    request: HttpRequest,
+    *,
+    form: forms.Form | None = None,
+    link_form: forms.Form | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The login page: the password form, and the sign-in link form where a clinic offers it."""
+    from ketaclinic.portal.sign_in_views import TTL_MINUTES, SignInLinkForm
+
+    offered = sign_in_links_offered()
+    context = {
+        "form": form or PortalLoginForm(),
+        "link_form": (link_form or SignInLinkForm(prefix="link")) if offered else None,
+        "ttl_minutes": TTL_MINUTES,
+    }
+    return TemplateResponse(request, "portal/login.html", context, status=status)
 
 
 def _has_portal_account(user: Any) -> bool:
@@ -156,6 +175,7 @@ def portal_home(request: HttpRequest, account: PortalAccount) -> HttpResponse:
     signatures = selectors.signatures_for_patient(account.patient)
     context = {
         "account": account,
+        "organization": account.organization,
         "patient": account.patient,
         "rows": rows,
         "signatures": signatures,
@@ -214,7 +234,8 @@ def portal_consent_revoke(
     if signature.patient_id != account.patient_id:
         raise NotFound("No such consent.")
     if request.method != "POST":
-        return TemplateResponse(request, "portal/consent_revoke.html", {"signature": signature})
+        context = {"signature": signature, "organization": account.organization}
+        return TemplateResponse(request, "portal/consent_revoke.html", context)
     services.consent_revoke(
         account=account, signature=signature, reason=request.POST.get("reason", "")
     )

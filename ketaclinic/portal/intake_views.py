@@ -13,14 +13,14 @@ from ketaclinic.consent.models import PortalAccount
 from ketaclinic.core.errors import DomainError
 from ketaclinic.core.forms import add_domain_errors
 from ketaclinic.core.http import client_address
+from ketaclinic.messaging.patient_pages import crisis_lines
 from ketaclinic.portal.auth_views import portal_view
 from ketaclinic.portal.forms import PortalIntakeForm
 from ketaclinic.screening import selectors, services
 
 CRISIS_MESSAGE = (
     "You told us you have thought about ending your life and have a plan or intend to act. "
-    "Your care team has been alerted. If you are in danger now, call or text 988 "
-    "(Suicide & Crisis Lifeline) or call 911."
+    "Your care team has been alerted. {crisis}"
 )
 
 
@@ -42,10 +42,16 @@ def portal_intake(request: HttpRequest, account: PortalAccount) -> HttpResponse:
             messages.success(request, "Thank you. Your health history was sent to your care team.")
             if intake.safety_alert is not None:  # type: ignore[attr-defined]
                 # The answer raised a clinician alert; the patient must not wait for the call.
-                messages.warning(request, CRISIS_MESSAGE)
+                crisis = crisis_lines(account.organization).sentence()
+                messages.warning(request, CRISIS_MESSAGE.format(crisis=crisis))
             return redirect("portal:home")
     # The medicines on file, so the patient reports only what is missing or changed.
     medications = selectors.intake_medications(patient)
-    context = {"form": form, "patient": patient, "medications": medications}
+    context = {
+        "form": form,
+        "patient": patient,
+        "medications": medications,
+        "crisis_sentence": crisis_lines(account.organization).sentence(),
+    }
     status = 400 if form.errors else 200
     return TemplateResponse(request, "portal/intake_form.html", context, status=status)

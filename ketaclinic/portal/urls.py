@@ -1,6 +1,12 @@
 from django.urls import path
 
-from ketaclinic.portal import appointment_views, auth_views, intake_views, views
+from ketaclinic.portal import (
+    appointment_views,
+    auth_views,
+    intake_views,
+    sign_in_views,
+    views,
+)
 
 app_name = "portal"
 
@@ -9,6 +15,8 @@ urlpatterns = [
     path("", auth_views.portal_home, name="home"),
     path("login/", auth_views.portal_login, name="login"),
     path("logout/", auth_views.portal_logout, name="logout"),
+    path("login/link/", sign_in_views.sign_in_link_request, name="sign-in-link-request"),
+    path("sign-in/<str:token>/", sign_in_views.sign_in, name="sign-in"),
     path("invite/<str:token>/", auth_views.invite_accept, name="invite"),
     path("intake/", intake_views.portal_intake, name="intake"),
     path("appointments/", appointment_views.appointments, name="appointments"),

@@ -16,9 +16,11 @@ from ketaclinic.core.links import LinkRefused, link_resolve
 from ketaclinic.measures.definitions import get_instrument
 from ketaclinic.measures.forms import QuestionnaireForm
 from ketaclinic.measures.services import LINK_PURPOSE, response_record
+from ketaclinic.messaging.patient_pages import crisis_lines
 from ketaclinic.patients.models import Patient
 
-# The portal's own words, in each language a measure may be offered in.
+# The portal's own words, in each language a measure may be offered in. The crisis sentence
+# ("safety") is the clinic's own (messaging.patient_pages), added per request.
 TEXT: dict[str, dict[str, str]] = {
     "en": {
         "intro": "Please answer every question. Your answers go to your care team at",
@@ -30,8 +32,6 @@ TEXT: dict[str, dict[str, str]] = {
         "safety_item": "Please check this answer carefully: your care team acts on it.",
         "thanks": "Thank you. Your answers were sent to your care team.",
         "flagged": "Your care team has been alerted and will contact you.",
-        "safety": "If you are thinking about hurting yourself, or are in danger now, call or "
-        "text 988 (Suicide & Crisis Lifeline) or call 911.",
         "refused": "This link cannot be used",
         "other_language": "Español",
     },
@@ -47,8 +47,6 @@ TEXT: dict[str, dict[str, str]] = {
         "safety_item": "Revise esta respuesta con cuidado: su equipo de atención actúa según ella.",
         "thanks": "Gracias. Sus respuestas se enviaron a su equipo de atención.",
         "flagged": "Su equipo de atención ha sido avisado y se pondrá en contacto con usted.",
-        "safety": "Si está pensando en hacerse daño o está en peligro ahora, llame o envíe un "
-        "mensaje de texto al 988 (Línea de Prevención del Suicidio y Crisis) o llame al 911.",
         "refused": "Este enlace no se puede usar",
         "other_language": "English",
     },
@@ -75,8 +73,9 @@ def measure(request: HttpRequest, token: str) -> HttpResponse:
         "instrument": instrument,
         "form": form,
         "language": language,
-        "text": TEXT[language],
+        "text": {**TEXT[language], "safety": crisis_lines(link.organization).sentence(language)},
         "clinic": link.organization.name,
+        "organization": link.organization,
         "other_language": next(
             (
                 code

@@ -199,7 +199,7 @@ def product_list(request: ActorRequest) -> Any:
 @router.post("/setup/products", response={201: ProductOut, **ERROR_RESPONSES})
 def product_create(request: ActorRequest, payload: ProductIn) -> Any:
     actor = _actor(request)
-    return Status(201, inventory.product_define(actor=actor, **payload.dict()))
+    return Status(201, inventory.product_define(actor=actor, **payload.model_dump()))
 
 
 @router.patch("/setup/products/{product_id}", response={200: ProductOut, **ERROR_RESPONSES})
@@ -450,3 +450,50 @@ class ChecklistItemOut(Schema):
 @router.get("/setup/checklist", response={200: list[ChecklistItemOut], **ERROR_RESPONSES})
 def checklist(request: ActorRequest) -> Any:
     return selectors.first_run_checklist(_actor(request))
+
+
+# --- patient portal: sign-in links and crisis numbers ---------------------------------------------
+
+
+class PatientPagesIn(Schema):
+    sign_in_links_allowed: bool
+    crisis_line_number: str = Field(..., max_length=20)
+    crisis_line_name: str = Field(..., max_length=80)
+    crisis_line_name_es: str = Field("", max_length=80)
+    crisis_line_takes_texts: bool
+    emergency_number: str = Field(..., max_length=20)
+    note: str = Field("", max_length=2000)
+
+
+class PatientPagesOut(PatientPagesIn):
+    version: int
+    sign_in_link_minutes: int
+
+
+def _patient_pages_out(policy: Any) -> dict[str, Any]:
+    from ketaclinic.consent.sign_in_links import SIGN_IN_TTL
+    from ketaclinic.messaging.patient_pages import FIELDS
+
+    return {
+        "version": policy.version,
+        "note": policy.note,
+        "sign_in_link_minutes": int(SIGN_IN_TTL.total_seconds() // 60),
+        **{field: getattr(policy, field) for field in FIELDS},
+    }
+
+
+@router.get("/setup/patient-portal", response={200: PatientPagesOut, **ERROR_RESPONSES})
+def patient_pages_get(request: ActorRequest) -> Any:
+    """Whether patients may sign in with an e-mailed link, and the crisis numbers they see."""
+    from ketaclinic.messaging.patient_pages import patient_pages_policy
+
+    return _patient_pages_out(patient_pages_policy(_actor(request).organization))
+
+
+@router.put("/setup/patient-portal", response={200: PatientPagesOut, **ERROR_RESPONSES})
+def patient_pages_put(request: ActorRequest, payload: PatientPagesIn) -> Any:
+    """Publish a new version (audited); numbers are checked as on the set-up screen."""
+    from ketaclinic.messaging.patient_pages import patient_pages_policy_publish
+
+    policy = patient_pages_policy_publish(actor=_actor(request), **payload.model_dump())
+    return _patient_pages_out(policy)

@@ -154,3 +154,38 @@ class EscalationForm(forms.Form):
         max_value=1440,
     )
     escalation_role = forms.ChoiceField(label="Escalate to", choices=ROLE_CHOICES)
+
+
+class PatientPagesForm(forms.Form):
+    """Sign-in links and crisis numbers (messaging.patient_pages); the service checks numbers."""
+
+    sign_in_links_allowed = forms.BooleanField(
+        required=False,
+        label="Patients may sign in to the portal with a link e-mailed to them",
+        help_text="Off by default. A patient asks for the link on the portal's login page; it "
+        "goes to the e-mail address the clinic has for them, works once and for 15 minutes.",
+    )
+    crisis_line_number = forms.CharField(
+        max_length=20,
+        label="Crisis line number",
+        help_text="Shown to every patient, and after an answer that raises a safety alert. "
+        "US default: 988.",
+    )
+    crisis_line_name = forms.CharField(
+        max_length=80, label="Crisis line name", help_text="US default: Suicide & Crisis Lifeline."
+    )
+    crisis_line_name_es = forms.CharField(
+        max_length=80,
+        required=False,
+        label="Crisis line name in Spanish",
+        help_text="Shown on Spanish questionnaires; left empty, the name above is used.",
+    )
+    crisis_line_takes_texts = forms.BooleanField(
+        required=False, label="The crisis line also takes text messages"
+    )
+    emergency_number = forms.CharField(
+        max_length=20, label="Emergency number", help_text="US default: 911."
+    )
+    note = forms.CharField(
+        max_length=2000, required=False, label="Why the change (kept with this version)"
+    )

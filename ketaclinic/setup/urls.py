@@ -29,4 +29,5 @@ urlpatterns = [
         name="role-change-decide",
     ),
     path("escalation/", views.escalation, name="escalation"),
+    path("patient-portal/", views.patient_pages, name="patient-pages"),
 ]

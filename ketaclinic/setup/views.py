@@ -26,6 +26,11 @@ from ketaclinic.core.errors import DomainError, NotFound
 from ketaclinic.core.forms import add_domain_errors
 from ketaclinic.inventory import services as inventory
 from ketaclinic.inventory.models import Product, StorageLocation
+from ketaclinic.messaging.patient_pages import FIELDS as PATIENT_PAGES_FIELDS
+from ketaclinic.messaging.patient_pages import (
+    patient_pages_policy,
+    patient_pages_policy_publish,
+)
 from ketaclinic.setup import forms, selectors, services
 
 
@@ -445,3 +450,21 @@ def escalation(request: ActorRequest) -> HttpResponse:
             return redirect("setup:escalation")
     context = {"form": form, "current": current, "clinics": list(selectors.clinics())}
     return TemplateResponse(request, "setup/escalation.html", context, status=_status(form))
+
+
+# --- patient portal: sign-in links and crisis numbers ------------------------------------------------
+
+
+@staff_view(Cap.SETUP_MANAGE)
+def patient_pages(request: ActorRequest) -> HttpResponse:
+    actor = request.actor
+    current = patient_pages_policy(actor.organization)
+    initial = {field: getattr(current, field) for field in PATIENT_PAGES_FIELDS}
+    form = forms.PatientPagesForm(request.POST or None, initial=initial)
+    if request.method == "POST":
+        policy = _submit(form, lambda data: patient_pages_policy_publish(actor=actor, **data))
+        if policy is not None:
+            messages.success(request, f"Patient portal settings saved (version {policy.version}).")
+            return redirect("setup:patient-pages")
+    context = {"form": form, "current": current, "lines": current.crisis_lines}
+    return TemplateResponse(request, "setup/patient_pages.html", context, status=_status(form))

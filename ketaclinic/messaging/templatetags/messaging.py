@@ -51,3 +51,12 @@ def messaging_channels_notice(context: Any) -> dict[str, Any]:
         "show": "messaging.policy.edit" in caps and not any(configured.values()),
         "configured": configured,
     }
+
+
+@register.simple_tag
+def crisis_lines(organization: Any) -> Any:
+    """The clinic's crisis numbers (Set-up > Patient portal; US defaults until it sets its own):
+    `{% crisis_lines organization as crisis %}`. One query."""
+    from ketaclinic.messaging.patient_pages import crisis_lines as lines_for
+
+    return lines_for(organization)

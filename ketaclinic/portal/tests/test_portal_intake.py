@@ -187,8 +187,9 @@ def test_the_portal_intake_page_query_count_and_staff_have_no_portal(
         for drug in ("Sertraline", "Bupropion", "Lamotrigine"):
             chart.medication_add(actor=prescriber, patient=patient, data={"drug_name": drug})
     _, client = portal_login(prescriber, patient)
-    # 10: one query finds the zone of the clinic treating the patient (portal times are local).
-    with django_assert_max_num_queries(10):
+    # 11: one query finds the zone of the clinic treating the patient (portal times are local),
+    # one reads the clinic's crisis numbers (Set-up > Patient portal).
+    with django_assert_max_num_queries(11):
         assert client.get(URL).status_code == 200
     # A staff login opens no portal page.
     assert staff_client(members["prescriber"]).get(URL).status_code == 302

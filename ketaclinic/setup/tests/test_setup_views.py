@@ -13,7 +13,16 @@ from ketaclinic.accounts.models import Chair, Clinic
 from ketaclinic.inventory.models import Product, StorageLocation
 
 pytestmark = pytest.mark.django_db
-PAGES = ["", "clinics/", "chairs/", "products/", "locations/", "staff/", "escalation/"]
+PAGES = [
+    "",
+    "clinics/",
+    "chairs/",
+    "products/",
+    "locations/",
+    "staff/",
+    "escalation/",
+    "patient-portal/",
+]
 
 
 @pytest.mark.parametrize("page", PAGES)

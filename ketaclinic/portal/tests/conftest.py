@@ -1,0 +1,1 @@
+from ketaclinic.messaging.tests.servers import smtp_inbox  # noqa: F401
