@@ -40,6 +40,10 @@ api.add_router("/", protocols_router)
 api.add_router("/", session_monitoring_router)
 
 urlpatterns = [
+    # The bearer-token interfaces first: most requests are theirs, and each URL pattern before
+    # them is tried on every request (no other pattern starts with these prefixes).
+    path("api/v1/", api.urls),
+    path("fhir/r4/", include("ketaclinic.fhir.urls")),
     path("healthz", healthz, name="healthz"),
     # Browsers ask for /favicon.ico whatever the page says; answer with the product's icon.
     path("favicon.ico", favicon, name="favicon"),
@@ -63,7 +67,5 @@ urlpatterns = [
     path("outcomes/", include("ketaclinic.outcomes.urls")),
     path("setup/", include("ketaclinic.setup.urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/", api.urls),
-    path("fhir/r4/", include("ketaclinic.fhir.urls")),
     path("", include("ketaclinic.core.urls")),
 ]

@@ -67,6 +67,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /api/ and /fhir/ (bearer tokens only) go down TOKEN_PATH_MIDDLEWARE below instead.
+    "ketaclinic.core.routing.TokenPathRouter",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # After WhiteNoise, so static files stay cacheable; every rendered response is no-store.
@@ -84,9 +86,23 @@ MIDDLEWARE = [
     "ketaclinic.accounts.phi_audit.PhiAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "ketaclinic.core.middleware.StaticPolicyCSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last, so that a locked-out login is answered before the view runs.
+    "axes.middleware.AxesMiddleware",
+]
+# The chain of the bearer-token interfaces (ketaclinic/core/routing.py): the same order without
+# what only a browser session uses (sessions, session auth, OTP, the 2FA redirect, messages,
+# htmx) and without static files (never under /api/ or /fhir/).
+TOKEN_PATH_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "ketaclinic.core.middleware.NoStoreMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "ketaclinic.accounts.middleware.TenantMiddleware",
+    "ketaclinic.accounts.phi_audit.PhiAuditMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "ketaclinic.core.middleware.StaticPolicyCSPMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 

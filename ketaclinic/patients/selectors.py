@@ -15,6 +15,7 @@ from django.db.models import Q, QuerySet, Subquery
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
+from ketaclinic.core import rows
 from ketaclinic.core.errors import NotFound
 from ketaclinic.patients.models import (
     Allergy,
@@ -47,7 +48,8 @@ def patient_get_for_actor(
     """The patient, if the actor's organization has it and the role may see it; else 404/403."""
     actor.require(capability)
     key = _as_uuid(public_id)
-    patient = Patient.objects.filter(public_id=key).first() if key else None
+    # One row by its unique key in the tenant scope, without compiling the query (core.rows).
+    patient = rows.one(Patient, public_id=key) if key else None
     if patient is None:
         audit_record(
             actor=actor,

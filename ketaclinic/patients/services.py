@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
-from ketaclinic.core import clock
+from ketaclinic.core import clock, rows
 from ketaclinic.core.errors import Conflict, FieldError, ValidationFailed
 from ketaclinic.core.validation import full_clean_or_raise
 from ketaclinic.patients import units
@@ -260,8 +260,8 @@ def entries_batched(*, actor: Actor, action: str, detail: dict[str, Any]) -> Ite
     by_model: dict[type[ChartEntry], list[ChartEntry]] = {}
     for entry in batch.entries:
         by_model.setdefault(type(entry), []).append(entry)
-    for model, rows in by_model.items():
-        model.objects.bulk_create(rows, batch_size=500)
+    for model, entries in by_model.items():
+        model.objects.bulk_create(entries, batch_size=500)
     if batch.entries:
         audit_record(
             actor=actor,
@@ -284,7 +284,7 @@ def _save_entry(actor: Actor, entry: Entry, action: str, detail: dict[str, Any])
         batch.entries.append(entry)
         return entry
     with transaction.atomic():
-        entry.save()
+        rows.insert(entry)  # entry.save()'s INSERT, built once (core.rows)
         audit_record(
             actor=actor, action=action, patient_id=entry.patient.public_id, obj=entry, detail=detail
         )

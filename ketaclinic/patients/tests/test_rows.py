@@ -1,0 +1,86 @@
+"""core.rows: the write API's one-row lookup and INSERT give what the ORM gives, inside the
+tenant scope (tested here on the patient chart's own models)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db.models.signals import post_save
+from django_scopes import ScopeError, scope, scopes_disabled
+
+from ketaclinic.core import rows
+from ketaclinic.patients.models import BodyWeight, Patient
+
+pytestmark = pytest.mark.django_db
+
+FIELDS = [f.attname for f in Patient._meta.concrete_fields]
+
+
+def test_one_returns_the_row_the_orm_returns(prescriber: Any, patient_a: Any) -> None:
+    with scope(organization=prescriber.organization):
+        fast = rows.one(Patient, public_id=patient_a.public_id)
+        orm = Patient.objects.get(public_id=patient_a.public_id)
+    assert fast is not None
+    assert {f: getattr(fast, f) for f in FIELDS} == {f: getattr(orm, f) for f in FIELDS}
+    assert fast.birth_date == patient_a.birth_date  # a date, not the stored text
+    assert fast._state.adding is False
+
+
+def test_one_stays_inside_the_tenant_scope(prescriber: Any, outsider: Any, patient_a: Any) -> None:
+    with scope(organization=outsider.organization):
+        assert rows.one(Patient, public_id=patient_a.public_id) is None
+    with pytest.raises(ScopeError):
+        rows.one(Patient, public_id=patient_a.public_id)
+    with scopes_disabled():
+        assert rows.one(Patient, public_id=patient_a.public_id) == patient_a
+    with scope(organization=[outsider.organization, prescriber.organization]):
+        assert rows.one(Patient, public_id=patient_a.public_id) == patient_a
+    with scope(organization=[]):
+        assert rows.one(Patient, public_id=patient_a.public_id) is None
+
+
+def _weight(actor: Any, patient: Any) -> BodyWeight:
+    return BodyWeight(
+        organization=actor.organization,
+        patient=patient,
+        recorded_by=actor.user,
+        weight_kg=Decimal("72.50"),
+        entered_value=Decimal("72.5"),
+        entered_unit="kg",
+        measured_at=patient.created_at,
+    )
+
+
+def test_insert_writes_the_row_save_would(prescriber: Any, patient_a: Any) -> None:
+    with scope(organization=prescriber.organization):
+        fast, slow = _weight(prescriber, patient_a), _weight(prescriber, patient_a)
+        rows.insert(fast)
+        slow.save()
+        assert fast.pk is not None
+        assert fast._state.adding is False
+        stored = BodyWeight.objects.get(pk=fast.pk)
+        again = BodyWeight.objects.get(pk=slow.pk)
+    skip = {"id", "public_id", "created_at", "updated_at"}
+    names = [f.attname for f in BodyWeight._meta.concrete_fields if f.attname not in skip]
+    assert {n: getattr(stored, n) for n in names} == {n: getattr(again, n) for n in names}
+    assert stored.public_id == fast.public_id
+    assert stored.created_at is not None
+    assert stored.updated_at == fast.updated_at
+
+
+def test_insert_is_save_when_someone_listens(prescriber: Any, patient_a: Any) -> None:
+    heard: list[Any] = []
+
+    def listener(sender: Any, instance: Any, created: bool, **_: Any) -> None:
+        heard.append((instance.pk, created))
+
+    post_save.connect(listener, sender=BodyWeight)
+    try:
+        with scope(organization=prescriber.organization):
+            weight = _weight(prescriber, patient_a)
+            rows.insert(weight)
+    finally:
+        post_save.disconnect(listener, sender=BodyWeight)
+    assert heard == [(weight.pk, True)]
