@@ -32,17 +32,20 @@ TYPE_ORDER = {
 
 
 def replace_references(value: Any, refs: dict[str, str]) -> Any:
+    """A copy of `value` with every `reference` string found in `refs` replaced. Called for every
+    imported resource, so strings and numbers are copied without a call of their own."""
     if isinstance(value, dict):
-        return {
-            k: (
-                refs.get(v, v)
-                if k == "reference" and isinstance(v, str)
-                else replace_references(v, refs)
-            )
-            for k, v in value.items()
-        }
+        out = {}
+        for k, v in value.items():
+            if isinstance(v, dict | list):
+                out[k] = replace_references(v, refs)
+            elif k == "reference" and isinstance(v, str):
+                out[k] = refs.get(v, v)
+            else:
+                out[k] = v
+        return out
     if isinstance(value, list):
-        return [replace_references(v, refs) for v in value]
+        return [replace_references(v, refs) if isinstance(v, dict | list) else v for v in value]
     return value
 
 

@@ -11,7 +11,8 @@ Unit of work: one Bundle, or CHUNK lines of an NDJSON file, in one transaction:
   identifier (MRN), chart rows by external_id, kept resources by their source key: identifier,
   else fullUrl, else Type/id), so a second run changes nothing;
 - chart rows checked one by one by the services' rules, then inserted with one INSERT per table
-  (`patients.services.entries_batched`), kept resources with one INSERT;
+  (`patients.services.entries_batched`); kept resources, and the received JSON beside new chart
+  rows and patients, with one executemany each (`core.bulk.insert_rows`, no model instances);
 - one audit event for the unit, with the counts.
 A resource the rules refuse is reported with its reason (and left out); the rest go on. NDJSON
 files are imported by parallel worker processes (`workers`), patients first.
@@ -19,13 +20,13 @@ files are imported by parallel worker processes (`workers`), patients first.
 Kept-as-received resources are checked structurally on import (known type, known top-level
 elements, ids, required bindings, profiles, dates of the indexed elements), not element by
 element through fhir.resources as the API does (2 ms per resource, the import's whole budget);
-chart types are fully validated because they feed the rules.
+JSON of the wrong shape that the structural check lets through is refused after a full
+validation names the element. Chart types are fully validated because they feed the rules.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -33,10 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from django.db import transaction
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
+from ketaclinic.core.bulk import insert_rows
 from ketaclinic.core.errors import DomainError
 from ketaclinic.fhir import mappers, observations, received
 from ketaclinic.fhir.bundles import replace_references
@@ -114,7 +117,7 @@ def iter_units(paths: Iterable[Path], chunk: int = CHUNK) -> Iterator[tuple[str,
         if file.suffix == ".ndjson":
             yield from _ndjson_units(file, chunk)
             continue
-        data = json.loads(file.read_text())
+        data = orjson.loads(file.read_bytes())
         if data.get("resourceType") == "Bundle":
             entries = sorted(
                 data.get("entry") or [],
@@ -128,10 +131,10 @@ def iter_units(paths: Iterable[Path], chunk: int = CHUNK) -> Iterator[tuple[str,
 def _ndjson_units(file: Path, chunk: int) -> Iterator[tuple[str, list[Item]]]:
     unit: list[Item] = []
     start = 1
-    with file.open() as lines:
+    with file.open("rb") as lines:
         for number, line in enumerate(lines, 1):
             if line.strip():
-                unit.append(("", json.loads(line)))
+                unit.append(("", orjson.loads(line)))
             if len(unit) >= chunk:
                 yield f"{file.name}:{start}-{number}", unit
                 unit, start = [], number + 1
@@ -164,11 +167,20 @@ def _fallback_key(full_url: str, raw: dict[str, Any]) -> str:
 
 
 class Importer:
-    def __init__(self, actor: Actor, *, refs: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        actor: Actor,
+        *,
+        refs: dict[str, str] | None = None,
+        patients: dict[str, Patient] | None = None,
+    ) -> None:
         self.actor = actor
         self.report = ImportReport()
         self.refs: dict[str, str] = dict(refs or {})  # sender's reference -> ours
-        self.patients: dict[str, Patient] = {}  # resolved once per run, by our id
+        # Resolved once per run, by our id (a worker process starts from the parent's).
+        self.patients: dict[str, Patient] = dict(patients or {})
+        # The unit's new clinical rows and their received JSON, kept beside them at the end.
+        self._beside: list[tuple[Any, dict[str, Any]]] = []
 
     def run(
         self,
@@ -189,12 +201,14 @@ class Importer:
 
     def unit(self, label: str, items: list[Item]) -> None:
         report = ImportReport()
+        self._beside = []
         with transaction.atomic():
             patients = [(u, r) for u, r in items if r.get("resourceType") == "Patient"]
             others = [(u, r) for u, r in items if r.get("resourceType") != "Patient"]
             for full_url, raw in patients:
                 self._guarded(report, raw, functools.partial(self.patient, full_url, raw))
             self._others(report, others)
+            self._insert_beside()
             audit_record(
                 actor=self.actor,
                 action="fhir.import.unit",
@@ -202,15 +216,27 @@ class Importer:
             )
         self.report.merge(report)
 
-    def _guarded(self, report: ImportReport, raw: dict[str, Any], work: Callable[[], str]) -> None:
+    def _guarded(
+        self,
+        report: ImportReport,
+        raw: dict[str, Any],
+        work: Callable[[], str],
+        *,
+        writes: bool = True,
+    ) -> None:
+        """`work` for one resource; a refusal is reported and the unit goes on. Work that
+        `writes` runs in a savepoint, undone if refused; a chart row created inside
+        `entries_batched` writes nothing until the unit's INSERTs, so needs none."""
         resource_type = str(raw.get("resourceType", "?"))
         label = f"{resource_type}/{raw.get('id', '?')}"
         try:
-            with transaction.atomic():
+            if writes:
+                with transaction.atomic():
+                    report.add(work(), resource_type)
+            else:
                 report.add(work(), resource_type)
         except FhirError as exc:
-            detail = "; ".join(m for _, m in exc.expressions)
-            report.add("rejected", resource_type, f"{label}: {exc.diagnostics} {detail}".strip())
+            report.add("rejected", resource_type, _refusal(label, exc))
         except DomainError as exc:
             fields = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
             report.add("rejected", resource_type, f"{label}: {exc.detail} {fields}".strip())
@@ -253,7 +279,7 @@ class Importer:
         for model in models:
             for found in model.objects.select_related("patient").filter(external_id__in=keys):
                 existing[found.external_id] = found
-        created: list[tuple[Any, dict[str, Any]]] = []
+        created = self._beside
         seen: set[str] = set()
         with services.entries_batched(
             actor=self.actor, action="patients.entries.imported", detail={"source": "fhir"}
@@ -273,24 +299,40 @@ class Importer:
                 ) -> str:
                     return self._chart_one(key, raw, t, row, created)
 
-                self._guarded(report, raw, work)
-        # Inserted now: the received JSON beside each new row, at the row's version.
-        StoredResource.objects.bulk_create(
+                self._guarded(report, raw, work, writes=row is not None)
+
+    def _insert_beside(self) -> None:
+        """The received JSON beside each new clinical row (patients and chart rows), at the row's
+        version, with one INSERT; a Patient's references to resources later in its Bundle (its
+        generalPractitioner) are resolved by now."""
+        insert_rows(
+            StoredResource,
             [
-                StoredResource(
-                    organization=self.actor.organization,
-                    resource_type=raw["resourceType"],
-                    resource_id=str(entry.public_id),
-                    version_id=version_id(entry.updated_at),
-                    patient=entry.patient,
-                    resource=received._clean(raw),
-                    recorded_at=entry.updated_at,
-                    recorded_by=self.actor.user,
-                    source=StoredResource.Source.IMPORT,
-                )
-                for entry, raw in created
+                {
+                    "organization_id": self.actor.organization.pk,
+                    "resource_type": raw["resourceType"],
+                    "resource_id": str(row.public_id),
+                    "version_id": version_id(row.updated_at),
+                    "patient_id": row.pk if isinstance(row, Patient) else row.patient_id,
+                    "resource": received.clean(
+                        replace_references(raw, self.refs) if isinstance(row, Patient) else raw
+                    ),
+                    "current": True,
+                    "deleted": False,
+                    "generic": False,
+                    "identifier_key": "",
+                    "codes": "",
+                    "categories": "",
+                    "targets": "",
+                    "status": "",
+                    "effective": None,
+                    "source": StoredResource.Source.IMPORT,
+                    "source_key": "",
+                    "recorded_at": row.updated_at,
+                    "recorded_by_id": self.actor.user.pk,
+                }
+                for row, raw in self._beside
             ],
-            batch_size=500,
         )
 
     def _chart_one(
@@ -345,7 +387,7 @@ class Importer:
         items: list[Item],
     ) -> None:
         url_of = {id(raw): url for url, raw in items}
-        rows: list[StoredResource] = []
+        rows: list[dict[str, Any]] = []
         seen: set[tuple[str, str]] = set()
         for key, raw, resource_type in kept:
             if (resource_type, key) in existing or (resource_type, key) in seen:
@@ -353,27 +395,33 @@ class Importer:
                 continue
             seen.add((resource_type, key))
             full_url = url_of.get(id(raw), "")
+            ours = self.refs.get(full_url, "")
             try:
                 data = replace_references(raw, self.refs)
                 light_check(data, resource_type)
-                row = received.generic_build(self.actor, resource_type, _Shim(data), data)
+                row = received.generic_values(
+                    self.actor,
+                    resource_type,
+                    _Shim(data),
+                    data,
+                    resource_id=ours.split("/", 1)[1] if ours else str(uuid.uuid4()),
+                )
             except FhirError as exc:
-                detail = "; ".join(m for _, m in exc.expressions)
                 label = f"{resource_type}/{raw.get('id', '?')}"
-                report.add("rejected", resource_type, f"{label}: {exc.diagnostics} {detail}")
+                report.add("rejected", resource_type, _refusal(label, exc))
                 continue
             except DomainError as exc:
                 label = f"{resource_type}/{raw.get('id', '?')}"
                 report.add("rejected", resource_type, f"{label}: {exc.detail}")
                 continue
-            ours = self.refs.get(full_url, "")
-            if ours:
-                row.resource_id = ours.split("/", 1)[1]
-            row.source_key = key
+            except (TypeError, AttributeError, ValueError, KeyError) as exc:
+                report.add("rejected", resource_type, _malformed(raw, resource_type, exc))
+                continue
+            row["source_key"] = key
             rows.append(row)
             report.add("imported", resource_type)
             report.kept_types[resource_type] += 1
-        StoredResource.objects.bulk_create(rows, batch_size=500)
+        insert_rows(StoredResource, rows)
 
     # --- patients, once per run -----------------------------------------------------------
 
@@ -386,7 +434,7 @@ class Importer:
         outcome = "imported"
         if patient is None:
             patient = services.patient_create(actor=self.actor, data=data)
-            received.keep_beside(self.actor, HANDLERS["Patient"].to_fhir(patient), raw, patient)
+            self._beside.append((patient, raw))
         else:
             before = patient.updated_at
             patient = services.patient_update(actor=self.actor, patient=patient, data=data)
@@ -397,6 +445,24 @@ class Importer:
             if key:
                 self.refs[key] = ours
         return outcome
+
+
+def _malformed(raw: dict[str, Any], resource_type: str, exc: Exception) -> str:
+    """Why a resource the structural check let through could not be read (JSON of the wrong
+    shape below the top level, such as an object where a string belongs): the full validation
+    names the element."""
+    label = f"{resource_type}/{raw.get('id', '?')}"
+    try:
+        parse_resource(raw, expected=resource_type)
+    except FhirError as error:
+        return _refusal(label, error)
+    return f"{label}: could not be read ({type(exc).__name__}: {exc})"
+
+
+def _refusal(label: str, error: FhirError) -> str:
+    """The report's line for a refused resource: what is wrong, and where (each element)."""
+    where = "; ".join(f"{path}: {message}" for path, message in error.expressions)
+    return f"{label}: {error.diagnostics}" + (f" [{where}]" if where else "")
 
 
 class _Shim:
@@ -435,7 +501,7 @@ def _work(task: tuple[str, list[Item]]) -> ImportReport:
     """One NDJSON chunk in a worker process (forked: Django is set up, the connection is new)."""
     from django_scopes import scope
 
-    importer = Importer(_worker["actor"], refs=_worker["refs"])
+    importer = Importer(_worker["actor"], refs=_worker["refs"], patients=_worker["patients"])
     with scope(organization=_worker["actor"].organization):
         importer.run([task])
     return importer.report
@@ -468,7 +534,7 @@ def run_import(
             importer.run([(label, unit)], progress)
     if not parallel:
         return importer.report
-    _worker.update(actor=actor, refs=importer.refs)
+    _worker.update(actor=actor, refs=importer.refs, patients=importer.patients)
     connections.close_all()
     context = multiprocessing.get_context("fork")
     with context.Pool(workers) as pool:

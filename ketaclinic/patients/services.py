@@ -16,6 +16,7 @@ from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock, rows
+from ketaclinic.core.bulk import insert_instances
 from ketaclinic.core.errors import Conflict, FieldError, ValidationFailed
 from ketaclinic.core.validation import full_clean_or_raise
 from ketaclinic.patients import units
@@ -261,7 +262,7 @@ def entries_batched(*, actor: Actor, action: str, detail: dict[str, Any]) -> Ite
     for entry in batch.entries:
         by_model.setdefault(type(entry), []).append(entry)
     for model, entries in by_model.items():
-        model.objects.bulk_create(entries, batch_size=500)
+        insert_instances(model, entries)  # the rows get no pk: they are known by public_id
     if batch.entries:
         audit_record(
             actor=actor,

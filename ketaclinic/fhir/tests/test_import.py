@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,8 +12,17 @@ from django.core.management import call_command
 from django_scopes import scope
 
 from ketaclinic.accounts.models import AuditEvent
+from ketaclinic.fhir.models import StoredResource
 from ketaclinic.fhir.tests.helpers import DATA
-from ketaclinic.patients.models import BodyWeight, Condition, Patient, VitalSign
+from ketaclinic.patients.models import (
+    Allergy,
+    BodyHeight,
+    BodyWeight,
+    Condition,
+    MedicationStatement,
+    Patient,
+    VitalSign,
+)
 
 pytestmark = pytest.mark.django_db
 SYNTHEA = DATA / "synthea-r4"
@@ -33,6 +44,28 @@ def _counts(org: Any) -> tuple[int, ...]:
             BodyWeight.objects.count(),
             VitalSign.objects.count(),
         )
+
+
+def _snapshot(org: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """Every imported row as stored: ids, versions, times and the received JSON."""
+    with scope(organization=org):
+        tables: dict[str, list[tuple[Any, ...]]] = {
+            "stored": sorted(
+                StoredResource.objects.values_list(
+                    "resource_type", "resource_id", "version_id", "current", "source_key"
+                )
+            ),
+            "json": sorted(
+                json.dumps(r, sort_keys=True)
+                for r in StoredResource.objects.values_list("resource", flat=True)
+            ),  # type: ignore[misc]
+        }
+        for model in (Patient, Condition, MedicationStatement, Allergy, BodyWeight, BodyHeight):
+            tables[model.__name__] = sorted(
+                model.objects.values_list("public_id", "updated_at")  # type: ignore[attr-defined]
+            )
+        tables["VitalSign"] = sorted(VitalSign.objects.values_list("public_id", "updated_at"))
+    return tables
 
 
 def test_synthea_bundles_import_once_and_a_second_run_changes_nothing(
@@ -60,9 +93,11 @@ def test_synthea_bundles_import_once_and_a_second_run_changes_nothing(
     assert weights == 211
     with scope(organization=org_a):
         assert VitalSign.objects.filter(kind="bp", code="85354-9").count() == 211
+    before = _snapshot(org_a)
     second = _import(username, SYNTHEA / "smart-generated-sample-data-R4")
     assert "imported 0, updated 0" in second, second
-    assert _counts(org_a) == (patients, conditions, weights, vitals)
+    # A re-import changes nothing: not a row, a version, a time or a byte of received JSON.
+    assert _snapshot(org_a) == before
 
 
 def test_bulk_ndjson_imports_idempotently(members: dict[str, Any], org_a: Any) -> None:
@@ -72,10 +107,10 @@ def test_bulk_ndjson_imports_idempotently(members: dict[str, Any], org_a: Any) -
     assert "skipped" in first
     with scope(organization=org_a):
         assert Patient.objects.count() >= 10
-    before = _counts(org_a)
+    before = _snapshot(org_a)
     second = _import(username, *sorted(folder.glob("*.000.ndjson")))
     assert "imported 0, updated 0" in second, second
-    assert _counts(org_a) == before
+    assert _snapshot(org_a) == before
 
 
 def test_imported_vitals_and_conditions_show_on_the_chart(
@@ -96,3 +131,47 @@ def test_imported_vitals_and_conditions_show_on_the_chart(
     assert "Blood pressure" in html
     assert "mm[Hg]" in html
     assert condition.display in html
+
+
+def _ndjson(folder: Path, name: str, resources: list[dict[str, Any]]) -> Path:
+    path = folder / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in resources))
+    return path
+
+
+def test_invalid_resources_are_refused_naming_the_element_and_the_rest_land(
+    members: dict[str, Any], org_a: Any, tmp_path: Path
+) -> None:
+    encounter = {
+        "resourceType": "Encounter",
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+    }
+    sent = [
+        {**encounter, "id": "fine"},
+        {**encounter, "id": "colour", "colour": "blue"},  # not an R4 element
+        {**encounter, "id": "status", "status": "over"},  # outside the required value set
+        {**encounter, "id": "bad_id!"},
+        {**encounter, "id": "meta", "meta": "yesterday"},  # a string where an object belongs
+        {
+            "resourceType": "Practitioner",
+            "id": "pigeon",
+            "telecom": [{"system": "pigeon", "value": "loft 3"}],
+        },
+    ]
+    out = _import(members["prescriber"].user.username, _ndjson(tmp_path, "Encounter.ndjson", sent))
+    assert "imported 1, updated 0, unchanged 0, skipped 0, rejected 5" in out, out
+    rejected = [line for line in out.splitlines() if line.startswith("rejected: ")]
+    expected = {
+        "Encounter/colour": "Encounter.colour",
+        "Encounter/status": "Encounter.status",
+        "Encounter/bad_id!": "Encounter.id",
+        "Encounter/meta": "Encounter.meta",
+        "Practitioner/pigeon": "Practitioner.telecom[0].system",
+    }
+    for label, element in expected.items():
+        line = next((r for r in rejected if f"rejected: {label}:" in r), "")
+        assert element in line, (label, rejected)
+    with scope(organization=org_a):
+        kept = StoredResource.objects.filter(generic=True)
+        assert list(kept.values_list("resource_type", "status")) == [("Encounter", "finished")]
