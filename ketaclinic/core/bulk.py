@@ -7,7 +7,8 @@ passes to the driver as it is unless its field needs adapting (times, dates, UUI
 JSON). JSON is written with orjson; a value already serialized can be passed as `JsonText`.
 
 The caller gives every column except the primary key and is responsible for what
-`full_clean` would check: these rows skip model validation, as `bulk_create` does.
+`full_clean` would check: these rows skip model validation, as `bulk_create` does. For one row
+with its new key read back, see `core.rows.insert`.
 """
 
 from __future__ import annotations
