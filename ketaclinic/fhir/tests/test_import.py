@@ -46,10 +46,10 @@ def _counts(org: Any) -> tuple[int, ...]:
         )
 
 
-def _snapshot(org: Any) -> dict[str, list[tuple[Any, ...]]]:
+def _snapshot(org: Any) -> dict[str, list[Any]]:
     """Every imported row as stored: ids, versions, times and the received JSON."""
     with scope(organization=org):
-        tables: dict[str, list[tuple[Any, ...]]] = {
+        tables: dict[str, list[Any]] = {
             "stored": sorted(
                 StoredResource.objects.values_list(
                     "resource_type", "resource_id", "version_id", "current", "source_key"
@@ -58,12 +58,10 @@ def _snapshot(org: Any) -> dict[str, list[tuple[Any, ...]]]:
             "json": sorted(
                 json.dumps(r, sort_keys=True)
                 for r in StoredResource.objects.values_list("resource", flat=True)
-            ),  # type: ignore[misc]
+            ),
         }
         for model in (Patient, Condition, MedicationStatement, Allergy, BodyWeight, BodyHeight):
-            tables[model.__name__] = sorted(
-                model.objects.values_list("public_id", "updated_at")  # type: ignore[attr-defined]
-            )
+            tables[model.__name__] = sorted(model.objects.values_list("public_id", "updated_at"))
         tables["VitalSign"] = sorted(VitalSign.objects.values_list("public_id", "updated_at"))
     return tables
 
@@ -147,7 +145,7 @@ def test_invalid_resources_are_refused_naming_the_element_and_the_rest_land(
         "status": "finished",
         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
     }
-    sent = [
+    sent: list[dict[str, Any]] = [
         {**encounter, "id": "fine"},
         {**encounter, "id": "colour", "colour": "blue"},  # not an R4 element
         {**encounter, "id": "status", "status": "over"},  # outside the required value set
