@@ -10,6 +10,7 @@ patient later. Pure: standard library only.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -253,6 +254,22 @@ class Instrument:
     @property
     def link_ids(self) -> tuple[str, ...]:
         return tuple(item.link_id for item in self.items)
+
+    @property
+    def wording_withheld(self) -> str:
+        """Why a rater does not read the scale's own wording here: "numbers" when its items show
+        only their numbers (CADSS), "labels" when they show short labels, "" when the wording is
+        reproduced. Set by the definition's licence (docs/sources/measures.md)."""
+        if not any(item.licensed_text_required for item in self.items):
+            return ""
+        numbered = f"{self.short_title} item ".lower()
+        labels = [item.labels.get("en", "").lower() for item in self.items]
+        return "numbers" if all(label.startswith(numbered) for label in labels) else "labels"
+
+    @property
+    def recall_period_plain(self) -> str:
+        """The recall period without the clinical reference's evidence tags ("[U]")."""
+        return re.sub(r"\s*\[[A-Z]\]", "", self.recall_period)
 
     def item(self, link_id: str) -> Item:
         for item in self.items:

@@ -25,8 +25,7 @@ class SignInLinkForm(forms.Form):
     email = forms.CharField(
         max_length=254,
         label="Your e-mail address",
-        help_text=f"The address your clinic has for you. The link works once, for "
-        f"{TTL_MINUTES} minutes.",
+        help_text="The address your clinic has for you.",
         widget=forms.EmailInput(
             attrs={"autocomplete": "email", "autocapitalize": "none", "inputmode": "email"}
         ),

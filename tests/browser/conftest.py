@@ -85,3 +85,7 @@ def failed_responses(page: Any) -> list[str]:
     failed: list[str] = []
     page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     return failed
+
+
+# The local SMTP server (aiosmtpd) of the messaging tests: e-mails the live server really sends.
+from ketaclinic.messaging.tests.servers import smtp_inbox  # noqa: E402, F401

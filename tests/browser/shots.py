@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django_scopes import scope, scopes_disabled
+from playwright.sync_api import expect
 
 from conftest import staff_client
 from tests.browser.conftest import RESULTS_DIR
@@ -63,8 +64,48 @@ def demo_targets(organization: Any) -> dict[str, Any]:
     return {"session": waiting, "patient": patient}
 
 
+def ready_for_dose_order(browser: Any, base_url: str, nurse: Any, session: Any) -> None:
+    """As the nurse on the flowsheet: check the patient in and record passing pre-checks (the
+    pre-dose vitals), so the prescriber's dose order form is open."""
+    from tests.browser.test_session_flow import fill_prechecks
+
+    page = staff_page(browser, base_url, nurse, DESKTOP)
+    page.goto(f"{base_url}/sessions/{session.public_id}/")
+    state = page.locator("#session-state")
+    if page.locator("#checkin-form").count():
+        page.locator("#checkin-form").get_by_role("button", name="Check in").click()
+        expect(state).to_have_text("Checked in")
+    if page.locator("#precheck-form").count():
+        fill_prechecks(page, 122, 78)
+    expect(state).to_have_text("Prechecks passed")
+    page.context.close()
+
+
+def dose_order_shots(
+    browser: Any, base_url: str, members: dict[str, Any], session: Any, folder: Path
+) -> list[Path]:
+    """The prescriber's dose order form with its preview filled (what the order gives, before
+    signing), at 1366 px and 390 px: the dose panel of the flowsheet."""
+    ready_for_dose_order(browser, base_url, members["nurse"], session)
+    page = staff_page(browser, base_url, members["prescriber"], DESKTOP)
+    paths = []
+    for viewport, name in ((DESKTOP, "dose-order-1366"), (PHONE, "dose-order-390")):
+        page.set_viewport_size(viewport)
+        page.goto(f"{base_url}/sessions/{session.public_id}/")
+        expect(page.locator("#order-form")).to_be_visible()
+        expect(page.locator("#dose-preview-facts")).to_be_visible()
+        panel = page.locator("#dose-panel")
+        panel.scroll_into_view_if_needed()
+        folder.mkdir(parents=True, exist_ok=True)
+        panel.screenshot(path=str(folder / f"{name}.png"))
+        paths.append(folder / f"{name}.png")
+    page.context.close()
+    return paths
+
+
 def key_screens(browser: Any, base_url: str, members: dict[str, Any], folder: Path) -> list[Path]:
-    """Floor board, screening page, dose order (prescriber, desktop) and PHQ-9 on a phone."""
+    """Floor board, screening page, dose order form with its preview (after check-in and the
+    pre-dose vitals; desktop and phone) and PHQ-9 on a phone."""
     from ketaclinic.measures import services as measures
 
     organization = members["prescriber"].organization
@@ -81,13 +122,9 @@ def key_screens(browser: Any, base_url: str, members: dict[str, Any], folder: Pa
     page = staff_page(browser, base_url, members["prescriber"], DESKTOP)
     page.goto(f"{base_url}/screening/patients/{targets['patient'].public_id}/")
     paths.append(shot(page, folder, "screening-1366"))
-    if targets["session"] is not None:
-        page.goto(f"{base_url}/sessions/{targets['session'].public_id}/")
-        order = page.locator("#order-form")
-        if order.count():
-            order.scroll_into_view_if_needed()
-        paths.append(shot(page, folder, "dose-order-1366"))
     page.context.close()
+    if targets["session"] is not None:
+        paths += dose_order_shots(browser, base_url, members, targets["session"], folder)
 
     from conftest import actor_for
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.test import Client
-from django_scopes import scopes_disabled
+from django_scopes import scope, scopes_disabled
 from playwright.sync_api import expect
 
 from ketaclinic.accounts.models import Membership
@@ -33,6 +33,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
 AXE_URL = "/__test__/axe.min.js"  # answered by the test (page.route), same origin for the CSP
 ROLES = ("prescriber", "nurse", "therapist", "frontdesk", "admin", "compliance", "researcher")
+# Pages reached from a page's own sub-navigation rather than the main navigation.
+EXTRA = {"admin": ("/setup/patient-portal/",)}
 # What people must not have to read (issue 15): rule ids and versioned keys, enum codes, document
 # references, fingerprints, snake_case field codes and record ids.
 INTERNAL = {
@@ -96,9 +98,11 @@ class Walk:
         self.problems: list[str] = []
         self.visited = 0
 
-    def check(self, page: Any, path: str, label: str) -> None:
+    def check(self, page: Any, path: str, label: str, *, login_page: bool = False) -> None:
         response = page.goto(f"{self.base_url}{path}")
-        if response is None or response.status != 200 or "/login/" in page.url:
+        if response is None or response.status != 200:
+            return
+        if "/login/" in page.url and not login_page:  # sent to log in: not the page asked for
             return
         self.visited += 1
         width = page.viewport_size["width"]
@@ -113,6 +117,40 @@ class Walk:
             self.problems.append(f"{where}: shows {found}")
         name = re.sub(r"[^a-z0-9]+", "-", f"{label}{path}".lower()).strip("-")
         page.screenshot(path=str(SHOTS_DIR / f"{name}-{width}.png"), full_page=True)
+
+
+def allow_sign_in_links(admin: Any, account: Any) -> str:
+    """Turn on e-mailed sign-in links for the demo clinic; the path of one link for `account`."""
+    from conftest import actor_for
+    from ketaclinic.consent.sign_in_links import SIGN_IN_PURPOSE, SIGN_IN_TTL
+    from ketaclinic.core import clock
+    from ketaclinic.core.links import link_issue
+    from ketaclinic.messaging.patient_pages import (
+        patient_pages_policy,
+        patient_pages_policy_publish,
+    )
+
+    actor = actor_for(admin)
+    with scope(organization=actor.organization):
+        current = patient_pages_policy(actor.organization)
+        patient_pages_policy_publish(
+            actor=actor,
+            sign_in_links_allowed=True,
+            crisis_line_number=current.crisis_line_number,
+            crisis_line_name=current.crisis_line_name,
+            crisis_line_takes_texts=current.crisis_line_takes_texts,
+            emergency_number=current.emergency_number,
+            crisis_line_name_es=current.crisis_line_name_es,
+        )
+        _, token = link_issue(
+            organization=actor.organization,
+            purpose=SIGN_IN_PURPOSE,
+            target_type="PortalAccount",
+            target_id=str(account.public_id),
+            now=clock.now(),
+            ttl=SIGN_IN_TTL,
+        )
+    return f"/portal/sign-in/{token}/"
 
 
 def nav_paths(page: Any) -> list[str]:
@@ -138,7 +176,7 @@ def test_every_role_walks_its_main_pages_on_desktop_and_phone(
         serve_axe(staff.context, base)
         watch_csp(staff, csp_errors)
         staff.goto(f"{base}/")
-        paths = list(dict.fromkeys(["/", *nav_paths(staff), *clinical]))
+        paths = list(dict.fromkeys(["/", *nav_paths(staff), *clinical, *EXTRA.get(role, ())]))
         for viewport in (DESKTOP, PHONE):
             staff.set_viewport_size(viewport)
             for path in paths:
@@ -171,7 +209,21 @@ def test_every_role_walks_its_main_pages_on_desktop_and_phone(
         for path in ("/portal/", "/portal/appointments/", "/portal/intake/"):
             walk.check(portal, path, "patient")
 
-    assert walk.visited >= 60, f"only {walk.visited} pages were checked"
+    # Signing in with an e-mailed link, where the clinic allows it: the login page offering it
+    # and the page a link opens (not logged in). The page after asking for a link is checked in
+    # test_portal_sign_in_link.
+    sign_in_path = allow_sign_in_links(demo["members"]["admin"], account)
+    visitor = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    serve_axe(visitor, base)
+    stranger = visitor.new_page()
+    watch_csp(stranger, csp_errors)
+    for viewport in (PHONE, DESKTOP):
+        stranger.set_viewport_size(viewport)
+        walk.check(stranger, "/portal/login/", "visitor", login_page=True)
+        walk.check(stranger, sign_in_path, "visitor")
+    visitor.close()
+
+    assert walk.visited >= 64, f"only {walk.visited} pages were checked"
     assert not walk.problems + csp_errors, "\n".join(walk.problems + csp_errors)
 
     # Withdrawing a consent: asked to confirm, told what happens next, seen by the prescriber.
