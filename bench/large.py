@@ -96,6 +96,7 @@ def reset_postgres(pg_db: str) -> bool:
 def copied_models() -> list[Any]:
     """Patient-owned tables, parents before children (a child's keys shift by its parent's max)."""
     from ketaclinic.measures.models import QuestionnaireResponse
+    from ketaclinic.outcomes.models import CourseSummary
     from ketaclinic.patients.models import (
         Allergy,
         BodyHeight,
@@ -127,6 +128,7 @@ def copied_models() -> list[Any]:
         SessionObservation,
         AdverseEvent,
         QuestionnaireResponse,
+        CourseSummary,  # written from the copied rows, so copied with them
     ]
 
 

@@ -25,6 +25,7 @@ COMMANDS = {
     "ledger-verify": "ledger_verify",
     "worker": "worker",
     "export": "export",
+    "outcomes-recompute": "outcomes_recompute",
     "collectstatic": "collectstatic",
     "backup": "backup",
     "restore": "restore",

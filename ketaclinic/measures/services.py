@@ -36,6 +36,8 @@ from ketaclinic.measures.models import (
 )
 from ketaclinic.measures.scoring import ScoreResult, ScoringError, ScoringPolicy, score_response
 from ketaclinic.messaging.producers import send_alert_escalation, send_link_message
+from ketaclinic.outcomes.filters import INSTRUMENTS as OUTCOME_INSTRUMENTS
+from ketaclinic.outcomes.summary import refresh_course_summaries
 from ketaclinic.patients.models import ChartEntry, Patient
 from ketaclinic.patients.units import before_birth
 
@@ -304,6 +306,8 @@ def response_record(
         if link is not None:
             link_consume(link, now=now)
         response.save()
+        if response.instrument_id in OUTCOME_INSTRUMENTS:
+            refresh_course_summaries([patient.pk])  # the dashboard's rows, in this transaction
         alert = None
         if findings:
             alert = SafetyAlert.objects.create(

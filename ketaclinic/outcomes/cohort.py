@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 from scipy.stats import t as student_t
 
@@ -27,13 +27,20 @@ from ketaclinic.outcomes.rules import (
     remission_verdict,
     response_verdict,
 )
-from ketaclinic.outcomes.stats import LogRank, Proportion, SurvivalFit, kaplan_meier, logrank
-from ketaclinic.outcomes.stats import proportion as rate_of
+from ketaclinic.outcomes.stats import (
+    LogRank,
+    Proportion,
+    SurvivalFit,
+    kaplan_meier,
+    logrank,
+    proportion_of,
+)
 
 COHORT_RULE = "outcome-cohort@1"
 # docs/sources/outcomes.md section 1: esketamine induction is weeks 1-4 and an IV series about
 # 12 days, so 28 days holds both; a clinic setting, not a clinical threshold.
 DEFAULT_INDUCTION_DAYS = 28
+MIN_INDUCTION_DAYS, MAX_INDUCTION_DAYS = 7, 84  # the range a cohort may ask for
 MAX_WEEKS_SHOWN = 26
 SECONDS_PER_DAY = 86_400.0
 
@@ -193,63 +200,146 @@ def course_outcome(
     )
 
 
-def mean_with_interval(values: Sequence[float]) -> tuple[float, float | None, float | None]:
-    """Mean with its t-based 95% interval (None for fewer than two values)."""
-    n = len(values)
-    mean = sum(values) / n
+def mean_interval_from_moments(
+    n: int, total: Fraction, squares: Fraction
+) -> tuple[float, float | None, float | None]:
+    """Mean with its t-based 95% interval from n, the sum and the sum of squares (exact), so
+    that a sum taken by the database and one taken here give the same figures."""
+    mean = total / n
     if n < 2:
-        return mean, None, None
-    variance = sum((v - mean) ** 2 for v in values) / (n - 1)
+        return float(mean), None, None
+    variance = max(Fraction(0), (squares - total * mean) / (n - 1))
     half = float(student_t.ppf(0.975, n - 1)) * math.sqrt(variance / n)
-    return mean, mean - half, mean + half
+    return float(mean), float(mean) - half, float(mean) + half
+
+
+@dataclass(slots=True)
+class Moments:
+    """n, sum and sum of squares of some values, kept exact (Fraction)."""
+
+    n: int = 0
+    total: Fraction = Fraction(0)
+    squares: Fraction = Fraction(0)
+
+    def add(self, value: Decimal | float | int, count: int = 1) -> None:
+        exact = Fraction(value)
+        self.n += count
+        self.total += exact * count
+        self.squares += exact * exact * count
+
+
+def mean_with_interval(
+    values: Sequence[float | Decimal],
+) -> tuple[float, float | None, float | None]:
+    """Mean with its t-based 95% interval (None for fewer than two values)."""
+    moments = Moments()
+    for value in values:
+        moments.add(value)
+    return mean_interval_from_moments(moments.n, moments.total, moments.squares)
+
+
+Observations = dict[tuple[float, bool], int]  # (time, event) -> how many patients
+
+
+@dataclass
+class CohortTally:
+    """What a cohort summary is computed from: counts, exact sums and observation counts.
+
+    Filled either course by course (`tally`) or by GROUP BY queries over the stored course
+    summaries (selectors); `summary_from_tally` turns either into the same CohortSummary.
+    """
+
+    patients: int = 0
+    # group -> [response yes, no, cannot tell, remission yes, no, cannot tell]
+    rates: dict[str, list[int]] = field(default_factory=dict)
+    to_first_response: Observations = field(default_factory=dict)
+    change_by_week: dict[int, Moments] = field(default_factory=dict)
+    durability: dict[str, Observations] = field(default_factory=dict)
+    maintenance: dict[str, Observations] = field(default_factory=dict)
+    durability_not_evaluable: int = 0
+
+    def add_rates(
+        self, group: str, response: bool | None, remission: bool | None, count: int = 1
+    ) -> None:
+        row = self.rates.setdefault(group, [0] * 6)
+        row[_VERDICT_SLOT[response]] += count
+        row[3 + _VERDICT_SLOT[remission]] += count
+
+
+_VERDICT_SLOT = {True: 0, False: 1, None: 2}
+
+
+def _count(observations: Observations, time: float, event: bool, count: int = 1) -> None:
+    observations[(time, event)] = observations.get((time, event), 0) + count
+
+
+def tally(outcomes: Sequence[CourseOutcome]) -> CohortTally:
+    counts = CohortTally(patients=len(outcomes))
+    for outcome in outcomes:
+        counts.add_rates(outcome.group, outcome.response, outcome.remission)
+        if outcome.to_first_response:
+            first = outcome.to_first_response
+            _count(counts.to_first_response, first.time, first.event)
+        for week, change in outcome.change_by_week.items():
+            counts.change_by_week.setdefault(week, Moments()).add(change)
+        if outcome.durability:
+            durable = outcome.durability
+            _count(counts.durability.setdefault(outcome.group, {}), durable.time, durable.event)
+            if outcome.maintenance:
+                band = counts.maintenance.setdefault(outcome.maintenance, {})
+                _count(band, durable.time, durable.event)
+        if outcome.durability_not_evaluable:
+            counts.durability_not_evaluable += 1
+    return counts
+
+
+def _lists(observations: Observations) -> tuple[list[float], list[bool]]:
+    """Sorted times and events (the same lists whichever way the counts were gathered)."""
+    times: list[float] = []
+    events: list[bool] = []
+    for (time, event), count in sorted(observations.items()):
+        times += [time] * count
+        events += [event] * count
+    return times, events
+
+
+def _rate(yes: int, no: int, unknown: int) -> Proportion:
+    return proportion_of(yes, yes + no, unknown)
 
 
 def summarize(outcomes: Sequence[CourseOutcome]) -> CohortSummary:
-    to_response = [o.to_first_response for o in outcomes if o.to_first_response]
-    weeks: dict[int, list[float]] = defaultdict(list)
-    durability_obs: dict[str, tuple[list[float], list[bool]]] = {}
-    maintenance_obs: dict[str, tuple[list[float], list[bool]]] = {}
-    for outcome in outcomes:
-        for week, change in outcome.change_by_week.items():
-            weeks[week].append(float(change))
-        if outcome.durability:
-            times, events = durability_obs.setdefault(outcome.group, ([], []))
-            times.append(outcome.durability.time)
-            events.append(outcome.durability.event)
-            if outcome.maintenance:
-                times, events = maintenance_obs.setdefault(outcome.maintenance, ([], []))
-                times.append(outcome.durability.time)
-                events.append(outcome.durability.event)
+    return summary_from_tally(tally(outcomes))
+
+
+def summary_from_tally(counts: CohortTally) -> CohortSummary:
     change_rows = []
-    for week in sorted(weeks):
-        mean, lower, upper = mean_with_interval(weeks[week])
-        change_rows.append(WeekChange(week, len(weeks[week]), mean, lower, upper))
-    durability_obs = dict(sorted(durability_obs.items()))
-    grouped: dict[str, list[CourseOutcome]] = defaultdict(list)
-    for outcome in outcomes:
-        grouped[outcome.group].append(outcome)
-    by_group = {
-        name: (rate_of([o.response for o in members]), rate_of([o.remission for o in members]))
-        for name, members in sorted(grouped.items())
-    }
-    fits = {name: kaplan_meier(*obs) for name, obs in durability_obs.items()}
+    for week in sorted(counts.change_by_week):
+        m = counts.change_by_week[week]
+        mean, lower, upper = mean_interval_from_moments(m.n, m.total, m.squares)
+        change_rows.append(WeekChange(week, m.n, mean, lower, upper))
+    durability_obs = {name: _lists(obs) for name, obs in sorted(counts.durability.items())}
     maintenance_obs = {
-        band: maintenance_obs[band] for band in MAINTENANCE_ORDER if band in maintenance_obs
+        band: _lists(counts.maintenance[band])
+        for band in MAINTENANCE_ORDER
+        if counts.maintenance.get(band)
     }
+    by_group = {
+        name: (_rate(*row[:3]), _rate(*row[3:]))
+        for name, row in sorted(counts.rates.items())
+        if any(row)
+    }
+    overall = [sum(row[i] for row in counts.rates.values()) for i in range(6)]
+    to_response = _lists(counts.to_first_response)
     return CohortSummary(
-        patients=len(outcomes),
-        response=rate_of([o.response for o in outcomes]),
-        remission=rate_of([o.remission for o in outcomes]),
-        to_first_response=(
-            kaplan_meier([o.time for o in to_response], [o.event for o in to_response])
-            if to_response
-            else None
-        ),
+        patients=counts.patients,
+        response=_rate(*overall[:3]),
+        remission=_rate(*overall[3:]),
+        to_first_response=kaplan_meier(*to_response) if to_response[0] else None,
         change_by_week=tuple(change_rows),
-        durability=fits,
+        durability={name: kaplan_meier(*obs) for name, obs in durability_obs.items()},
         durability_observations=durability_obs,
         durability_logrank=logrank(durability_obs) if len(durability_obs) >= 2 else None,
-        durability_not_evaluable=sum(1 for o in outcomes if o.durability_not_evaluable),
+        durability_not_evaluable=counts.durability_not_evaluable,
         by_group=by_group,
         durability_by_maintenance={
             band: kaplan_meier(*obs) for band, obs in maintenance_obs.items()
@@ -257,3 +347,43 @@ def summarize(outcomes: Sequence[CourseOutcome]) -> CohortSummary:
         maintenance_observations=maintenance_obs,
         maintenance_logrank=logrank(maintenance_obs) if len(maintenance_obs) >= 2 else None,
     )
+
+
+_VERDICT_CODE = {True: "y", False: "n", None: "?"}
+_CODE_VERDICT = {code: verdict for verdict, code in _VERDICT_CODE.items()}
+
+
+def early_verdicts(
+    course: Course, *, policy: OutcomePolicy, max_days: int = MAX_INDUCTION_DAYS
+) -> str:
+    """Response and remission of each treated score within `max_days` of the first dose, oldest
+    first, as compact text ("1209600yn 1814400yy": whole seconds after the first dose, rounded
+    up, then y/n/? for response and remission). The verdict after an induction window of any
+    whole number of days up to `max_days` is the last one inside it (`verdicts_after`)."""
+    series = sorted(course.measurements, key=lambda m: m.taken_at)
+    start = course.first_dose_at
+    baseline = find_baseline(series, first_treatment_at=start)
+    base = baseline.measurement.score if baseline else None
+    window_end = start + timedelta(days=max_days)
+    tokens = []
+    for m in series:
+        if start < m.taken_at <= window_end:
+            # rounding up keeps "inside a window of whole days" exact: a score one microsecond
+            # past the window's end is one second past it
+            seconds = -((start - m.taken_at) // timedelta(seconds=1))
+            response = response_verdict(base, m.score, policy=policy).met
+            remission = remission_verdict(m.instrument_id, m.score, policy=policy).met
+            tokens.append(f"{seconds}{_VERDICT_CODE[response]}{_VERDICT_CODE[remission]}")
+    return " ".join(tokens)
+
+
+def verdicts_after(early: str, induction_days: int) -> tuple[bool | None, bool | None]:
+    """Response and remission after an induction of `induction_days` (as course_outcome
+    judges them), from `early_verdicts`' text."""
+    limit = induction_days * 86_400
+    found: tuple[bool | None, bool | None] = (None, None)
+    for token in early.split():
+        if int(token[:-2]) > limit:
+            break
+        found = (_CODE_VERDICT[token[-2]], _CODE_VERDICT[token[-1]])
+    return found

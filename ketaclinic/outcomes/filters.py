@@ -7,7 +7,11 @@ from typing import Literal
 
 from ninja import Field, Schema
 
-from ketaclinic.outcomes.cohort import DEFAULT_INDUCTION_DAYS
+from ketaclinic.outcomes.cohort import (
+    DEFAULT_INDUCTION_DAYS,
+    MAX_INDUCTION_DAYS,
+    MIN_INDUCTION_DAYS,
+)
 
 # Age bands for grouping only (not clinical thresholds); the last one stops at 89 because
 # ages over 89 are never shown apart (HIPAA Safe Harbor, docs/sources/outcomes.md section 4).
@@ -40,7 +44,9 @@ class CohortFilters(Schema):
     first_dose_from: date | None = None
     first_dose_to: date | None = None
     group_by: Literal["route", "protocol", "none"] = "route"
-    induction_days: int = Field(default=DEFAULT_INDUCTION_DAYS, ge=7, le=84)
+    induction_days: int = Field(
+        default=DEFAULT_INDUCTION_DAYS, ge=MIN_INDUCTION_DAYS, le=MAX_INDUCTION_DAYS
+    )
 
     def described(self) -> list[str]:
         """The filters in words, for the dashboard and the disclosure log."""

@@ -9,6 +9,7 @@ from django_scopes import ScopedManager
 
 from ketaclinic.accounts.models import Organization, User
 from ketaclinic.core.models import PublicIdModel
+from ketaclinic.outcomes.cohort import MAX_WEEKS_SHOWN
 from ketaclinic.patients.models import Patient
 
 SCOPED = {"organization": "organization"}
@@ -72,3 +73,79 @@ class ResearchDateShift(models.Model):
                 condition=~models.Q(shift_days=0), name="research_shift_not_zero"
             )
         ]
+
+
+class CourseSummary(models.Model):
+    """One treatment course's outcome on one instrument, kept so the dashboard adds up rows in
+    the database instead of recomputing every patient's course (outcomes/summary.py).
+
+    A course starts at a patient's first dose, or at the first dose of a route, a protocol or
+    both (the dashboard's route and protocol filters): one row per distinct starting session,
+    flagged with the filters it answers. The verdicts are `cohort.course_outcome`'s, written by
+    the services that record scores, doses and dissociation scores (in their transaction) and
+    by `ketaclinic outcomes-recompute`.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    instrument_id = models.CharField(max_length=32)
+    version = models.PositiveSmallIntegerField()  # summary.SUMMARY_VERSION when written
+    first_overall = models.BooleanField()
+    first_of_route = models.BooleanField()
+    first_of_protocol = models.BooleanField()
+    first_of_pair = models.BooleanField()  # first dose of this route and protocol together
+    route = models.CharField(max_length=32)
+    protocol_key = models.CharField(max_length=100)
+    first_dose_on = models.DateField()  # the UTC date, as the date filters compare it
+    # dosed sessions counted as each filter counts them (every, this route, protocol, both)
+    sessions_all = models.PositiveIntegerField()
+    sessions_route = models.PositiveIntegerField()
+    sessions_protocol = models.PositiveIntegerField()
+    sessions_pair = models.PositiveIntegerField()
+    baseline = models.DecimalField(max_digits=7, decimal_places=2, null=True)
+    response = models.BooleanField(null=True)  # after the default induction window
+    remission = models.BooleanField(null=True)
+    # each treated score's verdicts within the longest induction window, for a cohort that asks
+    # for another window (cohort.early_verdicts)
+    early_verdicts = models.TextField(blank=True)
+    to_response_days = models.FloatField(null=True)
+    to_response_event = models.BooleanField(null=True)
+    durability_days = models.FloatField(null=True)
+    durability_event = models.BooleanField(null=True)
+    durability_not_evaluable = models.BooleanField(default=False)
+    maintenance = models.CharField(max_length=20, blank=True)
+    # the patient's dissociation scores (CADSS totals) over all their sessions
+    cadss_total = models.DecimalField(max_digits=12, decimal_places=1, default=0)
+    cadss_count = models.PositiveIntegerField(default=0)
+    # the patient's safety record over all their sessions: sessions with a blood pressure above
+    # the alert limits after the dose, by worst severity, and adverse events by CTCAE grade
+    bp_warning_sessions = models.PositiveIntegerField(default=0)
+    bp_critical_sessions = models.PositiveIntegerField(default=0)
+
+    objects = ScopedManager(**SCOPED)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organization", "instrument_id"], name="course_summary_cohort"),
+            models.Index(fields=["patient"], name="course_summary_patient"),
+        ]
+
+
+AE_GRADES = range(1, 6)  # CTCAE grades 1-5
+
+
+def change_column(week: int) -> str:
+    return f"change_week_{week}"
+
+
+def grade_column(grade: int) -> str:
+    return f"adverse_events_grade_{grade}"
+
+
+# Change from baseline of the last score in each week since the first dose, in hundredths of a
+# point (scores have two decimals): one integer column per week shown, so the database sums
+# them exactly and fast.
+for _week in range(MAX_WEEKS_SHOWN):
+    CourseSummary.add_to_class(change_column(_week), models.IntegerField(null=True))
+for _grade in AE_GRADES:
+    CourseSummary.add_to_class(grade_column(_grade), models.PositiveIntegerField(default=0))

@@ -20,10 +20,20 @@ from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
 from ketaclinic.measures.models import QuestionnaireResponse
-from ketaclinic.outcomes.cohort import CohortSummary, Course, course_outcome, summarize
+from ketaclinic.outcomes.aggregates import cohort_aggregates, patient_mean
+from ketaclinic.outcomes.cohort import (
+    CohortSummary,
+    Course,
+    Moments,
+    course_outcome,
+    mean_interval_from_moments,
+    summarize,
+    summary_from_tally,
+)
 from ketaclinic.outcomes.filters import AGE_BANDS, CohortFilters
 from ketaclinic.outcomes.rules import Measurement, OutcomePolicy
 from ketaclinic.outcomes.stats import LogRank, SurvivalFit
+from ketaclinic.outcomes.summary import bp_excursions
 from ketaclinic.patients.models import Condition, Patient
 
 CHUNK = 5_000
@@ -109,7 +119,8 @@ def _first_doses(filters: CohortFilters) -> dict[int, tuple[datetime, str, str, 
     )
     for patient_id, route, protocol_key, started, n in rows.iterator(chunk_size=CHUNK):
         known = first.get(patient_id)
-        if known is None or started < known[0]:
+        # ties on time go to the first route, then protocol, by name (as summary.course_starts)
+        if known is None or (started, route, protocol_key) < known[:3]:
             first[patient_id] = (started, route, protocol_key, n + (known[3] if known else 0))
         else:
             first[patient_id] = (*known[:3], known[3] + n)
@@ -212,7 +223,7 @@ def _dose_times(patients: dict[int, date]) -> dict[int, list[datetime]]:
 
 
 def safety_counts(members: list[CohortMember]) -> SafetyCounts:
-    from ketaclinic.sessions.models import AdverseEvent
+    from ketaclinic.sessions.models import AdverseEvent, VitalsEntry
 
     keys = {m.patient_key for m in members}
     grades: Counter[int] = Counter()
@@ -221,59 +232,57 @@ def safety_counts(members: list[CohortMember]) -> SafetyCounts:
     ):
         if patient_id in keys:
             grades[grade] += 1
-    from ketaclinic.sessions.models import VitalsEntry
-
-    worst: dict[int, str] = {}
-    for patient_id, session_id, alerts in (
-        VitalsEntry.objects.filter(predose=False)
+    bp = bp_excursions(
+        (session_id, alerts)
+        for patient_id, session_id, alerts in VitalsEntry.objects.filter(predose=False)
         .exclude(severity="")
         .values_list("session__patient_id", "session_id", "alerts")
         .iterator(chunk_size=CHUNK)
-    ):
-        if patient_id not in keys:
-            continue
-        for alert in alerts:
-            if (
-                alert.get("measure") in ("systolic", "diastolic")
-                and alert.get("direction") == "above"
-            ):
-                if worst.get(session_id) != "critical":
-                    worst[session_id] = alert.get("severity", "warning")
-    bp = Counter(worst.values())
-    return SafetyCounts(
-        sum(m.sessions for m in members), dict(sorted(grades.items())), dict(sorted(bp.items()))
+        if patient_id in keys
     )
+    return SafetyCounts(sum(m.sessions for m in members), dict(sorted(grades.items())), bp)
+
+
+def _dissociation_rows(means: dict[bool | None, Moments]) -> list[DissociationRow]:
+    rows = []
+    for label, wanted in (("Responders", True), ("Non-responders", False)):
+        moments = means.get(wanted)
+        if moments and moments.n:
+            mean, lower, upper = mean_interval_from_moments(
+                moments.n, moments.total, moments.squares
+            )
+            rows.append(DissociationRow(label, moments.n, mean, lower, upper))
+        else:
+            rows.append(DissociationRow(label, 0, None, None, None))
+    return rows
 
 
 def dissociation_by_response(
     members: list[CohortMember], responses: list[bool | None]
 ) -> list[DissociationRow]:
-    from ketaclinic.outcomes.cohort import mean_with_interval
     from ketaclinic.sessions.models import SessionObservation
 
     verdict = {m.patient_key: r for m, r in zip(members, responses, strict=True)}
-    scores: dict[int, list[float]] = defaultdict(list)
+    scores: dict[int, list[Decimal]] = defaultdict(list)
     for patient_id, score in (
         SessionObservation.objects.filter(kind="cadss", score__isnull=False)
         .values_list("session__patient_id", "score")
         .iterator(chunk_size=CHUNK)
     ):
         if patient_id in verdict and score is not None:
-            scores[patient_id].append(float(score))
-    rows = []
-    for label, wanted in (("Responders", True), ("Non-responders", False)):
-        means = [
-            sum(values) / len(values) for key, values in scores.items() if verdict[key] is wanted
-        ]
-        if means:
-            mean, lower, upper = mean_with_interval(means)
-            rows.append(DissociationRow(label, len(means), mean, lower, upper))
-        else:
-            rows.append(DissociationRow(label, 0, None, None, None))
-    return rows
+            scores[patient_id].append(Decimal(score))
+    means: dict[bool | None, Moments] = {}
+    for key, values in scores.items():
+        total = sum(values, Decimal(0))
+        means.setdefault(verdict[key], Moments()).add(patient_mean(total, len(values)))
+    return _dissociation_rows(means)
 
 
-def cohort_report(filters: CohortFilters, *, policy: OutcomePolicy | None = None) -> CohortReport:
+def cohort_report_from_charts(
+    filters: CohortFilters, *, policy: OutcomePolicy | None = None
+) -> CohortReport:
+    """The cohort recomputed course by course from the chart, under any policy: the reference
+    the stored summaries are tested against, and the path for a policy other than the default."""
     policy = policy or OutcomePolicy()
     members = cohort_members(filters)
     outcomes = [
@@ -287,6 +296,25 @@ def cohort_report(filters: CohortFilters, *, policy: OutcomePolicy | None = None
         safety=safety_counts(members),
         generated_at=clock.now(),
         dissociation=dissociation_by_response(members, [o.response for o in outcomes]),
+    )
+
+
+def cohort_report(filters: CohortFilters, *, policy: OutcomePolicy | None = None) -> CohortReport:
+    """The dashboard's cohort, added up by the database over the course summaries."""
+    if policy is not None and policy != OutcomePolicy():
+        return cohort_report_from_charts(filters, policy=policy)
+    found = cohort_aggregates(filters)
+    return CohortReport(
+        filters=filters,
+        members=found.tally.patients,
+        summary=summary_from_tally(found.tally),
+        safety=SafetyCounts(
+            found.sessions,
+            dict(sorted(found.adverse_events_by_grade.items())),
+            dict(sorted(found.bp_excursions.items())),
+        ),
+        generated_at=clock.now(),
+        dissociation=_dissociation_rows(found.dissociation),
     )
 
 

@@ -251,11 +251,16 @@ def proportion(verdicts: Sequence[bool | None]) -> Proportion:
     """A rate over patients whose verdict is known; "cannot tell" (None) is counted apart."""
     successes = sum(1 for v in verdicts if v is True)
     evaluable = sum(1 for v in verdicts if v is not None)
+    return proportion_of(successes, evaluable, len(verdicts) - evaluable)
+
+
+def proportion_of(successes: int, evaluable: int, not_evaluable: int) -> Proportion:
+    """The same rate from counts (as a database's GROUP BY gives them)."""
     interval = wilson_interval(successes, evaluable)
     return Proportion(
         successes=successes,
         n=evaluable,
-        not_evaluable=len(verdicts) - evaluable,
+        not_evaluable=not_evaluable,
         rate=successes / evaluable if evaluable else None,
         ci_lower=interval[0] if interval else None,
         ci_upper=interval[1] if interval else None,

@@ -20,6 +20,7 @@ from django_scopes import scope, scopes_disabled
 
 from ketaclinic.accounts.models import Organization
 from ketaclinic.measures.models import QuestionnaireResponse
+from ketaclinic.outcomes.summary import refresh_course_summaries
 from ketaclinic.patients.models import Patient
 
 # (protocol id, drug, route, sessions in induction, days between sessions, chance of response)
@@ -226,6 +227,8 @@ def add_histories(
                 )
             VitalsEntry.objects.bulk_create(vitals, batch_size=2000)
             SessionObservation.objects.bulk_create(observations, batch_size=2000)
+            # bulk inserts bypass the services, so the course summaries are written here
+            refresh_course_summaries([patient.pk for patient in batch])
         totals = SyntheticCounts(
             totals.patients + len(batch),
             totals.sessions + len(sessions),

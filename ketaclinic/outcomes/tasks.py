@@ -1,4 +1,5 @@
-"""Background work for outcomes (django-tasks): data exports run in `ketaclinic worker`."""
+"""Background work for outcomes (django-tasks), run by `ketaclinic worker`: data exports, and
+rewriting a clinic's course summaries."""
 
 from __future__ import annotations
 
@@ -16,3 +17,11 @@ def data_export_task(export_public_id: str) -> str:
             public_id=export_public_id
         )
     return services.data_export_run(export=export).status
+
+
+@task()
+def course_summaries_recompute_task(organization_id: int) -> int:
+    from ketaclinic.accounts.models import Organization
+    from ketaclinic.outcomes.summary import recompute_course_summaries
+
+    return recompute_course_summaries(Organization.objects.get(pk=organization_id))

@@ -13,6 +13,7 @@ from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
 from ketaclinic.core.errors import FieldError, SafetyStop, ValidationFailed
 from ketaclinic.core.formatting import plain_number
+from ketaclinic.outcomes.summary import refresh_course_summaries
 from ketaclinic.protocols.catalog import DoseKind
 from ketaclinic.protocols.dosing import (
     DoseInput,
@@ -290,6 +291,7 @@ def dose_administer(
             _move(actor, session, SessionEvent.COMPLETE_DOSING, at=ended)
             session.dose_ended_at = ended
         _save(session, "dose_started_at", "dose_ended_at")
+        refresh_course_summaries([session.patient_id])  # a course starts or gains a dose
         _audit(
             actor,
             "sessions.dose.administered",

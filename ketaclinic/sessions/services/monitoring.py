@@ -15,6 +15,11 @@ from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
 from ketaclinic.core.errors import Conflict, FieldError, ValidationFailed
+from ketaclinic.outcomes.summary import (
+    bp_above,
+    refresh_course_summaries,
+    refresh_safety_counts,
+)
 from ketaclinic.sessions.adverse_events import ADVERSE_EVENTS_BY_CODE, RULE_ESCALATION
 from ketaclinic.sessions.adverse_events import requires_escalation as _requires_escalation
 from ketaclinic.sessions.models import (
@@ -138,6 +143,8 @@ def vitals_record(
             for sample, alerts in zip(parsed, classify_batch(parsed, policy), strict=True)
         ]
         _vitals_insert(session, actor, rows, now)
+        if not predose and any(bp_above(a) for e in rows for a in e.alerts):
+            refresh_safety_counts(session.patient_id)  # the outcomes dashboard's BP excursions
         latest = max(rows, key=lambda e: e.taken_at)
         _remember_last(session, latest)  # type: ignore[arg-type]
         critical = [e for e in rows if e.severity == "critical"]
@@ -302,6 +309,8 @@ def observation_record(
             instrument=instrument,
             note=note,
         )
+        if kind == SessionObservation.Kind.CADSS:
+            refresh_course_summaries([session.patient_id])  # the patient's mean dissociation
         _audit(actor, "sessions.observation.recorded", session, row, kind=kind, score=str(value))
     return row
 
@@ -349,6 +358,7 @@ def adverse_event_record(
             escalated=escalate,
             escalation_rule=RULE_ESCALATION,
         )
+        refresh_safety_counts(session.patient_id)  # the outcomes dashboard's AEs by grade
         _audit(
             actor,
             "sessions.adverse_event.recorded",

@@ -1,0 +1,234 @@
+"""The dashboard's cohort added up by the database, over the course summaries (summary.py).
+
+Each figure is one GROUP BY over the rows the filters select: counts of verdicts, exact sums of
+the weekly changes, and (time, event) counts for the survival curves. `cohort.summary_from_tally`
+turns them into the same summary the pure path computes course by course; the Wilson intervals,
+Kaplan-Meier and the log-rank test run in Python over these small aggregates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+)
+
+from ketaclinic.outcomes.cohort import (
+    DEFAULT_INDUCTION_DAYS,
+    MAX_WEEKS_SHOWN,
+    CohortTally,
+    Moments,
+    Observations,
+    verdicts_after,
+)
+from ketaclinic.outcomes.filters import AGE_BANDS, CohortFilters
+from ketaclinic.outcomes.models import AE_GRADES, CourseSummary, change_column, grade_column
+from ketaclinic.patients.models import Condition
+
+WHOLE_COHORT = "all patients"
+
+
+class DateNumber(Func):
+    """A date as the number yyyymmdd, computed by the database itself (Django's Extract runs a
+    Python function per row on SQLite)."""
+
+    output_field = IntegerField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler, connection, template="CAST(replace(%(expressions)s, '-', '') AS integer)"
+        )
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler, connection, template="CAST(to_char(%(expressions)s, 'YYYYMMDD') AS integer)"
+        )
+
+
+def cohort_rows(filters: CohortFilters) -> tuple[QuerySet[CourseSummary], str]:
+    """The summaries of the cohort's courses, and the column counting its dosed sessions."""
+    from ketaclinic.protocols.models import TreatmentPlan
+    from ketaclinic.screening.models import ScreeningEvaluation
+
+    rows = CourseSummary.objects.filter(instrument_id=filters.instrument)
+    if filters.route and filters.protocol:
+        rows = rows.filter(first_of_pair=True, route=filters.route, protocol_key=filters.protocol)
+        sessions = "sessions_pair"
+    elif filters.route:
+        rows, sessions = rows.filter(first_of_route=True, route=filters.route), "sessions_route"
+    elif filters.protocol:
+        rows = rows.filter(first_of_protocol=True, protocol_key=filters.protocol)
+        sessions = "sessions_protocol"
+    else:
+        rows, sessions = rows.filter(first_overall=True), "sessions_all"
+    if filters.first_dose_from:
+        rows = rows.filter(first_dose_on__gte=filters.first_dose_from)
+    if filters.first_dose_to:
+        rows = rows.filter(first_dose_on__lte=filters.first_dose_to)
+    if filters.condition:
+        rows = rows.filter(
+            patient_id__in=Condition.objects.in_use()
+            .filter(code__istartswith=filters.condition)
+            .values("patient_id")
+        )
+    if filters.phase:
+        rows = rows.filter(
+            patient_id__in=TreatmentPlan.objects.filter(phase=filters.phase).values("patient_id")
+        )
+    if filters.trd:
+        later = ScreeningEvaluation.objects.filter(patient_id=OuterRef("patient_id")).filter(
+            Q(created_at__gt=OuterRef("created_at"))
+            | Q(created_at=OuterRef("created_at"), pk__gt=OuterRef("pk"))
+        )
+        latest = (
+            ScreeningEvaluation.objects.filter(trd_status=filters.trd)
+            .exclude(Exists(later))
+            .values("patient_id")
+        )
+        rows = rows.filter(patient_id__in=latest)
+    if filters.age_band:
+        # age at the first dose in [low, high], as (year, month, day) tuples compare:
+        # birth + low years <= first dose < birth + (high + 1) years
+        low, high = AGE_BANDS[filters.age_band]
+        rows = rows.annotate(
+            birth_ymd=DateNumber("patient__birth_date"), first_dose_ymd=DateNumber("first_dose_on")
+        ).filter(
+            birth_ymd__lte=F("first_dose_ymd") - low * 10_000,
+            birth_ymd__gt=F("first_dose_ymd") - (high + 1) * 10_000,
+        )
+    return rows, sessions
+
+
+def _group(filters: CohortFilters) -> Any:
+    if filters.group_by == "route":
+        return F("route")
+    if filters.group_by == "protocol":
+        return F("protocol_key")
+    return Value(WHOLE_COHORT)
+
+
+@dataclass
+class CohortAggregates:
+    tally: CohortTally
+    sessions: int = 0
+    adverse_events_by_grade: dict[int, int] = field(default_factory=dict)
+    bp_excursions: dict[str, int] = field(default_factory=dict)
+    # response verdict -> Moments of each patient's mean CADSS total
+    dissociation: dict[bool | None, Moments] = field(default_factory=dict)
+
+
+def patient_mean(total: Decimal, count: int) -> float:
+    """A patient's mean dissociation score, rounded once (whichever path sums it)."""
+    return float(Fraction(total) / count)
+
+
+def _sums() -> dict[str, Any]:
+    sums: dict[str, Any] = {
+        "not_evaluable": Count("id", filter=Q(durability_not_evaluable=True)),
+        "bp_warning": Sum("bp_warning_sessions"),
+        "bp_critical": Sum("bp_critical_sessions"),
+    }
+    for grade in AE_GRADES:
+        sums[f"ae{grade}"] = Sum(grade_column(grade))
+    for week in range(MAX_WEEKS_SHOWN):
+        column = change_column(week)
+        sums[f"n{week}"] = Count(column)
+        sums[f"s{week}"] = Sum(column)
+        sums[f"q{week}"] = Sum(F(column) * F(column))
+    return sums
+
+
+def _add_sums(found: dict[str, Any], into: CohortAggregates) -> None:
+    tally = into.tally
+    tally.durability_not_evaluable = found["not_evaluable"] or 0
+    into.bp_excursions = {
+        severity: found[f"bp_{severity}"]
+        for severity in ("critical", "warning")
+        if found[f"bp_{severity}"]
+    }
+    into.adverse_events_by_grade = {
+        grade: found[f"ae{grade}"] for grade in AE_GRADES if found[f"ae{grade}"]
+    }
+    for week in range(MAX_WEEKS_SHOWN):
+        if found[f"n{week}"]:
+            tally.change_by_week[week] = Moments(
+                found[f"n{week}"],
+                Fraction(found[f"s{week}"], 100),  # hundredths of a point
+                Fraction(found[f"q{week}"], 10_000),
+            )
+
+
+def _observe(observations: Observations, time: float, event: bool, n: int) -> None:
+    observations[(time, event)] = observations.get((time, event), 0) + n
+
+
+OBSERVED = (
+    "maintenance",
+    "to_response_days",
+    "to_response_event",
+    "durability_days",
+    "durability_event",
+    "cadss_total",
+    "cadss_count",
+)
+
+
+def cohort_aggregates(filters: CohortFilters) -> CohortAggregates:
+    """Everything the dashboard shows, in two queries over the cohort's rows: one pass of sums
+    (weekly changes, safety), and one GROUP BY counting patients by group, verdicts, survival
+    observations and dissociation means. With another induction window than the default the
+    verdicts come from each row's kept early verdicts instead."""
+    rows, sessions = cohort_rows(filters)
+    rows = rows.annotate(group_name=_group(filters)).order_by()
+    result = CohortAggregates(CohortTally())
+    tally = result.tally
+    _add_sums(rows.aggregate(**_sums()), result)
+    counted: Iterable[tuple[Any, ...]]
+    if filters.induction_days == DEFAULT_INDUCTION_DAYS:
+        counted = (
+            rows.values("group_name", "response", "remission", *OBSERVED)
+            .annotate(n=Count("id"), dosed=Sum(sessions))
+            .values_list("group_name", "response", "remission", *OBSERVED, "n", "dosed")
+        )
+    else:
+        counted = (
+            (name, *verdicts_after(early, filters.induction_days), *rest)
+            for name, early, *rest in rows.values_list(
+                "group_name", "early_verdicts", *OBSERVED, Value(1), sessions
+            )
+        )
+    for name, response, remission, *observed, n, dosed in counted:
+        tally.patients += n
+        result.sessions += dosed
+        tally.add_rates(name, response, remission, n)
+        _add_observed(result, name, response, observed, n)
+    return result
+
+
+def _add_observed(
+    into: CohortAggregates, group: str, response: bool | None, observed: list[Any], n: int
+) -> None:
+    band, to_days, to_event, days, event, total, count = observed
+    tally = into.tally
+    if to_days is not None:
+        _observe(tally.to_first_response, to_days, to_event, n)
+    if days is not None:
+        _observe(tally.durability.setdefault(group, {}), days, event, n)
+        if band:
+            _observe(tally.maintenance.setdefault(band, {}), days, event, n)
+    if count:
+        into.dissociation.setdefault(response, Moments()).add(patient_mean(total, count), n)
