@@ -66,5 +66,5 @@ def sign_in(request: HttpRequest, token: str) -> HttpResponse:
         return TemplateResponse(
             request, "portal/sign_in_refused.html", context, status=refused.status
         )
-    context = {"name": account.patient.given_name, "clinic": account.organization.name}
+    context = {"clinic": account.organization.name}
     return TemplateResponse(request, "portal/sign_in.html", context)

@@ -79,7 +79,7 @@ def test_a_patient_signs_in_with_an_emailed_link_on_a_phone(
     url = re.search(r"https?://\S+(/portal/sign-in/\S+/)", mail.get_content())
     assert url is not None, mail.get_content()
     phone.goto(f"{base}{url.group(1)}")
-    expect(phone.get_by_role("heading", level=1)).to_have_text("Sign in, Iris")
+    expect(phone.get_by_role("heading", level=1)).to_have_text("Sign in to your patient portal")
     assert_fit_for_a_phone(phone, base)
     shot(phone, SHOTS_DIR, "portal-sign-in-390")
     phone.get_by_role("button", name="Sign in").tap()

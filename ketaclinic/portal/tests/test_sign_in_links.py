@@ -104,7 +104,8 @@ def test_a_requested_link_arrives_by_email_and_signs_the_patient_in_once(
     # Opening the link (or a mail scanner prefetching it) does not use it.
     page = client.get(path)
     assert page.status_code == 200
-    assert b"Sign in, Ada" in page.content
+    assert b"Sign in to your patient portal" in page.content
+    assert b"Ada" not in page.content  # the link's holder is not yet known to be Ada
     signed_in = client.post(path)
     assert signed_in.status_code == 302
     assert signed_in["Location"] == "/portal/"
@@ -198,7 +199,7 @@ def test_a_link_opens_only_its_own_clinic_and_purpose(
     assert len(smtp_inbox.messages) == before + 1
     path = link_path(smtp_inbox)
     client = Client()
-    assert b"Sign in, Ada" in client.get(path).content
+    assert b"Clinic A" in client.get(path).content
     client.post(path)
     assert b"Hello, Ada" in client.get("/portal/").content
     # A sign-in token is no questionnaire link, and a questionnaire link signs nobody in.
