@@ -6,6 +6,7 @@ from ketaclinic.accounts.token_api import router as token_router
 from ketaclinic.consent.api import router as consent_router
 from ketaclinic.core.api import build_api
 from ketaclinic.core.views import favicon, healthz
+from ketaclinic.homes.api import router as homes_router
 from ketaclinic.inventory.api import router as inventory_router
 from ketaclinic.measures.api import router as measures_router
 from ketaclinic.messaging.api import router as messaging_router
@@ -38,6 +39,7 @@ api.add_router("/", token_router)
 api.add_router("/", access_router)
 api.add_router("/", protocols_router)
 api.add_router("/", session_monitoring_router)
+api.add_router("/", homes_router)
 
 urlpatterns = [
     # The bearer-token interfaces first: most requests are theirs, and each URL pattern before

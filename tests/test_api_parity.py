@@ -46,6 +46,7 @@ PARITY: dict[str, str] = {
     # measures
     "measures:response-new": "POST /api/v1/patients/{patient_id}/responses",
     "measures:link-new": "POST /api/v1/patients/{patient_id}/measure-links",
+    "measures:link-resend": "POST /api/v1/measure-links/{link_id}/resend",
     "measures:alert-detail": "POST /api/v1/alerts/{alert_id}/acknowledge",
     "measures:schedule-new": "POST /api/v1/patients/{patient_id}/measure-schedules",
     # screening

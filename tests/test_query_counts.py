@@ -82,7 +82,11 @@ API_MAX: dict[str, int] = {
     "/api/v1/sessions/{session_id}/pmf": 1,  # 400
     "/api/v1/sessions/{session_id}/vitals": 11,  # 200
     "/api/v1/setup/chairs": 1,  # 200
-    "/api/v1/setup/checklist": 10,  # 200
+    "/api/v1/today/arrivals": 8,  # 200
+    "/api/v1/today/therapy": 5,  # 200
+    "/api/v1/today/compliance": 9,  # 200
+    "/api/v1/today/research": 9,  # 200
+    "/api/v1/setup/checklist": 12,  # 200 (one exists() per item; the admin's home)
     "/api/v1/setup/clinics": 1,  # 200
     "/api/v1/setup/escalation": 1,  # 200
     "/api/v1/setup/locations": 1,  # 200

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "ketaclinic.scheduling",
     "ketaclinic.outcomes",
     "ketaclinic.setup",
+    "ketaclinic.homes",
 ]
 
 MIDDLEWARE = [

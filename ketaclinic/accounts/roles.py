@@ -53,6 +53,9 @@ class Cap(StrEnum):
     MEASURE_VIEW = "measures.view"  # questionnaire responses, trajectories, outcomes, alerts
     MEASURE_RECORD = "measures.record"  # enter a measure, send a one-time link, schedules
     ALERT_ACKNOWLEDGE = "measures.alert.acknowledge"
+    # Send an unanswered questionnaire link again (a fresh link; the old one stops working): the
+    # front desk chases forms for today's arrivals without entering measures itself.
+    MEASURE_LINK_RESEND = "measures.link.resend"
     MEASURE_POLICY_EDIT = "measures.policy.edit"  # alert thresholds, escalation time
     SCREENING_RECORD = "screening.record"  # intake history, run the eligibility rules
     SCREENING_DECIDE = "screening.decide"  # record the eligibility decision per route
@@ -108,7 +111,13 @@ class Cap(StrEnum):
 _CLINICAL_READ = {Cap.PATIENT_LIST, Cap.PATIENT_VIEW, Cap.CLINICAL_VIEW}
 # Messaging and scheduling (issue 11): everyone who sees patients at the desk or the chair books,
 # sees what was sent and records consent to contact.
-_DESK = {Cap.MESSAGE_VIEW, Cap.CONTACT_EDIT, Cap.SCHEDULE_VIEW, Cap.SCHEDULE_BOOK}
+_DESK = {
+    Cap.MESSAGE_VIEW,
+    Cap.CONTACT_EDIT,
+    Cap.SCHEDULE_VIEW,
+    Cap.SCHEDULE_BOOK,
+    Cap.MEASURE_LINK_RESEND,
+}
 # Clinicians who see the patient enter measures and answer safety alerts.
 _MEASURES_CARE = {Cap.MEASURE_VIEW, Cap.MEASURE_RECORD, Cap.ALERT_ACKNOWLEDGE}
 # Everyone who takes a patient through consent in clinic (and may witness it).

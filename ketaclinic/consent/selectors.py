@@ -171,3 +171,43 @@ def withdrawals_recent(*, days: int = 14) -> QuerySet[ConsentSignature]:
         .select_related("patient", "template_version")
         .order_by("-revoked_at")
     )
+
+
+def consents_to_sign(wanted: dict[int, set[tuple[str, str]]]) -> dict[int, list[ConsentRow]]:
+    """Per patient key, the consents their visits today need and they have not validly signed
+    (role homes: forms pending). `wanted` maps a patient key to (kind, route) pairs: a treatment
+    route's consent for a dosing visit, ("kap", "") for a therapy visit. In-clinic or any-setting
+    templates only. Three queries whatever the number of patients."""
+    if not wanted:
+        return {}
+    templates = [
+        (template, current)
+        for template, current in templates_with_versions()
+        if template.is_active
+        and current is not None
+        and template.setting in (ConsentTemplate.Setting.CLINIC, ConsentTemplate.Setting.ANY)
+    ]
+    latest: dict[tuple[int, int], ConsentSignature] = {}
+    signatures = (
+        ConsentSignature.objects.filter(patient_id__in=list(wanted))
+        .select_related("template_version")
+        .defer("pdf", "drawn_signature")
+        .order_by("-signed_at", "-pk")
+    )
+    for signature in signatures:
+        latest.setdefault((signature.patient_id, signature.template_version.template_id), signature)
+    found: dict[int, list[ConsentRow]] = {}
+    for patient_id, needs in wanted.items():
+        rows = [
+            ConsentRow(template, current, latest.get((patient_id, template.pk)))
+            for template, current in templates
+            if (template.kind, template.route) in needs
+        ]
+        found[patient_id] = [row for row in rows if row.needs_signature]
+    return found
+
+
+def portal_accounts_for(patient_ids: list[int]) -> dict[int, PortalAccount]:
+    """The patients' portal accounts by patient key (one query)."""
+    accounts = PortalAccount.objects.filter(patient_id__in=patient_ids, is_active=True)
+    return {account.patient_id: account for account in accounts}

@@ -444,3 +444,92 @@ def _verify_containers(org: Any, rows: list[LedgerRow]) -> LedgerProblem | None:
                 f"leave {full + used[container.pk]} mg",
             )
     return None
+
+
+# --- compliance's day (role homes) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CountDue:
+    location: StorageLocation
+    last_count_at: datetime | None
+
+
+def counts_due_today() -> list[CountDue]:
+    """Storage locations with no count (shift, daily or full inventory) since the start of the
+    clinic's day: the clinic's own count routine, listed on compliance's home. One query."""
+    from zoneinfo import ZoneInfo
+
+    last_count = (
+        InventoryCount.objects.filter(location=OuterRef("pk"))
+        .order_by("-taken_at")
+        .values("taken_at")[:1]
+    )
+    locations = StorageLocation.objects.select_related("clinic").annotate(
+        last_count_at=Subquery(last_count)
+    )
+    due = []
+    for location in locations:
+        zone = ZoneInfo(location.clinic.time_zone)
+        start = datetime.combine(
+            clock.today_in(location.clinic.time_zone), datetime.min.time(), zone
+        )
+        last = location.last_count_at
+        if last is None or last < start:
+            due.append(CountDue(location, last))
+    return due
+
+
+@dataclass(frozen=True)
+class UnreconciledDose:
+    administration_id: uuid.UUID
+    patient_name: str
+    product: str
+    drawn_mg: Decimal
+    accounted_mg: Decimal  # administered + wasted (witnessed) + returned
+    drawn_at: datetime
+
+    @property
+    def left_mg(self) -> Decimal:
+        return self.drawn_mg - self.accounted_mg
+
+
+def unreconciled_doses(*, since: datetime) -> list[UnreconciledDose]:
+    """Doses drawn since `since` whose milligrams are not all accounted for yet (given, wasted
+    with a witness, or returned): a waste still waits for its witness. Two queries."""
+    rows = (
+        LedgerRow.objects.filter(administration_id__isnull=False, occurred_at__gte=since)
+        .select_related("patient")
+        .order_by("sequence")
+    )
+    drawn: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
+    accounted: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
+    first: dict[uuid.UUID, LedgerRow] = {}
+    for row in rows:
+        key = row.administration_id
+        assert key is not None  # filtered above
+        first.setdefault(key, row)
+        if row.kind == EntryKind.DRAW.value:
+            drawn[key] += row.quantity_mg
+        elif row.kind == EntryKind.RETURN.value or (
+            row.kind == EntryKind.WASTE.value and row.waste_source == WasteSource.DRAWN_DOSE.value
+        ):
+            accounted[key] += row.quantity_mg
+    if not drawn:
+        return []
+    try:
+        model = apps.get_model("treatment_sessions", "DoseAdministration")
+    except LookupError:
+        given: dict[uuid.UUID, Decimal] = {}
+    else:
+        given = dict(
+            model.objects.filter(public_id__in=list(drawn)).values_list("public_id", "dose_mg")
+        )
+    found = []
+    for key, mg in drawn.items():
+        total = accounted[key] + Decimal(given.get(key) or 0)
+        if mg > total:
+            row = first[key]
+            name = row.patient.full_name if row.patient is not None else ""
+            found.append(UnreconciledDose(key, name, row.product_ref, mg, total, row.occurred_at))
+    return sorted(found, key=lambda dose: dose.drawn_at)

@@ -290,6 +290,21 @@ def create_link(request: ActorRequest, patient_id: str, payload: LinkIn) -> Any:
     )
 
 
+@router.post("/measure-links/{link_id}/resend", response={201: LinkOut, **ERROR_RESPONSES})
+def resend_link(request: ActorRequest, link_id: str) -> Any:
+    """Send an unanswered questionnaire link again: a fresh link (returned once), the old one
+    stops working. 409 once the patient has answered."""
+    actor = _actor(request)
+    actor.require(Cap.MEASURE_LINK_RESEND)
+    link = selectors.link_get_for_actor(actor, link_id)
+    patient_get_for_actor(actor, link.target_id)
+    issued = services.measure_link_resend(actor=actor, link=link)
+    url = request.build_absolute_uri(reverse("portal:measure", kwargs={"token": issued.token}))
+    return Status(
+        201, {"id": issued.link.public_id, "url": url, "expires_at": issued.link.expires_at}
+    )
+
+
 class ScheduleIn(Schema):
     instrument_id: str = Field(..., max_length=32)
     cadence: str = Field(..., max_length=16)

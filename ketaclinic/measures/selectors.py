@@ -224,3 +224,53 @@ def pending_questionnaires(patient: Patient) -> list[dict[str, Any]]:
         }
         for link in links
     ]
+
+
+def open_links_by_patient(patient_public_ids: list[str], *, now: datetime) -> dict[str, list[Any]]:
+    """Questionnaire links sent and not yet answered, per patient public id (role homes: the
+    front desk's forms pending). Links still open, plus ones that ran out unanswered in the last
+    week, so a patient who missed the link is chased too. One query."""
+    from datetime import timedelta
+
+    from ketaclinic.core.models import OneTimeLink
+    from ketaclinic.measures.services import LINK_PURPOSE
+
+    found: dict[str, list[Any]] = defaultdict(list)
+    if not patient_public_ids:
+        return found
+    links = OneTimeLink.objects.filter(
+        purpose=LINK_PURPOSE,
+        target_id__in=patient_public_ids,
+        used_at__isnull=True,
+        expires_at__gt=now - timedelta(days=7),
+    ).order_by("-created_at", "-pk")
+    seen: set[tuple[str, str]] = set()
+    for link in links:
+        key = (link.target_id, str(link.payload.get("instrument_id")))
+        if key in seen:  # only the newest link per instrument: a resent link replaces the old
+            continue
+        seen.add(key)
+        found[link.target_id].append(link)
+    return found
+
+
+def link_title(link: Any) -> str:
+    return get_instrument(link.payload["instrument_id"]).short_title
+
+
+def link_get_for_actor(actor: Actor, public_id: str | uuid.UUID) -> Any:
+    """An unanswered questionnaire link of the actor's organization (404 otherwise)."""
+    from ketaclinic.core.models import OneTimeLink
+    from ketaclinic.measures.services import LINK_PURPOSE
+
+    key = _uuid(public_id)
+    link = (
+        OneTimeLink.objects.filter(
+            organization=actor.organization, purpose=LINK_PURPOSE, public_id=key
+        ).first()
+        if key
+        else None
+    )
+    if link is None:
+        raise NotFound("No such questionnaire link.")
+    return link

@@ -570,6 +570,7 @@ def _issue_link(
     language: str,
     ttl: timedelta,
     created_by: Any = None,
+    replaces: OneTimeLink | None = None,
 ) -> IssuedLink:
     instrument = _instrument(instrument_id)
     if instrument.respondent != "self":
@@ -597,20 +598,51 @@ def _issue_link(
             path=reverse("portal:measure", kwargs={"token": token}),
             expires_at=link.expires_at,
         )
+        detail = {
+            "instrument": instrument.rule_id,
+            "expires_at": link.expires_at.isoformat(),
+            "message": str(message.public_id) if message else None,
+        }
+        if replaces is not None:
+            detail["replaces"] = str(replaces.public_id)
         audit_record(
             actor=actor,
             organization=organization,
             channel="" if actor else "task",
-            action="measures.link.created",
+            action="measures.link.resent" if replaces is not None else "measures.link.created",
             patient_id=patient.public_id,
             obj=link,
-            detail={
-                "instrument": instrument.rule_id,
-                "expires_at": link.expires_at.isoformat(),
-                "message": str(message.public_id) if message else None,
-            },
+            detail=detail,
         )
     return IssuedLink(link, token)
+
+
+def measure_link_resend(*, actor: Actor, link: OneTimeLink) -> IssuedLink:
+    """Send an unanswered questionnaire again: a fresh link for the same measure and language
+    (only the old link's hash is kept, so it cannot be sent twice), and the old one stops
+    working, so the patient answers once whichever message they open."""
+    actor.require(Cap.MEASURE_LINK_RESEND)
+    now = clock.now()
+    with transaction.atomic():
+        current = OneTimeLink.objects.select_for_update().get(pk=link.pk)
+        if current.purpose != LINK_PURPOSE or current.organization_id != actor.organization.pk:
+            raise ValidationFailed.for_field("link", "This is not a questionnaire link.")
+        if current.used_at is not None:
+            raise Conflict.for_field("link", "The patient has already answered this link.")
+        patient = Patient.objects.filter(public_id=current.target_id).first()
+        if patient is None:
+            raise ValidationFailed.for_field("link", "The link names no patient of this clinic.")
+        if current.expires_at > now:
+            OneTimeLink.objects.filter(pk=current.pk).update(expires_at=now, updated_at=now)
+        return _issue_link(
+            actor=actor,
+            organization=actor.organization,
+            patient=patient,
+            instrument_id=current.payload["instrument_id"],
+            language=current.payload.get("language", "en"),
+            ttl=LINK_TTL,
+            replaces=current,
+        )
 
 
 # --- schedules ----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ urlpatterns = [
     path("patients/<uuid:patient_id>/link/", views.link_new, name="link-new"),
     path("patients/<uuid:patient_id>/schedule/", views.schedule_new, name="schedule-new"),
     path("responses/<uuid:response_id>/", views.response_detail, name="response-detail"),
+    path("links/<uuid:link_id>/resend/", views.link_resend, name="link-resend"),
     path("alerts/", views.alerts_panel, name="alerts"),
     path("alerts/<uuid:alert_id>/", views.alert_detail, name="alert-detail"),
 ]

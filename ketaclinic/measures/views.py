@@ -12,6 +12,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.roles import Cap
@@ -213,3 +214,27 @@ def schedule_new(request: ActorRequest, patient_id: str) -> HttpResponse:
     return TemplateResponse(
         request, "patients/entry_form.html", context, status=400 if form.errors else 200
     )
+
+
+@require_POST
+@staff_view(Cap.MEASURE_LINK_RESEND)
+def link_resend(request: ActorRequest, link_id: str) -> HttpResponse:
+    """Send an unanswered questionnaire again (the front desk's forms pending): a fresh link goes
+    out by the patient's allowed channel and is shown once here, to hand over if none is."""
+    actor = request.actor
+    link = selectors.link_get_for_actor(actor, link_id)
+    patient = patient_get_for_actor(actor, link.target_id)
+    try:
+        issued = services.measure_link_resend(actor=actor, link=link)
+    except DomainError as error:
+        messages.error(request, error.detail)
+        return redirect("core:dashboard")
+    url = request.build_absolute_uri(reverse("portal:measure", kwargs={"token": issued.token}))
+    context = {
+        "patient": patient,
+        "title": selectors.link_title(issued.link),
+        "link": issued.link,
+        "url": url,
+        "qr_svg": mark_safe(_qr_svg(url)),  # noqa: S308
+    }
+    return TemplateResponse(request, "measures/link_resent.html", context)

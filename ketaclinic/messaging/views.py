@@ -51,10 +51,22 @@ def policy_edit(request: ActorRequest) -> HttpResponse:
         else:
             messages.success(request, "The contact policy is saved.")
             return redirect("messaging:policy")
+    # A refused change shows what was typed, beside the reason, not the stored policy.
+    shown = (
+        {
+            "email_allowed_by_default": request.POST.get("email_allowed_by_default") == "on",
+            "sms_allowed_by_default": request.POST.get("sms_allowed_by_default") == "on",
+            "on_call_email": request.POST.get("on_call_email", ""),
+            "on_call_phone": request.POST.get("on_call_phone", ""),
+        }
+        if error
+        else policy
+    )
     context = {
-        "policy": policy,
+        "policy": shown,
         "error": error,
         "errors": {e.field: e.message for e in error.errors} if error else {},
         "configured": selectors.channels_configured(),
     }
-    return TemplateResponse(request, "messaging/policy_form.html", context)
+    status = error.status if error else 200
+    return TemplateResponse(request, "messaging/policy_form.html", context, status=status)

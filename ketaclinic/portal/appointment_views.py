@@ -89,7 +89,16 @@ def appointment_book(request: HttpRequest, account: PortalAccount) -> HttpRespon
         "clinic": clinic,
         "types": offered,
         "kind": kind,
-        "slots": slots,
+        # Each time with the value its radio sends, so a refused choice stays chosen.
+        "slots": [
+            (
+                start,
+                clinician,
+                f"{start.isoformat()}|{clinician.user.public_id if clinician else ''}",
+            )
+            for start, clinician in slots
+        ],
+        "chosen": request.POST.get("slot", "") if error else "",
         "policy": policy,
         "error": error,
     }

@@ -71,7 +71,11 @@ def front_door(request: HttpRequest, clinic_id: str) -> HttpResponse:
             # Shown only where the clinic publishes one (docs/sources/scheduling.md, "Prices").
             "any_price": any(s.public_price is not None for s in services),
             "questions": [(key, text) for key, (text, _) in frontdoor.QUESTIONS.items()],
-            "slots": leads.consult_slots(clinic),
+            # Each time with the value its radio sends, so a refused request keeps the choice.
+            "slots": [
+                (start, clinician, f"{start.isoformat()}|{clinician.pk}")
+                for start, clinician in leads.consult_slots(clinic)
+            ],
             "errors": errors,
             "detail": detail,
             "values": request.POST if request.method == "POST" else {},

@@ -205,7 +205,9 @@ def appointment_action(request: ActorRequest, appointment_id: str, action: str) 
             done = services.appointment_check_in(actor=actor, appointment=appointment)
             if done.session_public_id:
                 return redirect("sessions:flowsheet", session_id=done.session_public_id)
-            messages.success(request, "Checked in.")
+            messages.success(request, f"{appointment.patient.full_name} is checked in.")
+            if request.POST.get("back") == "today":  # checked in from the Today page's list
+                return redirect("core:dashboard")
         elif action == "move":
             form = forms["move_form"] = MoveForm(request.POST)
             if not form.is_valid():

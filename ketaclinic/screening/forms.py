@@ -109,6 +109,10 @@ class EligibilityCheckForm(forms.Form):
     route = forms.ChoiceField(choices=ROUTE_CHOICES)
     setting = forms.ChoiceField(choices=[("clinic", "In clinic"), ("home", "At home")])
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "gate-%s")  # the screening page has other route fields
+        super().__init__(*args, **kwargs)
+
 
 class PolicyForm(forms.Form):
     """Every screening threshold, typed; the pure ScreeningPolicy decides what is allowed."""

@@ -340,3 +340,12 @@ def evaluation_changes(
             else:
                 changes.append("the patient's age changes the screening findings")
     return list(dict.fromkeys(changes))
+
+
+def patients_with_intake(patient_ids: list[int]) -> set[int]:
+    """Which of these patients have an intake history on file (one query; role homes)."""
+    return set(
+        IntakeHistory.objects.filter(patient_id__in=patient_ids)
+        .values_list("patient_id", flat=True)
+        .distinct()
+    )

@@ -153,6 +153,8 @@ def eligibility_check(request: ActorRequest, patient_id: str) -> HttpResponse:
             detail={"route": route, "setting": setting, "ok": gate.ok, "missing": gate.missing},
         )
         status_code = 200 if gate.ok else 422
+    elif form.errors:
+        status_code = 400
     context = {"form": form, "patient": patient, "gate": gate}
     return TemplateResponse(
         request, "screening/eligibility_check.html", context, status=status_code

@@ -261,3 +261,14 @@ def day_picture(*, clinic: Any, now: datetime | None = None) -> dict[str, Any]:
             s for s in sessions if s.state == "prechecks_passed" and s.pk not in ordered
         ],
     }
+
+
+def sessions_between(*, clinic: Any, start: datetime, end: datetime) -> list[TreatmentSession]:
+    """A clinic's treatment sessions scheduled in [start, end), in time order (one query)."""
+    return list(
+        TreatmentSession.objects.filter(
+            clinic=clinic, scheduled_at__gte=start, scheduled_at__lt=end
+        )
+        .select_related("patient")
+        .order_by("scheduled_at", "pk")
+    )

@@ -441,10 +441,20 @@ def escalation_put(request: ActorRequest, payload: EscalationIn) -> Any:
 
 
 class ChecklistItemOut(Schema):
+    """One item of the clinic admin's set-up checklist (their Today page shows the same)."""
+
     key: str
     label: str
     done: bool
     hint: str
+    required: bool  # False: the clinic runs on built-in defaults until it is done
+    screen: str  # the path of the screen where it is done
+
+    @staticmethod
+    def resolve_screen(item: Any) -> str:
+        from django.urls import reverse
+
+        return reverse(item.url_name)
 
 
 @router.get("/setup/checklist", response={200: list[ChecklistItemOut], **ERROR_RESPONSES})

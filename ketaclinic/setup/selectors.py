@@ -13,7 +13,8 @@ from ketaclinic.accounts.models import Chair, Clinic, Membership, RoleChange
 from ketaclinic.accounts.roles import Role
 from ketaclinic.consent.models import ConsentTemplateVersion
 from ketaclinic.inventory.models import LedgerRow, Product, StorageLocation
-from ketaclinic.protocols.models import ProtocolVersion
+from ketaclinic.protocols.models import ProtocolVersion, SafetyPolicyVersion
+from ketaclinic.screening.models import ScreeningPolicyVersion
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class ChecklistItem:
     done: bool
     hint: str  # what to do when it is not done
     url_name: str  # the screen where it is done
+    # False: the clinic can run without it (built-in defaults), but should see to it.
+    required: bool = True
 
 
 def clinics() -> QuerySet[Clinic]:
@@ -139,6 +142,30 @@ def first_run_checklist(actor: Actor) -> list[ChecklistItem]:
             ProtocolVersion.objects.filter(status=ProtocolVersion.Status.PUBLISHED).exists(),
             "Publish the protocols the clinic follows.",
             "protocols:list",
+        ),
+        ChecklistItem(
+            "screening_policy",
+            "The clinic's screening policy reviewed and published",
+            ScreeningPolicyVersion.objects.exists(),
+            "Until one is published, screening uses the built-in defaults; review and publish.",
+            "screening:policy",
+            required=False,
+        ),
+        ChecklistItem(
+            "safety_policy",
+            "The session safety policy reviewed and published",
+            SafetyPolicyVersion.objects.exists(),
+            "Until one is published, sessions use the built-in defaults; review and publish.",
+            "protocols:safety-policy",
+            required=False,
+        ),
+        ChecklistItem(
+            "contact",
+            "The clinic's phone number (patients see it in the portal and in messages)",
+            all(c.phone for c in clinic_rows) and bool(clinic_rows),
+            "Enter each clinic's phone number.",
+            "setup:clinics",
+            required=False,
         ),
     ]
     if _offers_esketamine():

@@ -347,3 +347,115 @@ def appointment_get(actor: Actor, public_id: Any) -> Any:
     if appointment is None:
         raise ValidationFailed.for_field("appointment", "No such appointment.")
     return appointment
+
+
+# --- the therapist's day (role homes) -----------------------------------------------------------
+
+THERAPY_APPOINTMENT_KINDS = ("kap_preparation", "kap_dosing", "kap_integration")
+# How far back a dosing session still calls for an integration visit on the therapist's home
+# (a clinic reminder, not a clinical rule: integration normally follows within days).
+INTEGRATION_LOOKBACK_DAYS = 14
+
+
+def therapy_appointments_between(actor: Actor, start: datetime, end: datetime) -> list[Any]:
+    """The actor's booked therapy visits in [start, end), in time order (one query)."""
+    from ketaclinic.scheduling.models import Appointment
+
+    return list(
+        Appointment.objects.select_related("appointment_type", "patient")
+        .filter(
+            clinician=actor.membership,
+            appointment_type__kind__in=THERAPY_APPOINTMENT_KINDS,
+            status__in=["booked", "checked_in"],
+            starts_at__gte=start,
+            starts_at__lt=end,
+        )
+        .order_by("starts_at", "pk")
+    )
+
+
+def visits_between(actor: Actor, start: datetime, end: datetime) -> list[TherapyVisit]:
+    """Visits the actor opened in [start, end), in time order (one query)."""
+    return list(
+        TherapyVisit.objects.select_related("patient")
+        .filter(therapist=actor.user, started_at__gte=start, started_at__lt=end)
+        .order_by("started_at", "pk")
+    )
+
+
+def notes_to_finish(actor: Actor) -> list[TherapyVisit]:
+    """The actor's visits whose progress note is not signed yet, oldest first (one query)."""
+    return list(
+        TherapyVisit.objects.select_related("patient")
+        .filter(therapist=actor.user, signed_at__isnull=True)
+        .order_by("started_at", "pk")[:VISIT_LIMIT]
+    )
+
+
+@dataclass(frozen=True)
+class IntegrationDue:
+    patient: Patient
+    dosed_at: datetime  # the last dosing session, not yet followed by an integration visit
+
+
+def integration_due(actor: Actor, *, now: datetime) -> list[IntegrationDue]:
+    """Patients on the actor's team dosed in the last two weeks with no integration visit since
+    the dose, opened or booked. Four queries whatever the number of patients."""
+    from datetime import timedelta
+
+    from django.db.models import Max
+
+    from ketaclinic.scheduling.models import Appointment
+
+    team = set(
+        TeamAssignment.objects.filter(therapist=actor.user, ended_at__isnull=True).values_list(
+            "patient_id", flat=True
+        )
+    )
+    if not team:
+        return []
+    since = now - timedelta(days=INTEGRATION_LOOKBACK_DAYS)
+    dosed = dict(
+        TreatmentSession.objects.filter(patient_id__in=team, dose_started_at__gte=since)
+        .values("patient_id")
+        .annotate(last=Max("dose_started_at"))
+        .values_list("patient_id", "last")
+    )
+    if not dosed:
+        return []
+    integrated = dict(
+        TherapyVisit.objects.filter(patient_id__in=list(dosed), kind=VisitKind.INTEGRATION.value)
+        .values("patient_id")
+        .annotate(last=Max("started_at"))
+        .values_list("patient_id", "last")
+    )
+    booked = dict(
+        Appointment.objects.filter(
+            patient_id__in=list(dosed),
+            appointment_type__kind="kap_integration",
+            status__in=["booked", "checked_in"],
+        )
+        .values("patient_id")
+        .annotate(last=Max("starts_at"))
+        .values_list("patient_id", "last")
+    )
+    waiting = [
+        patient_id
+        for patient_id, last_dose in dosed.items()
+        if (integrated.get(patient_id) or since) < last_dose
+        and (booked.get(patient_id) or since) < last_dose
+    ]
+    patients = {p.pk: p for p in Patient.objects.filter(pk__in=waiting)}
+    return sorted(
+        (IntegrationDue(patients[pk], dosed[pk]) for pk in waiting if pk in patients),
+        key=lambda due: due.dosed_at,
+    )
+
+
+def break_glass_reads_unreviewed() -> list[BreakGlassRead]:
+    """Psychotherapy-note reads outside the author that compliance has not reviewed yet."""
+    return list(
+        BreakGlassRead.objects.select_related("patient", "reader")
+        .filter(reviewed_at__isnull=True)
+        .order_by("created_at", "pk")[:200]
+    )

@@ -66,7 +66,7 @@ def test_a_wrong_form_names_the_item_and_writes_nothing(members, patient, org_a)
         f"/measures/patients/{patient.public_id}/new/?instrument=phq9", form_data(answers)
     )
     assert response.status_code == 400
-    assert 'id="q-4-error"' in response.content.decode()
+    assert 'id="id_item_4-error"' in response.content.decode()
     with scope(organization=org_a):
         assert not QuestionnaireResponse.objects.exists()
 

@@ -89,7 +89,7 @@ def test_a_missing_answer_shows_the_item_and_keeps_the_link(prescriber):
     del answers["5"]
     response = Client().post(url, form_data(answers))
     assert response.status_code == 400
-    assert b'id="q-5-error"' in response.content
+    assert b'id="id_item_5-error"' in response.content
     with scope(organization=prescriber.organization):
         assert OneTimeLink.objects.get().used_at is None
 

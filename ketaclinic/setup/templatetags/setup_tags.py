@@ -19,6 +19,7 @@ def setup_checklist_panel(context: Any) -> dict[str, Any]:
     checklist = first_run_checklist(actor)
     return {
         "checklist": checklist,
-        "missing": [item for item in checklist if not item.done],
+        "missing": [item for item in checklist if not item.done and item.required],
+        "advised": [item for item in checklist if not item.done and not item.required],
         "done_count": sum(item.done for item in checklist),
     }
