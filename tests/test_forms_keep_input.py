@@ -39,6 +39,9 @@ NOT_WALKED = {
     # A failed login counts toward the lockout (a write by design); tested in accounts/portal.
     "ketaclinic.accounts.forms.StaffLoginForm": "a failed login is recorded for the lockout",
     "ketaclinic.portal.auth_views.PortalLoginForm": "a failed login is recorded for the lockout",
+    "ketaclinic.portal.sign_in_views.SignInLinkForm": (
+        "on the login page; any address gets the same answer, so no one learns who is a patient"
+    ),
     "ketaclinic.inventory.forms.PeriodForm": "a GET filter (report period)",
     # Nothing a person can get wrong: optional text or yes/no boxes only.
     "ketaclinic.protocols.forms.CloneForm": "one optional note",
