@@ -3,7 +3,9 @@
 scratch database, through `ketaclinic import-fhir`.
 
 Reported: resources read, imported (charted or kept as received), rejected, wall time of the
-import command less its own start-up (`import-fhir --help`), and resources per second; then a
+import command less its own start-up (`import-fhir --help`), and resources per second; the CPU
+the import spent (its processes and workers, less the start-up's) per resource and the load
+average beside it, since wall time on a shared machine says more about the neighbours; then a
 second run of the same files (idempotent: nothing imported) timed the same way. Results in
 bench/results/fhir_import-<date>.json and a short table on stdout.
 
@@ -16,6 +18,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -45,7 +48,15 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def _import(env: dict[str, str], paths: list[str], workers: int) -> tuple[dict[str, int], float]:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _import(
+    env: dict[str, str], paths: list[str], workers: int
+) -> tuple[dict[str, int], float, float]:
+    cpu = _children_cpu()
     started = time.perf_counter()
     done = _run(
         env,
@@ -58,11 +69,12 @@ def _import(env: dict[str, str], paths: list[str], workers: int) -> tuple[dict[s
         str(workers),
     )
     wall = time.perf_counter() - started
+    cpu = _children_cpu() - cpu
     found = SUMMARY.search(done.stdout)
     if found is None:
         raise SystemExit(f"bench.fhir_import: no summary in\n{done.stdout}")
     keys = ("imported", "updated", "unchanged", "skipped", "rejected")
-    return dict(zip(keys, map(int, found.groups()), strict=True)), wall
+    return dict(zip(keys, map(int, found.groups()), strict=True)), wall, cpu
 
 
 def main() -> None:
@@ -94,16 +106,22 @@ def main() -> None:
         org = _run(env, "create-organization", "Import bench").stdout.strip().split()[-1]
         _run(env, "create-user", "--organization", org, "--username", "bench", "--role",
              "prescriber", "--password", "bench-password-1234")  # fmt: skip
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _children_cpu()
         _run(env, "import-fhir", "--help")
         startup = time.perf_counter() - started
+        startup_cpu = _children_cpu() - cpu
         print(f"bench.fhir_import: import ({options.workers} workers)", file=sys.stderr)
-        first, wall = _import(env, paths, options.workers)
-        second, wall2 = _import(env, paths, options.workers)
+        load_start = os.getloadavg()[0]
+        first, wall, cpu1 = _import(env, paths, options.workers)
+        second, wall2, cpu2 = _import(env, paths, options.workers)
+        load_end = os.getloadavg()[0]
     read = sum(first.values())
     work = max(wall - startup, 0.001)
+    cpu_ms = 1000 * max(cpu1 - startup_cpu, 0.001) / read
     result = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average_start": round(load_start, 2),
+        "load_average_end": round(load_end, 2),
         "database": "sqlite" if options.database == "sqlite" else "postgresql",
         "workers": options.workers,
         "resources_read": read,
@@ -112,16 +130,22 @@ def main() -> None:
         "startup_seconds": round(startup, 2),
         "resources_per_second": round(read / work, 1),
         "resources_per_second_wall": round(read / wall, 1),
+        "startup_cpu_seconds": round(startup_cpu, 2),
+        "cpu_seconds": round(cpu1, 2),
+        "cpu_ms_per_resource": round(cpu_ms, 3),
+        "resources_per_cpu_second": round(1000 / cpu_ms, 1),
         "second_run": second,
         "second_run_wall_seconds": round(wall2, 2),
         "second_run_resources_per_second": round(read / max(wall2 - startup, 0.001), 1),
+        "second_run_cpu_seconds": round(cpu2, 2),
     }
     out = ROOT / "bench" / "results" / f"fhir_import-{datetime.now(UTC):%Y-%m-%d}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"| Synthea import, 30 Bundles + NDJSON ({read:,} resources, {options.workers} workers) "
           f"| {result['resources_per_second']:,.0f} resources/s "
-          f"({result['resources_per_second_wall']:,.0f}/s wall, {wall:.1f} s) |")  # fmt: skip
+          f"({result['resources_per_second_wall']:,.0f}/s wall, {wall:.1f} s; "
+          f"{cpu_ms:.2f} ms CPU per resource, load {load_start:.1f}-{load_end:.1f}) |")  # fmt: skip
     print(f"| imported {first['imported']:,}, rejected {first['rejected']:,}, skipped "
           f"{first['skipped']:,}; second run: imported {second['imported']:,}, "
           f"{result['second_run_resources_per_second']:,.0f} resources/s |")  # fmt: skip

@@ -343,11 +343,13 @@ class Importer:
         row: Any,
         created: list[tuple[Any, dict[str, Any]]],
     ) -> str:
+        if resource_type == "Observation" and row is not None:
+            # A measurement is never edited by an import (it is corrected by marking it
+            # entered-in-error): one already charted is left as it is, without parsing it again.
+            return "unchanged"
         data = replace_references(raw, self.refs)
         resource = parse_resource(data, expected=resource_type)
         if resource_type == "Observation":
-            if row is not None:
-                return "unchanged"
             entry = observations.observation_record(
                 self.actor, resource, source=ChartEntry.Source.IMPORT, external_id=key
             )
