@@ -4,7 +4,7 @@ batch Bundle (each entry on its own, each with its own status)."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from django.db import transaction
 from django.http import QueryDict
@@ -157,6 +157,17 @@ def _type_of(entry: dict[str, Any]) -> str:
     return entry["request"].get("url", "").split("/")[0].split("?")[0]
 
 
+def _with_references(condition: str | None, refs: dict[str, str]) -> str | None:
+    """An ifNoneExist naming an earlier entry by its fullUrl (`patient=urn:uuid:...`), pointed at
+    what that entry created or matched, so a repeated transaction finds its own resources."""
+    if not condition:
+        return condition
+    for full_url, location in refs.items():
+        if full_url.startswith(("urn:uuid:", "urn:oid:")):
+            condition = condition.replace(full_url, location).replace(quote(full_url), location)
+    return condition
+
+
 def process_entry(
     actor: Actor, entry: dict[str, Any], refs: dict[str, str], base_url: str
 ) -> dict[str, Any]:
@@ -178,7 +189,7 @@ def process_entry(
             actor, replace_references(entry.get("resource"), refs), base_url
         )
         resource = parse_resource(raw, expected=handler.type)
-        condition = request.get("ifNoneExist")
+        condition = _with_references(request.get("ifNoneExist"), refs)
         existing = conditional.match_one(actor, handler, condition, base_url) if condition else None
         if existing is not None:  # conditional create: the match, nothing created
             location = f"{handler.type}/{existing['id']}"

@@ -24,17 +24,19 @@ def _matches(
     for name in ("_offset", "_cursor", "_sort"):
         criteria.pop(name, None)
     bundle = run_search(actor, handler, criteria, base_url, strict=True)
-    if bundle.get("total", 0) > 1:
-        raise FhirError(
-            412,
-            f"The criteria {query.urlencode()!r} match {bundle['total']} {handler.type} resources; "
-            "make them select one.",
-        )
-    return [
+    matches = [
         e["resource"]
         for e in bundle.get("entry", [])
         if e.get("search", {}).get("mode", "match") == "match"
     ]
+    # Two on the page is enough to refuse (Bundle.total is left out when more pages follow).
+    if len(matches) > 1:
+        raise FhirError(
+            412,
+            f"The criteria {query.urlencode()!r} match more than one {handler.type} resource; "
+            "make them select one.",
+        )
+    return matches
 
 
 def match_one(

@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
@@ -419,9 +419,11 @@ def generic_to_fhir(row: StoredResource) -> dict[str, Any]:
     return data
 
 
-def generic_search(
-    actor: Actor, resource_type: str, search: SearchRequest, *, offset: int, count: int
-) -> tuple[int, list[StoredResource]]:
+def generic_queryset(
+    actor: Actor, resource_type: str, search: SearchRequest
+) -> QuerySet[StoredResource] | None:
+    """The current, undeleted resources of this type the search matches, newest first (or
+    oldest first on _sort=date); None when no generic resource can match."""
     actor.require(Cap.CLINICAL_VIEW)
     queryset = StoredResource.objects.select_related("patient").filter(
         resource_type=resource_type, current=True, deleted=False, generic=True
@@ -429,10 +431,18 @@ def generic_search(
     for name, values in search.items():
         q = generic_filter(name, values)
         if q is None:
-            return 0, []
+            return None
         queryset = queryset.filter(q)
     descending = (search.sort or "-date").startswith("-")
-    queryset = queryset.order_by(*(("-effective", "-pk") if descending else ("effective", "pk")))
+    return queryset.order_by(*(("-effective", "-pk") if descending else ("effective", "pk")))
+
+
+def generic_search(
+    actor: Actor, resource_type: str, search: SearchRequest, *, offset: int, count: int
+) -> tuple[int, list[StoredResource]]:
+    queryset = generic_queryset(actor, resource_type, search)
+    if queryset is None:
+        return 0, []
     total = queryset.count()
     return total, (list(queryset[offset : offset + count]) if count > 0 and total > offset else [])
 

@@ -16,16 +16,17 @@ A search pages through the clinic's rows first, then the received ones (each ord
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.errors import NotFound
-from ketaclinic.fhir import received
+from ketaclinic.fhir import keyset, received
 from ketaclinic.fhir.observations import CODES, LOINC, canonical_code
 from ketaclinic.fhir.outcome import FhirError
-from ketaclinic.fhir.registry import HANDLERS, Handler, Page
+from ketaclinic.fhir.registry import HANDLERS, Handler, Page, _page
 from ketaclinic.fhir.search import SearchRequest, encode_cursor
 
 
@@ -56,9 +57,10 @@ class GenericHandler(Handler):
         )
 
     def search(self, actor: Actor, search: SearchRequest) -> Page:
-        total, rows = received.generic_search(
-            actor, self.type, search, offset=search.offset, count=search.count
-        )
+        queryset = received.generic_queryset(actor, self.type, search)
+        if queryset is None:
+            return Page(0, [], [])
+        total, rows = _page(queryset, search)
         return Page(total, [self.to_fhir(r) for r in rows], _patients(rows))
 
     def create_from(self, actor: Actor, resource: Any, raw: dict[str, Any], **kw: Any) -> Any:
@@ -116,8 +118,8 @@ class MixedHandler(GenericHandler):
         names = {name for name, _ in search.items()}
         base_fits = "search-type" in base.interactions and names <= set(base.search_params)
         generic_fits = names <= set(received.GENERIC_PARAMS)
-        # Keyset paging (fhir/include.py) walks the clinic's rows by key, then the received ones
-        # by position: a cursor ["received", n] starts at the n-th received resource.
+        # Keyset paging walks the clinic's rows by key, then the received ones by theirs: a
+        # cursor ["received", *key] continues after that received resource.
         phase = search.cursor[0] if search.cursor else None
         if phase == "received":
             first = Page(base.search(actor, _counting(search)).total if base_fits else 0, [], [])
@@ -136,17 +138,26 @@ class MixedHandler(GenericHandler):
         if first.total is None:  # paging on past the clinic's rows needs their exact total
             first.total = base.search(actor, _counting(search)).total if base_fits else 0
         assert first.total is not None
-        if phase == "received":
-            offset = int(search.cursor[1]) if search.cursor and len(search.cursor) > 1 else 0
-        elif search.cursor is not None:
-            offset = 0
-        else:
-            offset = max(0, search.offset - first.total)
+        offset = 0 if search.cursor is not None else max(0, search.offset - first.total)
         count = max(0, search.count - len(first.resources))
-        total, rows = received.generic_search(actor, self.type, search, offset=offset, count=count)
+        queryset = received.generic_queryset(actor, self.type, search)
+        if queryset is None:
+            return first
+        total = queryset.count()
+        key = keyset.sort_key(queryset)
+        assert key is not None
+        queryset = keyset.ordered(queryset, key)
+        if phase == "received" and search.cursor and len(search.cursor) > 1:
+            queryset = queryset.filter(keyset.after(key, search.cursor[1:]))
+        stop = offset + count + (1 if count < sys.maxsize else 0)  # unpaged: $everything
+        rows = list(queryset[offset:stop]) if count and total > offset else []
+        more = len(rows) > count
+        rows = rows[:count]
         next_cursor = None
-        if search.cursor is not None and offset + len(rows) < total:
-            next_cursor = encode_cursor(["received", offset + len(rows)])
+        if more and rows:
+            next_cursor = encode_cursor(["received", *keyset.cursor_of(rows[-1], key)])
+        elif not count and total and search.count and phase != "received":
+            next_cursor = encode_cursor(["received"])  # this page is full: they start next
         return Page(
             first.total + total,
             first.resources + [self.to_fhir(r) for r in rows],

@@ -16,7 +16,7 @@ from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.errors import NotFound
-from ketaclinic.fhir import mappers, measure_observations, observations, quantity
+from ketaclinic.fhir import keyset, mappers, measure_observations, observations, quantity
 from ketaclinic.fhir.common import derived_mrn, emit, first_identifier_key, version_id
 from ketaclinic.fhir.history import not_deleted_q
 from ketaclinic.fhir.outcome import FhirError
@@ -165,13 +165,34 @@ def _after_key(cursor: list[Any], descending: bool) -> Q:
 
 def _page(queryset: QuerySet, search: SearchRequest) -> tuple[int | None, list[Any]]:
     """One page of rows (one query, fetching one row more to know whether a next page exists)
-    and the total where it is known or asked for (a second, counting query only then)."""
+    and the total where it is known or asked for (a second, counting query only then).
+
+    Paged by key (fhir/keyset.py) wherever the ordering allows: a `_cursor` continues after the
+    previous page's last row, and a page with more after it sets `search.next_cursor`."""
     if not search.count:
         return queryset.count(), []
-    rows = list(queryset[search.window()])
-    search.more = len(rows) > search.count
-    rows = rows[: search.count]
-    return search.page_total(len(rows), queryset.count), rows
+    key = keyset.sort_key(queryset)
+    if key is None:
+        if search.cursor is not None:
+            raise FhirError(400, "_cursor is not one this server sent for this search.")
+        rows = list(queryset[search.window()])
+        search.more = len(rows) > search.count
+        rows = rows[: search.count]
+        return search.page_total(len(rows), queryset.count), rows
+    queryset = keyset.ordered(queryset, key)
+    if search.cursor is not None:
+        rows = list(queryset.filter(keyset.after(key, search.cursor))[: search.count + 1])
+        search.more = len(rows) > search.count
+        rows = rows[: search.count]
+        total = queryset.count() if search.counts else None
+    else:
+        rows = list(queryset[search.window()])
+        search.more = len(rows) > search.count
+        rows = rows[: search.count]
+        total = search.page_total(len(rows), queryset.count)
+    if search.more and rows:
+        search.next_cursor = encode_cursor(keyset.cursor_of(rows[-1], key))
+    return total, rows
 
 
 # --- Patient ------------------------------------------------------------------------------------
@@ -693,6 +714,8 @@ def run_search(
         modifiers=handler.modifiers,
     )
     page = handler.search(actor, search)
+    if page.next_cursor is None and search.more:
+        page.next_cursor = search.next_cursor
     from ketaclinic.fhir.received import overlay
 
     page.resources = overlay(page.resources)

@@ -178,7 +178,10 @@ class LocationHandler(Handler):
 
     def search(self, actor: Actor, search: SearchRequest) -> Page:
         actor.require(Cap.SCHEDULE_VIEW)
-        queryset = Chair.objects.select_related("clinic").order_by("clinic", "number")
+        # The clinics by name (their ordering), spelt out so the page can be continued by key.
+        queryset = Chair.objects.select_related("clinic").order_by(
+            "clinic__name", "clinic_id", "number"
+        )
         for name, values in search.items():
             if name == "_id":
                 queryset = queryset.filter(public_id__in=[k for v in values if (k := as_uuid(v))])
@@ -200,7 +203,7 @@ class ScheduleHandler(LocationHandler):
             if name == "actor":
                 ids = [as_uuid(reference_id(v, "Location") or v) for v in values]
                 queryset = queryset.filter(public_id__in=[i for i in ids if i])
-        total, rows = _page(queryset.order_by("clinic", "number"), search)
+        total, rows = _page(queryset.order_by("clinic__name", "clinic_id", "number"), search)
         return Page(total, [schedule_to_fhir(c) for c in rows], [])
 
 

@@ -47,6 +47,8 @@ class SearchRequest:
     cursor: list[Any] | None = None
     total: str = ""  # _total: "", none, estimate or accurate
     more: bool = False  # set by the search: another page follows this one
+    # Set by a search paged by key (fhir/keyset.py): the `_cursor` of the next page.
+    next_cursor: str | None = None
     # Keys resolved once per request and shared by every part of a union (patient_keys).
     resolved: dict[Any, list[int]] = field(default_factory=dict)
 

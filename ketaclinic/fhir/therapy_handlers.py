@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import sys
+from datetime import datetime
 from typing import Any
+
+from django.db.models import Q
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.fhir import therapy_resources as tr
+from ketaclinic.fhir.outcome import FhirError
 from ketaclinic.fhir.registry import HANDLERS, Handler, Page, _page
-from ketaclinic.fhir.search import SearchRequest
+from ketaclinic.fhir.search import SearchRequest, encode_cursor
 from ketaclinic.fhir.session_handlers import EncounterHandler
 
 
@@ -44,14 +49,27 @@ class TreatmentEncounterHandler(EncounterHandler):
         total = sessions.count() + visits.count()
         if not search.count:
             return Page(total, [], [])
-        window = search.offset + search.count
+        offset = search.offset
+        if search.cursor is not None:
+            # Keyset paging over the merged order (time, source, key): the rows after the
+            # previous page's last, whatever was inserted meanwhile.
+            sessions = sessions.filter(_after(search.cursor, "start_at", 0, descending))
+            visits = visits.filter(_after(search.cursor, "started_at", 1, descending))
+            offset = 0
+        window = offset + search.count + (1 if search.count < sys.maxsize else 0)
         session_rows = list(sessions[:window])
         visit_rows = list(visits[:window])
         merged = sorted(
             [(s.start_at, 0, s) for s in session_rows] + [(v.started_at, 1, v) for v in visit_rows],
-            key=lambda row: (row[0], row[1]),
+            key=lambda row: (row[0], row[1], row[2].pk),
             reverse=descending,
-        )[search.offset : window]
+        )[offset:window]
+        more = len(merged) > search.count
+        merged = merged[: search.count]
+        next_cursor = None
+        if more:
+            when, source, last = merged[-1]
+            next_cursor = encode_cursor([when.isoformat(), source, last.pk])
         rows = [row[2] for row in merged]
         picked_sessions = [r for r in rows if not isinstance(r, tr.TherapyVisit)]
         reasons = enc.reasons_for(picked_sessions)
@@ -61,7 +79,26 @@ class TreatmentEncounterHandler(EncounterHandler):
             else enc.to_fhir(r, reasons.get(r.patient_id))
             for r in rows
         ]
-        return Page(total, resources, _patients(rows))
+        return Page(total, resources, _patients(rows), next_cursor)
+
+
+def _after(cursor: list[Any], column: str, source: int, descending: bool) -> Q:
+    """Rows of one source (0 sessions, 1 therapy visits) after the key (time, source, pk)."""
+    try:
+        when, after_source, pk = (
+            datetime.fromisoformat(str(cursor[0])),
+            int(cursor[1]),
+            int(cursor[2]),
+        )
+    except (IndexError, ValueError, TypeError):
+        raise FhirError(400, "_cursor is not one this server sent.") from None
+    op = "lt" if descending else "gt"
+    beyond = Q(**{f"{column}__{op}": when})
+    if source == after_source:
+        return beyond | Q(**{column: when, f"pk__{op}": pk})
+    if (source > after_source) != descending:  # this source comes after the other at a tie
+        return beyond | Q(**{column: when})
+    return beyond
 
 
 class DocumentReferenceHandler(Handler):

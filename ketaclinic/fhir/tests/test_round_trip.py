@@ -389,3 +389,49 @@ def test_kept_resources_are_found_by_each_declared_parameter(client: Any, patien
             assert len(ids) == 2, name
         else:
             assert ids == [mine["id"]], name
+
+
+def _conditional(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The same transaction with every create conditional (If-None-Exist) on its identifier, and
+    for the PHQ-9s (no identifier search) on the patient and the time."""
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        identifier = resource.get("identifier")
+        if isinstance(identifier, list) and identifier:
+            criteria = f"identifier={identifier[0]['system']}|{identifier[0]['value']}"
+        else:
+            patient = resource["subject"]["reference"]
+            criteria = f"patient={patient}&authored={resource['authored']}"
+        entry["request"]["ifNoneExist"] = criteria
+    return bundle
+
+
+def _row_counts() -> dict[str, int]:
+    from django.apps import apps
+
+    with scopes_disabled():
+        return {
+            model._meta.label: model._base_manager.count()
+            for model in apps.get_models()
+            if model._meta.managed and not model._meta.proxy
+        }
+
+
+def test_repeated_ehr_transaction_with_conditional_creates_changes_nothing(client: Any) -> None:
+    """Sent twice with If-None-Exist, the second Spravato transaction matches every resource the
+    first created (200, the same ids) and writes no row in any table but the audit trail."""
+    first = post(client, BASE, _conditional(spravato_transaction()))
+    assert first.status_code == 200, first.content
+    created = [e["response"]["location"].split("/_history/")[0] for e in first.json()["entry"]]
+    assert {e["response"]["status"] for e in first.json()["entry"]} == {"201 Created"}
+    before = _row_counts()
+    second = post(client, BASE, _conditional(spravato_transaction()))
+    assert second.status_code == 200, second.content
+    assert [e["response"]["status"] for e in second.json()["entry"]] == ["200 OK"] * len(created)
+    assert [e["response"]["location"].split("/_history/")[0] for e in second.json()["entry"]] == (
+        created
+    )
+    after = _row_counts()
+    audit = {"accounts.AuditEvent"}
+    changed = {k: (before[k], after[k]) for k in before if before[k] != after[k] and k not in audit}
+    assert changed == {}
