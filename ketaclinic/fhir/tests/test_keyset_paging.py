@@ -53,7 +53,7 @@ def _path(url: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-def _walk(client: Client, url: str, insert: Callable[[int], None]) -> tuple[list[str], int]:
+def _walk(client: Client, url: str, insert: Callable[[int], object]) -> tuple[list[str], int]:
     """Follow the next links to the end, inserting after each page; (ids seen, pages)."""
     seen: list[str] = []
     pages = 0
