@@ -43,7 +43,9 @@ def database_from_url(url: str | None, *, sqlite_path: Path) -> dict[str, Any]:
 def sqlite_database(path: Path) -> dict[str, Any]:
     path.parent.mkdir(parents=True, exist_ok=True)
     return {
-        "ENGINE": "django.db.backends.sqlite3",
+        # Django's SQLite backend with writers queued on a lock file instead of sleeping in
+        # SQLite's busy handler (ketaclinic/core/queued_sqlite3/base.py).
+        "ENGINE": "ketaclinic.core.queued_sqlite3",
         "NAME": str(path),
         # Persistent connections: re-running the PRAGMAs on every request cost about 3x in writes
         # (docs/sources/performance.md).

@@ -63,15 +63,16 @@ def _scope_filter(model: type[models.Model], connection: Any) -> tuple[str, list
     return f" AND {column} = %s", [getattr(value, "pk", value)]
 
 
-def one(model: type[M], **equal: Any) -> M | None:
-    """The one row whose fields equal `equal` (in the active tenant scope), or None."""
+def one(model: type[M], *, newest_by: str = "", **equal: Any) -> M | None:
+    """The one row whose fields equal `equal` (in the active tenant scope), or None; with
+    `newest_by` (a field name), the row with the highest value of that field among several."""
     using = router.db_for_read(model)
     connection = connections[using]
     names = tuple(sorted(equal))
-    key = (model, names, connection.vendor)
+    key = (model, names, newest_by, connection.vendor)
     plan = _selects.get(key)
     if plan is None:
-        plan = _selects[key] = _select_plan(model, names, connection)
+        plan = _selects[key] = _select_plan(model, names, newest_by, connection)
     sql, converters = plan
     params = [
         _field(model, name).get_db_prep_value(equal[name], connection, prepared=False)
@@ -79,7 +80,7 @@ def one(model: type[M], **equal: Any) -> M | None:
     ]
     scope_sql, scope_params = _scope_filter(model, connection)
     with connection.cursor() as cursor:
-        cursor.execute(sql.replace("%(scope)s", scope_sql), params + scope_params)
+        cursor.execute(sql.replace("%(scope)s", scope_sql), params + scope_params)  # noqa: S608
         row = cursor.fetchone()
     if row is None:
         return None
@@ -91,7 +92,7 @@ def one(model: type[M], **equal: Any) -> M | None:
 
 
 def _select_plan(
-    model: type[models.Model], names: tuple[str, ...], connection: Any
+    model: type[models.Model], names: tuple[str, ...], newest_by: str, connection: Any
 ) -> tuple[str, list[tuple[int, Any, list[Converter]]]]:
     quote = connection.ops.quote_name
     meta = model._meta
@@ -107,7 +108,8 @@ def _select_plan(
             converters.append((index, column, functions))
     # Built from the model's own table and column names, never from input; "%%(scope)s" is
     # replaced by the tenant condition of each call.
-    sql = f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {where}%(scope)s LIMIT 1"  # noqa: S608
+    order = f" ORDER BY {quote(_field(model, newest_by).column)} DESC" if newest_by else ""
+    sql = f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {where}%(scope)s{order} LIMIT 1"  # noqa: S608
     return sql, converters
 
 

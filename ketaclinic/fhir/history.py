@@ -20,7 +20,7 @@ from django.db.models import Q
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
-from ketaclinic.core import clock
+from ketaclinic.core import clock, rows
 from ketaclinic.core.errors import NotFound
 from ketaclinic.fhir.common import instant, version_id
 from ketaclinic.fhir.history_models import ResourceVersion
@@ -44,7 +44,7 @@ def record(actor: Actor, data: dict[str, Any], method: str) -> ResourceVersion |
     if latest is not None and latest.version_id == vid:
         return latest  # an update that changed nothing keeps its version
     updated = meta.get("lastUpdated")
-    return ResourceVersion.objects.create(
+    version = ResourceVersion(
         organization=actor.organization,
         resource_type=data["resourceType"],
         resource_id=data["id"],
@@ -54,6 +54,8 @@ def record(actor: Actor, data: dict[str, Any], method: str) -> ResourceVersion |
         recorded_at=datetime.fromisoformat(updated) if updated else clock.now(),
         resource=data,
     )
+    rows.insert(version)  # objects.create's INSERT, built once (core.rows)
+    return version
 
 
 def record_delete(actor: Actor, resource_type: str, resource_id: str) -> ResourceVersion:
@@ -75,10 +77,9 @@ def record_delete(actor: Actor, resource_type: str, resource_id: str) -> Resourc
 
 
 def _latest(resource_type: str, resource_id: str) -> ResourceVersion | None:
-    return (
-        ResourceVersion.objects.filter(resource_type=resource_type, resource_id=resource_id)
-        .order_by("-id")
-        .first()
+    # Every write asks this: the query is built once (core.rows), not compiled per request.
+    return rows.one(
+        ResourceVersion, newest_by="id", resource_type=resource_type, resource_id=resource_id
     )
 
 

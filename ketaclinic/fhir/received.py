@@ -24,7 +24,7 @@ from django.db.models import Q, QuerySet
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
-from ketaclinic.core import clock
+from ketaclinic.core import clock, rows
 from ketaclinic.core.errors import NotFound
 from ketaclinic.fhir.common import (
     as_datetime,
@@ -521,6 +521,25 @@ def keep_beside(
     version = (data.get("meta") or {}).get("versionId")
     if not version or not isinstance(raw, dict):
         return data
+    kept: dict[str, Any] = {
+        "patient": patient,
+        "resource": clean(raw),
+        "recorded_at": clock.now(),
+        "recorded_by": actor.user,
+        "current": True,
+    }
+    if rows.one(StoredResource, resource_type=data["resourceType"], resource_id=data["id"]) is None:
+        # A resource just created (the usual case): nothing to demote or replace, one INSERT.
+        rows.insert(
+            StoredResource(
+                organization=actor.organization,
+                resource_type=data["resourceType"],
+                resource_id=data["id"],
+                version_id=version,
+                **kept,
+            )
+        )
+        return merge(data, kept["resource"])
     StoredResource.objects.filter(
         resource_type=data["resourceType"], resource_id=data["id"], current=True
     ).exclude(version_id=version).update(current=False)
@@ -529,15 +548,9 @@ def keep_beside(
         resource_type=data["resourceType"],
         resource_id=data["id"],
         version_id=version,
-        defaults={
-            "patient": patient,
-            "resource": clean(raw),
-            "recorded_at": clock.now(),
-            "recorded_by": actor.user,
-            "current": True,
-        },
+        defaults=kept,
     )
-    return merge(data, clean(raw))
+    return merge(data, kept["resource"])
 
 
 def merge(generated: dict[str, Any], received: dict[str, Any]) -> dict[str, Any]:

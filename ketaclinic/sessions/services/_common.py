@@ -63,11 +63,16 @@ def _aware(value: datetime | None, field: str, *, now: datetime) -> datetime:
     return value
 
 
-def _locked(session: TreatmentSession) -> TreatmentSession:
-    """Re-read the session under a row lock: two nurses on one session serialize here."""
+_RELATED = ("patient", "plan", "protocol", "clinic", "policy_version")
+
+
+def _locked(session: TreatmentSession, *, related: tuple[str, ...] = _RELATED) -> TreatmentSession:
+    """Re-read the session under a row lock: two nurses on one session serialize here. `related`:
+    the rows read with it (a caller that needs fewer says so: each join and its instances cost
+    CPU on every write, issue 13; the others still load on first use)."""
     return (
         TreatmentSession.objects.select_for_update(of=("self",))
-        .select_related("patient", "plan", "protocol", "clinic", "policy_version")
+        .select_related(*related)
         .get(pk=session.pk)
     )
 

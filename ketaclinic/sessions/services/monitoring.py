@@ -119,7 +119,9 @@ def vitals_record(
     if not parsed:
         raise ValidationFailed.for_field("samples", "Send at least one sample.")
     with transaction.atomic():
-        session = _locked(session)
+        # The audit needs the patient, the rules the policy; plan and clinic only a critical
+        # reading's alert, which loads them when it is raised.
+        session = _locked(session, related=("patient", "policy_version"))
         if session.is_final or session.state == SessionState.SCHEDULED:
             raise Conflict(f"Vitals cannot be added to a session that is {session.state}.")
         policy = session_policy(session)
