@@ -1,9 +1,11 @@
-"""Second baseline: a bare WSGI handler (no Django) for `POST /api/v1/patients/<id>/weights`.
+"""Second baseline: a bare WSGI handler (no Django) for `POST /api/v1/patients/<id>/weights`
+and `POST /api/v1/sessions/<id>/vitals`.
 
-It does what the API view does at the database and HTTP level and nothing else: checks the
+It does what the API views do at the database and HTTP level and nothing else: checks the
 bearer token (SHA-256, one indexed SELECT), parses the JSON body, runs the same transaction
-(bench.sqlrows) and answers 201 with JSON. Served by the same gunicorn with the same workers,
-so the gap to ketaclinic is Django, django-ninja, middleware and the ORM.
+(bench.sqlrows: WeightWriter, VitalsWriter) and answers 201 with JSON. Served by the same
+gunicorn with the same workers, so the gap to ketaclinic is Django, django-ninja, middleware and
+the ORM.
 
 Configured by the environment: BENCH_DB (the SQLite file).
 """
@@ -20,9 +22,10 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from bench.sqlrows import WeightWriter, connect
+from bench.sqlrows import VitalsWriter, WeightWriter, connect
 
 ROUTE = re.compile(r"^/api/v1/patients/([0-9a-fA-F-]{32,36})/weights$")
+VITALS = re.compile(r"^/api/v1/sessions/([0-9a-fA-F-]{32,36})/vitals$")
 _state: dict[str, Any] = {}  # one connection per worker process, opened on first use
 
 
@@ -31,6 +34,13 @@ def _writer() -> tuple[sqlite3.Connection, WeightWriter]:
         conn = connect(os.environ["BENCH_DB"])
         _state["conn"], _state["writer"] = conn, WeightWriter(conn)
     return _state["conn"], _state["writer"]
+
+
+def _vitals_writer() -> VitalsWriter:
+    conn, _ = _writer()
+    if "vitals" not in _state:
+        _state["vitals"] = VitalsWriter(conn, os.environ.get("BENCH_VITALS_USER", "nurse"))
+    return _state["vitals"]
 
 
 def _reply(start: Callable[..., Any], status: str, body: dict) -> Iterable[bytes]:
@@ -44,7 +54,8 @@ def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> 
     if path == "/healthz":
         return _reply(start_response, "200 OK", {"status": "ok"})
     match = ROUTE.match(path)
-    if not match or environ["REQUEST_METHOD"] != "POST":
+    vitals = VITALS.match(path)
+    if not (match or vitals) or environ["REQUEST_METHOD"] != "POST":
         return _reply(start_response, "404 Not Found", {"detail": "Not found."})
     conn, writer = _writer()
     authorization = environ.get("HTTP_AUTHORIZATION", "")
@@ -57,6 +68,9 @@ def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> 
     ).fetchone()
     if token is None:
         return _reply(start_response, "401 Unauthorized", {"detail": "Bearer token required."})
+    if vitals:
+        return _vitals(environ, start_response, vitals.group(1))
+    assert match is not None
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         payload = json.loads(environ["wsgi.input"].read(length))
@@ -70,3 +84,28 @@ def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> 
     except LookupError:
         return _reply(start_response, "404 Not Found", {"detail": "No such patient."})
     return _reply(start_response, "201 Created", weight)
+
+
+def _vitals(
+    environ: dict[str, Any], start_response: Callable[..., Any], session: str
+) -> Iterable[bytes]:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        samples = json.loads(environ["wsgi.input"].read(length))["samples"]
+        if not isinstance(samples, list) or not 1 <= len(samples) <= 100:
+            raise ValueError
+        for sample in samples:
+            datetime.fromisoformat(sample["taken_at"])
+            for name in ("systolic", "diastolic", "heart_rate", "spo2", "respiratory_rate"):
+                if sample.get(name) is not None and not 0 < int(sample[name]) < 400:
+                    raise ValueError
+    except (ValueError, KeyError, TypeError):
+        return _reply(start_response, "422 Unprocessable Entity", {"detail": "Invalid."})
+    try:
+        answer = _vitals_writer().write(session, samples, environ.get("REMOTE_ADDR", ""))
+    except LookupError:
+        return _reply(start_response, "404 Not Found", {"detail": "No such session."})
+    data = json.dumps(answer).encode()
+    start_response("201 Created", [("Content-Type", "application/json"),
+                                   ("Content-Length", str(len(data)))])  # fmt: skip
+    return [data]

@@ -142,7 +142,11 @@ def measure(bench: Bench, port: int, probe: load.CpuProbe) -> None:
     for name, expected in (("create", 201), ("search_code", 200), ("search_date", 200)):
         bench.preflight(port, make[name], expected, f"FHIR {name}")
     result: dict[str, Any] = {"clients": CLIENTS, "bp_patients": BP_PATIENTS}
-    with bench.step(f"FHIR Observation create, {CLIENTS} clients"):
+    with bench.step("FHIR Observation create, 1, 4 and 16 clients"):
+        for clients in (1, 4):
+            result[f"create_x{clients}"] = _pass(
+                bench, port, probe, make["create"], "FHIR create", 201, clients
+            )
         result["create"] = _pass(bench, port, probe, make["create"], "FHIR create", 201)
     with bench.step(f"FHIR Observation search (code, date prefix), {CLIENTS} clients"):
         for name, label in (
@@ -227,7 +231,7 @@ def _issue14(
                 {"resource": resource, "request": {"method": "POST", "url": "Observation"}}
             )
         bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
-        return "POST", BASE, json.dumps(bundle).encode(), write
+        return "POST", f"{BASE}/", json.dumps(bundle).encode(), write
 
     scenarios = {
         "include": include,
@@ -257,10 +261,11 @@ def _pass(
     make: load.MakeRequest,
     label: str,
     expected: int,
+    clients: int = CLIENTS,
 ) -> dict[str, Any]:
     outcome = load.closed_loop(
-        name=f"{label} x{CLIENTS}", host="127.0.0.1", port=port, make=make,
-        expected=expected, clients=CLIENTS, seconds=bench.options.fhir_seconds, warmup=1,
+        name=f"{label} x{clients}", host="127.0.0.1", port=port, make=make,
+        expected=expected, clients=clients, seconds=bench.options.fhir_seconds, warmup=1,
         probe=probe,
     )  # fmt: skip
     bench._line(outcome)
@@ -351,6 +356,14 @@ def rows(data: dict[str, Any]) -> tuple[list[tuple[str, str, str, str]], int]:
             out.append(("  server CPU per create", f"{c['server_cpu_ms_per_request']:.1f} ms",
                         f"write API {w['server_cpu_ms_per_request']:.1f} ms" if w else "",
                         ""))  # fmt: skip
+        for clients in (1, 4):
+            c, w = f.get(f"create_x{clients}"), writes.get(clients)
+            if c and w:
+                out.append((f"FHIR create vs write API, {clients} client{'s' if clients > 1 else ''}",
+                            f"{c['throughput']:,.0f} req/s, CPU {c['server_cpu_ms_per_request']} ms",
+                            f"write API {w['throughput']:,.0f} req/s, CPU {w['server_cpu_ms_per_request']} ms",
+                            f"{c['throughput'] / w['throughput']:.2f}x"))  # fmt: skip
+                errors += c["errors"]
         for key, label in (("search_code", "FHIR search patient+code"),
                            ("search_date", "FHIR search patient+date=ge")):  # fmt: skip
             s, m = f[key], f[f"{key}_matches"]
@@ -358,7 +371,7 @@ def rows(data: dict[str, Any]) -> tuple[list[tuple[str, str, str, str]], int]:
                         f"{s['throughput']:,.0f} req/s, " + _ms(s, "p50_ms", "p95_ms"),
                         f"Bundle.total avg {m['total_mean']:.1f} ({m['total_min']}-{m['total_max']})",
                         ""))  # fmt: skip
-        errors = sum(f[k]["errors"] for k in ("create", "search_code", "search_date"))
+        errors += sum(f[k]["errors"] for k in ("create", "search_code", "search_date"))
         for key, label in (("include_1", "FHIR search _include=Observation:patient, 1 client"),
                            ("revinclude_1", "FHIR Patient _revinclude=Observation:patient, 1 client"),
                            ("history_1", f"FHIR _history of a patient ({f.get('history_versions')} versions)"),

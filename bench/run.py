@@ -10,11 +10,12 @@
    three ways back to back, so a noisy shared machine affects all three alike: the raw SQLite rate
    of the same transaction (one connection, synchronous=FULL), ketaclinic, the bare WSGI handler.
    Then one fixed-rate pass at 70% of ketaclinic's best rate, latency from the scheduled time.
-5. FHIR (bench.fhir): Observation create and two searches at 16 clients on the same server, then,
-   with the servers stopped, `ketaclinic import-fhir` over the Synthea sample bundles.
+5. FHIR (bench.fhir): Observation create at 1, 4 and 16 clients (beside the write API at the same
+   clients) and two searches at 16 clients on the same server, then, with the servers stopped,
+   `ketaclinic import-fhir` over the Synthea sample bundles.
 6. Sessions (bench.sessions): 20 sessions taken to monitoring through the session services; as a
-   nurse, the floor board partial at 1 client and the vitals API at 16 clients (1 and 10 samples
-   per request), on the same server, after the FHIR passes.
+   nurse, the floor board partial at 1 client and the vitals API (1 sample per request at 1, 4
+   and 16 clients; 60 at 16), each pass beside the bare WSGI baseline doing the same transaction.
 7. Print a table (ratios beside absolute numbers) and save JSON under bench/results/.
 
 Options: `python -m bench.run --help`. The user's var/ is never touched.
@@ -91,7 +92,9 @@ class Bench:
             PYTHONPATH=str(ROOT),
             # gunicorn 27 otherwise opens one control socket per user (~/.gunicorn/gunicorn.ctl),
             # shared with any other server the user runs.
-            GUNICORN_CMD_ARGS="--no-control-socket",
+            # --timeout: on a loaded machine a worker importing Django took over gunicorn's 30 s
+            # and was killed while booting, again and again.
+            GUNICORN_CMD_ARGS="--no-control-socket --timeout 180",
         )
         env.pop("DEBUG_SQL", None)
         return env
@@ -344,7 +347,7 @@ class Bench:
                 )  # fmt: skip
                 self._line(fixed)
             fhir.measure(self, port, probe)
-            session_bench.measure(self, port, probe)
+            session_bench.measure(self, port, probe, bare_port, bare_probe)
         self.data["ketaclinic"] = {"reads": reads, "writes": writes, "fixed_rate": fixed.as_dict()}
         self.data["bare_wsgi"] = {"writes": bare}
         transactions = sum(r["transactions"] for r in raw)
@@ -586,7 +589,10 @@ def _cpu_seconds(pid: int) -> float:
     return total
 
 
-def _wait_healthy(port: int, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+def _wait_healthy(port: int, process: subprocess.Popen, log: Path, timeout: float = 240) -> None:
+    # Generous: on a loaded 2-core machine two workers and the background worker importing
+    # Django at once took over 60 s.
+
     deadline = time.monotonic() + timeout
     url = f"http://127.0.0.1:{port}/healthz"
     while time.monotonic() < deadline:

@@ -12,9 +12,11 @@ browser session and bearer token come from bench.prepare (`--username nurse`).
 
 Passes, on the running server, as the nurse:
 1. Floor board: GET /floor/ with HX-Request (the rows partial the page polls every 2 s), 1 client.
-2. Vitals: POST /api/v1/sessions/<id>/vitals, 16 clients, closed loop, a random session of the
-   CHAIRS per request; one sample per request, then a batch of BATCH samples (taken 15 s apart,
-   as a monitor catching up would send them). Rates are reported per sample too.
+2. Vitals: POST /api/v1/sessions/<id>/vitals, closed loop, a random session of the CHAIRS per
+   request; one sample per request at 1, 4 and 16 clients, then a batch of BATCH samples (taken
+   15 s apart, as a monitor catching up would send them) at 16. Each pass is repeated on the bare
+   WSGI baseline (bench.bare_wsgi: the same transaction without Django), so every vitals figure
+   has its own baseline. Rates are reported per sample too.
 """
 
 from __future__ import annotations
@@ -223,8 +225,15 @@ def _board_rows(port: int, make: load.MakeRequest) -> int:
     return text.count("data-session=")
 
 
-def measure(bench: Bench, port: int, probe: load.CpuProbe) -> None:
-    """The floor board and vitals passes, on the already-running ketaclinic server."""
+LEVELS = (1, 4, 16)  # clients for the one-sample write, each beside the bare baseline
+
+
+def measure(
+    bench: Bench, port: int, probe: load.CpuProbe, bare_port: int, bare_probe: load.CpuProbe
+) -> None:
+    """The floor board and vitals passes, on the already-running ketaclinic server; each vitals
+    pass is followed by the same requests to the bare WSGI baseline (bench.bare_wsgi, the same
+    transaction without Django)."""
     t = bench.session_targets
     make = requests(t)
     bench.preflight(port, make["floor"], 200, "floor board")
@@ -251,20 +260,28 @@ def measure(bench: Bench, port: int, probe: load.CpuProbe) -> None:
         )  # fmt: skip
         bench._line(outcome)
         result["floor"] = outcome.as_dict()
-    with bench.step(f"vitals API, {CLIENTS} clients, 1 and {BATCH} samples per request"):
-        for count in (1, BATCH):
-            outcome = load.closed_loop(
-                name=f"vitals/{count} x{CLIENTS}", host="127.0.0.1", port=port,
-                make=make[f"vitals_{count}"], expected=201, clients=CLIENTS, seconds=seconds,
-                warmup=1, probe=probe,
-            )  # fmt: skip
-            bench._line(outcome)
-            data = outcome.as_dict()
-            data["samples_per_request"] = count
-            data["samples_per_second"] = round(outcome.throughput * count, 1)
-            cpu = outcome.server_cpu_ms_per_request
-            data["server_cpu_ms_per_sample"] = round(cpu / count, 2) if cpu else None
-            result[f"vitals_{count}"] = data
+    for key in ("vitals_1", f"vitals_{BATCH}"):
+        bench.preflight(bare_port, make[key], 201, f"bare {key}")
+    levels = [(1, c) for c in LEVELS] + [(BATCH, CLIENTS)]
+    with bench.step(f"vitals API: 1 sample at {LEVELS} clients, {BATCH} at {CLIENTS}; + bare"):
+        for count, clients in levels:
+            for server, server_port, server_probe in (("ketaclinic", port, probe),
+                                                      ("bare", bare_port, bare_probe)):  # fmt: skip
+                outcome = load.closed_loop(
+                    name=f"{'bare ' if server == 'bare' else ''}vitals/{count} x{clients}",
+                    host="127.0.0.1", port=server_port, make=make[f"vitals_{count}"],
+                    expected=201, clients=clients, seconds=seconds, warmup=1,
+                    probe=server_probe,
+                )  # fmt: skip
+                bench._line(outcome)
+                data = outcome.as_dict()
+                data["samples_per_request"] = count
+                data["samples_per_second"] = round(outcome.throughput * count, 1)
+                cpu = outcome.server_cpu_ms_per_request
+                data["server_cpu_ms_per_sample"] = round(cpu / count, 3) if cpu else None
+                suffix = "" if clients == CLIENTS else f"_x{clients}"
+                prefix = "bare_" if server == "bare" else ""
+                result[f"{prefix}vitals_{count}{suffix}"] = data
     bench.data["sessions"] = result
 
 
@@ -303,7 +320,22 @@ def rows(data: dict[str, Any]) -> tuple[list[tuple[str, str, str, str]], int]:
         if v["server_cpu_ms_per_sample"]:
             out.append(("  server CPU per sample", f"{v['server_cpu_ms_per_sample']:.1f} ms",
                         "", ""))  # fmt: skip
-    errors = sum(s[k]["errors"] for k in ("floor", "vitals_1", f"vitals_{s['batch']}"))
+    keys = [k for k in s if k.startswith("vitals_1") or k == f"vitals_{s['batch']}"]
+    for key in sorted(keys, key=lambda k: (s[k]["samples_per_request"], s[k]["clients"])):
+        bare = s.get(f"bare_{key}")
+        v = s[key]
+        if not bare:
+            continue
+        label = key.replace("vitals_", "").replace("_x", " x")
+        clients = v["clients"]
+        out.append((f"vitals {label.split()[0]}/request vs bare WSGI, {clients} clients",
+                    f"{v['throughput']:,.0f} req/s", f"bare {bare['throughput']:,.0f} req/s",
+                    f"{v['throughput'] / bare['throughput']:.2f}x"))  # fmt: skip
+        cpu, bare_cpu = v["server_cpu_ms_per_request"], bare["server_cpu_ms_per_request"]
+        if cpu and bare_cpu:
+            out.append(("  server CPU per request", f"{cpu:.2f} ms", f"bare {bare_cpu:.2f} ms",
+                        f"{cpu / bare_cpu:.1f}x"))  # fmt: skip
+    errors = sum(v["errors"] for k, v in s.items() if isinstance(v, dict) and "errors" in v)
     return out, errors
 
 

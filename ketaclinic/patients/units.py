@@ -33,8 +33,11 @@ class UnitError(ValueError):
 def _convert(value: Decimal, unit: str, table: dict[str, str], target: str, field: str) -> Decimal:
     if unit not in table:
         raise UnitError(f"{field}_unit", f"Unknown unit {unit!r}; use one of {', '.join(table)}.")
-    quantity = _ureg.Quantity(Decimal(value), table[unit]).to(target)
-    return Decimal(quantity.magnitude).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    if table[unit] == target:  # already in the stored unit: pint would return it unchanged
+        magnitude = Decimal(value)
+    else:
+        magnitude = Decimal(_ureg.Quantity(Decimal(value), table[unit]).to(target).magnitude)
+    return magnitude.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def weight_to_kg(value: Decimal, unit: str) -> Decimal:

@@ -60,3 +60,14 @@ def test_pounds_and_kilograms_agree_within_rounding(pounds):
 )
 def test_heavier_is_never_lighter(weight, extra):
     assert weight_to_kg(weight + extra, "kg") >= weight_to_kg(weight, "kg") or weight + extra > 650
+
+
+@given(st.decimals(min_value=Decimal("2"), max_value=Decimal("650"), places=3))
+def test_kilograms_are_stored_exactly_as_pint_converts_them(kg):
+    """Kilograms skip pint (the write API's common case); the result is pint's own."""
+    from decimal import ROUND_HALF_UP
+
+    from ketaclinic.patients.units import _ureg
+
+    converted = Decimal(_ureg.Quantity(kg, "kilogram").to("kilogram").magnitude)
+    assert weight_to_kg(kg, "kg") == converted.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
