@@ -18,7 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from django.conf import settings
 
-from ketaclinic.outcomes.cohort import course_outcome
+from ketaclinic.outcomes.aggregates import cohort_rows
+from ketaclinic.outcomes.cohort import DEFAULT_INDUCTION_DAYS, course_outcome, verdicts_after
 from ketaclinic.outcomes.deid import (
     SAFE_HARBOR_RULE,
     age_fields,
@@ -162,6 +163,34 @@ def _dictionary_file(directory: Path, export: DataExport) -> dict[str, Any]:
     }
 
 
+def _kept_outcomes(filters: CohortFilters) -> dict[int, dict[str, Any]]:
+    """The cohort's outcome columns from the course summaries (the dashboard's numbers),
+    instead of judging every course again."""
+    rows, _ = cohort_rows(filters)
+    kept = {}
+    for key, response, remission, early, to_days, to_event, days, event in rows.values_list(
+        "patient_id",
+        "response",
+        "remission",
+        "early_verdicts",
+        "to_response_days",
+        "to_response_event",
+        "durability_days",
+        "durability_event",
+    ).iterator(chunk_size=CHUNK):
+        if filters.induction_days != DEFAULT_INDUCTION_DAYS:
+            response, remission = verdicts_after(early, filters.induction_days)
+        kept[key] = {
+            "response": response,
+            "remission": remission,
+            "days_to_first_response": to_days,
+            "first_response_seen": to_event,
+            "durability_days": days,
+            "relapsed": event,
+        }
+    return kept
+
+
 def build_research_export(
     export: DataExport, *, progress: Progress
 ) -> tuple[int, list[dict[str, Any]]]:
@@ -171,7 +200,8 @@ def build_research_export(
     if export.rule_version != SAFE_HARBOR_RULE:
         raise ValueError(f"unknown de-identification rule {export.rule_version}")
     filters = CohortFilters(**export.parameters)
-    members = cohort_members(filters)
+    members = cohort_members(filters, dose_times=False)
+    kept = _kept_outcomes(filters)
     progress(20)
     keys = {m.patient_key for m in members}
     shifts = _shifts(export.organization, keys)
@@ -218,11 +248,11 @@ def build_research_export(
                     "day": days_between(start, m.taken_at),
                 }
             )
-        outcome = course_outcome(course, policy=policy, induction_days=filters.induction_days)
-        first, durable = outcome.to_first_response, outcome.durability
-        outcomes.append(
-            {
-                "patient": names[key],
+        found = kept.get(key)
+        if found is None:  # no summary yet (written around the services): judge it here
+            outcome = course_outcome(course, policy=policy, induction_days=filters.induction_days)
+            first, durable = outcome.to_first_response, outcome.durability
+            found = {
                 "response": outcome.response,
                 "remission": outcome.remission,
                 "days_to_first_response": first.time if first else None,
@@ -230,7 +260,7 @@ def build_research_export(
                 "durability_days": durable.time if durable else None,
                 "relapsed": durable.event if durable else None,
             }
-        )
+        outcomes.append({"patient": names[key], **found})
     progress(60)
     events = []
     for patient_id, code, grade, serious, onset in (

@@ -166,8 +166,9 @@ def _patients_with(filters: CohortFilters) -> set[int] | None:
     return allowed
 
 
-def cohort_members(filters: CohortFilters) -> list[CohortMember]:
-    """Everyone with a dose on record who passes the filters, with their scores."""
+def cohort_members(filters: CohortFilters, *, dose_times: bool = True) -> list[CohortMember]:
+    """Everyone with a dose on record who passes the filters, with their scores (and every
+    dose's time, which only the maintenance bands need)."""
     first = _first_doses(filters)
     allowed = _patients_with(filters)
     low, high = AGE_BANDS.get(filters.age_band, (0, 200))
@@ -195,7 +196,7 @@ def cohort_members(filters: CohortFilters) -> list[CohortMember]:
     for key, total, taken_at in responses.iterator(chunk_size=CHUNK):
         if key in births and total is not None:
             scores[key].append(Measurement(filters.instrument, Decimal(total), taken_at))
-    doses = _dose_times(births)
+    doses = _dose_times(births) if dose_times else {}
     members = []
     for key, birth in births.items():
         started, route, protocol_key, n = first[key]

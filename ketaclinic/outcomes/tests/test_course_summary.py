@@ -279,3 +279,50 @@ def test_the_recompute_command_restores_summaries_written_around_the_services(
         assert _same_numbers(CohortFilters(instrument="madrs")).members == len(treated_cohort)
     with pytest.raises(CommandError, match="No clinic named"):
         call_command("outcomes_recompute", "--organization", "Nowhere", "--no-progress")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("induction_days", [28, 14])
+def test_the_research_exports_outcomes_are_the_pure_paths(
+    treated_cohort, org_a, members, induction_days
+) -> None:
+    """The export reads its outcome columns from the summaries (judging a course again only
+    when it has none); the pseudonyms hide who is who, so the rows are compared as a whole."""
+    import csv
+
+    from conftest import actor_for
+    from ketaclinic.outcomes import services
+    from ketaclinic.outcomes.research_export import export_directory
+    from ketaclinic.outcomes.selectors import cohort_members
+
+    filters = CohortFilters(instrument="madrs", induction_days=induction_days)
+    with scopes_disabled():
+        CourseSummary.objects.filter(patient=treated_cohort[0]).delete()  # not written yet
+    with scope(organization=org_a):
+        expected = []
+        for member in cohort_members(filters):
+            o = course_outcome(member.course, policy=OutcomePolicy(), induction_days=induction_days)
+            first, durable = o.to_first_response, o.durability
+            expected.append(
+                [
+                    o.response,
+                    o.remission,
+                    first.time if first else None,
+                    first.event if first else None,
+                    durable.time if durable else None,
+                    durable.event if durable else None,
+                ]
+            )
+        export = services.research_export_request(
+            actor=actor_for(members["researcher"], "cli"), filters=filters, run_in_background=False
+        )
+        export = services.data_export_run(export=export)
+    assert export.status == "done", export.error
+    with (export_directory(export) / "outcomes.csv").open(newline="") as handle:
+        written = [row[1:] for row in list(csv.reader(handle))[1:]]
+
+    def as_text(value: object) -> str:
+        return "" if value is None else str(value)
+
+    assert sorted(written) == sorted([as_text(v) for v in row] for row in expected)
+    assert any(row[0] == "True" for row in written)
