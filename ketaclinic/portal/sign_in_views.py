@@ -4,7 +4,10 @@ because mail scanners and link previews open links before the patient does."""
 
 from __future__ import annotations
 
+import time
+
 from django import forms
+from django.conf import settings
 from django.contrib.auth import login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -35,7 +38,9 @@ class SignInLinkForm(forms.Form):
 @never_cache
 @require_POST
 def sign_in_link_request(request: HttpRequest) -> HttpResponse:
-    """One answer whatever the address (no one learns who is a patient here)."""
+    """One answer whatever the address (no one learns who is a patient here), in the same
+    time: never sooner than PORTAL_SIGN_IN_ANSWER_MS after the request arrived."""
+    started = time.monotonic()
     form = SignInLinkForm(request.POST, prefix="link")
     if form.is_valid():
         try:
@@ -45,6 +50,8 @@ def sign_in_link_request(request: HttpRequest) -> HttpResponse:
         except DomainError as error:
             add_domain_errors(form, error)
         else:
+            floor = settings.PORTAL_SIGN_IN_ANSWER_MS / 1000
+            time.sleep(max(0.0, floor - (time.monotonic() - started)))
             context = {"ttl_minutes": TTL_MINUTES}
             return TemplateResponse(request, "portal/sign_in_sent.html", context)
     from ketaclinic.portal.auth_views import login_page

@@ -5,6 +5,7 @@ answers the same for any address, is limited per address and audited at every st
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -41,6 +42,12 @@ def allow_links(admin, allowed=True, **numbers):
             crisis_line_takes_texts=True,
             emergency_number=numbers.get("emergency", "911"),
         )
+
+
+@pytest.fixture(autouse=True)
+def no_answer_floor(settings):
+    """The answer's time floor is tested once, below; elsewhere it would only slow the tests."""
+    settings.PORTAL_SIGN_IN_ANSWER_MS = 0
 
 
 @pytest.fixture
@@ -234,3 +241,13 @@ def test_a_typo_is_explained_next_to_the_field(account):
     assert page.status_code == 400
     assert b"Enter your e-mail address" in page.content
     assert b'value="ada.example.org"' in page.content  # what was typed stays
+
+
+def test_known_and_unknown_addresses_are_answered_no_sooner_than_the_floor(
+    account, settings, django_capture_on_commit_callbacks
+):
+    settings.PORTAL_SIGN_IN_ANSWER_MS = 150
+    for address in (ADDRESS, "nobody@example.org"):
+        started = time.monotonic()
+        assert ask(Client(), address, django_capture_on_commit_callbacks).status_code == 200
+        assert time.monotonic() - started >= 0.15
