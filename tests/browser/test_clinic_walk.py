@@ -1,6 +1,7 @@
 """Issue 15 acceptance in a real browser, on a small demo clinic (8 patients).
 
-One walk: every role's main pages (its Today page, every page its navigation offers, a chart, the
+One walk: every role's main pages (its Today page with the role's home, every page its
+navigation offers, a chart, the
 screening page, a session flowsheet) and the patient's portal pages, at 1366 px and at 390 px:
 - nothing overflows sideways;
 - axe-core (vendored, tests/browser/vendor/axe-core-4.14.1) finds no serious or critical
@@ -33,6 +34,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
 AXE_URL = "/__test__/axe.min.js"  # answered by the test (page.route), same origin for the CSP
 ROLES = ("prescriber", "nurse", "therapist", "frontdesk", "admin", "compliance", "researcher")
+# Each role's home on its Today page (issue 15 item 6): the panel that pictures its day.
+HOMES = {
+    "prescriber": "#day-panel",
+    "nurse": "#arrivals-panel",
+    "therapist": "#therapy-day",
+    "frontdesk": "#arrivals-panel",
+    "admin": "#first-run-checklist",
+    "compliance": "#compliance-day",
+    "researcher": "#research-home",
+}
 # Pages reached from a page's own sub-navigation rather than the main navigation.
 EXTRA = {"admin": ("/setup/patient-portal/",)}
 # What people must not have to read (issue 15): rule ids and versioned keys, enum codes, document
@@ -176,6 +187,7 @@ def test_every_role_walks_its_main_pages_on_desktop_and_phone(
         serve_axe(staff.context, base)
         watch_csp(staff, csp_errors)
         staff.goto(f"{base}/")
+        expect(staff.locator(HOMES[role])).to_be_visible()
         paths = list(dict.fromkeys(["/", *nav_paths(staff), *clinical, *EXTRA.get(role, ())]))
         for viewport in (DESKTOP, PHONE):
             staff.set_viewport_size(viewport)
