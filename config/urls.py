@@ -11,6 +11,7 @@ from ketaclinic.inventory.api import router as inventory_router
 from ketaclinic.measures.api import router as measures_router
 from ketaclinic.messaging.api import router as messaging_router
 from ketaclinic.outcomes.api import router as outcomes_router
+from ketaclinic.outcomes.group_api import router as outcome_groups_router
 from ketaclinic.patients.access_api import router as access_router
 from ketaclinic.patients.api import router as patients_router
 from ketaclinic.protocols.api import router as protocols_router
@@ -32,6 +33,7 @@ api.add_router("/", therapy_router)
 api.add_router("/", messaging_router)
 api.add_router("/", scheduling_router)
 api.add_router("/", outcomes_router)
+api.add_router("/", outcome_groups_router)
 api.add_router("/", setup_router)
 api.add_router("/", consent_router)
 api.add_router("/", audit_router)

@@ -6,20 +6,25 @@ instant). The answer is 202 with `Content-Location`, the status URL. Polling it 
 `X-Progress` while the background worker writes one NDJSON file per type, then 200 with the
 manifest (`transactionTime`, `request`, `requiresAccessToken`, `output`, `error`). Files and
 status answer only the organization that asked (another one's is a 404, like any record), behind
-the same bearer token. `DELETE` on the status URL cancels and removes the files. Groups do not
-exist here, so `Group/[id]/$export` is a 404.
+the same bearer token. `DELETE` on the status URL cancels and removes the files.
+`Group/[id]/$export` exports the records of a Group's members (a saved outcomes cohort,
+fhir/group.py), with the types of the patient level; its members are resolved when the job
+runs.
 
-Each type is written by its registry handler's own search (the same mapping, permission and
-filters as `<type>?patient=...`), a chunk of patients at a time: memory holds one chunk, never
-the whole export. `_since` keeps resources whose version (`meta.versionId`: the last change) is
-at or after the instant; a resource without a version is kept. The kick-off is audited, and so is
-each file download; the job row is the disclosure log (`outcomes.models.DataExport`).
+The job walks the clinic's patients by key, PATIENTS_PER_CHUNK at a time, and appends each
+chunk's resources of every requested type to that type's file (`fhir/bulk_sources.py`: plain
+rows, a fixed number of queries per chunk, the types' own mappers), so memory holds one chunk
+whatever the clinic's size and progress moves with the patients done. Every line is what a read
+or search of that resource returns (kept JSON laid over, received resources included).
+`_since` keeps resources whose version (`meta.versionId`: the last change) is at or after the
+instant; a resource without a version is kept. The kick-off is audited, and so is each file
+download; the job row is the disclosure log (`outcomes.models.DataExport`).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +32,8 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.db import transaction
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.db.models import Q
+from django.http import FileResponse, HttpResponse
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 
@@ -37,21 +43,24 @@ from ketaclinic.accounts.models import Membership
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
 from ketaclinic.core.errors import DomainError
+from ketaclinic.fhir import bulk_sources, received
 from ketaclinic.fhir.common import version_id
 from ketaclinic.fhir.everything import compartment_handlers
 from ketaclinic.fhir.outcome import FhirError
+from ketaclinic.fhir.received_handlers import GenericHandler, MixedHandler
 from ketaclinic.fhir.registry import HANDLERS, Handler
 from ketaclinic.fhir.search import SearchRequest
 from ketaclinic.fhir.views import fhir_view, respond
+from ketaclinic.outcomes import groups
 from ketaclinic.outcomes import selectors as outcome_selectors
 from ketaclinic.outcomes import services as outcome_services
-from ketaclinic.outcomes.models import DataExport
+from ketaclinic.outcomes.models import DataExport, PatientGroup
 from ketaclinic.patients.models import Patient
 
 BULK_RULE = "fhir-bulk@1"
 NDJSON = "application/fhir+ndjson"
 OUTPUT_FORMATS = {NDJSON, "application/ndjson", "ndjson"}
-PATIENTS_PER_CHUNK = 200
+PATIENTS_PER_CHUNK = 500
 UNPAGED = sys.maxsize
 RETRY_AFTER_SECONDS = "2"
 
@@ -60,7 +69,7 @@ def _types_for(level: str) -> list[str]:
     searchable = [
         name for name, h in HANDLERS.items() if "search-type" in h.interactions and h.patient_record
     ]
-    if level == "patient":
+    if level in ("patient", "group"):
         return ["Patient", *(h.type for h in compartment_handlers())]
     return searchable
 
@@ -100,6 +109,7 @@ def bulk_export_request(
     since: str = "",
     request_url: str = "",
     run_in_background: bool = True,
+    group: PatientGroup | None = None,
 ) -> DataExport:
     """Check the request and the actor's right to read every type, then queue the job."""
     actor.require(Cap.BULK_EXPORT)
@@ -118,11 +128,13 @@ def bulk_export_request(
             channel=actor.channel,
             parameters={
                 "level": level,
+                "group": str(group.public_id) if group else None,
                 "types": resource_types,
                 "since": since_at.isoformat() if since_at else None,
                 "request": request_url,
             },
-            cohort_described=f"{level}-level $export of {', '.join(resource_types)}"
+            cohort_described=(f"Group {group.name!r}: " if group else "")
+            + f"{level}-level $export of {', '.join(resource_types)}"
             + (f" since {since_at.isoformat()}" if since_at else ""),
             rule_version=BULK_RULE,
         )
@@ -130,7 +142,12 @@ def bulk_export_request(
             actor=actor,
             action="fhir.bulk_export.requested",
             obj=export,
-            detail={"level": level, "types": resource_types, "since": since or None},
+            detail={
+                "level": level,
+                "types": resource_types,
+                "since": since or None,
+                "group": str(group.public_id) if group else None,
+            },
         )
         if run_in_background:
             outcome_services._enqueue_on_commit(export)
@@ -152,72 +169,151 @@ def _actor_of(export: DataExport) -> Actor:
     return Actor(membership=membership, channel=export.channel, client_address="")
 
 
-def _patient_chunks() -> Iterator[list[str]]:
-    """Patients' public ids, a chunk at a time by key (keyset paging: one small query per chunk,
-    nothing held between chunks)."""
+def _range_chunks(export: bulk_sources.Export) -> Iterator[bulk_sources.Chunk]:
+    """The clinic's patients by key, PATIENTS_PER_CHUNK at a time (keyset paging: one query per
+    chunk reads them, nothing is held between chunks)."""
     last = 0
     while True:
         rows = list(
-            Patient.objects.filter(pk__gt=last)
-            .order_by("pk")
-            .values_list("pk", "public_id")[:PATIENTS_PER_CHUNK]
+            bulk_sources.LEAN_PATIENT.rows(
+                Patient.objects.filter(pk__gt=last).order_by("pk"), limit=PATIENTS_PER_CHUNK
+            )
         )
         if not rows:
             return
-        last = rows[-1][0]
-        yield [str(public_id) for _, public_id in rows]
+        low, last = last, rows[-1].id
+
+        def where(path: str, low: int = low, high: int = last) -> Q:
+            return Q(**{f"{path}__gt": low, f"{path}__lte": high})
+
+        yield bulk_sources.Chunk(export, rows, where)
 
 
-def _resources(actor: Actor, handler: Handler) -> Iterator[dict[str, Any]]:
-    """Every resource of the type, a chunk of patients at a time (flat memory)."""
-    if handler.type == "Patient":
-        for chunk in _patient_chunks():
-            yield from handler.search(
-                actor, SearchRequest(params={"_id": [chunk]}, count=UNPAGED)
-            ).resources
-    elif "patient" in handler.search_params:
-        for chunk in _patient_chunks():
-            yield from handler.search(
-                actor, SearchRequest(params={"patient": [chunk]}, count=UNPAGED)
-            ).resources
-    else:  # definitions (Questionnaire): few, not in any patient's compartment
-        yield from handler.search(actor, SearchRequest(count=UNPAGED)).resources
+def _member_chunks(export: bulk_sources.Export, keys: list[int]) -> Iterator[bulk_sources.Chunk]:
+    """A Group's members, PATIENTS_PER_CHUNK at a time by key."""
+    for start in range(0, len(keys), PATIENTS_PER_CHUNK):
+        part = keys[start : start + PATIENTS_PER_CHUNK]
+
+        def where(path: str, part: list[int] = part) -> Q:
+            return Q(**{f"{path}__in": part})
+
+        rows = list(bulk_sources.LEAN_PATIENT.rows(Patient.objects.filter(pk__in=part)))
+        yield bulk_sources.Chunk(export, rows, where)
+
+
+def _fallback(handler: Handler) -> Callable[[bulk_sources.Chunk], Iterator[dict[str, Any]]]:
+    """A type with no source of its own: its handler's search by the chunk's patient ids."""
+
+    def source(chunk: bulk_sources.Chunk) -> Iterator[dict[str, Any]]:
+        search = SearchRequest(params={"patient": [chunk.public_ids]}, count=UNPAGED)
+        yield from handler.search(chunk.export.actor, search).resources
+
+    return source
+
+
+def sources_for(resource_type: str) -> list[Callable[[bulk_sources.Chunk], Iterator[Any]]]:
+    handler = HANDLERS[resource_type]
+    if resource_type in bulk_sources.SOURCES:
+        found = list(bulk_sources.SOURCES[resource_type])
+    elif isinstance(handler, GenericHandler) and not isinstance(handler, MixedHandler):
+        found = []
+    else:
+        found = [_fallback(handler)]
+    spec = received.GENERIC.get(resource_type)
+    if isinstance(handler, GenericHandler) and spec is not None and spec.patient:
+        found.append(bulk_sources.generic_source(resource_type))  # kept as received
+    return found
+
+
+def _group_members(export: DataExport) -> list[int] | None:
+    """The keys of a Group export's patients (None: every patient of the clinic)."""
+    if export.parameters.get("level") != "group":
+        return None
+    group = PatientGroup.objects.get(public_id=export.parameters["group"])
+    return groups.group_member_keys(group)
+
+
+def _chunk_resources(
+    chunk: bulk_sources.Chunk, resource_type: str, sources: list[Any]
+) -> Iterator[dict[str, Any]]:
+    for source in sources:
+        resources = source(chunk)
+        if resource_type in received.KEEP_BESIDE:
+            resources = bulk_sources.overlay(chunk, resource_type, resources)
+        yield from resources
+
+
+class _Output:
+    """One NDJSON file per type, written as the chunks come."""
+
+    def __init__(self, directory: Path, types: list[str], since: str | None) -> None:
+        self.paths = {t: directory / f"{t}.ndjson" for t in types}
+        self.handles = {t: path.open("wb", buffering=1 << 20) for t, path in self.paths.items()}
+        self.counts = dict.fromkeys(types, 0)
+        self.since = int(since) if since else None
+
+    def write(self, resource_type: str, resources: Iterable[dict[str, Any]]) -> None:
+        handle, since, count = self.handles[resource_type], self.since, 0
+        line = orjson.OPT_APPEND_NEWLINE
+        for resource in resources:
+            if since is not None:
+                version = resource.get("meta", {}).get("versionId")
+                if version and int(version) < since:
+                    continue
+            handle.write(orjson.dumps(resource, option=line))
+            count += 1
+        self.counts[resource_type] += count
+
+    def close(self) -> list[dict[str, Any]]:
+        for handle in self.handles.values():
+            handle.close()
+        return [
+            {"name": path.name, "type": t, "rows": self.counts[t], "bytes": path.stat().st_size}
+            for t, path in self.paths.items()
+        ]
 
 
 def build_bulk_export(
     export: DataExport, *, progress: Callable[[int], None]
 ) -> tuple[int, list[dict[str, Any]]]:
+    """Write the export chunk by chunk: each chunk of patients is read once per type and its
+    lines appended to every type's file, so memory holds one chunk whatever the clinic's size,
+    and progress moves with the patients done."""
     actor = _actor_of(export)
     actor.require(Cap.BULK_EXPORT)
     types: list[str] = export.parameters["types"]
     since = export.parameters.get("since")
-    since_version = version_id(datetime.fromisoformat(since)) if since else None
     directory = export_directory(export)
     directory.mkdir(parents=True, exist_ok=True)
-    files = []
-    for index, resource_type in enumerate(types):
-        path = directory / f"{resource_type}.ndjson"
-        count = 0
-        with path.open("wb") as handle:
-            for resource in _resources(actor, HANDLERS[resource_type]):
-                version = resource.get("meta", {}).get("versionId")
-                if since_version and version and int(version) < int(since_version):
-                    continue
-                handle.write(orjson.dumps(resource))
-                handle.write(b"\n")
-                count += 1
-        files.append(
-            {"name": path.name, "type": resource_type, "rows": count, "bytes": path.stat().st_size}
-        )
-        progress(round(100 * (index + 1) / len(types)))
-    patients = Patient.objects.count()
-    return patients, files
+    output = _Output(directory, types, version_id(datetime.fromisoformat(since)) if since else None)
+    shared = bulk_sources.Export.start(actor)
+    keys = _group_members(export)
+    total = len(keys) if keys is not None else Patient.objects.count()
+    chunks = _member_chunks(shared, keys) if keys is not None else _range_chunks(shared)
+    per_patient = [t for t in types if t != "Questionnaire"]
+    sources = {t: sources_for(t) for t in per_patient}
+    done = 0
+    try:
+        for chunk in chunks:
+            for resource_type in per_patient:
+                output.write(
+                    resource_type, _chunk_resources(chunk, resource_type, sources[resource_type])
+                )
+            done += len(chunk.patient_rows)
+            progress(min(99, 100 * done // max(total, 1)))
+        if "Questionnaire" in types:  # definitions: in no patient's compartment
+            definitions = HANDLERS["Questionnaire"].search(actor, SearchRequest(count=UNPAGED))
+            output.write("Questionnaire", definitions.resources)
+    finally:
+        files = output.close()
+    progress(100)
+    return done, files
 
 
 # --- HTTP ---------------------------------------------------------------------------------------
 
 
-def _kick_off(request: ActorRequest, level: str) -> HttpResponse:
+def _kick_off(request: ActorRequest, level: str, group: PatientGroup | None = None) -> HttpResponse:
     if request.method != "GET":
         raise FhirError(405, "Start an export with GET.")
     if "respond-async" not in request.headers.get("Prefer", ""):
@@ -234,6 +330,7 @@ def _kick_off(request: ActorRequest, level: str) -> HttpResponse:
         types=request.GET.get("_type", ""),
         since=request.GET.get("_since", ""),
         request_url=request.build_absolute_uri(),
+        group=group,
     )
     status_url = request.build_absolute_uri(reverse("fhir:bulk-status", args=[export.public_id]))
     return respond(None, 202, Content_Location=status_url)
@@ -250,8 +347,15 @@ def patient_export(request: ActorRequest) -> HttpResponse:
 
 
 @fhir_view()
-def group_export(request: HttpRequest, group_id: str) -> HttpResponse:
-    raise FhirError(404, "This server has no Group resources; use Patient/$export or $export.")
+def group_export(request: ActorRequest, group_id: str) -> HttpResponse:
+    """The records of a Group's members (a saved outcomes cohort, fhir/group.py)."""
+    try:
+        group = groups.group_get(request.actor, group_id)
+    except DomainError as error:
+        if error.status == 404:
+            raise FhirError(404, f"No Group {group_id!r}.") from None
+        raise
+    return _kick_off(request, "group", group)
 
 
 def _export_for(request: ActorRequest, export_id: str) -> DataExport:

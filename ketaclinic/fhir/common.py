@@ -49,11 +49,49 @@ def emit(data: dict[str, Any]) -> dict[str, Any]:
 def _pruned(value: Any) -> Any:
     """Without None and empty arrays or objects: FHIR JSON has no nulls and no empty elements."""
     if isinstance(value, dict):
-        pruned = {k: _pruned(v) for k, v in value.items() if v is not None}
-        return {k: v for k, v in pruned.items() if v != [] and v != {}}
+        return _pruned_object(value)
     if isinstance(value, list):
-        return [item for item in (_pruned(v) for v in value) if item != {}]
+        return _pruned_array(value)
     return value
+
+
+# One pass that descends only into containers, checking exact types first: bulk export emits
+# millions of resources, and a call per scalar was most of this step's time.
+_SCALARS = frozenset({str, int, float, bool})
+
+
+def _pruned_object(value: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, item in value.items():
+        if item is None:
+            continue
+        kind = type(item)
+        if kind not in _SCALARS:
+            if kind is dict or isinstance(item, dict):
+                item = _pruned_object(item)
+                if not item:
+                    continue
+            elif kind is list or isinstance(item, list):
+                item = _pruned_array(item)
+                if not item:
+                    continue
+        out[key] = item
+    return out
+
+
+def _pruned_array(value: list[Any]) -> list[Any]:
+    out = []
+    for item in value:
+        kind = type(item)
+        if kind not in _SCALARS:
+            if kind is dict or isinstance(item, dict):
+                item = _pruned_object(item)
+                if not item:
+                    continue
+            elif kind is list or isinstance(item, list):
+                item = _pruned_array(item)
+        out.append(item)
+    return out
 
 
 def check_outgoing(resource: dict[str, Any]) -> None:

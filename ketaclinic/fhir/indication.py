@@ -26,7 +26,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from ketaclinic.patients.models import Condition
+from ketaclinic.patients.models import Condition, CorrectableQuerySet
 
 ICD10_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10")
 SNOMED = "http://snomed.info/sct"
@@ -55,13 +55,15 @@ def treated_conditions(patient_pks: Iterable[int]) -> dict[int, Condition]:
     pks = sorted(set(patient_pks))
     if not pks:
         return {}
+    return treated_conditions_where(Condition.objects.filter(patient_id__in=pks))
+
+
+def treated_conditions_where(conditions: CorrectableQuerySet) -> dict[int, Condition]:
+    """The same for the patients' conditions `conditions` holds (bulk export: a chunk of
+    patients by key range, no key list)."""
     rows = (
-        Condition.objects.in_use()
-        .filter(
-            _depression_q(),
-            patient_id__in=pks,
-            clinical_status__in=CURRENT,
-        )
+        conditions.in_use()
+        .filter(_depression_q(), clinical_status__in=CURRENT)
         .only("pk", "public_id", "patient_id", "code", "display", "onset_date")
     )
     chosen: dict[int, Condition] = {}

@@ -198,16 +198,21 @@ def _value_quantity(value: Any, unit: str) -> dict[str, Any]:
     return {"value": float(value), "unit": unit, "system": UCUM, "code": unit}
 
 
-def observation_to_fhir(entry: CorrectableEntry) -> dict[str, Any]:
-    if isinstance(entry, BodyWeight):
-        vital, value = CODES["29463-7"], _value_quantity(entry.weight_kg, "kg")
-    elif isinstance(entry, BodyHeight):
-        vital, value = CODES["8302-2"], _value_quantity(entry.height_cm, "cm")
+def observation_to_fhir(entry: CorrectableEntry, table: str = "") -> dict[str, Any]:
+    """`table` names the chart table the row comes from ("w", "h", "v"), for callers that hand
+    over a plain row (bulk export) rather than the model instance."""
+    table = table or (
+        "w" if isinstance(entry, BodyWeight) else "h" if isinstance(entry, BodyHeight) else "v"
+    )
+    row: Any = entry
+    if table == "w":
+        vital, value = CODES["29463-7"], _value_quantity(row.weight_kg, "kg")
+    elif table == "h":
+        vital, value = CODES["8302-2"], _value_quantity(row.height_cm, "cm")
     else:
-        assert isinstance(entry, VitalSign)
         vital, value = (
-            CODES.get(entry.code, CODES["85354-9"]),
-            _value_quantity(entry.value, entry.unit),
+            CODES.get(row.code, CODES["85354-9"]),
+            _value_quantity(row.value, row.unit),
         )
     data: dict[str, Any] = {
         "resourceType": "Observation",
@@ -225,12 +230,12 @@ def observation_to_fhir(entry: CorrectableEntry) -> dict[str, Any]:
             "text": vital.display,
         },
         "subject": {"reference": f"Patient/{entry.patient.public_id}"},
-        "effectiveDateTime": instant(entry.measured_at),
+        "effectiveDateTime": instant(row.measured_at),
     }
     identifier = identifier_from_external(entry.external_id)
     if identifier:
         data["identifier"] = identifier
-    if isinstance(entry, VitalSign) and entry.kind == VitalSign.Kind.BLOOD_PRESSURE:
+    if table == "v" and row.kind == VitalSign.Kind.BLOOD_PRESSURE:
         data["component"] = [
             {
                 "code": {
@@ -238,7 +243,7 @@ def observation_to_fhir(entry: CorrectableEntry) -> dict[str, Any]:
                         {"system": LOINC, "code": SYSTOLIC, "display": "Systolic blood pressure"}
                     ]
                 },
-                "valueQuantity": _value_quantity(entry.value, "mm[Hg]"),
+                "valueQuantity": _value_quantity(row.value, "mm[Hg]"),
             },
             {
                 "code": {
@@ -246,7 +251,7 @@ def observation_to_fhir(entry: CorrectableEntry) -> dict[str, Any]:
                         {"system": LOINC, "code": DIASTOLIC, "display": "Diastolic blood pressure"}
                     ]
                 },
-                "valueQuantity": _value_quantity(entry.value_diastolic, "mm[Hg]"),
+                "valueQuantity": _value_quantity(row.value_diastolic, "mm[Hg]"),
             },
         ]
     else:

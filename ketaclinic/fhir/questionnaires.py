@@ -450,6 +450,11 @@ def responses_search(actor: Actor, params: list[tuple[str, list[str]]], sort: st
 
 
 def response_to_fhir(response: QuestionnaireResponse) -> dict[str, Any]:
+    return emit(response_data(response))
+
+
+def response_data(response: QuestionnaireResponse) -> dict[str, Any]:
+    """The resource before `emit` (bulk export emits it with the rest of its stream)."""
     instrument = get_instrument(response.instrument_id, response.instrument_version)
     items = []
     for item in instrument.items:
@@ -490,4 +495,4 @@ def response_to_fhir(response: QuestionnaireResponse) -> dict[str, Any]:
     identifier = identifier_from_external(response.external_id)
     if identifier:
         data["identifier"] = identifier[0]
-    return emit(data)
+    return data

@@ -765,6 +765,10 @@ from ketaclinic.fhir.scheduling_resources import SCHEDULING_HANDLERS  # noqa: E4
 
 HANDLERS.update(SCHEDULING_HANDLERS)
 
+from ketaclinic.fhir.group import GROUP_HANDLERS  # noqa: E402
+
+HANDLERS.update(GROUP_HANDLERS)
+
 # Last: types kept as received, and received resources beside the clinic's own (wraps the above).
 from ketaclinic.fhir.received_handlers import RECEIVED_HANDLERS  # noqa: E402
 

@@ -149,3 +149,26 @@ for _week in range(MAX_WEEKS_SHOWN):
     CourseSummary.add_to_class(change_column(_week), models.IntegerField(null=True))
 for _grade in AE_GRADES:
     CourseSummary.add_to_class(grade_column(_grade), models.PositiveIntegerField(default=0))
+
+
+class PatientGroup(PublicIdModel):
+    """A saved cohort: the outcomes dashboard's filters under a name, served as a FHIR Group
+    whose members are the patients the filters select when it is read or exported (so a group
+    such as "IV ketamine, TRD met" stays current as patients start treatment)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    filters = models.JSONField(default=dict)  # outcomes.filters.CohortFilters, as JSON
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+
+    objects = ScopedManager(**SCOPED)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="patient_group_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -4,10 +4,12 @@ download the NDJSON, validate every line with fhir.resources, and count against 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from io import StringIO
 from typing import Any
 
 import orjson
 import pytest
+from django.core.management import call_command
 from django_scopes import scope, scopes_disabled
 from fhir.resources.R4B import get_fhir_model_class
 
@@ -15,15 +17,20 @@ from conftest import api_client, audit_count, make_member
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.models import Membership
 from ketaclinic.demo.generator import build_demo
+from ketaclinic.fhir.received import overlay
 from ketaclinic.fhir.registry import HANDLERS
 from ketaclinic.fhir.search import SearchRequest
 from ketaclinic.measures.models import QuestionnaireResponse
+from ketaclinic.outcomes.filters import CohortFilters
+from ketaclinic.outcomes.selectors import cohort_members
 from ketaclinic.outcomes.synthetic import add_histories
 from ketaclinic.patients.models import Condition, Patient
 from ketaclinic.sessions.models import AdverseEvent, TreatmentSession
+from tests.testdata import TEST_DATA
 
 pytestmark = pytest.mark.django_db
 BASE = "/fhir/r4/"
+SYNTHEA_PATIENT = "Clemente_Kreiger_1484a42d-0eaf-4654-9cbf-6b050a5cd73b.json"
 ASYNC: dict[str, Any] = {"HTTP_PREFER": "respond-async", "HTTP_ACCEPT": "application/fhir+json"}
 
 
@@ -172,3 +179,124 @@ def test_delete_cancels_and_removes_the_files(demo, django_capture_on_commit_cal
     url = poll(client, location).json()["output"][0]["url"]
     assert client.delete(location).status_code == 202
     assert client.get(url).status_code == 404
+
+
+def _by_id(resources):
+    return {(r["resourceType"], r["id"]): r for r in resources}
+
+
+def test_every_line_is_what_a_search_of_that_type_returns(
+    demo, django_capture_on_commit_callbacks
+) -> None:
+    """The export reads plain rows chunk by chunk; each line must still be exactly the resource
+    the type's own search returns (kept JSON laid over, received resources included), here with
+    an imported Synthea record beside the demo clinic's own."""
+    organization, compliance = demo
+    call_command(
+        "import_fhir",
+        str(TEST_DATA / "synthea-r4" / "smart-generated-sample-data-R4" / SYNTHEA_PATIENT),
+        username="prescriber",
+        no_progress=True,
+        stdout=StringIO(),
+    )
+    client = api_client(compliance)
+    location = kick_off(client, "$export", django_capture_on_commit_callbacks)["Content-Location"]
+    manifest = poll(client, location).json()
+    exported = {o["type"]: _by_id(ndjson(client, o["url"])) for o in manifest["output"]}
+    actor = Actor(membership=compliance, channel="api")
+    with scope(organization=organization):
+        everyone = [str(p) for p in Patient.objects.values_list("public_id", flat=True)]
+        for resource_type, lines in exported.items():
+            params = {} if resource_type == "Questionnaire" else {"patient": [everyone]}
+            page = HANDLERS[resource_type].search(actor, SearchRequest(params=params, count=10**9))
+            assert lines == _by_id(overlay(page.resources)), resource_type
+    assert len(exported["Procedure"]) > 0  # kept only as received
+    assert any("identifier" in r and len(r["identifier"]) > 1 for r in exported["Patient"].values())
+
+
+def test_a_saved_cohort_is_a_group_whose_members_export(
+    demo, org_b, django_capture_on_commit_callbacks
+) -> None:
+    organization, compliance = demo
+    with scopes_disabled():
+        prescriber = Membership.objects.get(organization=organization, role="prescriber")
+    saved = api_client(prescriber).post(
+        "/api/v1/outcomes/groups",
+        {"name": "IV ketamine", "route": "intravenous", "instrument": "phq9"},
+        content_type="application/json",
+    )
+    assert saved.status_code == 201, saved.content
+    group_id = saved.json()["id"]
+    again = api_client(prescriber).post(
+        "/api/v1/outcomes/groups", {"name": "IV ketamine"}, content_type="application/json"
+    )
+    assert again.status_code == 400
+    assert again.json()["errors"][0]["field"] == "name"
+
+    client = api_client(compliance)
+    group = client.get(f"{BASE}Group/{group_id}").json()
+    get_fhir_model_class("Group").model_validate(group)
+    with scope(organization=organization):
+        expected = {
+            str(p)
+            for p in Patient.objects.filter(
+                pk__in=[m.patient_key for m in cohort_members(CohortFilters(route="intravenous"))]
+            ).values_list("public_id", flat=True)
+        }
+        everyone = Patient.objects.count()
+    members = {m["entity"]["reference"].removeprefix("Patient/") for m in group["member"]}
+    assert members == expected
+    assert 0 < group["quantity"] == len(members) < everyone
+    assert group["characteristic"][0]["valueCodeableConcept"]["text"] == "intravenous"
+    found = client.get(f"{BASE}Group", {"name": "iv keta"}).json()
+    assert [e["resource"]["id"] for e in found["entry"]] == [group_id]
+    assert "member" not in found["entry"][0]["resource"]  # subsetted: read for the members
+
+    response = kick_off(client, f"Group/{group_id}/$export", django_capture_on_commit_callbacks)
+    assert response.status_code == 202, response.content
+    manifest = poll(client, response["Content-Location"]).json()
+    lines = {o["type"]: ndjson(client, o["url"]) for o in manifest["output"]}
+    assert {r["id"] for r in lines["Patient"]} == members
+    assert lines["Encounter"]
+    assert {
+        r["subject"]["reference"].removeprefix("Patient/") for r in lines["Encounter"]
+    } <= members
+    actor = Actor(membership=compliance, channel="api")
+    with scope(organization=organization):
+        for resource_type, exported in lines.items():
+            if resource_type == "Patient":
+                continue
+            search = SearchRequest(params={"patient": [sorted(members)]}, count=10**9)
+            page = HANDLERS[resource_type].search(actor, search)
+            assert _by_id(exported) == _by_id(overlay(page.resources)), resource_type
+
+    stranger = api_client(make_member(org_b, "compliance", username="b-compliance"))
+    assert stranger.get(f"{BASE}Group/{group_id}").status_code == 404
+    assert stranger.get(f"{BASE}Group/{group_id}/$export", **ASYNC).status_code == 404
+
+
+def _queries_of_an_export(compliance, chunk: int, monkeypatch) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ketaclinic.fhir import bulk_export
+    from ketaclinic.outcomes import services
+
+    monkeypatch.setattr(bulk_export, "PATIENTS_PER_CHUNK", chunk)
+    actor = Actor(membership=compliance, channel="cli")
+    with scope(organization=compliance.organization):
+        job = bulk_export.bulk_export_request(actor=actor, level="system", run_in_background=False)
+        with CaptureQueriesContext(connection) as queries:
+            job = services.data_export_run(export=job)
+    assert job.status == "done", job.error
+    return len(queries)
+
+
+def test_an_export_costs_a_fixed_number_of_queries_per_chunk_of_patients(demo, monkeypatch) -> None:
+    """Every type reads its rows for a chunk of patients at once: the query count follows the
+    number of chunks, never the number of resources (30 patients with months of history)."""
+    _, compliance = demo
+    one_chunk = _queries_of_an_export(compliance, 30, monkeypatch)
+    three_chunks = _queries_of_an_export(compliance, 10, monkeypatch)
+    assert one_chunk <= 90
+    assert three_chunks <= 3 * one_chunk
