@@ -46,7 +46,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
-	$(BIN)/python -m bench.outcomes --patients $(OUTCOMES_PATIENTS)
+	$(BIN)/python -m bench.outcomes --patients $(OUTCOMES_PATIENTS) --no-fhir
 	$(BIN)/python -m bench.fhir_export --patients $(OUTCOMES_PATIENTS)
 	$(BIN)/python -m bench.scheduling
 	$(BIN)/python -m bench.fhir_import --workers 2
@@ -63,7 +63,7 @@ bench-large: $(STAMP)
 		$(BIN)/python -m bench.fhir_search --database $$db --patients $$n || exit 1; \
 	done; done
 	$(BIN)/python -m bench.outcomes --databases $(shell echo $(LARGE_DATABASES) | tr ' ' ,) \
-		--patients $(shell echo $(LARGE_SIZES) | tr ' ' ,)
+		--patients $(shell echo $(LARGE_SIZES) | tr ' ' ,) --no-fhir
 	$(BIN)/python -m bench.fhir_export --databases $(shell echo $(LARGE_DATABASES) | tr ' ' ,) \
 		--patients $(shell echo $(LARGE_SIZES) | tr ' ' ,)
 
