@@ -279,3 +279,61 @@ def test_the_admin_checklist_says_where_each_item_is_done(members: dict[str, Any
     page = staff_client(members["clinic_admin"]).get("/").content.decode()
     assert 'id="checklist-advised"' in page
     assert 'href="/screening/policy/"' in page
+
+
+def _queries(client: Any, url: str) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+def test_the_therapy_and_compliance_homes_cost_the_same_queries_for_one_patient_or_four(
+    members: dict[str, Any], traveller: Any, org_a: Any, django_assert_max_num_queries: Any
+) -> None:
+    from ketaclinic.patients.access import break_glass_open
+    from ketaclinic.therapy import services as therapy
+
+    prescriber = actor_for(members["prescriber"])
+    therapist = actor_for(members["therapist"])
+    nurse = actor_for(members["nurse"])
+
+    def add(n: int) -> None:
+        with scope(organization=org_a):
+            patient = make_patient(prescriber, given_name=f"Q{n}", family_name="Roe", mrn=f"Q{n}")
+            make_treatable(prescriber, patient, "iv-ketamine-induction")
+            plan = make_plan(prescriber, patient, "iv-ketamine-induction")
+            therapy.team_assign(actor=prescriber, therapist=members["therapist"].user, plan=plan)
+            therapy.visit_create(
+                actor=therapist, patient=patient, kind="preparation", started_at=SESSION_DAY
+            )
+            break_glass_open(
+                actor=nurse, patient_id=patient.public_id, reason="Covering for an ill colleague"
+            )
+
+    add(0)
+    clients = {
+        "/api/v1/today/therapy": api_client(members["therapist"]),
+        "/api/v1/today/compliance": api_client(members["compliance"]),
+    }
+    pages = {"therapist": staff_client(members["therapist"])}
+    pages["compliance"] = staff_client(members["compliance"])
+    for url, client in clients.items():
+        _queries(client, url)  # warm the identity cache
+    for page in pages.values():
+        _queries(page, "/")
+    one = {url: _queries(client, url) for url, client in clients.items()}
+    one_page = {role: _queries(page, "/") for role, page in pages.items()}
+    for n in range(1, 4):
+        add(n)
+    for url, client in clients.items():
+        with django_assert_max_num_queries(one[url]):
+            assert client.get(url).status_code == 200
+    for role, page in pages.items():
+        with django_assert_max_num_queries(one_page[role]):
+            assert page.get("/").status_code == 200
+    assert len(clients["/api/v1/today/therapy"].get("/api/v1/today/therapy").json()["visits"]) == 4
+    reviews = clients["/api/v1/today/compliance"].get("/api/v1/today/compliance").json()
+    assert len(reviews["access_reviews"]) == 4
