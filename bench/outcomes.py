@@ -245,7 +245,7 @@ def measure_one(
     patients: int,
     scratch: Path,
     *,
-    sqlite_dir: str | None = None,
+    var_dir: str | None = None,
     pg_db: str | None = None,
     fhir: bool = True,
 ) -> dict[str, Any]:
@@ -257,7 +257,7 @@ def measure_one(
     built = build(
         database=database,
         patients=patients,
-        scratch=scratch_for(database, sqlite_dir, patients),
+        scratch=scratch_for(database, var_dir, patients),
         pg_db=pg_db or pg_db_for(PG_BENCH_DB, patients),
         rebuild=False,
     )
@@ -398,7 +398,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--databases", default="sqlite,postgres")
     parser.add_argument(
-        "--sqlite-dir", help="SQLite var dir to measure (default bench.large's for the size)"
+        "--var-dir",
+        help="bench.large var dir (its marker; the SQLite file) to measure, default bench.large's",
     )
     parser.add_argument("--pg-db", help="PostgreSQL database to measure (default bench.large's)")
     parser.add_argument("--no-fhir", action="store_true", help="leave out the $export figures")
@@ -410,7 +411,7 @@ def main(argv: list[str] | None = None) -> None:
             options.worker,
             int(options.patients),
             Path(options.scratch),
-            sqlite_dir=options.sqlite_dir,
+            var_dir=options.var_dir,
             pg_db=options.pg_db,
             fhir=not options.no_fhir,
         )
@@ -426,7 +427,7 @@ def main(argv: list[str] | None = None) -> None:
                 done = subprocess.run(  # noqa: S603 - our own interpreter and module
                     [sys.executable, "-m", "bench.outcomes", "--worker", database,
                      "--patients", size, "--scratch", scratch,
-                     *(["--sqlite-dir", options.sqlite_dir] if options.sqlite_dir else []),
+                     *(["--var-dir", options.var_dir] if options.var_dir else []),
                      *(["--pg-db", options.pg_db] if options.pg_db else []),
                      *(["--no-fhir"] if options.no_fhir else [])],
                     cwd=ROOT, capture_output=False, stdout=subprocess.PIPE, text=True, check=False,
