@@ -253,13 +253,13 @@ def date_range(raw: str) -> tuple[datetime, datetime]:
                 end = start.replace(year=start.year + 1)
             return start, end
         moment = datetime.fromisoformat(value)
-    except (ValueError, OverflowError):  # OverflowError: a day past 9999-12-31
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment, moment + timedelta(seconds=1)
+    except (ValueError, OverflowError):  # OverflowError: a moment in the last second of 9999
         raise FhirError(
             400, f"{raw!r} is not a FHIR date or dateTime.", expressions=[("date", "invalid date")]
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment, moment + timedelta(seconds=1)
 
 
 def date_q(field_name: str, raw: str, *, is_date: bool = False) -> Q:

@@ -422,3 +422,10 @@ def test_a_date_past_the_last_day_is_a_400_not_a_500(client: Any, patient_id: st
     response = client.get(BASE + f"Observation?patient={patient_id}&date=9999-12-31")
     assert response.status_code == 400
     assert "date" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_a_moment_in_the_last_second_of_9999_is_a_400_not_a_500(client: Any) -> None:
+    # Found by the FHIR fuzz test: the one-second window after it passes datetime's last year.
+    response = client.get(BASE + "SupplyDelivery", {"date": "9999-12-31T23:59:59+14:00"})
+    assert response.status_code == 400
+    assert "date" in response.json()["issue"][0]["diagnostics"]
