@@ -54,6 +54,18 @@ def demo(settings, tmp_path):
     return organization, compliance
 
 
+@pytest.fixture
+def small_clinic(settings, tmp_path):
+    """A demo clinic of two patients with no histories: enough for refusals and the job's URLs."""
+    settings.VAR_DIR = tmp_path
+    organization = build_demo(patients=2, seed=3).organization
+    with scopes_disabled():
+        compliance = Membership.objects.select_related("user", "organization").get(
+            organization=organization, role="compliance"
+        )
+    return organization, compliance
+
+
 def kick_off(client, path, capture, **params):
     with capture(execute=True):
         return client.get(f"{BASE}{path}", params, **ASYNC)
@@ -141,15 +153,17 @@ def test_type_and_since_filter_the_output(demo, django_capture_on_commit_callbac
         ("Group/abc/$export", {}, ASYNC, 404),
     ],
 )
-def test_bad_kick_offs_answer_an_operation_outcome(demo, path, params, headers, status) -> None:
-    _, compliance = demo
+def test_bad_kick_offs_answer_an_operation_outcome(
+    small_clinic, path, params, headers, status
+) -> None:
+    _, compliance = small_clinic
     response = api_client(compliance).get(f"{BASE}{path}", params, **headers)
     assert response.status_code == status
     assert response.json()["resourceType"] == "OperationOutcome"
 
 
-def test_roles_without_bulk_export_are_refused(demo) -> None:
-    organization, _ = demo
+def test_roles_without_bulk_export_are_refused(small_clinic) -> None:
+    organization, _ = small_clinic
     with scopes_disabled():
         for role in ("nurse", "researcher", "admin"):
             membership = Membership.objects.get(organization=organization, user__username=role)
@@ -158,9 +172,9 @@ def test_roles_without_bulk_export_are_refused(demo) -> None:
 
 
 def test_the_status_url_answers_only_the_clinic_that_asked(
-    demo, org_b, django_capture_on_commit_callbacks
+    small_clinic, org_b, django_capture_on_commit_callbacks
 ) -> None:
-    _, compliance = demo
+    _, compliance = small_clinic
     location = kick_off(api_client(compliance), "$export", django_capture_on_commit_callbacks)[
         "Content-Location"
     ]
@@ -170,8 +184,10 @@ def test_the_status_url_answers_only_the_clinic_that_asked(
     assert stranger.get(manifest["output"][0]["url"]).status_code == 404
 
 
-def test_delete_cancels_and_removes_the_files(demo, django_capture_on_commit_callbacks) -> None:
-    _, compliance = demo
+def test_delete_cancels_and_removes_the_files(
+    small_clinic, django_capture_on_commit_callbacks
+) -> None:
+    _, compliance = small_clinic
     client = api_client(compliance)
     location = kick_off(client, "$export", django_capture_on_commit_callbacks, _type="Patient")[
         "Content-Location"
