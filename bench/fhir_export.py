@@ -24,15 +24,13 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.machine import ROOT, describe, git_commit
+from bench.machine import ROOT, save_results, worker_result
 
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_TYPES = "Patient,Encounter"
@@ -241,25 +239,14 @@ def main(argv: list[str] | None = None) -> None:
             continue
         for size in options.patients.split(","):
             with tempfile.TemporaryDirectory(prefix=f"ketaclinic-export-{database}-") as scratch:
-                done = subprocess.run(  # noqa: S603 - our own interpreter and module
+                result = worker_result(
                     [sys.executable, "-m", "bench.fhir_export", "--worker", database,
                      "--patients", size, "--types", options.types, "--scratch", scratch,
                      "--location", where.get(f"{database}:{size}", "")],
-                    cwd=ROOT, stdout=subprocess.PIPE, text=True, check=False,
+                    bench="bench.fhir_export",
                 )  # fmt: skip
-            if done.returncode != 0:
-                raise SystemExit(f"bench.fhir_export: the {database} run failed")
-            line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
-            results.append(json.loads(line[len("RESULT ") :]))
-            print(line, file=sys.stderr, flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"fhir-export-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    document = {
-        "commit": git_commit(),
-        "machine": describe(Path(tempfile.gettempdir())),
-        "results": results,
-    }
-    path.write_text(json.dumps(document, indent=2) + "\n")
+            results.append(result)
+    path = save_results("fhir-export", results)
     for result in results:
         print(" | ".join(_rows(result)[0]))
     print(f"results: {path.relative_to(ROOT)}")

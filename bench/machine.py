@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sqlite3
 import subprocess
 import sys
+import tempfile
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -96,3 +99,31 @@ def git_commit() -> dict[str, Any]:
         "dirty": bool(changed),
         "changed_files": len(changed.splitlines()) if changed else 0,
     }
+
+
+def worker_result(command: list[str], *, bench: str) -> dict[str, Any]:
+    """Run one measuring child (`python -m bench.X --worker ...`) and return the dictionary it
+    prints on its `RESULT ` line; its other output is progress for the terminal."""
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+        command, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{bench}: a worker run failed ({done.returncode})")
+    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
+    print(line, file=sys.stderr, flush=True)
+    result: dict[str, Any] = json.loads(line[len("RESULT ") :])
+    return result
+
+
+def save_results(prefix: str, results: list[dict[str, Any]]) -> Path:
+    """Write a run's results beside the commit and the machine they were measured on."""
+    folder = ROOT / "bench" / "results"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{prefix}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    document = {
+        "commit": git_commit(),
+        "machine": describe(Path(tempfile.gettempdir())),
+        "results": results,
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    return path

@@ -21,15 +21,13 @@ import csv
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.machine import ROOT, describe, git_commit
+from bench.machine import ROOT, save_results, worker_result
 
 RESULTS = ROOT / "bench" / "results"
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -424,27 +422,16 @@ def main(argv: list[str] | None = None) -> None:
             continue
         for size in options.patients.split(","):
             with tempfile.TemporaryDirectory(prefix=f"ketaclinic-outcomes-{database}-") as scratch:
-                done = subprocess.run(  # noqa: S603 - our own interpreter and module
+                result = worker_result(
                     [sys.executable, "-m", "bench.outcomes", "--worker", database,
                      "--patients", size, "--scratch", scratch,
                      *(["--var-dir", options.var_dir] if options.var_dir else []),
                      *(["--pg-db", options.pg_db] if options.pg_db else []),
                      *(["--no-fhir"] if options.no_fhir else [])],
-                    cwd=ROOT, capture_output=False, stdout=subprocess.PIPE, text=True, check=False,
+                    bench="bench.outcomes",
                 )  # fmt: skip
-            if done.returncode != 0:
-                raise SystemExit(f"bench.outcomes: the {database} run failed ({done.returncode})")
-            line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
-            results.append(json.loads(line[len("RESULT ") :]))
-            print(line, file=sys.stderr, flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"outcomes-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    document = {
-        "commit": git_commit(),
-        "machine": describe(Path(tempfile.gettempdir())),
-        "results": results,
-    }
-    path.write_text(json.dumps(document, indent=2) + "\n")
+            results.append(result)
+    path = save_results("outcomes", results)
     rows = [row for result in results for row in _rows(result)]
     width = [max(len(r[i]) for r in rows) for i in range(3)]
     for row in rows:
