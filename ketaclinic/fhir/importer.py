@@ -13,7 +13,8 @@ Unit of work: one Bundle, or CHUNK lines of an NDJSON file, in one transaction:
 - chart rows checked one by one by the services' rules, then inserted with one INSERT per table
   (`patients.services.entries_batched`); kept resources, and the received JSON beside new chart
   rows and patients, with one executemany each (`core.bulk.insert_rows`, no model instances);
-- one audit event for the unit, with the counts.
+- one audit event for the unit, with the counts (and the chart rows per table, with their
+  patients); a patient created by the import keeps its own creation event.
 A resource the rules refuse is reported with its reason (and left out); the rest go on. NDJSON
 files are imported by parallel worker processes (`workers`), patients first.
 
@@ -181,6 +182,8 @@ class Importer:
         self.patients: dict[str, Patient] = dict(patients or {})
         # The unit's new clinical rows and their received JSON, kept beside them at the end.
         self._beside: list[tuple[Any, dict[str, Any]]] = []
+        # The unit's chart rows per table and their patients, for its one audit event.
+        self._chart_detail: dict[str, Any] = {}
 
     def run(
         self,
@@ -202,6 +205,7 @@ class Importer:
     def unit(self, label: str, items: list[Item]) -> None:
         report = ImportReport()
         self._beside = []
+        self._chart_detail = {}
         with transaction.atomic():
             patients = [(u, r) for u, r in items if r.get("resourceType") == "Patient"]
             others = [(u, r) for u, r in items if r.get("resourceType") != "Patient"]
@@ -212,7 +216,12 @@ class Importer:
             audit_record(
                 actor=self.actor,
                 action="fhir.import.unit",
-                detail={"unit": label[:200], "counts": dict(report.counts)},
+                detail={
+                    "unit": label[:200],
+                    "counts": dict(report.counts),
+                    # The chart rows written, per table, and their patients.
+                    "chart": self._chart_detail,
+                },
             )
         self.report.merge(report)
 
@@ -282,7 +291,10 @@ class Importer:
         created = self._beside
         seen: set[str] = set()
         with services.entries_batched(
-            actor=self.actor, action="patients.entries.imported", detail={"source": "fhir"}
+            actor=self.actor,
+            action="patients.entries.imported",
+            detail=self._chart_detail,
+            audited_by_caller=True,
         ):
             for key, raw, resource_type in chart:
                 if key in seen:

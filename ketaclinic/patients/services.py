@@ -246,11 +246,15 @@ _batch: ContextVar[_Batch | None] = ContextVar("patients_entry_batch", default=N
 
 
 @contextmanager
-def entries_batched(*, actor: Actor, action: str, detail: dict[str, Any]) -> Iterator[_Batch]:
+def entries_batched(
+    *, actor: Actor, action: str, detail: dict[str, Any], audited_by_caller: bool = False
+) -> Iterator[_Batch]:
     """Inside, every chart entry a service records (weights, heights, vital signs, conditions,
     medications, allergies) is checked by the same rules as always, then the lot is inserted
     with one bulk INSERT per table and audited as ONE event (`action`, with `detail` and the
-    counts per table) instead of one per row: the import of a Bundle is one act. Call inside the
+    counts per table) instead of one per row: the import of a Bundle is one act. With
+    `audited_by_caller`, no event is written here: the counts and patients go into `detail`
+    for the caller's own single event (the importer's one event per Bundle). Call inside the
     caller's transaction; nothing is written if the block raises."""
     batch = _Batch()
     token = _batch.set(batch)
@@ -263,16 +267,16 @@ def entries_batched(*, actor: Actor, action: str, detail: dict[str, Any]) -> Ite
         by_model.setdefault(type(entry), []).append(entry)
     for model, entries in by_model.items():
         insert_instances(model, entries)  # the rows get no pk: they are known by public_id
-    if batch.entries:
-        audit_record(
-            actor=actor,
-            action=action,
-            detail={
-                **detail,
-                "counts": {m.__name__: len(r) for m, r in by_model.items()},
-                "patients": sorted({str(e.patient.public_id) for e in batch.entries})[:200],
-            },
-        )
+    if not batch.entries:
+        return
+    summary = {
+        "counts": {m.__name__: len(r) for m, r in by_model.items()},
+        "patients": sorted({str(e.patient.public_id) for e in batch.entries})[:200],
+    }
+    if audited_by_caller:
+        detail.update(summary)
+        return
+    audit_record(actor=actor, action=action, detail={**detail, **summary})
 
 
 def _save_entry(actor: Actor, entry: Entry, action: str, detail: dict[str, Any]) -> Entry:

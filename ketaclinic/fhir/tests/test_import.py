@@ -84,7 +84,13 @@ def test_synthea_bundles_import_once_and_a_second_run_changes_nothing(
         assert kept.filter(resource_type="Claim", patient__isnull=False).count() == 526
         # The received JSON beside every charted row (and patient).
         assert StoredResource.objects.filter(generic=False).count() == 1034
-        assert AuditEvent.objects.filter(action="fhir.import.unit").count() == 30
+        # One audit event per Bundle, with its counts and the chart rows it wrote; besides it
+        # only the creation of each new patient is its own event (the patient's access record).
+        units = AuditEvent.objects.filter(action="fhir.import.unit")
+        assert units.count() == 30
+        assert sum(sum(u.detail["chart"]["counts"].values()) for u in units) == 1034 - 30
+        assert AuditEvent.objects.filter(action="patients.entries.imported").count() == 0
+        assert AuditEvent.objects.filter(action="patients.patient.created").count() == 30
     patients, conditions, weights, vitals = _counts(org_a)
     assert patients == 30
     assert conditions == 165
