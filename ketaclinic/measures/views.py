@@ -130,8 +130,13 @@ def response_detail(request: ActorRequest, response_id: str) -> HttpResponse:
         "instrument": instrument,
         "rows": rows,
         "alerts": list(response.alerts.all()),
+        "language": RESPONSE_LANGUAGES.get(response.language, ""),
     }
     return TemplateResponse(request, "measures/response_detail.html", context)
+
+
+# The languages an instrument is answered in (services.LANGUAGES), as a reader names them.
+RESPONSE_LANGUAGES = {"en": "English", "es": "Spanish"}
 
 
 @staff_view(Cap.MEASURE_VIEW)
