@@ -224,10 +224,12 @@ def test_a_correction_is_linked_and_replaces_the_old_score_in_the_trajectory(
     # What the clinician reads: the instrument's name and numbered items; the scoring rule's id
     # only inside the disclosure kept for audit, and never a raw language code.
     title = html.split("<title>")[1].split("</title>")[0]
-    assert "Patient Health Questionnaire-9" in title and new.rule not in title
+    assert "Patient Health Questionnaire-9" in title
+    assert new.rule not in title
     outside_audit = html.split('<details class="for-audit">')[0]
     assert new.rule not in outside_audit
-    assert "in English" in outside_audit and "(en)" not in outside_audit
+    assert "in English" in outside_audit
+    assert "(en)" not in outside_audit
 
 
 def test_link_page_shows_url_and_inline_qr(members, patient):
