@@ -86,6 +86,7 @@ PARITY: dict[str, str] = {
     "protocols:plan-create": "POST /api/v1/plans",
     # outcomes
     "outcomes:exports": "POST /api/v1/research/exports",
+    "outcomes:summaries": "POST /api/v1/outcomes/recomputes",
     "protocols:catalog-seed": "POST /api/v1/protocols/catalog",
     "protocols:clone": "POST /api/v1/protocols/{protocol_id}/clone",
     "protocols:edit": "PATCH /api/v1/protocols/{protocol_id}",

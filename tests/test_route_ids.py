@@ -35,6 +35,7 @@ NOT_PHI = {
     "/audit-events": "the audit trail itself (reads of it are audited by its own route)",
     "/tokens": "API tokens: no patient data; issuing and revoking are audited by the service",
     "/research/": "de-identified exports, accounted as disclosures",
+    "/outcomes/recomputes": "rewriting the dashboard's summaries: a job's progress, no patient",
     "/therapy/assignments": "a therapist's assignment, no patient data returned",
     "/therapy/messages": "staff handoff messages",
     "/plans/": "plan changes are writes refused before any patient data is shown",

@@ -44,6 +44,7 @@ NOT_PHI: dict[str, str] = {
     r"/calendar/feed/": "the calendar feed's own settings and its token-signed .ics",
     r"/outcomes/$": "clinic aggregates only, never a named patient",
     r"/outcomes/exports/": "de-identified research exports, accounted as disclosures",
+    r"/outcomes/summaries/": "rewriting the dashboard's summaries: a job's progress, no patient",
     r"/admin/(?!patients/)": "clinics, memberships, role changes, stock (no patient)",
     r"/admin/$": "the admin's index (model names only)",
     r"/api/v1/inventory/": "controlled-substance stock; the ledger is its own audit trail",
@@ -53,6 +54,7 @@ NOT_PHI: dict[str, str] = {
     r"/api/v1/tokens": "API tokens (changes are audited by their service)",
     r"/api/v1/research/": "de-identified exports, accounted as disclosures",
     r"/api/v1/outcomes/(dashboard|durability|survival)": "clinic aggregates only",
+    r"/api/v1/outcomes/recomputes": "rewriting the dashboard's summaries: progress, no patient",
     r"/api/v1/(openapi\.json|docs)": "the API's own description",
     r"/fhir/r4/metadata": "the CapabilityStatement",
 }

@@ -21,7 +21,7 @@ from ketaclinic.core.errors import FieldError, NotFound, ValidationFailed
 from ketaclinic.outcomes import selectors, services
 from ketaclinic.outcomes.deid import DEFAULT_ZIP3_TABLE
 from ketaclinic.outcomes.filters import CohortFilters
-from ketaclinic.outcomes.models import DataExport
+from ketaclinic.outcomes.models import DataExport, SummaryRecompute
 from ketaclinic.outcomes.presenters import survival_payload
 from ketaclinic.outcomes.stats import kaplan_meier, logrank
 
@@ -253,6 +253,56 @@ def research_export_file(request: ActorRequest, export_id: str, name: str) -> An
         filename=name,
         content_type=content_type,
     )
+
+
+class RecomputeOut(Schema):
+    id: str
+    status: str = Field(..., description="queued, running, done or failed")
+    progress: int = Field(..., description="Percent of the clinic's patients rewritten")
+    rows: int = Field(..., description="Course summaries written (when done)")
+    requested_by: str
+    requested_at: str
+    started_at: str | None
+    finished_at: str | None
+    error: str
+
+
+def _recompute_body(job: SummaryRecompute) -> dict[str, Any]:
+    return {
+        "id": str(job.public_id),
+        "status": job.status,
+        "progress": job.progress,
+        "rows": job.rows,
+        "requested_by": job.requested_by.username,
+        "requested_at": job.created_at.isoformat(),
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "error": job.error,
+    }
+
+
+@router.post(
+    "/outcomes/recomputes",
+    response={202: RecomputeOut, **ERROR_RESPONSES},
+    url_name="outcomes-recomputes",
+)
+def recompute_create(request: ActorRequest) -> Any:
+    """Rewrite the clinic's course summaries in the background worker (after a bulk import or
+    a change of the outcome rules): 202 and the job, whose status and progress you poll. While
+    one is queued or running, that one is answered."""
+    job = services.summary_recompute_request(actor=request.auth)
+    job.refresh_from_db()
+    return Status(202, _recompute_body(job))
+
+
+@router.get(
+    "/outcomes/recomputes/{job_id}",
+    response={200: RecomputeOut, **ERROR_RESPONSES},
+    url_name="outcomes-recompute",
+)
+def recompute_status(request: ActorRequest, job_id: str) -> Any:
+    """A recompute's status and progress (percent of the clinic's patients rewritten)."""
+    return _recompute_body(selectors.summary_recompute_get_for_actor(request.auth, job_id))
 
 
 class DisclosureOut(Schema):

@@ -57,6 +57,37 @@ class DataExport(PublicIdModel):
         return f"{self.kind} export {self.public_id} ({self.status})"
 
 
+class SummaryRecompute(PublicIdModel):
+    """A rewrite of a clinic's course summaries (outcomes/summary.py) in the background worker:
+    who started it, how far it has got (the page and the JSON API poll this row), what it wrote.
+    The command `ketaclinic outcomes-recompute` does the same work in the terminal."""
+
+    Status = DataExport.Status
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    requested_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    channel = models.CharField(max_length=10)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)  # percent of the clinic's patients
+    rows = models.PositiveIntegerField(default=0)  # course summaries written
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ScopedManager(**SCOPED)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(progress__lte=100), name="recompute_progress_percent"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"course summary recompute {self.public_id} ({self.status})"
+
+
 class ResearchDateShift(models.Model):
     """A patient's secret date shift for research exports; never shown, never exported."""
 

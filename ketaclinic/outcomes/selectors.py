@@ -373,3 +373,34 @@ def exports_log(limit: int = 100) -> list[Any]:
     from ketaclinic.outcomes.models import DataExport
 
     return list(DataExport.objects.select_related("requested_by").order_by("-created_at")[:limit])
+
+
+def summary_recompute_get_for_actor(actor: Actor, public_id: Any) -> Any:
+    """A course summary recompute of the actor's organization (404 otherwise)."""
+    import uuid
+
+    from ketaclinic.core.errors import NotFound
+    from ketaclinic.outcomes.models import SummaryRecompute
+
+    actor.require(Cap.SETUP_MANAGE)
+    try:
+        key = public_id if isinstance(public_id, uuid.UUID) else uuid.UUID(str(public_id))
+    except ValueError:
+        key = None
+    job = (
+        SummaryRecompute.objects.select_related("requested_by").filter(public_id=key).first()
+        if key
+        else None
+    )
+    if job is None:
+        raise NotFound("No such recompute.")
+    return job
+
+
+def summary_recomputes_recent(limit: int = 20) -> list[Any]:
+    """The organization's course summary recomputes, newest first."""
+    from ketaclinic.outcomes.models import SummaryRecompute
+
+    return list(
+        SummaryRecompute.objects.select_related("requested_by").order_by("-created_at")[:limit]
+    )

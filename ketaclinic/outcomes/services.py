@@ -20,7 +20,7 @@ from ketaclinic.core import clock
 from ketaclinic.core.errors import ValidationFailed
 from ketaclinic.outcomes.deid import DEFAULT_ZIP3_TABLE, SAFE_HARBOR_RULE, ZIP3_TABLES
 from ketaclinic.outcomes.filters import CohortFilters
-from ketaclinic.outcomes.models import DataExport
+from ketaclinic.outcomes.models import DataExport, SummaryRecompute
 
 log = logging.getLogger(__name__)
 Runner = Callable[[DataExport, Callable[[int], None]], tuple[int, list[dict[str, Any]]]]
@@ -137,3 +137,84 @@ def data_export_run(
                 },
             )
     return export
+
+
+def summary_recompute_request(*, actor: Actor, run_in_background: bool = True) -> SummaryRecompute:
+    """Queue a rewrite of the clinic's course summaries (after a bulk import or a rule change).
+    One at a time per clinic: while one is queued or running, that one is returned."""
+    actor.require(Cap.SETUP_MANAGE)
+    with scope(organization=actor.organization), transaction.atomic():
+        active = (
+            SummaryRecompute.objects.select_for_update()
+            .filter(status__in=[SummaryRecompute.Status.QUEUED, SummaryRecompute.Status.RUNNING])
+            .first()
+        )
+        if active is not None:
+            return active
+        job = SummaryRecompute.objects.create(
+            organization=actor.organization, requested_by=actor.user, channel=actor.channel
+        )
+        audit_record(actor=actor, action="outcomes.summaries.recompute_requested", obj=job)
+        if run_in_background:
+            from ketaclinic.outcomes.tasks import course_summaries_recompute_task
+
+            public_id = str(job.public_id)
+            transaction.on_commit(lambda: course_summaries_recompute_task.enqueue(public_id))
+    return job
+
+
+def summary_recompute_run(
+    *,
+    job: SummaryRecompute,
+    on_progress: Callable[[int], None] | None = None,
+    size: int | None = None,
+) -> SummaryRecompute:
+    """Run a queued recompute (a finished one is left as it is), writing its progress as it
+    goes, outside the rewrite's transactions, so the page and the API see it move."""
+    from ketaclinic.outcomes.summary import RANGE, recompute_course_summaries
+
+    if job.status in (SummaryRecompute.Status.DONE, SummaryRecompute.Status.FAILED):
+        return job
+    with scope(organization=job.organization):
+        rows = SummaryRecompute.objects.filter(pk=job.pk)
+        rows.update(status=SummaryRecompute.Status.RUNNING, started_at=clock.now(), progress=0)
+        last = [0]
+
+        def progress(done: int, total: int) -> None:
+            percent = min(99, 100 * done // total) if total else 99  # 100 once written
+            if percent != last[0]:
+                last[0] = percent
+                rows.update(progress=percent)
+            if on_progress:
+                on_progress(percent)
+
+        try:
+            written = recompute_course_summaries(
+                job.organization, progress=progress, size=size or RANGE
+            )
+        except Exception as error:
+            log.exception("course summary recompute %s failed", job.public_id)
+            rows.update(
+                status=SummaryRecompute.Status.FAILED,
+                error=str(error)[:2000],
+                finished_at=clock.now(),
+            )
+        else:
+            with transaction.atomic():
+                rows.update(
+                    status=SummaryRecompute.Status.DONE,
+                    progress=100,
+                    rows=written,
+                    finished_at=clock.now(),
+                )
+                audit_record(
+                    actor=None,
+                    organization=job.organization,
+                    user=job.requested_by,
+                    channel=job.channel,
+                    action="outcomes.summaries.recomputed",
+                    obj=job,
+                    detail={"rows": written},
+                )
+        job.refresh_from_db()
+    return job

@@ -7,7 +7,7 @@ from django_scopes import scopes_disabled
 from django_tasks import task
 
 from ketaclinic.outcomes import services
-from ketaclinic.outcomes.models import DataExport
+from ketaclinic.outcomes.models import DataExport, SummaryRecompute
 
 
 @task()
@@ -20,8 +20,9 @@ def data_export_task(export_public_id: str) -> str:
 
 
 @task()
-def course_summaries_recompute_task(organization_id: int) -> int:
-    from ketaclinic.accounts.models import Organization
-    from ketaclinic.outcomes.summary import recompute_course_summaries
-
-    return recompute_course_summaries(Organization.objects.get(pk=organization_id))
+def course_summaries_recompute_task(job_public_id: str) -> str:
+    with scopes_disabled():
+        job = SummaryRecompute.objects.select_related("organization", "requested_by").get(
+            public_id=job_public_id
+        )
+    return services.summary_recompute_run(job=job).status

@@ -9,6 +9,8 @@ urlpatterns = [
     path("exports/", views.exports, name="exports"),
     path("exports/<uuid:export_id>/", views.export_detail, name="export"),
     path("exports/<uuid:export_id>/files/<str:name>", views.export_file, name="export-file"),
+    path("summaries/", views.summaries, name="summaries"),
+    path("summaries/<uuid:job_id>/", views.summaries_job, name="summaries-job"),
     path(
         "patients/<uuid:patient_id>/progress-report/",
         views.progress_report,

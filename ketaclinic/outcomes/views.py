@@ -285,3 +285,30 @@ def disclosures(request: ActorRequest, patient_id: str) -> HttpResponse:
         response["Content-Disposition"] = 'attachment; filename="accounting-of-disclosures.csv"'
         return response
     return TemplateResponse(request, "outcomes/disclosures.html", {"accounting": accounting})
+
+
+@staff_view(Cap.SETUP_MANAGE)
+def summaries(request: ActorRequest) -> HttpResponse:
+    """Rewrite the dashboard's course summaries in the background (after a bulk import or a rule
+    change), and the recent rewrites."""
+    from django.shortcuts import redirect
+
+    from ketaclinic.outcomes import services
+
+    if request.method == "POST":
+        job = services.summary_recompute_request(actor=request.actor)
+        return redirect("outcomes:summaries-job", job_id=job.public_id)
+    return TemplateResponse(
+        request, "outcomes/summaries.html", {"jobs": selectors.summary_recomputes_recent()}
+    )
+
+
+@staff_view(Cap.SETUP_MANAGE)
+def summaries_job(request: ActorRequest, job_id: str) -> HttpResponse:
+    """One recompute's progress (the bar polls every 2 s until done)."""
+    from ketaclinic.core.http import render_page_or_partial
+
+    job = selectors.summary_recompute_get_for_actor(request.actor, job_id)
+    return render_page_or_partial(
+        request, "outcomes/summaries_job.html", "recompute-progress", {"job": job}
+    )
