@@ -216,6 +216,7 @@ def _cohort(filters: Any, connection: Any, *, pure: bool) -> dict[str, Any]:
     raw_cpu_s = _cpu_since(connection, raw_cpu)
     ours = {name: (pair[0].n, pair[0].successes) for name, pair in report.summary.by_group.items()}
     result: dict[str, Any] = {
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "first_seconds": round(first_s, 3),
         "seconds": round(best[0], 3),
         "cpu_seconds": best[1],  # this process (and SQLite in it)

@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ketaclinic.measures.models import QuestionnaireResponse
+from ketaclinic.outcomes import aggregates
 from ketaclinic.outcomes.cohort import (
     MAX_INDUCTION_DAYS,
     MIN_INDUCTION_DAYS,
@@ -161,7 +162,7 @@ def _same_numbers(filters: CohortFilters) -> Any:
 
 @pytest.mark.django_db
 def test_the_dashboard_sql_gives_the_pure_paths_numbers_for_every_filter(
-    treated_cohort, org_a, prescriber
+    treated_cohort, org_a, prescriber, monkeypatch
 ) -> None:
     _wrinkles(org_a, prescriber, treated_cohort)
     recompute_course_summaries(org_a, size=7)  # several ranges
@@ -182,6 +183,16 @@ def test_the_dashboard_sql_gives_the_pure_paths_numbers_for_every_filter(
     assert whole.safety.adverse_events_by_grade
     assert whole.safety.bp_excursions
     assert all(row.patients for row in whole.dissociation)
+    # a cohort too big to pack each week's count and sum into one SUM is summed the plain way
+    monkeypatch.setattr(aggregates, "PACKED_UP_TO", 0)
+    with scope(organization=org_a):
+        assert _same_numbers(CohortFilters(instrument="madrs")).summary == summary
+
+
+@given(st.lists(st.integers(-10_000, 10_000), max_size=300))
+def test_a_weeks_packed_sum_reads_back_as_its_count_and_sum(changes: list[int]) -> None:
+    packed = sum(change + aggregates.PACK for change in changes) if changes else None
+    assert aggregates._week_count_and_sum({"p0": packed}, 0) == (len(changes), sum(changes))
 
 
 @pytest.mark.django_db
