@@ -14,8 +14,12 @@ run on it unchanged:
   fills from what it prefetched for the chunk.
 
 Values have the types the model would give: aware UTC datetimes, dates, Decimals with the
-field's places, booleans, parsed JSON, and public ids as strings. PostgreSQL reads through a
-server-side cursor (as `QuerySet.iterator()` does), SQLite with `fetchmany`.
+field's places, booleans, parsed JSON, and public ids as strings.
+
+Every query here reads one chunk of patients' rows (bulk_sources), so its result is small
+whatever the clinic's size. SQLite streams it with `fetchmany`; PostgreSQL takes it in one round
+trip on a plain cursor: a server-side cursor (as `QuerySet.iterator()` uses) cost a DECLARE ...
+WITH HOLD, two or more FETCHes and a CLOSE per query, each a wait for the server.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 
 import orjson
 from django.db import connections, models
+from django.db.models import F, Lookup
 from django.db.models.functions import Cast
 from django.db.models.sql.constants import MULTI
 
@@ -168,8 +173,8 @@ class Lean:
         query = (selected[:limit] if limit is not None else selected).query
         connection = connections[queryset.db]
         compiler = query.get_compiler(using=queryset.db)
-        server_side = not connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
-        batches = compiler.execute_sql(MULTI, chunked_fetch=server_side, chunk_size=FETCH_ROWS)
+        streamed = connection.vendor == "sqlite"
+        batches = compiler.execute_sql(MULTI, chunked_fetch=streamed, chunk_size=FETCH_ROWS)
         make = self.row._make
         converters = self.converters
         for batch in batches:
@@ -182,6 +187,20 @@ class Lean:
                 if extra is not None:
                     values.extend(extra(values))
                 yield make(values)
+
+
+class AnyOf(Lookup):
+    """`column = ANY(%s)` with the keys as one array parameter (PostgreSQL): however many keys,
+    one parameter and an index scan."""
+
+    prepare_rhs = False
+
+    def __init__(self, column: str, keys: Sequence[int]) -> None:
+        super().__init__(F(column), list(keys))
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        column, params = compiler.compile(self.lhs)
+        return f"{column} = ANY(%s)", [*params, self.rhs]
 
 
 class All(list):

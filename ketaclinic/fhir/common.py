@@ -46,6 +46,26 @@ def emit(data: dict[str, Any]) -> dict[str, Any]:
     return resource
 
 
+def emit_as_built(data: dict[str, Any]) -> dict[str, Any]:
+    """`emit` for a resource no one else holds or changes (bulk export writes each and drops
+    it): the mapper's dict itself when it holds nothing to drop.
+
+    Most resources hold nothing to drop, and finding that out from their JSON (orjson, then a
+    search for `null`, `[]` and `{}`: nothing else writes those bytes outside a string) costs
+    about a third of walking the dict in Python. A string that holds them only sends the
+    resource the long way; so does anything orjson cannot write as it stands.
+    """
+    try:
+        text = orjson.dumps(data)
+    except TypeError:
+        return emit(data)
+    if b"null" in text or b"[]" in text or b"{}" in text:
+        return emit(data)
+    if settings.FHIR_VALIDATE_OUTGOING:
+        check_outgoing(data)
+    return data
+
+
 def _pruned(value: Any) -> Any:
     """Without None and empty arrays or objects: FHIR JSON has no nulls and no empty elements."""
     if isinstance(value, dict):
@@ -107,7 +127,17 @@ def check_outgoing(resource: dict[str, Any]) -> None:
 
 
 def instant(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    """The moment in UTC to the second, e.g. 2026-01-05T14:30:00Z. Formatted with %: half the
+    CPU of isoformat(), and bulk export writes millions of them."""
+    at = value.astimezone(UTC)
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (  # noqa: UP031 - the faster formatting
+        at.year,
+        at.month,
+        at.day,
+        at.hour,
+        at.minute,
+        at.second,
+    )
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
