@@ -127,3 +127,33 @@ def _parse(field: Field | None, value: Any) -> Any:
         raise FhirError(
             400, "_cursor is not one this server sent.", expressions=[("_cursor", "invalid")]
         ) from None
+
+
+def page_list(items: list[Any], key_of: Any, search: Any) -> tuple[int, list[Any]]:
+    """Keyset paging of a list computed in memory (the instrument library, a chair's free
+    slots): sorted by `key_of(item)` (a tuple of strings, unique per item), the page is the
+    items strictly after the `_cursor`'s key, and a page with more after it sets
+    `search.next_cursor`. (total, the page's items); the total counts the whole list."""
+    from ketaclinic.fhir.search import encode_cursor
+
+    ordered_items = sorted(items, key=key_of)
+    if not search.count:
+        return len(ordered_items), []
+    if search.cursor is not None:
+        if not all(isinstance(part, str) for part in search.cursor):
+            raise FhirError(
+                400, "_cursor is not one this server sent.", expressions=[("_cursor", "invalid")]
+            )
+        last = tuple(search.cursor)
+        if ordered_items and len(last) != len(key_of(ordered_items[0])):
+            raise FhirError(
+                400, "_cursor is not one this server sent.", expressions=[("_cursor", "invalid")]
+            )
+        rest = [item for item in ordered_items if key_of(item) > last]
+    else:
+        rest = ordered_items[search.offset :]
+    page = rest[: search.count]
+    search.more = len(rest) > search.count
+    if search.more and page:
+        search.next_cursor = encode_cursor(list(key_of(page[-1])))
+    return len(ordered_items), page

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ketaclinic.accounts.actor import Actor
-from ketaclinic.fhir import measure_observations
+from ketaclinic.fhir import keyset, measure_observations
 from ketaclinic.fhir import questionnaires as q
 from ketaclinic.fhir.registry import Handler, Page, _page
 from ketaclinic.fhir.search import SearchRequest
@@ -23,9 +23,11 @@ class QuestionnaireHandler(Handler):
         return self.to_fhir(q.questionnaire_get(resource_id))
 
     def search(self, actor: Actor, search: SearchRequest) -> Page:
+        # Paged by key (the instrument's id), so an instrument shipped while a client pages
+        # shifts no page.
         found = q.questionnaires_search(search.items())
-        rows = found[search.offset : search.offset + search.count] if search.count else []
-        return Page(len(found), [self.to_fhir(i) for i in rows], [])
+        total, rows = keyset.page_list(found, lambda instrument: (instrument.id,), search)
+        return Page(total, [self.to_fhir(i) for i in rows], [])
 
 
 class QuestionnaireResponseHandler(Handler):

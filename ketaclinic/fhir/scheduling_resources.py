@@ -20,6 +20,7 @@ from ketaclinic.accounts.models import Chair
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
 from ketaclinic.core.errors import NotFound
+from ketaclinic.fhir import keyset
 from ketaclinic.fhir.common import emit, instant, meta
 from ketaclinic.fhir.outcome import FhirError
 from ketaclinic.fhir.registry import Handler, Page, _page
@@ -248,8 +249,15 @@ class SlotHandler(Handler):
                 (chair, kind, start)
                 for start in available.free_starts_in_chair(kind, local_day, chair)
             ]
-        window = found[search.offset : search.offset + search.count]
-        return Page(len(found), [slot_to_fhir(*row) for row in window], [])
+        # Paged by key (start, chair), so a visit booked or cancelled while a client pages
+        # (a slot gone or back) shifts no page: no slot is served twice or skipped.
+        total, window = keyset.page_list(found, _slot_key, search)
+        return Page(total, [slot_to_fhir(*row) for row in window], [])
+
+
+def _slot_key(row: tuple[Chair, AppointmentType, datetime]) -> tuple[str, str]:
+    chair, _, start = row
+    return (start.astimezone(UTC).strftime("%Y%m%d%H%M"), str(chair.public_id))
 
 
 class AppointmentHandler(Handler):

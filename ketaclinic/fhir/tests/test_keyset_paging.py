@@ -5,7 +5,9 @@ Observation's 1,000-row case is in test_history.py."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,6 +22,7 @@ pytestmark = pytest.mark.django_db
 BASE = "/fhir/r4/"
 ORIGINALS = 7
 PAGE = 3
+SLOT_PAGE = 15  # more than the slots one infusion visit takes (12)
 
 Builder = Callable[[str, int], dict[str, Any]]
 
@@ -124,3 +127,102 @@ def test_a_cursor_from_elsewhere_is_refused(members: dict[str, Any]) -> None:
     response = client.get(BASE + "Condition", {"_cursor": "bm90LWEtY3Vyc29y"})
     assert response.status_code == 400
     assert "_cursor" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_questionnaire_paging_is_stable_while_an_instrument_is_shipped(
+    members: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """The instrument library grows when a release ships an instrument: a client paging
+    through it meanwhile (the new id sorts first) sees none twice and skips none."""
+    from ketaclinic.measures import definitions
+
+    client = api_client(members["prescriber"])
+    originals = {e["resource"]["id"] for e in client.get(BASE + "Questionnaire").json()["entry"]}
+    shipped = tmp_path / "aaa-paging.v1.json"
+    gad7 = next(f for f in definitions._instrument_files() if f.name == "gad7.v1.json")
+    shipped.write_text(gad7.read_text().replace("gad7", "aaa-paging"))
+    files = definitions._instrument_files()
+
+    def ship(page: int) -> None:
+        if page == 1:
+            monkeypatch.setattr(definitions, "_instrument_files", lambda: [shipped, *files])
+            definitions.load_instruments.cache_clear()
+
+    try:
+        seen, pages = _walk(client, f"{BASE}Questionnaire?_count={PAGE}", ship)
+        assert "aaa-paging" in {i.id for i in definitions.current_instruments()}
+    finally:
+        monkeypatch.undo()
+        definitions.load_instruments.cache_clear()
+    assert pages >= 3
+    assert len(seen) == len(set(seen)), "a questionnaire was served twice"
+    assert originals <= set(seen)
+
+
+def test_slot_paging_is_stable_while_another_client_books_and_cancels(
+    members: dict[str, Any], org_a: Any
+) -> None:
+    """Free slots are computed: a visit booked while a client pages takes slots out, and its
+    cancellation puts them back. Paged by key (start, chair), the client sees each free slot
+    once and skips none (by position the booking shifted the next page past unseen slots)."""
+    import time_machine
+    from django_scopes import scope
+
+    from conftest import actor_for, make_patient
+    from ketaclinic.scheduling.tests.helpers import chair, open_every_day, types
+
+    with time_machine.travel(datetime(2026, 3, 2, 15, 0, tzinfo=UTC), tick=False):
+        with scope(organization=org_a):
+            open_every_day(actor_for(members["clinic_admin"]), members["nurse"])
+            types(org_a)
+        seat = chair(org_a, 1)
+        reader = api_client(members["front_desk"])
+        other = api_client(members["front_desk"])
+        query = f"{BASE}Slot?schedule=Schedule/{seat.public_id}&start=2026-03-03"
+        every = reader.get(query + "&_count=200").json()["entry"]
+        originals = [e["resource"]["id"] for e in every]
+        patient = make_patient(actor_for(members["prescriber"]))
+        booked: dict[str, str] = {}
+
+        def book_then_cancel(page: int) -> None:
+            if page == 1:
+                response = post(
+                    other,
+                    BASE + "Appointment",
+                    {
+                        "resourceType": "Appointment",
+                        "status": "booked",
+                        "slot": [{"reference": f"Slot/{originals[0]}"}],
+                        "participant": [
+                            {
+                                "actor": {"reference": f"Patient/{patient.public_id}"},
+                                "status": "accepted",
+                            },
+                            {
+                                "actor": {"reference": f"Location/{seat.public_id}"},
+                                "status": "accepted",
+                            },
+                        ],
+                    },
+                )
+                assert response.status_code == 201, response.content
+                booked.update(response.json())
+                left = {
+                    e["resource"]["id"] for e in reader.get(query + "&_count=200").json()["entry"]
+                }
+                taken = set(originals) - left
+                assert taken
+                assert taken <= set(originals[:SLOT_PAGE])
+            elif page == 2:
+                cancel = {**booked, "status": "cancelled", "cancelationReason": {"text": "ill"}}
+                response = other.put(
+                    BASE + f"Appointment/{booked['id']}",
+                    json.dumps(cancel),
+                    content_type="application/fhir+json",
+                )
+                assert response.status_code == 200, response.content
+
+        seen, pages = _walk(reader, f"{query}&_count={SLOT_PAGE}", book_then_cancel)
+    assert pages >= 3
+    assert len(seen) == len(set(seen)), "a slot was served twice"
+    assert set(originals) <= set(seen), "a free slot was skipped"
