@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from django.db import models
@@ -21,6 +22,11 @@ class ClockStampField(models.DateTimeField):
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         if self.auto_now or (self.auto_now_add and add):
             value = clock.now()
+            before = getattr(model_instance, self.attname, None)
+            if self.auto_now and not add and before is not None and value <= before:
+                # A change always moves the stamp (it is the row's version, e.g. FHIR's
+                # versionId), even in the same microsecond or under a stopped clock.
+                value = before + timedelta(microseconds=1)
             setattr(model_instance, self.attname, value)
             return value
         return super().pre_save(model_instance, add)

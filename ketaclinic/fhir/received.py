@@ -16,9 +16,11 @@ caller audits a whole batch, as the importer does with its per-Bundle event).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from django.db.models import Q, QuerySet
 
 from ketaclinic.accounts.actor import Actor
@@ -114,9 +116,13 @@ GENERIC: dict[str, Spec] = {
 }
 
 
-# The clinic's own types whose received JSON is kept beside the clinical row. Workflow resources
-# the server drives (Encounter sessions, Appointment, Consent, MedicationAdministration,
-# AdverseEvent) are emitted from their rows only.
+# The clinic's own types whose received JSON is kept beside the clinical row: the chart's, and
+# the workflow resources the server drives (treatment-session Encounters, Appointment, Consent,
+# MedicationAdministration, AdverseEvent), whose received elements must also agree with what the
+# row records (`check_agrees`).
+WORKFLOW = frozenset(
+    {"Encounter", "Appointment", "MedicationAdministration", "AdverseEvent", "Consent"}
+)
 KEEP_BESIDE = frozenset(
     {
         "Patient",
@@ -125,6 +131,7 @@ KEEP_BESIDE = frozenset(
         "AllergyIntolerance",
         "Observation",
         "QuestionnaireResponse",
+        *WORKFLOW,
     }
 )
 # Profiles this server can stand behind when it keeps a resource as received: the base
@@ -514,10 +521,17 @@ def generic_filter(name: str, values: list[str]) -> Q | None:
 
 
 def keep_beside(
-    actor: Actor, data: dict[str, Any], raw: dict[str, Any], patient: Patient | None
+    actor: Actor,
+    data: dict[str, Any],
+    raw: dict[str, Any],
+    patient: Patient | None,
+    *,
+    touch: Callable[[], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Keep the received JSON at the clinical row's version `data` (as just emitted); return what
-    a read will return: the received resource with the server's additions."""
+    a read will return: the received resource with the server's additions. When another
+    received resource is kept at that version already (an update the row did not change),
+    `touch` moves the row to a new version first (the one kept stays that version's)."""
     version = (data.get("meta") or {}).get("versionId")
     if not version or not isinstance(raw, dict):
         return data
@@ -540,6 +554,20 @@ def keep_beside(
             )
         )
         return merge(data, kept["resource"])
+    if touch is not None:
+        same = (
+            StoredResource.objects.filter(
+                resource_type=data["resourceType"],
+                resource_id=data["id"],
+                current=True,
+                version_id=version,
+            )
+            .values_list("resource", flat=True)
+            .first()
+        )
+        if same is not None and same != kept["resource"]:
+            data = touch()
+            version = data["meta"]["versionId"]
     StoredResource.objects.filter(
         resource_type=data["resourceType"], resource_id=data["id"], current=True
     ).exclude(version_id=version).update(current=False)
@@ -554,7 +582,9 @@ def keep_beside(
 
 
 def merge(generated: dict[str, Any], received: dict[str, Any]) -> dict[str, Any]:
-    """The received resource, the server's id and meta, and keys only the server added."""
+    """The received resource, the server's id and meta, and keys only the server added (never a
+    second type of a choice element the client sent, e.g. medicationReference beside
+    medicationCodeableConcept, nor contained resources nothing returned refers to)."""
     out = {"resourceType": generated["resourceType"], "id": generated["id"]}
     out.update({k: v for k, v in received.items() if k not in ("resourceType", "id", "meta")})
     server_meta = generated.get("meta") or {}
@@ -565,10 +595,219 @@ def merge(generated: dict[str, Any], received: dict[str, Any]) -> dict[str, Any]
     }
     if meta:
         out["meta"] = meta
+    sent_choices = {base for key in received if (base := choice_base(key))}
     for key, value in generated.items():
-        if key not in out:
+        if key not in out and key != "contained" and choice_base(key) not in sent_choices:
             out[key] = value
+    if generated["resourceType"] in WORKFLOW:
+        # What the workflow adds inside an element the client sent (the consent's meaning and
+        # codes in its provision, the dose's route): added keys only, never a changed value.
+        for key, value in generated.items():
+            if key in received and key not in ("resourceType", "id", "meta", "contained"):
+                out[key] = _added(received[key], value)
+    if "contained" in generated and "contained" not in received:
+        text = orjson.dumps(out).decode()
+        used = [c for c in generated["contained"] if f'"#{c.get("id")}"' in text]
+        if used:
+            out["contained"] = used
     return out
+
+
+def _added(sent: Any, made: Any) -> Any:
+    """`sent` with the keys only `made` has, at every depth (list items paired by position when
+    both lists are as long and agree item by item)."""
+    if isinstance(sent, dict) and isinstance(made, dict):
+        choices = {base for key in sent if (base := choice_base(key))}
+        out = {k: _added(v, made[k]) if k in made else v for k, v in sent.items()}
+        if isinstance(sent.get("coding"), list) and isinstance(made.get("coding"), list):
+            # The codings the clinic adds in other systems (the CTCAE grade's mild/moderate/
+            # severe, an outcome's other code): after the client's, which stay as sent.
+            systems = {c.get("system") for c in sent["coding"] if isinstance(c, dict)}
+            out["coding"] = sent["coding"] + [
+                c for c in made["coding"] if isinstance(c, dict) and c.get("system") not in systems
+            ]
+        for key, value in made.items():
+            if key not in out and choice_base(key) not in choices:
+                out[key] = value
+        return out
+    if _extensions(sent) and _extensions(made):
+        # Extensions the clinic adds (an adverse event's escalation): after the client's.
+        urls = {e["url"] for e in sent}
+        return sent + [e for e in made if e["url"] not in urls]
+    if (
+        isinstance(sent, list)
+        and isinstance(made, list)
+        and len(sent) == len(made)
+        and all(
+            isinstance(a, dict) and isinstance(b, dict) and _disagreement(a, b, "") is None
+            for a, b in zip(sent, made, strict=True)
+        )
+    ):
+        return [_added(a, b) for a, b in zip(sent, made, strict=True)]
+    return sent
+
+
+def _extensions(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(e, dict) and "url" in e for e in value)
+
+
+# The data types a choice element's name ends in (effectiveDateTime, medicationReference...).
+CHOICE_TYPES = (
+    "DateTime", "Period", "Instant", "CodeableConcept", "Reference", "Quantity", "String",
+    "Boolean", "Integer", "Range", "Ratio", "Timing", "Age", "Date", "Time", "Duration",
+    "Attachment", "Coding", "Decimal", "Uri", "Canonical", "SampledData", "Identifier",
+)  # fmt: skip
+
+
+def choice_base(key: str) -> str | None:
+    """'effective' for effectiveDateTime; None for a key that is not a choice element's."""
+    for suffix in CHOICE_TYPES:
+        if key.endswith(suffix) and len(key) > len(suffix) and key[0].islower():
+            return key[: -len(suffix)]
+    return None
+
+
+# --- workflow resources: what the client sent must be what the row records --------------------
+
+# Keys that carry no clinical meaning of their own (names for people, units beside UCUM codes).
+_HUMAN = frozenset({"display", "text", "unit", "id", "extension", "modifierExtension", "div"})
+_NOT_COMPARED = frozenset(
+    {"resourceType", "id", "meta", "text", "contained", "extension", "modifierExtension"}
+)
+# When the sending system wrote its record: kept as sent; the clinic's own time stays readable
+# (meta.lastUpdated, and Consent's provision.period.start / sourceAttachment.creation).
+SENDERS_TIMES = {
+    "Appointment": frozenset({"created"}),
+    "AdverseEvent": frozenset({"recordedDate"}),
+    "Consent": frozenset({"dateTime"}),
+}
+
+
+def check_agrees(resource_type: str, generated: dict[str, Any], raw: dict[str, Any]) -> None:
+    """Refuse (422, naming the element) a received element of a workflow resource that the
+    clinical row records otherwise: a status the workflow did not reach, another code than the
+    one recorded, another time, dose or reference. Elements the row does not record are kept as
+    sent; representation may differ (a time with its offset, a coding without display)."""
+    skipped = _NOT_COMPARED | SENDERS_TIMES.get(resource_type, frozenset())
+    pairs = [(k, raw[k], generated[k]) for k in raw if k in generated and k not in skipped]
+    sent_med, made_med = _medication(raw), _medication(generated)
+    if sent_med is not None and made_med is not None:
+        pairs.append(("medication[x]", sent_med, made_med))
+    for key, sent, made in pairs:
+        where = _disagreement(sent, made, f"{resource_type}.{key}")
+        if where is not None:
+            raise FhirError(
+                422,
+                f"{where}: the clinic records {_shown(made)}, not {_shown(sent)}: send what is "
+                "recorded (or leave the element out); it changes through the clinic's workflow.",
+                expressions=[(where, "differs from what the clinic records")],
+            )
+
+
+def _shown(value: Any) -> str:
+    text = orjson.dumps(value).decode()
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _medication(resource: dict[str, Any]) -> Any:
+    """medication[x] as a CodeableConcept: the one sent, or the contained Medication's code."""
+    if "medicationCodeableConcept" in resource:
+        return resource["medicationCodeableConcept"]
+    reference = (resource.get("medicationReference") or {}).get("reference") or ""
+    if reference.startswith("#"):
+        for contained in resource.get("contained") or []:
+            if isinstance(contained, dict) and contained.get("id") == reference[1:]:
+                return contained.get("code")
+    return None
+
+
+def _codes(value: Any) -> dict[str, set[str]] | None:
+    """{system: codes} of a CodeableConcept, a Coding or a list of them; None for other values."""
+    if isinstance(value, list):
+        parts = [_codes(v) for v in value]
+        if not parts or any(p is None for p in parts):
+            return None
+        merged: dict[str, set[str]] = {}
+        for part in parts:
+            for system, codes in (part or {}).items():
+                merged.setdefault(system, set()).update(codes)
+        return merged
+    if not isinstance(value, dict):
+        return None
+    if "coding" in value:
+        codings = value["coding"] if isinstance(value["coding"], list) else []
+    elif "code" in value and "system" in value and "value" not in value:
+        codings = [value]
+    else:
+        return None
+    out: dict[str, set[str]] = {}
+    for coding in codings:
+        if isinstance(coding, dict) and coding.get("system") and coding.get("code"):
+            out.setdefault(str(coding["system"]), set()).add(str(coding["code"]))
+    return out
+
+
+def _disagreement(sent: Any, made: Any, path: str) -> str | None:
+    """The path of the first element where `sent` says otherwise than `made`; None if none."""
+    sent_codes, made_codes = _codes(sent), _codes(made)
+    if sent_codes is not None and made_codes is not None:
+        for system in sent_codes.keys() & made_codes.keys():
+            if not sent_codes[system] & made_codes[system]:
+                return path
+        return None
+    if isinstance(sent, dict) and isinstance(made, dict):
+        for key in sent.keys() & made.keys() - _HUMAN:
+            if key == "reference":
+                local = str(sent[key]).startswith("#") or str(made[key]).startswith("#")
+                if not local and _reference(sent[key]) != _reference(made[key]):
+                    return f"{path}.reference"
+                continue
+            found = _disagreement(sent[key], made[key], f"{path}.{key}")
+            if found is not None:
+                return found
+        return None
+    if isinstance(sent, bool) or isinstance(made, bool):
+        return None if sent == made else path
+    if isinstance(sent, int | float) and isinstance(made, int | float):
+        return None if float(sent) == float(made) else path
+    if isinstance(sent, str) and isinstance(made, str):
+        return None if _same_text(sent, made) else path
+    return None  # lists other than codings, and mixed shapes: kept as sent
+
+
+def _reference(value: Any) -> str:
+    text = str(value or "")
+    return reference_key(text) or text
+
+
+def _same_text(sent: str, made: str) -> bool:
+    if sent == made:
+        return True
+    if "T" in sent and "T" in made and sent[:2].isdigit() and made[:2].isdigit():
+        from datetime import datetime
+
+        try:
+            a = datetime.fromisoformat(sent.replace("Z", "+00:00"))
+            b = datetime.fromisoformat(made.replace("Z", "+00:00"))
+        except ValueError:
+            return False
+        if a.tzinfo is None or b.tzinfo is None:
+            return False
+        return a == b
+    if len(sent) < len(made) and made[:4].isdigit() and "T" in made and "T" not in sent:
+        # A date (or month, or year) where a time is recorded: the same day within a day's
+        # offset, else the same month or year.
+        if len(sent) == 10:
+            from datetime import date
+
+            try:
+                day = date.fromisoformat(sent)
+                moment = date.fromisoformat(made[:10])
+            except ValueError:
+                return False
+            return abs((moment - day).days) <= 1
+        return made.startswith(sent)
+    return False
 
 
 def overlay(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import CharField, Q, QuerySet, Value
@@ -15,6 +15,7 @@ from django.db.models import CharField, Q, QuerySet, Value
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
+from ketaclinic.core import clock
 from ketaclinic.core.errors import NotFound
 from ketaclinic.fhir import keyset, mappers, measure_observations, observations, quantity
 from ketaclinic.fhir.common import derived_mrn, emit, first_identifier_key, version_id
@@ -102,9 +103,23 @@ class Handler:
 
         if self.type not in received.KEEP_BESIDE:
             return data
+        if self.type in received.WORKFLOW and isinstance(raw, dict):
+            received.check_agrees(self.type, data, raw)
         patient = obj if isinstance(obj, Patient) else getattr(obj, "patient", None)
+
+        def touch() -> dict[str, Any]:
+            # An update that changed only what the row does not record: a new version all the
+            # same, so the version served before stays what a vread of it returns.
+            obj.updated_at = max(clock.now(), obj.updated_at + timedelta(microseconds=1))
+            type(obj)._base_manager.filter(pk=obj.pk).update(updated_at=obj.updated_at)
+            return self.to_fhir(obj)
+
         return received.keep_beside(
-            actor, data, raw, patient if isinstance(patient, Patient) else None
+            actor,
+            data,
+            raw,
+            patient if isinstance(patient, Patient) else None,
+            touch=touch if hasattr(obj, "updated_at") else None,
         )
 
     def delete(self, actor: Actor, resource_id: str) -> None:

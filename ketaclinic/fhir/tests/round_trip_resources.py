@@ -608,3 +608,110 @@ def provenance(target: str) -> dict[str, Any]:
             }
         ],
     }
+
+
+# --- workflow resources the clinic drives (kept beside their rows) ------------------------------
+
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+PLAN = "urn:ketaclinic:treatment-plan"
+KC = "https://ketaclinic.org/fhir/"
+UCUM = "http://unitsofmeasure.org"
+
+
+def session_encounter(patient_id: str, plan_id: str, start: str) -> dict[str, Any]:
+    """A treatment session as an EHR schedules it: its own identifier, participants, reason and
+    location, a start with its offset."""
+    return {
+        "resourceType": "Encounter",
+        "extension": [{"url": EXT + "visit-source", "valueString": "EHR scheduling"}],
+        "identifier": [{"use": "usual", "system": "urn:oid:1.2.3.4.7", "value": "visit-77"}],
+        "status": "planned",
+        "class": {"system": ACT_CODE, "code": "AMB", "display": "ambulatory"},
+        "type": [{"text": "Ketamine infusion visit"}],
+        "priority": {"text": "routine"},
+        "subject": _ref("Patient", patient_id),
+        "basedOn": [{"identifier": {"system": PLAN, "value": plan_id}}],
+        "participant": [{"individual": {"display": "Jo Rivera, RN"}}],
+        "period": {"start": start},
+        "reasonCode": [{"coding": [{"system": ICD10, "code": "F33.1"}], "text": "TRD"}],
+        "location": [{"location": {"display": "Infusion suite"}, "status": "planned"}],
+    }
+
+
+def administration(patient_id: str, session_id: str, start: str, end: str) -> dict[str, Any]:
+    """The dose as an infusion pump's gateway reports it: the vial (contained Medication with its
+    lot, form and text), route, free-text dosage, performer, note and a vendor extension."""
+    return {
+        "resourceType": "MedicationAdministration",
+        "extension": [{"url": EXT + "pump-channel", "valueString": "B"}],
+        "identifier": [{"system": "urn:oid:1.2.3.4.8", "value": "mar-5"}],
+        "status": "completed",
+        "category": {"text": "outpatient"},
+        "contained": [
+            {
+                "resourceType": "Medication",
+                "id": "vial",
+                "code": {
+                    "coding": [{"system": RXNORM, "code": "6130", "display": "ketamine"}],
+                    "text": "Ketamine hydrochloride 50 mg/mL",
+                },
+                "form": {"text": "vial"},
+                "batch": {"lotNumber": "LOT-RT1", "expirationDate": "2027-06"},
+            }
+        ],
+        "medicationReference": {"reference": "#vial"},
+        "subject": _ref("Patient", patient_id),
+        "context": _ref("Encounter", session_id),
+        "effectivePeriod": {"start": start, "end": end},
+        "performer": [{"actor": {"display": "Jo Rivera, RN"}}],
+        "reasonCode": [{"text": "Treatment-resistant depression"}],
+        "note": [{"text": "Tolerated well."}],
+        "dosage": {
+            "text": "40 mg IV over 40 minutes",
+            "route": {"coding": [{"system": SNOMED, "code": "47625008"}]},
+            "dose": {"value": 40, "unit": "mg", "system": UCUM, "code": "mg"},
+        },
+    }
+
+
+def adverse_event(patient_id: str, session_id: str, date: str) -> dict[str, Any]:
+    return {
+        "resourceType": "AdverseEvent",
+        "extension": [
+            {"url": KC + "StructureDefinition/adverse-event-action-taken", "valueString": "Rest"},
+            {"url": EXT + "reported-by", "valueString": "patient"},
+        ],
+        "identifier": {"system": "urn:oid:1.2.3.4.9", "value": "ae-3"},
+        "actuality": "actual",
+        "event": {
+            "coding": [{"system": KC + "CodeSystem/ketamine-adverse-event", "code": "nausea"}],
+            "text": "Nausea after the infusion",
+        },
+        "subject": _ref("Patient", patient_id),
+        "encounter": _ref("Encounter", session_id),
+        "date": date,
+        "recordedDate": "2026-03-02",
+        "severity": {"coding": [{"system": KC + "CodeSystem/ctcae-grade", "code": "1"}]},
+        "recorder": {"display": "Jo Rivera, RN"},
+    }
+
+
+def appointment(patient_id: str, location_id: str, start: str, end: str, minutes: int) -> dict:
+    return {
+        "resourceType": "Appointment",
+        "extension": [{"url": EXT + "booking-channel", "valueString": "portal"}],
+        "identifier": [{"system": "urn:oid:1.2.3.4.10", "value": "appt-9"}],
+        "status": "booked",
+        "description": "Ketamine infusion",
+        "comment": "Prefers the window chair.",
+        "patientInstruction": "Nothing to eat for 4 hours before.",
+        "start": start,
+        "end": end,
+        "minutesDuration": minutes,
+        "created": "2026-03-01",
+        "participant": [
+            {"actor": _ref("Patient", patient_id), "required": "required", "status": "accepted"},
+            {"actor": _ref("Location", location_id), "status": "accepted"},
+            {"actor": {"display": "Dr Ana Ruiz"}, "status": "tentative"},
+        ],
+    }

@@ -62,7 +62,9 @@ def test_a_dose_before_its_order_or_without_rems_is_refused(
     nurse = api_client(members["nurse"])
     sid = str(session.public_id)
     early = post(
-        nurse, BASE + "MedicationAdministration", administration_json(sid, patient_a, 56, T0)
+        nurse,
+        BASE + "MedicationAdministration",
+        administration_json(sid, patient_a, 56, T0, rxnorm="2057856"),
     )
     assert early.status_code == 400, early.content
     assert "before its order was signed" in outcome_text(early)
@@ -72,7 +74,7 @@ def test_a_dose_before_its_order_or_without_rems_is_refused(
     unenrolled = post(
         nurse,
         BASE + "MedicationAdministration",
-        administration_json(sid, patient_a, 56, T0 + timedelta(minutes=11)),
+        administration_json(sid, patient_a, 56, T0 + timedelta(minutes=11), rxnorm="2057856"),
     )
     assert unenrolled.status_code == 422, unenrolled.content
     assert "not enrolled in the Spravato REMS" in outcome_text(unenrolled)

@@ -6,6 +6,7 @@ code, status, category or date (dates byte-identical, with their precision and o
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -435,3 +436,177 @@ def test_repeated_ehr_transaction_with_conditional_creates_changes_nothing(clien
     audit = {"accounts.AuditEvent"}
     changed = {k: (before[k], after[k]) for k in before if before[k] != after[k] and k not in audit}
     assert changed == {}
+
+
+# --- workflow resources the clinic drives: kept beside their rows --------------------------------
+
+
+def assert_kept(sent: Any, got: Any, path: str = "") -> None:
+    """Every sent element back unchanged, at every depth; the clinic may add keys (and codings
+    in other systems) inside what was sent, never change a value. id and meta's server fields
+    aside."""
+    if isinstance(sent, dict):
+        assert isinstance(got, dict), f"{path} changed shape"
+        for key, value in sent.items():
+            if path == "" and key == "id":
+                continue
+            if path == "" and key == "meta":
+                for meta_key, meta_value in value.items():
+                    assert got["meta"].get(meta_key) == meta_value, f"meta.{meta_key}"
+                continue
+            assert key in got, f"{path}.{key} was dropped"
+            if key in ("coding", "extension"):  # the clinic's own may follow the sent ones
+                assert got[key][: len(value)] == value, f"{path}.{key} changed"
+                continue
+            assert_kept(value, got[key], f"{path}.{key}")
+    elif isinstance(sent, list):
+        assert isinstance(got, list), f"{path} changed shape"
+        assert len(got) == len(sent), f"{path}: sent {len(sent)}, got {len(got)}"
+        for index, (a, b) in enumerate(zip(sent, got, strict=True)):
+            assert_kept(a, b, f"{path}[{index}]")
+    else:
+        assert json.dumps(got) == json.dumps(sent), f"{path} changed: sent {sent!r}, got {got!r}"
+
+
+def _workflow_round_trip(client: Any, sent: dict[str, Any], patient_id: str) -> dict[str, Any]:
+    kind = sent["resourceType"]
+    response = post(client, BASE + kind, sent)
+    assert response.status_code == 201, response.content
+    created = valid(response.json())
+    assert_kept(sent, created)
+    read = client.get(BASE + f"{kind}/{created['id']}")
+    assert read.status_code == 200, read.content
+    assert valid(read.json()) == created
+    bundle = valid(client.get(BASE + f"{kind}?patient={patient_id}").json())
+    assert [e["resource"] for e in bundle["entry"]] == [created]
+    return created
+
+
+def test_a_session_its_dose_and_its_adverse_event_round_trip(
+    prescriber: Any, members: Any, patient_a: Any, traveller: Any
+) -> None:
+    """Encounter, MedicationAdministration and AdverseEvent sent as an EHR would, with elements
+    the session's rows do not hold: all come back as sent, beside what the clinic adds."""
+    from django_scopes import scope
+
+    from ketaclinic.fhir.tests.test_sessions_fhir import NORMAL, checklist_of, treatable_with_plan
+
+    plan, _ = treatable_with_plan(prescriber, patient_a, "iv-ketamine-induction")
+    nurse, doctor = api_client(members["nurse"]), api_client(members["prescriber"])
+    pid = str(patient_a.public_id)
+    start = "2026-03-02T09:00:00-06:00"  # the session day's 15:00 UTC, in Chicago
+    encounter = _workflow_round_trip(
+        nurse, rich.session_encounter(pid, str(plan.public_id), start), pid
+    )
+    sid = encounter["id"]
+    assert encounter["serviceType"]["coding"][0]["code"].startswith("iv-ketamine-induction")
+    assert nurse.post(f"/api/v1/sessions/{sid}/check-in").status_code == 200
+    pre = nurse.post(
+        f"/api/v1/sessions/{sid}/prechecks",
+        {"checklist": checklist_of(sid, prescriber), "vitals": NORMAL},
+        content_type="application/json",
+    )
+    assert pre.status_code == 201, pre.content
+    order = doctor.post(f"/api/v1/sessions/{sid}/dose-orders", {}, content_type="application/json")
+    assert order.json()["dose_mg"] == "40.0"
+    dose = _workflow_round_trip(nurse, rich.administration(pid, sid, start, start), pid)
+    assert "medicationCodeableConcept" not in dose  # one medication[x]: the one sent
+    assert dose["dosage"]["route"]["coding"][0]["code"] == "47625008"
+    event = _workflow_round_trip(nurse, rich.adverse_event(pid, sid, start), pid)
+    assert [c["code"] for c in event["severity"]["coding"]] == ["1", "mild"]  # the clinic adds
+    with scope(organization=prescriber.organization):
+        from ketaclinic.sessions.models import DoseAdministration
+
+        given = DoseAdministration.objects.get(public_id=dose["id"])
+        assert (given.dose_mg, given.route) == (40, "intravenous")
+
+
+@pytest.mark.parametrize(
+    ("element", "value"),
+    [
+        ("status", "in-progress"),  # it ended: the clinic records it completed
+        ("medication[x]", {"coding": [{"system": RXNORM_SYSTEM, "code": "2057856"}]}),
+        ("dosage", {"dose": {"value": 40, "unit": "mg", "system": "http://unitsofmeasure.org",
+                             "code": "mg"},
+                    "route": {"coding": [{"system": "http://snomed.info/sct",
+                                          "code": "26643006"}]}}),
+    ],
+)  # fmt: skip
+def test_a_dose_saying_otherwise_than_what_is_recorded_is_refused_naming_the_element(
+    prescriber: Any, members: Any, patient_a: Any, traveller: Any, element: str, value: Any
+) -> None:
+    from django_scopes import scope
+
+    from ketaclinic.sessions import services as sessions
+    from ketaclinic.sessions.models import DoseAdministration
+    from ketaclinic.sessions.tests.builders import session_prechecked
+
+    with scope(organization=prescriber.organization):
+        session = session_prechecked(prescriber, patient_a)
+        sessions.dose_order_sign(actor=prescriber, session=session)
+    start = "2026-03-02T09:00:00-06:00"
+    sent = rich.administration(str(patient_a.public_id), str(session.public_id), start, start)
+    if element == "medication[x]":
+        sent["contained"][0]["code"] = value  # esketamine, in a ketamine session
+    else:
+        sent[element] = value
+    response = post(api_client(members["nurse"]), BASE + "MedicationAdministration", sent)
+    assert response.status_code == 422, response.content
+    where = response.json()["issue"][0]["expression"][0]
+    assert where.startswith(f"MedicationAdministration.{element}")
+    with scope(organization=prescriber.organization):
+        assert not DoseAdministration.objects.filter(session=session).exists()
+
+
+def test_an_appointment_round_trips(members: Any, org_a: Any, prescriber: Any) -> None:
+    import time_machine
+    from django_scopes import scope
+
+    from conftest import actor_for, make_patient
+    from ketaclinic.scheduling.tests.helpers import chair, open_every_day, types
+
+    with time_machine.travel(datetime(2026, 3, 2, 15, 0, tzinfo=UTC), tick=False):
+        with scope(organization=org_a):
+            open_every_day(actor_for(members["clinic_admin"]), members["nurse"])
+            types(org_a)
+        seat = chair(org_a, 1)
+        client = api_client(members["front_desk"])
+        slots = client.get(BASE + f"Slot?schedule=Schedule/{seat.public_id}&start=2026-03-03")
+        slot = slots.json()["entry"][0]["resource"]
+        chicago = timezone(timedelta(hours=-6))
+        start = datetime.fromisoformat(slot["start"]).astimezone(chicago)
+        end = datetime.fromisoformat(slot["end"]).astimezone(chicago)
+        minutes = int((end - start).total_seconds() // 60)
+        patient = make_patient(prescriber)
+        pid = str(patient.public_id)
+        sent = rich.appointment(
+            pid, str(seat.public_id), start.isoformat(), end.isoformat(), minutes
+        )
+        sent["serviceType"] = slot["serviceType"]
+        created = _workflow_round_trip(client, sent, pid)
+        cancelled = {**created, "status": "cancelled", "cancelationReason": {"text": "ill"}}
+        response = put(client, BASE + f"Appointment/{created['id']}", cancelled)
+        assert response.status_code == 200, response.content
+        assert_kept({k: v for k, v in cancelled.items() if k != "meta"}, response.json())
+
+
+def test_a_consent_round_trips(members: Any, org_a: Any, prescriber: Any) -> None:
+    from django_scopes import scope
+
+    from conftest import make_patient
+    from ketaclinic.consent import services as consent
+    from ketaclinic.fhir.tests.test_consent_fhir import consent_json
+
+    with scope(organization=org_a):
+        published = consent.consent_templates_seed_defaults(organization=org_a)
+    version = next(v for v in published if v.template.route == "intravenous")
+    patient = make_patient(prescriber)
+    sent = consent_json(patient, version)
+    sent.update(
+        identifier=[{"system": "urn:oid:1.2.3.4.11", "value": "consent-4"}],
+        dateTime="2026-03-01T10:00:00-06:00",
+        extension=[{"url": rich.EXT + "signed-on", "valueString": "tablet 3"}],
+        organization=[{"display": "A Main"}],
+    )
+    created = _workflow_round_trip(api_client(members["nurse"]), sent, str(patient.public_id))
+    assert created["provision"]["code"]  # the route and setting the clinic records, added

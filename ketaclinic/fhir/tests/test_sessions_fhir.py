@@ -111,21 +111,28 @@ def session_vital(sid: str, code: str, value: float, unit: str, when: datetime) 
 
 
 def administration_json(
-    sid: str, patient: Any, mg: float, start: datetime, end: datetime | None = None
+    sid: str,
+    patient: Any,
+    mg: float,
+    start: datetime,
+    end: datetime | None = None,
+    rxnorm: str = "6130",
 ) -> dict[str, Any]:
+    """The dose as given (RxNorm ketamine 6130 or esketamine 2057856): completed once it ended,
+    in progress until then, as the clinic records it (anything else is refused)."""
     period = {"start": start.isoformat()}
     if end is not None:
         period["end"] = end.isoformat()
     return {
         "resourceType": "MedicationAdministration",
-        "status": "completed",
+        "status": "completed" if end is not None else "in-progress",
         "contained": [
             {
                 "resourceType": "Medication",
                 "id": "med",
                 "code": {
                     "coding": [
-                        {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "6130"}
+                        {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": rxnorm}
                     ]
                 },
                 "batch": {"lotNumber": "LOT-F1"},
@@ -207,7 +214,7 @@ def test_a_full_iv_session_through_fhir(
     assert encounter["basedOn"][0]["identifier"]["value"] == str(plan.public_id)
     assert encounter["serviceType"]["coding"][0]["code"].startswith("iv-ketamine-induction")
     assert encounter["reasonReference"][0]["reference"] == f"Condition/{condition.public_id}"
-    assert encounter["period"]["start"] == "2026-03-02T15:00:00Z"
+    assert encounter["period"]["start"] == T0.isoformat()  # as sent, with its offset
 
     assert nurse.post(f"/api/v1/sessions/{sid}/check-in").status_code == 200
     arrived = valid(nurse.get(BASE + f"Encounter/{sid}").json())
@@ -382,7 +389,9 @@ def test_a_full_esketamine_session_through_fhir(
     order = doctor.post(f"/api/v1/sessions/{sid}/dose-orders", {}, content_type="application/json")
     assert (order.json()["dose_mg"], order.json()["device_count"]) == ("56", 2)
     partial = post(
-        nurse, BASE + "MedicationAdministration", administration_json(sid, patient_a, 42, T0)
+        nurse,
+        BASE + "MedicationAdministration",
+        administration_json(sid, patient_a, 42, T0, rxnorm="2057856"),
     )
     assert partial.status_code == 422  # not whole 28 mg devices
     assert "whole 28 mg devices" in outcome_text(partial)
@@ -390,7 +399,7 @@ def test_a_full_esketamine_session_through_fhir(
     given = post(
         nurse,
         BASE + "MedicationAdministration",
-        administration_json(sid, patient_a, 56, T0, T0 + timedelta(minutes=5)),
+        administration_json(sid, patient_a, 56, T0, T0 + timedelta(minutes=5), rxnorm="2057856"),
     )
     assert given.status_code == 201, given.content
     traveller.move_to(T0 + timedelta(minutes=40))

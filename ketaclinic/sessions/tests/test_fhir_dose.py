@@ -21,7 +21,7 @@ FHIR = "application/fhir+json"
 def administration(session: Any, mg: str) -> dict[str, Any]:
     return {
         "resourceType": "MedicationAdministration",
-        "status": "completed",
+        "status": "in-progress",  # begun, not ended: what the clinic records
         "contained": [
             {
                 "resourceType": "Medication",
