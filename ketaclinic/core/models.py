@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -10,6 +11,11 @@ from django.db import models
 from django_scopes import ScopedManager
 
 from ketaclinic.core import clock
+
+# Called with a row just before a change moves its `updated_at` (its version): the database still
+# holds the version being replaced. Apps register here (ketaclinic.fhir keeps that version when
+# FHIR clients have been served the resource); core knows none of them.
+BEFORE_CHANGE: list[Callable[[models.Model], None]] = []
 
 
 class ClockStampField(models.DateTimeField):
@@ -21,6 +27,9 @@ class ClockStampField(models.DateTimeField):
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         if self.auto_now or (self.auto_now_add and add):
+            if self.auto_now and not add:
+                for hook in BEFORE_CHANGE:
+                    hook(model_instance)
             value = clock.now()
             before = getattr(model_instance, self.attname, None)
             if self.auto_now and not add and before is not None and value <= before:

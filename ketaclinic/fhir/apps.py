@@ -12,3 +12,7 @@ class FhirConfig(AppConfig):
         from ketaclinic.fhir.text_search import register_sqlite
 
         connection_created.connect(register_sqlite, dispatch_uid="ketaclinic.fhir.fold")
+
+        from ketaclinic.fhir import screen_versions
+
+        screen_versions.register()

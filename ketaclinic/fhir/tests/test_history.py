@@ -278,3 +278,40 @@ def test_keyset_paging_has_no_duplicate_and_no_gap_while_another_client_inserts(
         url = next((_path(x["url"]) for x in page["link"] if x["relation"] == "next"), "")
     assert len(seen) == len(set(seen)), "a row was served twice"
     assert original <= set(seen), f"{len(original - set(seen))} rows were skipped"
+
+
+@pytest.mark.django_db
+def test_screen_edits_between_two_fhir_writes_are_versions_read_back_unchanged(
+    client: Client,
+) -> None:
+    """FHIR create, two edits through the JSON API (what the chart screen's form does, through
+    the same service), FHIR update: _history lists the four versions and each, including the
+    two written off FHIR, reads back as it was served."""
+    patient = _create(client, "Patient", patient_json())
+    first = _create(
+        client, "Condition", {**CONDITION, "subject": {"reference": f"Patient/{patient['id']}"}}
+    )
+    url = BASE + f"Condition/{first['id']}"
+    served = [first]
+    for note in ("seen by Dr Ruiz", "seen by Dr Ruiz; better"):
+        edit = client.patch(
+            f"/api/v1/conditions/{first['id']}", {"note": note}, content_type="application/json"
+        )
+        assert edit.status_code == 200, edit.content
+        between = client.get(url)
+        assert between.json()["note"][0]["text"] == note
+        assert between["ETag"] != f'W/"{served[-1]["meta"]["versionId"]}"'
+        served.append(between.json())
+    update = put(client, url, {**first, "id": first["id"], "onsetDateTime": "2019-05"})
+    assert update.status_code == 200, update.content
+    served.append(update.json())
+
+    history = valid(client.get(url + "/_history").json())
+    assert history["total"] == 4
+    assert [e["resource"] for e in history["entry"]] == served[::-1]
+    assert [e["request"]["method"] for e in history["entry"]] == ["PUT", "PUT", "PUT", "POST"]
+    for version in served:
+        vid = version["meta"]["versionId"]
+        response = client.get(url + f"/_history/{vid}")
+        assert response.status_code == 200, vid
+        assert response.json() == version
