@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 
 from ketaclinic.accounts.models import AuditChain, AuditEvent, Organization, User
-from ketaclinic.core import clock
+from ketaclinic.core import clock, rows
 
 if TYPE_CHECKING:
     from ketaclinic.accounts.actor import Actor
@@ -99,11 +99,11 @@ events_in_request: ContextVar[int] = ContextVar("audit_events_in_request", defau
 _insert_sql: dict[str, str] = {}
 
 
-def _insert_statement() -> str:
-    vendor = connection.vendor
+def _insert_statement(db: Any) -> str:
+    vendor = db.vendor
     if vendor not in _insert_sql:
-        table = connection.ops.quote_name(AuditEvent._meta.db_table)
-        columns = ", ".join(connection.ops.quote_name(name) for name in _APPENDED)
+        table = db.ops.quote_name(AuditEvent._meta.db_table)
+        columns = ", ".join(db.ops.quote_name(name) for name in _APPENDED)
         marks = ", ".join("%s::jsonb" if n == "detail" and vendor == "postgresql" else "%s"
                           for n in _APPENDED)  # fmt: skip
         # Built from the model's own table and column names, never from input.
@@ -126,6 +126,7 @@ def audit_record(
 ) -> int:
     """Append one (unsealed) event with one INSERT; returns its id. Call inside the transaction
     of the change it records, so the event exists exactly when the change does."""
+    db = connections[DEFAULT_DB_ALIAS]  # looked up once: `connection` is a context-local proxy
     organization_id = organization.pk if organization is not None else None
     chain_key = str(organization.public_id) if organization is not None else SYSTEM_CHAIN
     user_id, username, role = (user.pk, user.username, "") if user is not None else (None, "", "")
@@ -140,11 +141,11 @@ def audit_record(
     # UUIDs are stored the way the UUIDField stores them (32 hex digits on SQLite).
     patient: uuid.UUID | str | None = None
     if patient_id:
-        parsed = uuid.UUID(str(patient_id))
-        patient = parsed if connection.vendor == "postgresql" else parsed.hex
+        parsed = patient_id if type(patient_id) is uuid.UUID else uuid.UUID(str(patient_id))
+        patient = parsed if db.vendor == "postgresql" else parsed.hex
     values = (
         chain_key,
-        _prep_time(clock.now()),
+        _prep_time(clock.now(), db),
         organization_id,
         user_id,
         username,
@@ -160,19 +161,21 @@ def audit_record(
         "",
         "",
     )
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_statement(), values)
-        event_id = cursor.fetchone()[0]
+    event_id = rows.execute(db, _insert_statement(db), values)[0]
     events_in_request.set(events_in_request.get() + 1)
     return event_id
 
 
-def _prep_time(value: datetime) -> Any:
+def _prep_time(value: datetime, db: Any) -> Any:
     """The column value the DateTimeField would write (naive UTC text on SQLite)."""
-    return _OCCURRED_AT.get_db_prep_save(value, connection)
+    prepare = _time_preparers.get(db.vendor)
+    if prepare is None:
+        prepare = _time_preparers[db.vendor] = rows.preparer(_OCCURRED_AT, db)
+    return prepare(value)
 
 
 _OCCURRED_AT = AuditEvent._meta.get_field("occurred_at")
+_time_preparers: dict[str, rows.Preparer] = {}
 
 
 def _storable(value: Any) -> Any:

@@ -112,7 +112,9 @@ class TenantMiddleware:
         request.actor = None  # type: ignore[attr-defined]
         membership = None
         channel = "ui"
-        authorization = request.headers.get("Authorization", "")
+        authorization = request.META.get(
+            "HTTP_AUTHORIZATION", ""
+        )  # request.headers builds a dict of all
         if request.path.startswith(TOKEN_PATHS):
             channel = "fhir" if request.path.startswith("/fhir/") else "api"
             if authorization[:7].lower() == "bearer ":

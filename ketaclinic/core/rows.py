@@ -13,13 +13,31 @@ database vendor), keep it, and still return (or take) ordinary model instances:
   field's `get_db_prep_save`), with the new primary key set on `obj`. Falls back to `obj.save()`
   whenever the save would do more: a model with its own save(), a parent model, a listener on
   pre_save/post_save, or a value that is an expression.
+- `execute(connection, sql, params)`: one statement of SQL built once, run on the driver's own
+  cursor instead of Django's cursor wrapper (which re-parses the placeholders, looks the
+  connection up through a context-local proxy and wraps every call) whenever nobody is
+  recording queries. When somebody is (DEBUG, `django_assert_num_queries`, an execute wrapper),
+  it goes through Django's cursor as any query does, so query counts and SQL logs see it. Either
+  way the connection's health check, the broken-transaction guard and the translation of driver
+  errors into Django's (IntegrityError...) are the same.
+
+Field values are prepared per field class once per model (`preparer`): the common columns
+(text, booleans, numbers, UUIDs, foreign keys, datetimes) with the same conversion Django's
+`get_db_prep_save` makes, tested field by field against it; anything else through the field's
+own `get_db_prep_save`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC
+from datetime import datetime as _datetime
+from decimal import Decimal
 from typing import Any, TypeVar, cast
 
+from django.conf import settings
 from django.db import connections, models, router
 from django.db.models.signals import post_save, pre_save
 from django_scopes import ScopeError, get_scope
@@ -28,7 +46,34 @@ M = TypeVar("M", bound=models.Model)
 Converter = Callable[[Any, Any, Any], Any]
 
 _selects: dict[tuple[Any, ...], tuple[str, list[tuple[int, Any, list[Converter]]]]] = {}
-_inserts: dict[tuple[Any, ...], tuple[str, list[models.Field]]] = {}
+_inserts: dict[tuple[Any, ...], tuple[str, list[models.Field], list[Preparer]]] = {}
+Preparer = Callable[[Any], Any]  # a field's Python value -> the value the driver is given
+_FORMAT_MARK = re.compile(r"(?<!%)%s")  # Django's SQLite placeholder rewrite (convert_query)
+_qmarks: dict[str, str] = {}
+
+
+def execute(connection: Any, sql: str, params: Sequence[Any], *, fetch: bool = True) -> Any:
+    """Run one statement (`%s` placeholders) and return its first row, or None; see the
+    module's note on when this skips Django's cursor wrapper."""
+    if connection.queries_logged or connection.execute_wrappers:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone() if fetch else None
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    if connection.vendor == "sqlite":
+        qmark = _qmarks.get(sql)
+        if qmark is None:
+            qmark = _qmarks[sql] = _FORMAT_MARK.sub("?", sql).replace("%%", "%")
+        sql = qmark
+    with connection.wrap_database_errors:
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(sql, params)
+            return cursor.fetchone() if fetch else None
+        finally:
+            cursor.close()
 
 
 def _field(model: type[models.Model], name: str) -> Any:
@@ -79,9 +124,7 @@ def one(model: type[M], *, newest_by: str = "", **equal: Any) -> M | None:
         for name in names
     ]
     scope_sql, scope_params = _scope_filter(model, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(sql.replace("%(scope)s", scope_sql), params + scope_params)  # noqa: S608
-        row = cursor.fetchone()
+    row = execute(connection, sql.replace("%(scope)s", scope_sql), params + scope_params)
     if row is None:
         return None
     values = list(row)
@@ -136,24 +179,24 @@ def insert(obj: models.Model) -> None:
     plan = _inserts.get(key)
     if plan is None:
         plan = _inserts[key] = _insert_plan(model, connection)
-    sql, fields = plan
+    sql, fields, preparers = plan
     obj._prepare_related_fields_for_save(operation_name="save")  # type: ignore[attr-defined]
     params = []
-    for field in fields:
+    for field, prepare in zip(fields, preparers, strict=True):
         value = field.pre_save(obj, add=True)
         if hasattr(value, "resolve_expression"):
             obj.save()
             return
-        params.append(field.get_db_prep_save(value, connection=connection))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        new_id = cursor.fetchone()[0]
+        params.append(prepare(value))
+    new_id = execute(connection, sql, params)[0]
     obj.pk = new_id
     obj._state.adding = False
     obj._state.db = using
 
 
-def _insert_plan(model: type[models.Model], connection: Any) -> tuple[str, list[models.Field]]:
+def _insert_plan(
+    model: type[models.Model], connection: Any
+) -> tuple[str, list[models.Field], list[Preparer]]:
     quote = connection.ops.quote_name
     meta = model._meta
     fields = [f for f in meta.concrete_fields if f is not meta.pk]
@@ -164,4 +207,84 @@ def _insert_plan(model: type[models.Model], connection: Any) -> tuple[str, list[
         f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({marks})"  # noqa: S608
         f" RETURNING {quote(meta.pk.column)}"
     )
-    return sql, fields
+    return sql, fields, [preparer(f, connection) for f in fields]
+
+
+_TEXT = (models.CharField, models.TextField, models.SlugField, models.EmailField)
+_INTEGER = (
+    models.IntegerField,
+    models.PositiveIntegerField,
+    models.SmallIntegerField,
+    models.PositiveSmallIntegerField,
+    models.BigIntegerField,
+)
+
+
+def preparer(field: Any, connection: Any) -> Preparer:
+    """`field.get_db_prep_save` for one column, without its layers for the common field classes
+    (core/tests/test_rows.py holds each against Django's for values of every kind). A value of
+    another type than the usual one (a lazy string, an expression, a naive datetime...) goes
+    through the field's own `get_db_prep_save`, as every other field class does."""
+    kind = type(field)
+
+    def generic(value: Any) -> Any:
+        return field.get_db_prep_save(value, connection=connection)
+
+    def unchanged_if(exact: type) -> Preparer:
+        def prepare(value: Any) -> Any:
+            return value if value is None or type(value) is exact else generic(value)
+
+        return prepare
+
+    if kind in _TEXT:
+        return unchanged_if(str)
+    if kind is models.BooleanField:
+        return unchanged_if(bool)
+    if kind in _INTEGER:
+        return unchanged_if(int)
+    if kind is models.ForeignKey and type(field.target_field) in (
+        models.AutoField,
+        models.BigAutoField,
+    ):
+        return unchanged_if(int)
+    if kind is models.DecimalField:
+        adapt = connection.ops.adapt_decimalfield_value
+        digits, places = field.max_digits, field.decimal_places
+
+        def decimal(value: Any) -> Any:
+            if type(value) is not Decimal or not value.is_finite():
+                return generic(value)
+            return adapt(value, digits, places)
+
+        return decimal
+    if kind is models.UUIDField:
+        native = connection.features.has_native_uuid_field
+
+        def uuid_value(value: Any) -> Any:
+            if type(value) is not uuid.UUID:
+                return generic(value)
+            return value if native else value.hex
+
+        return uuid_value
+    plain_datetime = isinstance(field, models.DateTimeField) and all(
+        getattr(kind, name) is getattr(models.DateTimeField, name)
+        for name in ("get_db_prep_save", "get_db_prep_value", "get_prep_value")
+    )  # a DateTimeField, or a subclass that only changes pre_save (ClockStampField)
+    if plain_datetime and settings.USE_TZ:
+        if connection.vendor == "sqlite" and connection.timezone_name == "UTC":
+
+            def naive_utc(value: Any) -> Any:  # SQLite keeps naive UTC text
+                if type(value) is not _datetime or value.tzinfo is None:
+                    return generic(value)
+                return str(value.astimezone(UTC).replace(tzinfo=None))
+
+            return naive_utc
+        if connection.vendor == "postgresql":
+
+            def aware(value: Any) -> Any:  # the driver sends aware datetimes as they are
+                if type(value) is not _datetime or value.tzinfo is None:
+                    return generic(value)
+                return value
+
+            return aware
+    return generic

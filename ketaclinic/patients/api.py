@@ -10,7 +10,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from ketaclinic.accounts.actor import Actor, ActorRequest
 from ketaclinic.accounts.roles import Cap
-from ketaclinic.core.api import ERROR_RESPONSES
+from ketaclinic.core.api import ERROR_RESPONSES, render_json
 from ketaclinic.patients import selectors, services
 from ketaclinic.patients.models import (
     Allergy,
@@ -188,11 +188,33 @@ def list_weights(request: ActorRequest, patient_id: str, page: Query[PageQuery])
     return _paged(request, weights, page.limit, page.offset)
 
 
+def _measurement_out(entry: BodyWeight | BodyHeight, value: Decimal) -> dict[str, Any]:
+    """WeightOut / HeightOut of an entry the service has just validated and written."""
+    name = "weight_kg" if isinstance(entry, BodyWeight) else "height_cm"
+    return {
+        "id": entry.public_id,
+        name: value,
+        "entered_value": entry.entered_value,
+        "entered_unit": entry.entered_unit,
+        "measured_at": entry.measured_at,
+        "source": entry.source,
+    }
+
+
+# The two measurement writes answer with render_json (the row just written, not validated again
+# through the schema they declare; tests/api/test_rendered_answers.py validates the answers).
 @router.post("/patients/{patient_id}/weights", response={201: WeightOut, **ERROR_RESPONSES})
 def record_weight(request: ActorRequest, patient_id: str, payload: MeasurementIn) -> Any:
     actor = _actor(request)
     patient = selectors.patient_get_for_actor(actor, patient_id)
-    return Status(201, services.weight_record(actor=actor, patient=patient, **payload.dict()))
+    weight = services.weight_record(
+        actor=actor,
+        patient=patient,
+        value=payload.value,
+        unit=payload.unit,
+        measured_at=payload.measured_at,
+    )
+    return render_json(_measurement_out(weight, weight.weight_kg), 201)
 
 
 @router.get("/patients/{patient_id}/heights", response={200: HeightPage, **ERROR_RESPONSES})
@@ -208,7 +230,14 @@ def list_heights(request: ActorRequest, patient_id: str, page: Query[PageQuery])
 def record_height(request: ActorRequest, patient_id: str, payload: MeasurementIn) -> Any:
     actor = _actor(request)
     patient = selectors.patient_get_for_actor(actor, patient_id)
-    return Status(201, services.height_record(actor=actor, patient=patient, **payload.dict()))
+    height = services.height_record(
+        actor=actor,
+        patient=patient,
+        value=payload.value,
+        unit=payload.unit,
+        measured_at=payload.measured_at,
+    )
+    return render_json(_measurement_out(height, height.height_cm), 201)
 
 
 class BloodPressureIn(Schema):

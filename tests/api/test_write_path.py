@@ -1,0 +1,204 @@
+"""The lean write path (issue 13): what the hot writes answer, how many queries they make, and
+that the shortcuts they take give what the slow way gives.
+
+- The weight and height writes answer with `core.api.render_json` (not validated again through
+  their response schema): each answer is validated here against the schema the route declares,
+  and equals what the schema and the API's renderer would have written.
+- `render_json` writes every kind of value as the API's renderer does.
+- `core.rows.preparer` gives every column of the hot tables the value Django's
+  `get_db_prep_save` gives.
+- Query counts of the weight write and the FHIR Observation create are pinned.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection
+from django.test import RequestFactory
+from django_scopes import scope
+
+from conftest import api_client, audit_count
+from ketaclinic.accounts.models import AuditEvent
+from ketaclinic.core import rows
+from ketaclinic.core.api import PlainDecimalRenderer, render_json
+from ketaclinic.fhir.models import ResourceVersion, StoredResource
+from ketaclinic.fhir.tests.helpers import bp_json, post
+from ketaclinic.patients.api import HeightOut, WeightOut
+from ketaclinic.patients.models import BodyHeight, BodyWeight, Patient
+from ketaclinic.sessions.models import VitalsEntry
+
+pytestmark = pytest.mark.django_db
+
+
+def _renderer_text(data: Any) -> Any:
+    """What ninja's route would have answered: the API's renderer over `data`."""
+    request = RequestFactory().get("/")
+    return json.loads(PlainDecimalRenderer().render(request, data, response_status=201))
+
+
+@pytest.mark.parametrize(
+    ("kind", "schema", "model", "body"),
+    [
+        ("weights", WeightOut, BodyWeight, {"value": "185", "unit": "lb"}),
+        ("heights", HeightOut, BodyHeight, {"value": "70.5", "unit": "in"}),
+    ],
+)
+def test_a_measurement_write_answers_its_declared_schema(
+    members: Any, patient_a: Any, django_assert_max_num_queries: Any, kind: str, schema: Any,
+    model: Any, body: dict[str, str],
+) -> None:  # fmt: skip
+    api = api_client(members["prescriber"])
+    url = f"/api/v1/patients/{patient_a.public_id}/{kind}"
+    api.get(f"/api/v1/patients/{patient_a.public_id}")  # the token is resolved (and cached)
+    # The patient by its key, the row, the audit event, and the savepoint the test's own
+    # transaction turns the write's transaction into (SAVEPOINT, RELEASE).
+    with django_assert_max_num_queries(5):
+        response = api.post(url, body, content_type="application/json")
+    assert response.status_code == 201, response.content
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    answer = response.json()
+    with scope(organization=members["prescriber"].organization):
+        stored = model.objects.get(public_id=answer["id"])
+    # The answer is the schema's rendering of the row, value for value (the stored decimals carry
+    # the column's places: 70.50 for the 70.5 entered, which the answer gives as entered).
+    expected = _renderer_text(schema.model_validate(stored).model_dump())
+    assert set(answer) == set(expected) == set(schema.model_fields)
+    for name, value in expected.items():
+        if name in ("entered_value", "weight_kg", "height_cm"):
+            assert Decimal(answer[name]) == Decimal(value), name
+        else:
+            assert answer[name] == value, name
+    assert answer["entered_value"] == body["value"]
+    schema.model_validate({**answer, "public_id": answer["id"]})  # the declared shape
+    assert audit_count(action=f"patients.{kind[:-1]}.recorded") == 1
+
+
+def test_a_refused_measurement_writes_nothing_and_names_the_field(
+    members: Any, patient_a: Any
+) -> None:
+    api = api_client(members["prescriber"])
+    url = f"/api/v1/patients/{patient_a.public_id}/weights"
+    response = api.post(url, {"value": "1800", "unit": "lb"}, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "weight"
+    assert audit_count(action="patients.weight.recorded") == 0
+    # A role without the capability is refused by the service (and the refusal audited).
+    reception = api_client(members["front_desk"])
+    refused = reception.post(url, {"value": "70", "unit": "kg"}, content_type="application/json")
+    assert refused.status_code in (403, 404)
+    with scope(organization=members["prescriber"].organization):
+        assert not BodyWeight.objects.filter(patient=patient_a).exists()
+
+
+def test_another_organizations_patient_is_not_found_by_the_write(
+    outsider: Any, patient_a: Any
+) -> None:
+    api = api_client(outsider)
+    response = api.post(
+        f"/api/v1/patients/{patient_a.public_id}/weights",
+        {"value": "70", "unit": "kg"},
+        content_type="application/json",
+    )
+    assert response.status_code == 404
+    assert audit_count(action="patients.patient.lookup_denied", outcome="denied") == 1
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        Decimal("72.50"),
+        Decimal("100"),
+        Decimal("1E+2"),
+        Decimal("0.001"),
+        datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC),
+        datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC),
+        datetime(2026, 3, 4, 5, 6, 7, 120000, tzinfo=UTC).astimezone(ZoneInfo("America/Chicago")),
+        date(2026, 3, 4),
+        uuid.UUID("12345678-1234-5678-1234-567812345678"),
+        'Zoë ☂ "quoted"',
+        None,
+        [1, 2.5, True],
+        {"nested": {"when": datetime(2026, 1, 1, tzinfo=UTC), "kg": Decimal("3.10")}},
+    ],
+    ids=repr,
+)
+def test_render_json_writes_what_the_api_renderer_writes(value: Any) -> None:
+    response = render_json({"value": value}, 201)
+    assert response.status_code == 201
+    assert json.loads(response.content) == _renderer_text({"value": value})
+
+
+def _values_for(field: Any) -> list[Any]:
+    """Values of every kind the field may be given: the usual type, None where allowed, and the
+    other types Django accepts (text for numbers and keys, naive times...)."""
+    name = type(field).__name__
+    if field.is_relation:
+        return [1, "2", None] if field.null else [1, "2"]
+    kinds: dict[str, list[Any]] = {
+        "CharField": ["", "text", "Zoë"],
+        "TextField": ["", "a\nb"],
+        "BooleanField": [True, False, 1, 0],
+        "DecimalField": [Decimal("72.50"), Decimal("1E+2"), Decimal("0.001"), "3.5", 4],
+        "UUIDField": [uuid.uuid4(), "12345678123456781234567812345678"],
+        "DateTimeField": [
+            datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC),
+            datetime(2026, 3, 4, 5, 6, 7, 89, tzinfo=UTC) + timedelta(hours=1),
+            datetime(2026, 6, 1, 12, tzinfo=UTC).astimezone(ZoneInfo("America/Chicago")),
+        ],
+        "ClockStampField": [datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)],
+        "PositiveSmallIntegerField": [0, 7, "8"],
+        "PositiveIntegerField": [0, 7, "8"],
+        "IntegerField": [-3, 7, "8"],
+        "SmallIntegerField": [-3, 7],
+        "BigIntegerField": [2**40],
+        "JSONField": [{"a": [1, 2]}, []],
+        "DateField": [date(2026, 3, 4)],
+    }
+    values = kinds.get(name, [])
+    return values + [None] if field.null else values
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        BodyWeight,
+        BodyHeight,
+        Patient,
+        AuditEvent,
+        VitalsEntry,
+        ResourceVersion,
+        StoredResource,
+    ],  # fmt: skip
+    ids=lambda m: m.__name__,
+)
+def test_every_column_is_prepared_as_django_prepares_it(model: Any) -> None:
+    checked = 0
+    for field in model._meta.concrete_fields:
+        prepare = rows.preparer(field, connection)
+        for value in _values_for(field):
+            assert prepare(value) == field.get_db_prep_save(value, connection), (field, value)
+            assert type(prepare(value)) is type(field.get_db_prep_save(value, connection))
+            checked += 1
+    assert checked >= len(model._meta.concrete_fields)
+
+
+def test_a_fhir_observation_create_keeps_its_query_count(
+    members: Any, patient_a: Any, django_assert_max_num_queries: Any
+) -> None:
+    client = api_client(members["prescriber"])
+    client.get(f"/fhir/r4/Patient/{patient_a.public_id}")  # the token is resolved (and cached)
+    before = audit_count()
+    # Pinned when the lean write path landed (issue 13): the patient, the reading, the received
+    # JSON and the version, one audit event, and the savepoints of the test's transaction.
+    with django_assert_max_num_queries(11):
+        response = post(client, "/fhir/r4/Observation", bp_json(str(patient_a.public_id), 124, 78))
+    assert response.status_code == 201, response.content
+    assert response.json()["component"][0]["valueQuantity"]["value"] == 124
+    assert audit_count() == before + 1
