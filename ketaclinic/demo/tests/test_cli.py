@@ -1,14 +1,20 @@
 import subprocess
 import sys
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
-from django_scopes import scopes_disabled
+from django_scopes import scope, scopes_disabled
 
 from ketaclinic.accounts.models import Membership, Organization
+from ketaclinic.core import clock
 from ketaclinic.demo.generator import DEMO_ORGANIZATION
+from ketaclinic.messaging.selectors import contact_policy
 from ketaclinic.patients.models import Patient
+from ketaclinic.scheduling import selectors
+from ketaclinic.scheduling.models import Appointment, AppointmentType
 
 pytestmark = pytest.mark.django_db
 
@@ -76,6 +82,26 @@ def test_the_demo_is_built_once():
     with scopes_disabled():
         assert Organization.objects.filter(name=DEMO_ORGANIZATION).count() == 1
         assert Patient.objects.count() == 5
+        organization = Organization.objects.get(name=DEMO_ORGANIZATION)
+    _the_front_desk_can_book_the_next_14_days(organization)
+
+
+def _the_front_desk_can_book_the_next_14_days(organization: Organization) -> None:
+    """`ketaclinic demo` leaves a calendar the front desk can book: free slots for 14 days
+    (checked on the demo built above rather than on a second one of its own)."""
+    with scope(organization=organization):
+        clinic = organization.clinics.get()
+        iv = AppointmentType.objects.get(kind="iv_infusion")
+        today = clock.now().astimezone(ZoneInfo(clinic.time_zone)).date()
+        weekdays = [
+            today + timedelta(days=d)
+            for d in range(1, 15)
+            if (today + timedelta(days=d)).weekday() < 5
+        ]
+        for day in weekdays:
+            assert selectors.free_slots(clinic, iv, day), day
+        assert Appointment.objects.filter(status="booked").exists()
+        assert contact_policy(organization).email_allowed_by_default is True
 
 
 def test_the_console_script_lists_its_commands():
