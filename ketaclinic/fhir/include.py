@@ -13,6 +13,7 @@ from django.http import QueryDict
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
+from ketaclinic.core.errors import Forbidden
 from ketaclinic.fhir.outcome import FhirError
 from ketaclinic.fhir.search import MAX_COUNT, SearchRequest
 
@@ -134,16 +135,25 @@ def _include(
         )
     ids: list[uuid.UUID] = []
     for entry in _matches(bundle):
-        resource = entry["resource"]
-        for key in PATIENT_REFERENCES[param]:
-            ref = (resource.get(key) or {}).get("reference", "")
-            if ref.startswith("Patient/"):
-                try:
-                    ids.append(uuid.UUID(ref.split("/", 1)[1]))
-                except ValueError:
-                    pass
-                break
+        ref = _patient_reference(entry["resource"], PATIENT_REFERENCES[param])
+        if ref and (key := _uuid(ref.split("/", 1)[1])):
+            ids.append(key)
     return _patients(actor, ids, base_url)
+
+
+def _patient_reference(resource: dict[str, Any], keys: tuple[str, ...]) -> str:
+    """The Patient a resource is about: its `patient`/`subject`, else (AuditEvent) the entity
+    it is about or (Appointment) the patient among its participants."""
+    for key in keys:
+        ref = (resource.get(key) or {}).get("reference", "")
+        if ref.startswith("Patient/"):
+            return str(ref)
+    for holder, element in (("entity", "what"), ("participant", "actor")):
+        for item in resource.get(holder) or []:
+            ref = ((item or {}).get(element) or {}).get("reference", "")
+            if ref.startswith("Patient/"):
+                return str(ref)
+    return ""
 
 
 def _matches(bundle: dict[str, Any]) -> list[dict[str, Any]]:
@@ -206,7 +216,10 @@ def _include_targets(
             query = QueryDict(mutable=True)
             query["_id"] = ",".join(ids[start : start + MAX_COUNT])
             query["_count"] = str(MAX_COUNT)
-            result = run_search(actor, target, query, base_url, strict=True)
+            try:
+                result = run_search(actor, target, query, base_url, strict=True)
+            except Forbidden:  # a type this role may not read (the refusal is audited) is left out
+                break
             found += [{**e, "search": {"mode": "include"}} for e in _matches(result)]
     return found
 

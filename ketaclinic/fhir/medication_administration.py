@@ -18,7 +18,7 @@ from ketaclinic.core.errors import NotFound
 from ketaclinic.fhir import indication
 from ketaclinic.fhir.common import emit, instant, meta, reference_id
 from ketaclinic.fhir.outcome import FhirError
-from ketaclinic.fhir.search import as_uuid, patient_ids
+from ketaclinic.fhir.search import any_of, as_uuid, date_q, patient_ids
 from ketaclinic.patients.models import Condition
 from ketaclinic.sessions import selectors, services
 from ketaclinic.sessions.models import DoseAdministration
@@ -110,6 +110,10 @@ def search(actor: Actor, params: dict[str, list[str]]) -> Any:
         elif name == "context":
             ids = [k for v in values if (k := as_uuid(reference_id(v, "Encounter") or v))]
             queryset = queryset.filter(session__public_id__in=ids)
+        elif name == "_id":
+            queryset = queryset.filter(public_id__in=[k for v in values if (k := as_uuid(v))])
+        elif name == "date":
+            queryset = queryset.filter(any_of(values, lambda v: date_q("started_at", v)))
         else:
             raise FhirError(400, f"Unsupported search parameter {name!r}.")
     return queryset

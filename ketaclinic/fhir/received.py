@@ -52,12 +52,17 @@ class Spec:
     patient_required: bool = False
     # The element holding the references the `target` search parameter follows.
     targets: str | None = None
+    # The element the `status` search parameter reads (None: the type has no status; Practitioner,
+    # PractitionerRole and Organization have `active`, Provenance nothing).
+    status: str | None = "status"
+    # False where the type has no identifier (Provenance).
+    identifier: bool = True
 
 
 GENERIC: dict[str, Spec] = {
-    "Practitioner": Spec(),
-    "PractitionerRole": Spec(code="code", dates=("period.start",)),
-    "Organization": Spec(code="type"),
+    "Practitioner": Spec(status=None),
+    "PractitionerRole": Spec(code="code", dates=("period.start",), status=None),
+    "Organization": Spec(code="type", status=None),
     "Location": Spec(code="type"),
     "Medication": Spec(code="code"),
     "MedicationRequest": Spec(
@@ -76,7 +81,9 @@ GENERIC: dict[str, Spec] = {
         patient_required=True,
     ),
     "DocumentReference": Spec(patient="subject", code="type", category="category", dates=("date",)),
-    "Provenance": Spec(code="activity", dates=("recorded",), targets="target"),
+    "Provenance": Spec(
+        code="activity", dates=("recorded",), targets="target", status=None, identifier=False
+    ),
     "Procedure": Spec(
         patient="subject",
         code="code",
@@ -98,7 +105,11 @@ GENERIC: dict[str, Spec] = {
     ),
     "CareTeam": Spec(patient="subject", category="category", dates=("period.start",)),
     "Goal": Spec(
-        patient="subject", code="description", dates=("startDate",), patient_required=True
+        patient="subject",
+        code="description",
+        dates=("startDate",),
+        patient_required=True,
+        status="lifecycleStatus",
     ),
     "Claim": Spec(patient="patient", code="type", dates=("created",), patient_required=True),
     "ExplanationOfBenefit": Spec(
@@ -228,7 +239,7 @@ def _columns(
 ) -> dict[str, Any]:
     spec = GENERIC[resource_type]
     check_profiles(raw, resource_type)
-    status = raw.get("status") or raw.get("lifecycleStatus") or ""
+    status = raw.get(spec.status) or "" if spec.status else ""
     return {
         "patient": _patient_of(actor, resource, raw, spec),
         "identifier_key": raw_identifier_key(raw),
@@ -463,6 +474,7 @@ def generic_for_patient(patient: Patient) -> list[dict[str, Any]]:
 
 GENERIC_PARAMS = {
     "_id": "token",
+    "_lastUpdated": "date",
     "identifier": "token",
     "patient": "reference",
     "subject": "reference",
@@ -503,6 +515,8 @@ def generic_filter(name: str, values: list[str]) -> Q | None:
         return any_of(values, coded)
     if name == "date":
         return any_of(values, lambda v: date_q("effective", v))
+    if name == "_lastUpdated":
+        return any_of(values, lambda v: date_q("recorded_at", v))
     if name == "status":
         return Q(status__in=[token(v)[1] for v in values])
     if name == "target":

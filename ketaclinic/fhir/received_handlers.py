@@ -254,6 +254,8 @@ for _type, _spec in received.GENERIC.items():
         and (k != "category" or _spec.category)
         and (k != "date" or _spec.dates)
         and (k != "target" or _spec.targets)
+        and (k != "status" or _spec.status)
+        and (k != "identifier" or _spec.identifier)
     }
     _base = HANDLERS.get(_type)
     if _base is None:
@@ -273,6 +275,13 @@ for _type, _spec in received.GENERIC.items():
         sorts=tuple(dict.fromkeys((*_base.sorts, *(("date",) if _spec.dates else ())))),
         patient_record=_base.patient_record,
         documentation={
+            # What only resources received from other systems carry (the clinic's own rows of
+            # this type are not searched by it): said, so the statement claims no more.
+            **{
+                k: "resources received from other systems only"
+                for k in _params
+                if k not in _base.search_params
+            },
             **_base.documentation,
             "_id": (
                 _base.documentation.get("_id", "") + "; " if "_id" in _base.documentation else ""

@@ -694,8 +694,12 @@ HANDLERS: dict[str, Handler] = {
     "AllergyIntolerance": EntryHandler(
         type="AllergyIntolerance",
         interactions=(*READ_CREATE_SEARCH, "update", "delete"),
+        # No `date`: FHIR's is recordedDate, which the clinic keeps only in the received JSON
+        # (the row knows when it was entered here); _lastUpdated finds that.
         search_params={
-            k: v for k, v in {**ENTRY_PARAMS, "clinical-status": "token"}.items() if k != "subject"
+            k: v
+            for k, v in {**ENTRY_PARAMS, "clinical-status": "token"}.items()
+            if k not in ("subject", "date")
         },
         sorts=("date",),
         model=Allergy,

@@ -180,8 +180,17 @@ SESSION_HANDLERS: dict[str, Handler] = {
     "MedicationAdministration": MedicationAdministrationHandler(
         type="MedicationAdministration",
         interactions=("read", "create", "search-type"),
-        search_params={"patient": "reference", "subject": "reference", "context": "reference"},
-        documentation={"context": "Encounter/<session id>; ketamine is RxNorm 6130 ([U])"},
+        search_params={
+            "_id": "token",
+            "patient": "reference",
+            "subject": "reference",
+            "context": "reference",
+            "date": "date",
+        },
+        documentation={
+            "context": "Encounter/<session id>; ketamine is RxNorm 6130 ([U])",
+            "date": "effective[x] (the start of the dose)",
+        },
     ),
     "AdverseEvent": AdverseEventHandler(
         type="AdverseEvent",
