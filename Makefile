@@ -51,6 +51,10 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.scheduling
 	$(BIN)/python -m bench.fhir_import --workers 2
 	$(BIN)/python -m bench.backup --sizes $(BACKUP_PATIENTS)
+	for db in $(LARGE_DATABASES); do \
+		$(BIN)/python -m bench.fhir_search --database $$db --patients 10000 --clients 1 \
+			--kinds include,revinclude,revinclude_provenance,history,transaction || exit 1; \
+	done
 
 # Generated clinics of 10,000 and 100,000 patients (bench/large.py: by SQL, minutes; kept under
 # var/bench-large/ and reused), then FHIR search at 1 and 16 clients and the outcomes figures on

@@ -10,7 +10,18 @@ Three searches, each for a random patient of a 2,000-patient sample (issue 13):
 - BP code: the blood-pressure panel (LOINC 85354-9: chart vital signs and session flowsheets);
 - date: every Observation of the patient from one year ago on (`date=ge...`).
 Each is run at 1 client (p50, p99) and at 16 clients (p50, p99, throughput), closed loop, with
-the server's CPU per request. The SQL statements per search are counted in-process (Django test
+the server's CPU per request.
+
+Issue 14 (`--kinds include,revinclude,revinclude_provenance,history,transaction`, one client
+each: latency, not throughput; `make bench` runs them on the 10,000-patient clinic):
+- include: `Observation?patient=<id>&_include=Observation:patient&_count=20`;
+- revinclude: `Patient?_id=<id>&_revinclude=Observation:patient` (every Observation of the
+  patient, up to the 200 a _revinclude carries), and revinclude_provenance the same with
+  `Provenance:target` (the target p50 of both: 30 ms);
+- history: `Patient/<id>/_history?_count=200` of a patient written HISTORY_VERSIONS times (a POST
+  and PUTs through the server before the pass);
+- transaction: a transaction Bundle of TRANSACTION_ENTRIES weight Observations for random
+  patients of the sample (each pass adds them to the database). The SQL statements per search are counted in-process (Django test
 client, CaptureQueriesContext) on the same database, and the Bundle sizes are sampled with
 `_total=accurate`. Results: JSON under bench/results/ and a short table; the machine's load
 average at start and end is recorded beside them (the machine is shared).
@@ -19,6 +30,7 @@ average at start and end is recorded beside them (the machine is shared).
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import random
@@ -30,6 +42,8 @@ import urllib.parse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from tqdm import tqdm
 
 from bench import load
 from bench.large import DEFAULT_PG_DB, database_url, environment, pg_db_for, scratch_for
@@ -45,6 +59,10 @@ SEARCHES = {
     "bp_code": {"code": f"{LOINC}|85354-9"},
     "date": {"date": "ge{since}"},
 }
+ISSUE14 = ("include", "revinclude", "revinclude_provenance", "history", "transaction")
+HISTORY_VERSIONS = 200
+TRANSACTION_ENTRIES = 100
+UCUM = "http://unitsofmeasure.org"
 
 
 def _path(kind: str, patient: str, since: str, extra: dict[str, str] | None = None) -> str:
@@ -61,7 +79,9 @@ def _since() -> str:
 # --- in-process query counts (a worker with Django set up on the same database) ----------------
 
 
-def count_queries(token: str, patients: list[str]) -> dict[str, Any]:
+def count_queries(
+    token: str, patients: list[str], kinds: list[str] | None = None
+) -> dict[str, Any]:
     import django
 
     django.setup()
@@ -71,7 +91,7 @@ def count_queries(token: str, patients: list[str]) -> dict[str, Any]:
 
     client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_HOST="127.0.0.1")
     since, out = _since(), {}
-    for kind in SEARCHES:
+    for kind in kinds if kinds is not None else list(SEARCHES):
         counts, totals, entries = [], [], []
         for patient in patients[:25]:
             with CaptureQueriesContext(connection) as queries:
@@ -130,11 +150,15 @@ def measure(options: argparse.Namespace) -> dict[str, Any]:
         "build_seconds": built["build_seconds"],
         "load_average_start": _uptime(),
     }
+    searches = [k for k in options.kinds if k in SEARCHES]
     worker = (
         "import json, sys; from bench.fhir_search import count_queries; "
-        "print(json.dumps(count_queries(sys.argv[1], sys.argv[2:])))"
+        "print(json.dumps(count_queries(sys.argv[1], sys.argv[3:], sys.argv[2].split(','))))"
     )
-    result["queries"] = json.loads(_run(env, ["-c", worker, token, *patients[:25]]))
+    if searches:
+        result["queries"] = json.loads(
+            _run(env, ["-c", worker, token, ",".join(searches), *patients[:25]])
+        )
     headers = {"Authorization": f"Bearer {token}", "Host": "127.0.0.1", "Accept": FHIR_JSON}
     since = _since()
 
@@ -157,7 +181,7 @@ def measure(options: argparse.Namespace) -> dict[str, Any]:
             _wait_healthy(port, server, logs / "server.log")
             probe = lambda: _cpu_seconds(server.pid)  # noqa: E731
             passes = []
-            for kind in SEARCHES:
+            for kind in searches:
                 for clients in options.clients:
                     outcome = load.closed_loop(
                         name=f"FHIR search {kind} x{clients}", host="127.0.0.1", port=port,
@@ -175,6 +199,22 @@ def measure(options: argparse.Namespace) -> dict[str, Any]:
                         file=sys.stderr,
                         flush=True,
                     )
+            for kind, make14 in issue14(port, headers, patients, options.kinds).items():
+                outcome = load.closed_loop(
+                    name=f"FHIR {kind} x1", host="127.0.0.1", port=port, make=make14,
+                    expected=200, clients=1, seconds=options.seconds, warmup=2, probe=probe,
+                )  # fmt: skip
+                row = outcome.as_dict() | {"kind": kind, "load_average": _uptime()}
+                passes.append(row)
+                print(
+                    f"  {options.database} {built['patients']:,} {kind:8} x1: "
+                    f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms, "
+                    f"errors {row['errors']}, "
+                    f"server CPU {row['server_cpu_ms_per_request'] or 0:.1f} ms/req, "
+                    f"load {row['load_average'][0]}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             result["passes"] = passes
         finally:
             _stop(server)
@@ -182,11 +222,106 @@ def measure(options: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _request(port: int, method: str, path: str, body: Any, headers: dict[str, str]) -> Any:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+        if response.status >= 300:
+            raise SystemExit(f"bench: {method} {path} answered {response.status}: {data[:300]!r}")
+        return json.loads(data) if data else None
+    finally:
+        conn.close()
+
+
+def issue14(
+    port: int, headers: dict[str, str], patients: list[str], kinds: list[str]
+) -> dict[str, load.MakeRequest]:
+    """The issue-14 requests asked for (a patient with HISTORY_VERSIONS versions is written
+    first when `history` is)."""
+    write = dict(headers, **{"Content-Type": FHIR_JSON})
+    made: dict[str, load.MakeRequest] = {}
+
+    def include(index: int, rng: random.Random) -> load.Request:
+        query = {"patient": rng.choice(patients), "_include": "Observation:patient", "_count": "20"}
+        return "GET", f"/fhir/r4/Observation?{urllib.parse.urlencode(query)}", None, headers
+
+    def revinclude(what: str) -> load.MakeRequest:
+        def request(index: int, rng: random.Random) -> load.Request:
+            query = {"_id": rng.choice(patients), "_revinclude": what}
+            return "GET", f"/fhir/r4/Patient?{urllib.parse.urlencode(query)}", None, headers
+
+        return request
+
+    def transaction(index: int, rng: random.Random) -> load.Request:
+        when = datetime.now(UTC) - timedelta(seconds=rng.randint(60, 365 * 86400))
+        entries = [
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "category": [{"coding": [{
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "vital-signs"}]}],
+                    "code": {"coding": [{"system": LOINC, "code": "29463-7"}]},
+                    "subject": {"reference": f"Patient/{rng.choice(patients)}"},
+                    "effectiveDateTime": when.isoformat().replace("+00:00", "Z"),
+                    "valueQuantity": {"value": rng.randint(50, 120), "unit": "kg",
+                                      "system": UCUM, "code": "kg"},
+                },
+                "request": {"method": "POST", "url": "Observation"},
+            }
+            for _ in range(TRANSACTION_ENTRIES)
+        ]  # fmt: skip
+        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+        return "POST", "/fhir/r4/", json.dumps(bundle).encode(), write
+
+    for kind in kinds:
+        if kind == "include":
+            made[kind] = include
+        elif kind == "revinclude":
+            made[kind] = revinclude("Observation:patient")
+        elif kind == "revinclude_provenance":
+            made[kind] = revinclude("Provenance:target")
+        elif kind == "transaction":
+            made[kind] = transaction
+        elif kind == "history":
+            made[kind] = _history_of_a_written_patient(port, headers, write)
+    return made
+
+
+def _history_of_a_written_patient(
+    port: int, headers: dict[str, str], write: dict[str, str]
+) -> load.MakeRequest:
+    patient = {
+        "resourceType": "Patient",
+        "name": [{"family": "History", "given": ["Bench"]}],
+        "gender": "female",
+        "birthDate": "1970-01-01",
+    }
+    created = _request(port, "POST", "/fhir/r4/Patient", json.dumps(patient).encode(), write)
+    for version in tqdm(range(1, HISTORY_VERSIONS), desc="history: PUT versions", unit="PUT"):
+        changed = {**created, "name": [{"family": "History", "given": [f"Bench{version}"]}]}
+        created = _request(
+            port, "PUT", f"/fhir/r4/Patient/{created['id']}", json.dumps(changed).encode(), write
+        )
+    path = f"/fhir/r4/Patient/{created['id']}/_history?_count={HISTORY_VERSIONS}"
+    listed = _request(port, "GET", path, None, headers)
+    if listed.get("total", len(listed.get("entry", []))) < HISTORY_VERSIONS:
+        raise SystemExit(f"bench: {path} lists {listed.get('total')} versions")
+
+    def history(index: int, rng: random.Random) -> load.Request:
+        return "GET", path, None, headers
+
+    return history
+
+
 def table(result: dict[str, Any]) -> list[str]:
     head = f"{result['database']}, {result['patients']:,} patients"
     lines = [f"{head}: kind | clients | p50 ms | p99 ms | req/s | server CPU ms | queries | load"]
     for p in result["passes"]:
-        q = result["queries"][p["kind"]]["queries_max"]
+        q = result.get("queries", {}).get(p["kind"], {}).get("queries_max", "")
         lines.append(
             f"  {p['kind']} | {p['clients']} | {p['p50_ms']:.1f} | {p['p99_ms']:.1f} | "
             f"{p['throughput']:.0f} | {p['server_cpu_ms_per_request'] or 0:.1f} | {q} | "
@@ -204,6 +339,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")], default=[1, 16])
+    parser.add_argument(
+        "--kinds",
+        type=lambda s: s.split(","),
+        default=list(SEARCHES),
+        help=f"searches ({', '.join(SEARCHES)}) and issue-14 passes ({', '.join(ISSUE14)})",
+    )
     options = parser.parse_args(argv)
     started = time.perf_counter()
     result = measure(options)
