@@ -7,7 +7,8 @@ bearer token (SHA-256, one indexed SELECT), parses the JSON body, runs the same 
 gunicorn with the same workers, so the gap to ketaclinic is Django, django-ninja, middleware and
 the ORM.
 
-Configured by the environment: BENCH_DB (the SQLite file).
+Configured by the environment: BENCH_DB (the SQLite file), or BENCH_DATABASE_URL (PostgreSQL:
+the weight write only, through bench.pgrows with psycopg).
 """
 
 from __future__ import annotations
@@ -49,10 +50,46 @@ def _reply(start: Callable[..., Any], status: str, body: dict) -> Iterable[bytes
     return [data]
 
 
+def _pg_writer() -> Any:
+    if "pg" not in _state:
+        from bench.pgrows import PgWeightWriter
+        from bench.pgrows import connect as pg_connect
+
+        _state["pg"] = PgWeightWriter(pg_connect(os.environ["BENCH_DATABASE_URL"]))
+    return _state["pg"]
+
+
+def _pg_application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """The weight write on PostgreSQL: token, body, the same transaction, 201."""
+    match = ROUTE.match(environ.get("PATH_INFO", ""))
+    if not match or environ["REQUEST_METHOD"] != "POST":
+        return _reply(start_response, "404 Not Found", {"detail": "Not found."})
+    writer = _pg_writer()
+    authorization = environ.get("HTTP_AUTHORIZATION", "")
+    secret = authorization[7:].strip() if authorization[:7].lower() == "bearer " else ""
+    if writer.token_membership(hashlib.sha256(secret.encode()).hexdigest()) is None:
+        return _reply(start_response, "401 Unauthorized", {"detail": "Bearer token required."})
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        payload = json.loads(environ["wsgi.input"].read(length))
+        value = Decimal(str(payload["value"]))
+        if value <= 0 or payload.get("unit", "kg") != "kg":
+            raise ValueError
+    except (ValueError, KeyError, TypeError, InvalidOperation):
+        return _reply(start_response, "422 Unprocessable Entity", {"detail": "Invalid."})
+    try:
+        weight = writer.write(match.group(1), value, environ.get("REMOTE_ADDR", ""))
+    except LookupError:
+        return _reply(start_response, "404 Not Found", {"detail": "No such patient."})
+    return _reply(start_response, "201 Created", weight)
+
+
 def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     path = environ.get("PATH_INFO", "")
     if path == "/healthz":
         return _reply(start_response, "200 OK", {"status": "ok"})
+    if os.environ.get("BENCH_DATABASE_URL"):
+        return _pg_application(environ, start_response)
     match = ROUTE.match(path)
     vitals = VITALS.match(path)
     if not (match or vitals) or environ["REQUEST_METHOD"] != "POST":

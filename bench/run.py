@@ -16,7 +16,11 @@
 6. Sessions (bench.sessions): 20 sessions taken to monitoring through the session services; as a
    nurse, the floor board partial at 1 client and the vitals API (1 sample per request at 1, 4
    and 16 clients; 60 at 16), each pass beside the bare WSGI baseline doing the same transaction.
-7. Print a table (ratios beside absolute numbers) and save JSON under bench/results/.
+7. PostgreSQL (bench.postgres, unless --no-postgres or the server is unreachable): the same
+   weight write at 1 and 16 clients on a PostgreSQL clinic (--pg-url; migrated and given a demo
+   of --pg-patients when empty), beside the bare WSGI baseline doing the same transaction with
+   psycopg; the PostgreSQL backends' CPU per request is reported beside the servers'.
+8. Print a table (ratios beside absolute numbers) and save JSON under bench/results/.
 
 Options: `python -m bench.run --help`. The user's var/ is never touched.
 """
@@ -46,7 +50,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench import fhir, load
+from bench import fhir, load, postgres
 from bench import sessions as session_bench
 from bench.machine import ROOT, describe, git_commit, in_repository
 from bench.sqlrows import WeightWriter, connect
@@ -208,17 +212,19 @@ class Bench:
             finally:
                 _stop(process)
 
-    def django_server(self) -> Any:
+    def django_server(self, env: dict[str, str] | None = None, name: str = "ketaclinic") -> Any:
         # Exactly what operators run: `ketaclinic serve` (gunicorn, sync workers, access log).
         command = [sys.executable, "-c", CLI, "serve", "--host", "127.0.0.1", "--port", "{port}"]
-        return self.server("gunicorn-ketaclinic", command, self.env)
+        return self.server(f"gunicorn-{name}", command, env or self.env)
 
-    def bare_server(self) -> Any:
+    def bare_server(self, env: dict[str, str] | None = None, name: str = "bare") -> Any:
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
         command = [gunicorn, "bench.bare_wsgi:application", "--bind", "127.0.0.1:{port}",
                    "--workers", str(self.options.workers), "--access-logfile", "-",
                    "--graceful-timeout", "10"]  # fmt: skip
-        return self.server("gunicorn-bare", command, dict(self.env, BENCH_DB=str(self.db)))
+        return self.server(
+            f"gunicorn-{name}", command, env or dict(self.env, BENCH_DB=str(self.db))
+        )
 
     # --- 3. load ----------------------------------------------------------------------------
 
@@ -233,7 +239,6 @@ class Bench:
         cookie = t["session_cookie"]
         sessions, patients, terms = t["sessions"], t["patients"], t["search_terms"]
         api = {"Authorization": f"Bearer {t['token']}", "Host": "127.0.0.1"}
-        write_headers = dict(api, **{"Content-Type": "application/json"})
 
         def ui(index: int) -> dict[str, str]:
             return {"Cookie": f"{cookie}={sessions[index % len(sessions)]}", "Host": "127.0.0.1"}
@@ -252,17 +257,12 @@ class Bench:
             q = urllib.parse.quote(rng.choice(terms))
             return "GET", f"/api/v1/patients?q={q}&limit=25", None, api
 
-        def write(index: int, rng: random.Random) -> load.Request:
-            value = f"{rng.uniform(50, 110):.1f}"
-            body = json.dumps({"value": value, "unit": "kg"}).encode()
-            return "POST", f"/api/v1/patients/{rng.choice(patients)}/weights", body, write_headers
-
         return {
             "chart": chart,
             "list": patient_list,
             "search": search,
             "api_search": api_search,
-            "write": write,
+            "write": weight_write(t),
         }
 
     def preflight(self, port: int, make: load.MakeRequest, expected: int, what: str) -> None:
@@ -469,6 +469,10 @@ class Bench:
         session_rows, session_errors = session_bench.rows(d)
         rows += session_rows
         errors += session_errors
+        pg_rows, pg_errors, pg_ratios = postgres.rows(d)
+        rows += pg_rows
+        errors += pg_errors
+        ratios.update(pg_ratios)
         rows.append(("errors (all passes)", str(errors), "", ""))
         budgets = {"chart_p50_ms": chart["p50_ms"], "chart_budget_ms": CHART_BUDGET_MS,
                    "chart_within_budget": chart["p50_ms"] < CHART_BUDGET_MS}  # fmt: skip
@@ -519,6 +523,7 @@ class Bench:
             self.build()
             self.prepare()
             self.measure()
+            postgres.measure(self)
             fhir.import_rate(self)
         except BaseException:
             self.say(f"bench: stopped; logs and database kept in {self.scratch}")
@@ -541,6 +546,23 @@ class Bench:
         print(f"total {total / 60:.1f} min; results: {path.relative_to(ROOT)}")
         if self.keep:
             print(f"scratch dir kept: {self.scratch}")
+
+
+def weight_write(targets: dict[str, Any]) -> load.MakeRequest:
+    """POST /api/v1/patients/<id>/weights with the targets' token, a random patient of theirs."""
+    patients = targets["patients"]
+    headers = {
+        "Authorization": f"Bearer {targets['token']}",
+        "Host": "127.0.0.1",
+        "Content-Type": "application/json",
+    }
+
+    def write(index: int, rng: random.Random) -> load.Request:
+        value = f"{rng.uniform(50, 110):.1f}"
+        body = json.dumps({"value": value, "unit": "kg"}).encode()
+        return "POST", f"/api/v1/patients/{rng.choice(patients)}/weights", body, headers
+
+    return write
 
 
 def _ms(result: dict[str, Any], a: str, b: str) -> str:
@@ -633,6 +655,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--synthea", default=str(fhir.SYNTHEA), help="bundles for import-fhir")
     parser.add_argument("--scratch", help="use (and keep) this var dir; an existing demo is reused")
     parser.add_argument("--keep", action="store_true", help="keep the temporary var dir")
+    parser.add_argument("--pg-url", default=postgres.DEFAULT_URL,
+                        help="PostgreSQL database of the write pass (created when missing)")  # fmt: skip
+    parser.add_argument("--pg-patients", type=int, default=100, help="demo size on PostgreSQL")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL pass")
     return parser.parse_args(argv)
 
 
