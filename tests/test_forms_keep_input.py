@@ -424,6 +424,8 @@ def test_every_form_keeps_what_was_typed_and_says_what_to_fix(
             if response.status_code in (301, 302, 303):
                 problems.append(f"{where}: redirected to {response['Location']}, input dropped")
                 continue
+            if response.status_code != 400:
+                problems.append(f"{where}: answered {response.status_code}, not 400")
             body = response.content.decode()
             lost = kept(body, form["action"], expected)
             if lost:

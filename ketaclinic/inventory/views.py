@@ -52,9 +52,17 @@ def _linked(request: HttpRequest, *names: str) -> dict[str, str]:
     return {name: request.GET[name] for name in names if request.GET.get(name)}
 
 
+def _refused(form: Any) -> int:
+    """400 for a posted form the rules refused (the page shows each field's reason), else 200."""
+    return 400 if form.is_bound and form.errors else 200
+
+
 def _entry_page(request: HttpRequest, form: Any, title: str, **extra: Any) -> HttpResponse:
     return TemplateResponse(
-        request, "inventory/entry_form.html", {"form": form, "title": title, **extra}
+        request,
+        "inventory/entry_form.html",
+        {"form": form, "title": title, **extra},
+        status=_refused(form),
     )
 
 
@@ -301,7 +309,7 @@ def dea_form(request: ActorRequest, form_id: str) -> HttpResponse:
         "overdue": bool(record.due_by and not record.filed_at and record.due_by < clock.now()),
         "fields": sorted((k, v) for k, v in record.data.items() if k != "items"),
     }
-    return TemplateResponse(request, "inventory/dea_form.html", context)
+    return TemplateResponse(request, "inventory/dea_form.html", context, status=_refused(form))
 
 
 @staff_view(Cap.INVENTORY_COUNT)
@@ -382,7 +390,9 @@ def count(request: ActorRequest, location_id: str) -> HttpResponse:
         "kinds": InventoryCount.Kind.choices,
         "error": error,
     }
-    return TemplateResponse(request, "inventory/count_form.html", context)
+    return TemplateResponse(
+        request, "inventory/count_form.html", context, status=400 if error else 200
+    )
 
 
 @staff_view(Cap.INVENTORY_ADJUST_APPROVE)
@@ -399,7 +409,9 @@ def case_resolve(request: ActorRequest, case_id: str) -> HttpResponse:
     if _submit(request, form, write) is not None:
         messages.success(request, "Case resolved.")
         return redirect("inventory:stock")
-    return TemplateResponse(request, "inventory/case_resolve.html", {"form": form, "case": case})
+    return TemplateResponse(
+        request, "inventory/case_resolve.html", {"form": form, "case": case}, status=_refused(form)
+    )
 
 
 # --- Reports ----------------------------------------------------------------------------------

@@ -84,7 +84,7 @@ def test_the_waste_form_refuses_a_self_witness_and_names_the_field(
             "witness_code": totp_code(members["nurse"].user),
         },
     )
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "different staff member" in response.context["form"].errors["witness_username"][0]
 
 
