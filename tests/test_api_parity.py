@@ -138,6 +138,7 @@ PARITY: dict[str, str] = {
     "scheduling:lead-convert": "POST /api/v1/scheduling/leads/{lead_id}/convert",
     "scheduling:feed-manage": "POST /api/v1/scheduling/calendar-feed",
     "scheduling:capacity": "POST /api/v1/scheduling/capacity",
+    "scheduling:hours-edit": "PUT /api/v1/scheduling/hours",
     "scheduling:portal-policy": "PUT /api/v1/scheduling/portal-policy",
     "scheduling:type-edit": "PUT /api/v1/scheduling/types/{kind}",
     "scheduling:waitlist": "POST /api/v1/scheduling/waitlist",

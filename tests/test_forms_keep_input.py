@@ -331,6 +331,7 @@ class World:
             "visit_id": str(therapy_visit.public_id),
             "version_id": str(version.public_id) if version else "",
             "protocol_id": str(protocol.public_id) if protocol else "",
+            "user_id": str(members["nurse"].user.public_id),
         }
         self.browsers = {role: staff_client(members[role]) for role in ROLE_ORDER}
 

@@ -93,3 +93,74 @@ class WaitlistForm(forms.Form):
 
 class WaitlistBookForm(LocalTimeForm):
     chair = forms.IntegerField(label="Chair", required=False, min_value=1)
+
+
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+SPANS_PER_DAY = 2  # a morning and an afternoon; the API takes any number
+
+
+class WeeklyHoursForm(forms.Form):
+    """A staff member's regular week at one clinic: up to two spans a day, clinic wall-clock
+    time. A day left empty is a day off."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for weekday, name in enumerate(WEEKDAY_NAMES):
+            for span in range(SPANS_PER_DAY):
+                suffix = "" if span == 0 else " (second span)"
+                for edge in ("start", "end"):
+                    self.fields[f"d{weekday}_{span}_{edge}"] = forms.TimeField(
+                        label=f"{name} {'from' if edge == 'start' else 'until'}{suffix}",
+                        required=False,
+                        widget=forms.TimeInput(format="%H:%M", attrs={"type": "time"}),
+                    )
+
+    @staticmethod
+    def initial_from(rows: Any) -> dict[str, Any]:
+        initial: dict[str, Any] = {}
+        used = [0] * len(WEEKDAY_NAMES)
+        for row in rows:
+            span = used[row.weekday]
+            if span < SPANS_PER_DAY:
+                initial[f"d{row.weekday}_{span}_start"] = row.start_time
+                initial[f"d{row.weekday}_{span}_end"] = row.end_time
+            used[row.weekday] += 1
+        return initial
+
+    def days(self) -> list[tuple[str, list[tuple[Any, Any]]]]:
+        """(weekday name, [(start field, end field) per span]) for the template's table."""
+        return [
+            (
+                name,
+                [
+                    (self[f"d{weekday}_{span}_start"], self[f"d{weekday}_{span}_end"])
+                    for span in range(SPANS_PER_DAY)
+                ],
+            )
+            for weekday, name in enumerate(WEEKDAY_NAMES)
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        for weekday in range(len(WEEKDAY_NAMES)):
+            for span in range(SPANS_PER_DAY):
+                start_name, end_name = f"d{weekday}_{span}_start", f"d{weekday}_{span}_end"
+                start, end = data.get(start_name), data.get(end_name)
+                if start_name in self.errors or end_name in self.errors:
+                    continue
+                if (start is None) != (end is None):
+                    missing = end_name if end is None else start_name
+                    self.add_error(missing, "Give both the start and the end, or neither.")
+                elif start is not None and end <= start:
+                    self.add_error(end_name, "The end must be after the start.")
+        return data
+
+    def spans(self) -> list[tuple[int, Any, Any]]:
+        """The week as the service takes it: (weekday, start, end), in order."""
+        return [
+            (weekday, self.cleaned_data[f"d{weekday}_{span}_start"], end)
+            for weekday in range(len(WEEKDAY_NAMES))
+            for span in range(SPANS_PER_DAY)
+            if (end := self.cleaned_data.get(f"d{weekday}_{span}_end")) is not None
+        ]

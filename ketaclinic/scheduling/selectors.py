@@ -370,3 +370,16 @@ def clinicians_for_filter(actor: Actor) -> list[Membership]:
         .select_related("user")
         .order_by("user__last_name", "user__first_name", "pk")
     )
+
+
+def weekly_hours(clinic: Clinic, memberships: list[Membership]) -> dict[int, list[Any]]:
+    """Each staff member's regular weekly hours at the clinic (StaffHours rows, in week order),
+    by membership id; one query for the lot."""
+    from ketaclinic.scheduling.models import StaffHours
+
+    found: dict[int, list[Any]] = {m.pk: [] for m in memberships}
+    for row in StaffHours.objects.filter(clinic=clinic, membership__in=memberships).order_by(
+        "weekday", "start_time"
+    ):
+        found[row.membership_id].append(row)
+    return found

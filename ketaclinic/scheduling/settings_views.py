@@ -20,11 +20,13 @@ from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling import selectors, services
 from ketaclinic.scheduling.availability import capacity_policy_current, portal_policy_current
 from ketaclinic.scheduling.forms import (
+    WEEKDAY_NAMES,
     CapacityForm,
     PortalPolicyForm,
     TypeForm,
     WaitlistBookForm,
     WaitlistForm,
+    WeeklyHoursForm,
 )
 from ketaclinic.scheduling.models import AppointmentType, WaitlistEntry
 
@@ -238,3 +240,61 @@ def waitlist_remove(request: ActorRequest, entry_id: str) -> HttpResponse:
     else:
         messages.success(request, f"{entry.patient.full_name} is off the waitlist.")
     return redirect("scheduling:waitlist")
+
+
+def _week_text(rows: list[Any]) -> str:
+    """The week in clinic time, e.g. 'Monday 09:00-17:00; Tuesday 09:00-12:00, 13:00-17:00'."""
+    days: dict[int, list[str]] = {}
+    for row in rows:
+        days.setdefault(row.weekday, []).append(f"{row.start_time:%H:%M}-{row.end_time:%H:%M}")
+    return "; ".join(f"{WEEKDAY_NAMES[d]} {', '.join(spans)}" for d, spans in sorted(days.items()))
+
+
+@staff_view(Cap.SCHEDULE_VIEW)
+def hours_list(request: ActorRequest) -> HttpResponse:
+    """Who works when at this clinic: the hours free-slot search and the monitoring ratio use."""
+    actor = request.actor
+    clinic = selectors.clinic_for_actor(actor)
+    staff = selectors.clinicians_for_filter(actor)
+    hours = selectors.weekly_hours(clinic, staff)
+    context = {
+        "clinic": clinic,
+        "rows": [(member, _week_text(hours[member.pk])) for member in staff],
+        "can_manage": actor.can(Cap.SCHEDULE_MANAGE),
+    }
+    return TemplateResponse(request, "scheduling/hours_list.html", context)
+
+
+@staff_view(Cap.SCHEDULE_VIEW)
+def hours_edit(request: ActorRequest, user_id: str) -> HttpResponse:
+    """One staff member's week; POST replaces it (the JSON API's PUT /scheduling/hours)."""
+    actor = request.actor
+    clinic = selectors.clinic_for_actor(actor)
+    member = selectors.staff_member_by_user(actor, user_id)
+    current = selectors.weekly_hours(clinic, [member])[member.pk]
+    initial = WeeklyHoursForm.initial_from(current)
+    if request.method == "POST":
+        actor.require(Cap.SCHEDULE_MANAGE)
+        form = WeeklyHoursForm(request.POST)
+        if form.is_valid():
+            try:
+                services.staff_hours_set(
+                    actor=actor, membership=member, clinic=clinic, hours=form.spans()
+                )
+            except DomainError as error:
+                add_domain_errors(form, error)
+            else:
+                messages.success(request, f"Working hours of {member.user.display_name} saved.")
+                return redirect("scheduling:hours")
+    else:
+        form = WeeklyHoursForm(initial=initial)
+    context = {
+        "clinic": clinic,
+        "member": member,
+        "form": form,
+        # Spans beyond the form's two a day (set through the API): saving here replaces them.
+        "hidden_spans": len(current) - len(initial) // 2,
+        "can_manage": actor.can(Cap.SCHEDULE_MANAGE),
+    }
+    status = 400 if form.is_bound and form.errors else 200
+    return TemplateResponse(request, "scheduling/hours_edit.html", context, status=status)

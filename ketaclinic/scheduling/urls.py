@@ -37,6 +37,8 @@ urlpatterns = [
     path("settings/capacity/", settings_views.capacity_publish, name="capacity"),
     path("settings/portal/", settings_views.portal_policy_publish, name="portal-policy"),
     path("settings/types/<str:kind>/", settings_views.type_edit, name="type-edit"),
+    path("settings/hours/", settings_views.hours_list, name="hours"),
+    path("settings/hours/<uuid:user_id>/", settings_views.hours_edit, name="hours-edit"),
     path("waitlist/", settings_views.waitlist, name="waitlist"),
     path("waitlist/<uuid:entry_id>/book/", settings_views.waitlist_book, name="waitlist-book"),
     path(

@@ -14,6 +14,7 @@ from ketaclinic.accounts.roles import Role
 from ketaclinic.consent.models import ConsentTemplateVersion
 from ketaclinic.inventory.models import LedgerRow, Product, StorageLocation
 from ketaclinic.protocols.models import ProtocolVersion, SafetyPolicyVersion
+from ketaclinic.scheduling.models import StaffHours
 from ketaclinic.screening.models import ScreeningPolicyVersion
 
 
@@ -157,6 +158,15 @@ def first_run_checklist(actor: Actor) -> list[ChecklistItem]:
             SafetyPolicyVersion.objects.exists(),
             "Until one is published, sessions use the built-in defaults; review and publish.",
             "protocols:safety-policy",
+            required=False,
+        ),
+        ChecklistItem(
+            "hours",
+            "Working hours of the clinicians and nurses",
+            StaffHours.objects.exists(),
+            "Visits are offered only inside a clinician's working hours, and only nurses at work"
+            " count toward the monitoring ratio; set each one's regular week.",
+            "scheduling:hours",
             required=False,
         ),
         ChecklistItem(

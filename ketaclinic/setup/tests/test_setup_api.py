@@ -243,9 +243,10 @@ def test_the_checklist_names_what_is_missing(admin_api: Any, members: Any) -> No
         "protocol",
         "rems",
     } | {
-        "screening_policy",  # these three the clinic may leave to its defaults for now
+        "screening_policy",  # these the clinic may leave to its defaults for now
         "safety_policy",
         "contact",
+        "hours",
     }
     page = staff_client(members["clinic_admin"]).get("/")
     assert b"Before the first session" in page.content
