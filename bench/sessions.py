@@ -229,11 +229,17 @@ LEVELS = (1, 4, 16)  # clients for the one-sample write, each beside the bare ba
 
 
 def measure(
-    bench: Bench, port: int, probe: load.CpuProbe, bare_port: int, bare_probe: load.CpuProbe
+    bench: Bench,
+    port: int,
+    probe: load.CpuProbe,
+    bare_port: int,
+    bare_probe: load.CpuProbe,
+    *,
+    batch_only: bool = False,
 ) -> None:
     """The floor board and vitals passes, on the already-running ketaclinic server; each vitals
     pass is followed by the same requests to the bare WSGI baseline (bench.bare_wsgi, the same
-    transaction without Django)."""
+    transaction without Django). `batch_only`: the BATCH-sample pass alone (bench.vitals)."""
     t = bench.session_targets
     make = requests(t)
     bench.preflight(port, make["floor"], 200, "floor board")
@@ -262,7 +268,7 @@ def measure(
         result["floor"] = outcome.as_dict()
     for key in ("vitals_1", f"vitals_{BATCH}"):
         bench.preflight(bare_port, make[key], 201, f"bare {key}")
-    levels = [(1, c) for c in LEVELS] + [(BATCH, CLIENTS)]
+    levels = ([] if batch_only else [(1, c) for c in LEVELS]) + [(BATCH, CLIENTS)]
     with bench.step(f"vitals API: 1 sample at {LEVELS} clients, {BATCH} at {CLIENTS}; + bare"):
         for count, clients in levels:
             for server, server_port, server_probe in (("ketaclinic", port, probe),
@@ -285,40 +291,48 @@ def measure(
     bench.data["sessions"] = result
 
 
-def rows(data: dict[str, Any]) -> tuple[list[tuple[str, str, str, str]], int]:
-    """Table rows for the session passes, and their error count."""
+def rows(
+    data: dict[str, Any], *, with_context: bool = True
+) -> tuple[list[tuple[str, str, str, str]], int]:
+    """Table rows for the session passes, and their error count. `with_context`: beside the
+    chart page and the write API of the same run (bench.run; bench.vitals has neither)."""
     s = data.get("sessions")
     if not s:
         return [], 0
     out: list[tuple[str, str, str, str]] = []
     f = s["floor"]
-    chart = next((r for r in data["ketaclinic"]["reads"] if r["name"] == "chart x1"), None)
+    reads = data["ketaclinic"]["reads"] if with_context else []
+    chart = next((r for r in reads if r["name"] == "chart x1"), None)
     extra = f", {s['board_rows']} rows" if s["board_rows"] != s["chairs"] else ""
     out.append((f"floor board partial, {s['chairs']} chairs in monitoring{extra}, p50 / p95",
                 _ms(f, "p50_ms", "p95_ms"),
                 f"chart page p50 {chart['p50_ms']:.1f} ms" if chart else "",
                 f"{f['p50_ms'] / chart['p50_ms']:.2f}x p50" if chart else ""))  # fmt: skip
     out.append(("  server CPU per render", f"{f['server_cpu_ms_per_request']} ms", "", ""))
-    writes = {w["clients"]: w for w in data["ketaclinic"]["writes"]}
+    writes = {w["clients"]: w for w in data["ketaclinic"]["writes"]} if with_context else {}
     weights = writes.get(s["clients"])
-    one = s["vitals_1"]
+    one = s.get("vitals_1")
     for count in (1, s["batch"]):
-        v = s[f"vitals_{count}"]
+        v = s.get(f"vitals_{count}")
+        if v is None:
+            continue
         label = "sample" if count == 1 else "samples"
         if count == 1:
             base = (f"write API (weights) {weights['throughput']:,.0f} req/s" if weights else "",
                     f"{v['throughput'] / weights['throughput']:.2f}x" if weights else "")  # fmt: skip
             lat = ("write API " + _ms(weights, "p50_ms", "p99_ms") if weights else "", "")
-        else:
+        elif one:
             base = (f"1/request {one['samples_per_second']:,.0f} samples/s",
                     f"{v['samples_per_second'] / one['samples_per_second']:.1f}x samples/s")  # fmt: skip
             lat = ("1/request " + _ms(one, "p50_ms", "p99_ms"), "")
+        else:
+            base, lat = ("", ""), ("", "")
         out.append((f"vitals API, {count} {label}/request, {s['clients']} clients",
                     f"{v['samples_per_second']:,.0f} samples/s ({v['throughput']:,.0f} req/s)",
                     *base))  # fmt: skip
         out.append(("  latency p50 / p99", _ms(v, "p50_ms", "p99_ms"), *lat))
         if v["server_cpu_ms_per_sample"]:
-            out.append(("  server CPU per sample", f"{v['server_cpu_ms_per_sample']:.1f} ms",
+            out.append(("  server CPU per sample", f"{v['server_cpu_ms_per_sample']:.3f} ms",
                         "", ""))  # fmt: skip
     keys = [k for k in s if k.startswith("vitals_1") or k == f"vitals_{s['batch']}"]
     for key in sorted(keys, key=lambda k: (s[k]["samples_per_request"], s[k]["clients"])):

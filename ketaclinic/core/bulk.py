@@ -6,6 +6,9 @@ and, per column, how its value is adapted are worked out once per model and data
 passes to the driver as it is unless its field needs adapting (times, dates, UUIDs, decimals,
 JSON). JSON is written with orjson; a value already serialized can be passed as `JsonText`.
 
+`insert_rows` reads each row from a mapping, `insert_objects` from attributes (model instances,
+dataclasses); both take the values every row shares once (`same`).
+
 The caller gives every column except the primary key and is responsible for what
 `full_clean` would check: these rows skip model validation, as `bulk_create` does. For one row
 with its new key read back, see `core.rows.insert`.
@@ -14,8 +17,10 @@ with its new key read back, see `core.rows.insert`.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -49,6 +54,9 @@ _ADAPTED = (models.DateTimeField, models.DateField, models.UUIDField, models.Dec
 
 
 def _statement(model: type[models.Model]) -> tuple[str, list[tuple[str, Adapter]]]:
+    """The INSERT of every column but the primary key, and per column its attname and how its
+    value is adapted (None: passed to the driver as it is). Worked out once per model and
+    database vendor."""
     key = (model._meta.label, connection.vendor)
     if key not in _STATEMENTS:
         fields = [f for f in model._meta.concrete_fields if not f.primary_key]
@@ -75,28 +83,101 @@ def _statement(model: type[models.Model]) -> tuple[str, list[tuple[str, Adapter]
 
 
 def _field_adapter(field: models.Field[Any, Any]) -> Callable[[Any], Any]:
+    """What `field.get_db_prep_save` would give, with the common case (an aware time, a UUID)
+    done directly: per value, the field's path costs more than the rest of a row."""
+
     def adapt(value: Any) -> Any:
         return field.get_db_prep_save(value, connection)
 
+    native_uuid = connection.features.has_native_uuid_field
+    if isinstance(field, models.UUIDField):
+
+        def adapt_uuid(value: Any) -> Any:
+            if isinstance(value, uuid.UUID):
+                return value if native_uuid else value.hex
+            return adapt(value)
+
+        return adapt_uuid
     if not isinstance(field, models.DateTimeField):
         return adapt
+    if connection.vendor == "sqlite":
+        # DatabaseOperations.adapt_datetimefield_value: naive in the connection's zone, as text.
+        zone = connection.timezone
+
+        def adapt_time(value: Any) -> Any:
+            if isinstance(value, datetime) and value.tzinfo is not None:
+                return str(value.astimezone(zone).replace(tzinfo=None))
+            return adapt(value)
+
+        return adapt_time
     to_database = connection.ops.adapt_datetimefield_value
 
-    def adapt_time(value: Any) -> Any:
+    def adapt_aware(value: Any) -> Any:
         # An aware time straight to the backend (what get_db_prep_save ends with); anything
         # else (naive, a string) through the field, which converts or refuses it.
         if isinstance(value, datetime) and value.tzinfo is not None:
             return to_database(value)
         return adapt(value)
 
-    return adapt_time
+    return adapt_aware
 
 
-def insert_rows(model: type[models.Model], rows: Iterable[Mapping[str, Any]]) -> int:
+def _adapted(plan: list[tuple[str, Adapter]], same: Mapping[str, Any]) -> dict[str, Any]:
+    return {a: same[a] if adapt is None else adapt(same[a]) for a, adapt in plan if a in same}
+
+
+def insert_rows(
+    model: type[models.Model],
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    same: Mapping[str, Any] | None = None,
+) -> int:
     """INSERT `rows` (each a mapping of attname -> value for every column but the primary key)
-    into `model`'s table; returns how many. Call inside the caller's transaction."""
+    into `model`'s table; returns how many. `same`: values every row shares (adapted once; a
+    row need not repeat them). Call inside the caller's transaction."""
     sql, plan = _statement(model)
-    params = [[row[a] if adapt is None else adapt(row[a]) for a, adapt in plan] for row in rows]
+    fixed = _adapted(plan, same or {})
+    params = [
+        [
+            fixed[a] if a in fixed else row[a] if adapt is None else adapt(row[a])
+            for a, adapt in plan
+        ]
+        for row in rows
+    ]
+    return _execute(sql, params)
+
+
+def insert_objects(
+    model: type[models.Model],
+    objects: Iterable[Any],
+    *,
+    same: Mapping[str, Any] | None = None,
+) -> int:
+    """INSERT one row per object, each column read from the object's attribute of the column's
+    attname (a model instance, a dataclass), except those given in `same` for every row."""
+    sql, plan = _statement(model)
+    fixed = _adapted(plan, same or {})
+    read = [(a, adapt) for a, adapt in plan if a not in fixed]
+    values = attrgetter(*(a for a, _ in read))
+    positions = {a: i for i, (a, _) in enumerate(read)}
+    layout = [
+        (fixed[a], -1, None) if a in fixed else (None, positions[a], adapt) for a, adapt in plan
+    ]
+    params = []
+    for obj in objects:
+        got = values(obj)
+        if len(read) == 1:
+            got = (got,)
+        params.append(
+            [
+                constant if i < 0 else got[i] if adapt is None else adapt(got[i])
+                for constant, i, adapt in layout
+            ]
+        )
+    return _execute(sql, params)
+
+
+def _execute(sql: str, params: list[list[Any]]) -> int:
     if params:
         with connection.cursor() as cursor:
             cursor.executemany(sql, params)
@@ -106,5 +187,4 @@ def insert_rows(model: type[models.Model], rows: Iterable[Mapping[str, Any]]) ->
 def insert_instances(model: type[models.Model], instances: Iterable[models.Model]) -> int:
     """INSERT unsaved `instances` as their attributes stand: no `pre_save` (a caller sets
     auto_now times itself) and no primary key is read back (rows are found by `public_id`)."""
-    sql, plan = _statement(model)
-    return insert_rows(model, [{a: getattr(obj, a) for a, _ in plan} for obj in instances])
+    return insert_objects(model, instances)

@@ -60,7 +60,50 @@ def check_text(text: str, path: str) -> None:
 
 
 def check_document(value: Any, root: str = "") -> None:
-    """Walk a parsed JSON document (iteratively: the depth limit must not itself recurse)."""
+    """Walk a parsed JSON document (iteratively: the depth limit must not itself recurse).
+
+    A first walk only asks whether anything breaks a limit; the walk that names the element at
+    fault runs only then (building every element's path made a 60-sample vitals batch cost more
+    to check than to store, issue 13)."""
+    if _within_limits(value):
+        return
+    _locate(value, root)
+
+
+def _within_limits(value: Any) -> bool:
+    """True when no element of the document breaks a limit (the same rules as `_locate`)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        item, depth = pop()
+        kind = type(item)
+        if kind is str:
+            if not item.isprintable() or len(item) > MAX_STRING_CHARS:
+                return False
+        elif kind is int or kind is float:
+            if not -MAX_ABS_NUMBER < item < MAX_ABS_NUMBER:  # also False for NaN
+                return False
+        elif kind is dict:
+            if depth >= MAX_DEPTH:
+                return False
+            for key, inner in item.items():
+                if type(key) is not str or not key.isprintable() or len(key) > MAX_STRING_CHARS:
+                    return False
+                push((inner, depth + 1))
+        elif kind is list:
+            if depth >= MAX_DEPTH:
+                return False
+            for inner in item:
+                push((inner, depth + 1))
+        elif item is None or kind is bool:
+            continue
+        else:
+            return False  # anything else (a subclass): the full walk decides
+    return True
+
+
+def _locate(value: Any, root: str) -> None:
+    """The first element that breaks a limit, raised as an InputProblem naming its path."""
     stack: list[tuple[Any, str, int]] = [(value, root, 0)]
     while stack:
         item, path, depth = stack.pop()

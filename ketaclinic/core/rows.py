@@ -2,13 +2,16 @@
 
 Django compiles every queryset anew (filter -> WHERE tree -> SQL -> converters): for the one-row
 lookup and the one-row INSERT of a JSON write that was about half the request's CPU, while the
-SQL itself is the same string every time. These two helpers build that SQL once per model (and
+SQL itself is the same string every time. These helpers build that SQL once per model (and
 database vendor), keep it, and still return (or take) ordinary model instances:
 
 - `one(model, field=value, ...)`: the row matching every equality, as the ORM's `first()` would
   return it (same columns, the fields' own database converters, `Model.from_db`), inside the
   tenant scope exactly like the model's ScopedManager: another organization's row is not found,
   and no active scope raises ScopeError. Only for lookups of at most one row (a unique key).
+  With `related` it also reads forward foreign keys in the same query (`select_related`), with
+  `lock` it locks the row (`select_for_update`).
+- `update(obj, fields)`: the UPDATE `obj.save(update_fields=fields)` would run.
 - `insert(obj)`: the INSERT `obj.save()` would run for a new row (auto_now/auto_now_add, every
   field's `get_db_prep_save`), with the new primary key set on `obj`. Falls back to `obj.save()`
   whenever the save would do more: a model with its own save(), a parent model, a listener on
@@ -38,14 +41,16 @@ from decimal import Decimal
 from typing import Any, TypeVar, cast
 
 from django.conf import settings
-from django.db import connections, models, router
+from django.db import DatabaseError, connections, models, router
 from django.db.models.signals import post_save, pre_save
+from django.db.transaction import TransactionManagementError
 from django_scopes import ScopeError, get_scope
 
 M = TypeVar("M", bound=models.Model)
 Converter = Callable[[Any, Any, Any], Any]
 
-_selects: dict[tuple[Any, ...], tuple[str, list[tuple[int, Any, list[Converter]]]]] = {}
+_selects: dict[tuple[Any, ...], tuple[str, list[tuple[int, Any, list[Converter]]], list[Any]]] = {}
+_updates: dict[tuple[Any, ...], tuple[str, list[models.Field]]] = {}
 _inserts: dict[tuple[Any, ...], tuple[str, list[models.Field], list[Preparer]]] = {}
 Preparer = Callable[[Any], Any]  # a field's Python value -> the value the driver is given
 _FORMAT_MARK = re.compile(r"(?<!%)%s")  # Django's SQLite placeholder rewrite (convert_query)
@@ -77,8 +82,9 @@ def execute(connection: Any, sql: str, params: Sequence[Any], *, fetch: bool = T
 
 
 def _field(model: type[models.Model], name: str) -> Any:
-    """A concrete field (typed loosely: get_field also returns relations and generic keys)."""
-    return model._meta.get_field(name)
+    """A concrete field, "pk" the primary key (typed loosely: get_field also returns relations
+    and generic keys)."""
+    return model._meta.pk if name == "pk" else model._meta.get_field(name)
 
 
 def _scoped(model: type[models.Model]) -> bool:
@@ -96,7 +102,8 @@ def _scope_filter(model: type[models.Model], connection: Any) -> tuple[str, list
     if "organization" not in scope:
         raise ScopeError("A scope on dimension(s) organization needs to be active for this query.")
     value = scope["organization"]
-    column = connection.ops.quote_name(_field(model, "organization").column)
+    quote = connection.ops.quote_name
+    column = f"{quote(model._meta.db_table)}.{quote(_field(model, 'organization').column)}"
     if value is None:
         return "", []
     if isinstance(value, list | tuple):
@@ -108,17 +115,31 @@ def _scope_filter(model: type[models.Model], connection: Any) -> tuple[str, list
     return f" AND {column} = %s", [getattr(value, "pk", value)]
 
 
-def one(model: type[M], *, newest_by: str = "", **equal: Any) -> M | None:
+def one(
+    model: type[M],
+    *,
+    newest_by: str = "",
+    related: tuple[str, ...] = (),
+    lock: bool = False,
+    **equal: Any,
+) -> M | None:
     """The one row whose fields equal `equal` (in the active tenant scope), or None; with
-    `newest_by` (a field name), the row with the highest value of that field among several."""
-    using = router.db_for_read(model)
+    `newest_by` (a field name), the row with the highest value of that field among several.
+    `related`: forward foreign keys read in the same query and set on the instance, as
+    `select_related` sets them; `lock`: the row locked for the transaction, as
+    `select_for_update(of=("self",))` (nothing on SQLite, whose writer holds the database)."""
+    using = router.db_for_write(model) if lock else router.db_for_read(model)
     connection = connections[using]
+    if lock and connection.features.has_select_for_update and connection.get_autocommit():
+        raise TransactionManagementError(
+            "rows.one(lock=True) cannot be used outside a transaction."
+        )
     names = tuple(sorted(equal))
-    key = (model, names, newest_by, connection.vendor)
+    key = (model, names, newest_by, related, lock, connection.vendor)
     plan = _selects.get(key)
     if plan is None:
-        plan = _selects[key] = _select_plan(model, names, newest_by, connection)
-    sql, converters = plan
+        plan = _selects[key] = _select_plan(model, names, newest_by, related, lock, connection)
+    sql, converters, parts = plan
     params = [
         _field(model, name).get_db_prep_value(equal[name], connection, prepared=False)
         for name in names
@@ -131,29 +152,71 @@ def one(model: type[M], *, newest_by: str = "", **equal: Any) -> M | None:
     for index, column, functions in converters:
         for convert in functions:
             values[index] = convert(values[index], column, connection)
-    return model.from_db(using, None, values)  # type: ignore[arg-type]  # None: every field
+    (_, start, end), *joined = parts
+    obj = model.from_db(using, None, values[start:end])  # type: ignore[arg-type]  # None: every field
+    for field, start, end in joined:
+        target = field.related_model
+        pk_index = start + target._meta.concrete_fields.index(target._meta.pk)
+        found = None if values[pk_index] is None else target.from_db(using, None, values[start:end])
+        field.set_cached_value(obj, found)
+    return obj
+
+
+_Part = tuple[Any, int, int]  # the foreign key (None for the row itself) and its columns' span
 
 
 def _select_plan(
-    model: type[models.Model], names: tuple[str, ...], newest_by: str, connection: Any
-) -> tuple[str, list[tuple[int, Any, list[Converter]]]]:
+    model: type[models.Model],
+    names: tuple[str, ...],
+    newest_by: str,
+    related: tuple[str, ...],
+    lock: bool,
+    connection: Any,
+) -> tuple[str, list[tuple[int, Any, list[Converter]]], list[_Part]]:
     quote = connection.ops.quote_name
     meta = model._meta
-    fields = meta.concrete_fields
-    columns = ", ".join(quote(f.column) for f in fields)
-    where = " AND ".join(f"{quote(_field(model, n).column)} = %s" for n in names)
-    converters = []
-    for index, field in enumerate(fields):
-        field = cast(Any, field)
-        column = field.get_col(meta.db_table)
-        functions = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
-        if functions:
-            converters.append((index, column, functions))
-    # Built from the model's own table and column names, never from input; "%%(scope)s" is
+    table = quote(meta.db_table)
+    sources: list[tuple[Any, type[models.Model], str]] = [(None, model, meta.db_table)]
+    joins = []
+    for number, name in enumerate(related, start=1):
+        field = _field(model, name)
+        if not field.many_to_one:
+            raise ValueError(f"{model.__name__}.{name} is not a forward foreign key")
+        alias = f"r{number}"
+        target = field.related_model
+        joins.append(
+            f" LEFT JOIN {quote(target._meta.db_table)} {alias} ON"
+            f" {alias}.{quote(field.target_field.column)} = {table}.{quote(field.column)}"
+        )
+        sources.append((field, target, alias))
+    columns: list[str] = []
+    converters: list[tuple[int, Any, list[Converter]]] = []
+    parts: list[_Part] = []
+    for field, source, alias in sources:
+        start = len(columns)
+        for column_field in source._meta.concrete_fields:
+            column_field = cast(Any, column_field)
+            index = len(columns)
+            columns.append(f"{quote(alias) if field else table}.{quote(column_field.column)}")
+            column = column_field.get_col(alias)
+            functions = connection.ops.get_db_converters(column) + column_field.get_db_converters(
+                connection
+            )
+            if functions:
+                converters.append((index, column, functions))
+        parts.append((field, start, len(columns)))
+    where = " AND ".join(f"{table}.{quote(_field(model, n).column)} = %s" for n in names)
+    # Built from the models' own table and column names, never from input; "%%(scope)s" is
     # replaced by the tenant condition of each call.
-    order = f" ORDER BY {quote(_field(model, newest_by).column)} DESC" if newest_by else ""
-    sql = f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {where}%(scope)s{order} LIMIT 1"  # noqa: S608
-    return sql, converters
+    order = f" ORDER BY {table}.{quote(_field(model, newest_by).column)} DESC" if newest_by else ""
+    locking = ""
+    if lock and connection.features.has_select_for_update:
+        locking = f" FOR UPDATE OF {table}" if joins else " FOR UPDATE"
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {table}{''.join(joins)}"  # noqa: S608
+        f" WHERE {where}%(scope)s{order} LIMIT 1{locking}"
+    )
+    return sql, converters, parts
 
 
 def insert(obj: models.Model) -> None:
@@ -288,3 +351,47 @@ def preparer(field: Any, connection: Any) -> Preparer:
 
             return aware
     return generic
+
+
+def update(obj: M, fields: tuple[str, ...]) -> None:
+    """`obj.save(update_fields=fields)`'s UPDATE (auto_now fields given in `fields` are stamped,
+    every value through its field's `get_db_prep_save`), built once per model and fields. Falls
+    back to `obj.save(update_fields=...)` whenever the save would do more (see `insert`)."""
+    model = type(obj)
+    meta = model._meta
+    if (
+        model.save is not models.Model.save
+        or meta.parents
+        or obj._state.adding
+        or pre_save.has_listeners(model)
+        or post_save.has_listeners(model)
+    ):
+        obj.save(update_fields=list(fields))
+        return
+    using = obj._state.db or router.db_for_write(model, instance=obj)
+    connection = connections[using]
+    key = (model, fields, connection.vendor)
+    plan = _updates.get(key)
+    if plan is None:
+        quote = connection.ops.quote_name
+        targets = [cast(models.Field, _field(model, name)) for name in fields]
+        assignments = ", ".join(f"{quote(f.column)} = %s" for f in targets)
+        # Built from the model's own table and column names, never from input.
+        sql = (
+            f"UPDATE {quote(meta.db_table)} SET {assignments}"  # noqa: S608
+            f" WHERE {quote(meta.pk.column)} = %s"
+        )
+        plan = _updates[key] = (sql, targets)
+    sql, targets = plan
+    params = []
+    for field in targets:
+        value = field.pre_save(obj, add=False)
+        if hasattr(value, "resolve_expression"):
+            obj.save(update_fields=list(fields))
+            return
+        params.append(field.get_db_prep_save(value, connection=connection))
+    params.append(meta.pk.get_db_prep_value(obj.pk, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if cursor.rowcount == 0:
+            raise DatabaseError("Save with update_fields did not affect any rows.")

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.roles import Cap
-from ketaclinic.core import clock
+from ketaclinic.core import clock, rows
 from ketaclinic.core.errors import NotFound
 from ketaclinic.patients.models import Patient
 from ketaclinic.protocols.models import TreatmentPlan
@@ -46,17 +46,17 @@ def local_date(session: TreatmentSession, at: datetime) -> date:
 def session_ref(
     actor: Actor, public_id: object, *, capability: Cap = Cap.SESSION_VIEW
 ) -> TreatmentSession:
-    """Only the session's key (the caller's service re-reads it under a lock, with what it
-    needs); another organization's is a 404, as with session_get."""
+    """The session's own row, nothing joined (the caller's service re-reads it under a lock,
+    with what it needs); another organization's is a 404, as with session_get."""
     actor.require(capability)
     key = _uuid(public_id)
     if key is None:
         raise NotFound("No such session.")
-    row = TreatmentSession.objects.filter(public_id=key).values_list("pk", "patient_id").first()
-    if row is None:
+    session = rows.one(TreatmentSession, public_id=key)  # the query built once (core.rows)
+    if session is None:
         raise NotFound("No such session.")
-    _check_assignment(actor, row[1])
-    return TreatmentSession(pk=row[0], public_id=key)
+    _check_assignment(actor, session.patient_id)
+    return session
 
 
 def _check_assignment(actor: Actor, patient: Patient | int) -> None:

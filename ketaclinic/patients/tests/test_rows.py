@@ -4,7 +4,7 @@ tenant scope (tested here on the patient chart's own models)."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.db.models.signals import post_save
@@ -84,3 +84,37 @@ def test_insert_is_save_when_someone_listens(prescriber: Any, patient_a: Any) ->
     finally:
         post_save.disconnect(listener, sender=BodyWeight)
     assert heard == [(weight.pk, True)]
+
+
+def test_one_with_related_sets_what_select_related_sets(prescriber: Any, patient_a: Any) -> None:
+    from django.db import transaction
+
+    with scope(organization=prescriber.organization):
+        weight = _weight(prescriber, patient_a)
+        weight.save()
+        with transaction.atomic():
+            fast = rows.one(BodyWeight, pk=weight.pk, related=("patient", "recorded_by"), lock=True)
+        orm = BodyWeight.objects.select_related("patient", "recorded_by").get(pk=weight.pk)
+    assert fast is not None
+    assert fast.patient_id == patient_a.pk
+    for name in ("patient", "recorded_by"):
+        assert cast(Any, BodyWeight._meta.get_field(name)).is_cached(fast)
+        loaded, expected = getattr(fast, name), getattr(orm, name)
+        fields = [f.attname for f in type(expected)._meta.concrete_fields]
+        assert {f: getattr(loaded, f) for f in fields} == {f: getattr(expected, f) for f in fields}
+    with scope(organization=prescriber.organization):
+        assert rows.one(BodyWeight, pk=weight.pk + 1000, related=("patient",)) is None
+
+
+def test_update_writes_what_save_with_update_fields_writes(prescriber: Any, patient_a: Any) -> None:
+    with scope(organization=prescriber.organization):
+        weight = _weight(prescriber, patient_a)
+        weight.save()
+        stamped = weight.updated_at
+        weight.weight_kg = Decimal("80.25")
+        weight.entered_value = Decimal("999")  # changed but not listed: not written
+        rows.update(weight, ("weight_kg", "updated_at"))
+        stored = BodyWeight.objects.get(pk=weight.pk)
+    assert stored.weight_kg == Decimal("80.25")
+    assert stored.entered_value == Decimal("72.5")
+    assert stored.updated_at == weight.updated_at >= stamped

@@ -10,6 +10,7 @@ from typing import Any
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
+from ketaclinic.core import rows
 from ketaclinic.core.errors import Conflict, FieldError, ValidationFailed
 from ketaclinic.patients.models import BodyWeight, Patient
 from ketaclinic.patients.plausibility import implausible_readings
@@ -69,12 +70,12 @@ _RELATED = ("patient", "plan", "protocol", "clinic", "policy_version")
 def _locked(session: TreatmentSession, *, related: tuple[str, ...] = _RELATED) -> TreatmentSession:
     """Re-read the session under a row lock: two nurses on one session serialize here. `related`:
     the rows read with it (a caller that needs fewer says so: each join and its instances cost
-    CPU on every write, issue 13; the others still load on first use)."""
-    return (
-        TreatmentSession.objects.select_for_update(of=("self",))
-        .select_related(*related)
-        .get(pk=session.pk)
-    )
+    CPU on every write, issue 13; the others still load on first use). The query is built once
+    (core.rows), not compiled on every write."""
+    locked = rows.one(TreatmentSession, pk=session.pk, related=related, lock=True)
+    if locked is None:
+        raise TreatmentSession.DoesNotExist(f"No session {session.pk} in this organization.")
+    return locked
 
 
 def _move(
@@ -97,7 +98,7 @@ def _move(
 
 
 def _save(session: TreatmentSession, *fields: str) -> None:
-    session.save(update_fields=[*fields, "state", "state_changed_at", "updated_at"])
+    rows.update(session, (*fields, "state", "state_changed_at", "updated_at"))
 
 
 def _audit(

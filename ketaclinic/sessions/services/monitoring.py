@@ -9,11 +9,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import transaction
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
+from ketaclinic.core.bulk import insert_objects
 from ketaclinic.core.errors import Conflict, FieldError, ValidationFailed
 from ketaclinic.outcomes.summary import (
     bp_above,
@@ -177,46 +178,21 @@ def _alert_dict(alert: VitalAlert) -> dict[str, Any]:
     }
 
 
-_VITALS_SQL: dict[str, tuple[str, list[tuple[str, Any]]]] = {}
-
-
-def _vitals_statement() -> tuple[str, list[tuple[str, Any]]]:
-    """INSERT for a flowsheet row, and per column the attribute and the field that adapts it
-    (None where the driver takes the Python value as it is)."""
-    vendor = connection.vendor
-    if vendor not in _VITALS_SQL:
-        fields = [f for f in VitalsEntry._meta.concrete_fields if not f.primary_key]
-        quote = connection.ops.quote_name
-        columns = ", ".join(quote(f.column) for f in fields)
-        marks = ", ".join(["%s"] * len(fields))
-        adapted = (models.DateTimeField, models.UUIDField, models.JSONField)
-        plan = [(f.attname, f if isinstance(f, adapted) else None) for f in fields]
-        table = quote(VitalsEntry._meta.db_table)
-        # Built from the model's own table and column names, never from input.
-        _VITALS_SQL[vendor] = (f"INSERT INTO {table} ({columns}) VALUES ({marks})", plan)  # noqa: S608
-    return _VITALS_SQL[vendor]
-
-
 def _vitals_insert(
     session: TreatmentSession, actor: Actor, rows: list[RecordedVitals], now: datetime
 ) -> None:
-    sql, plan = _vitals_statement()
-    common = {
-        "created_at": now,
-        "updated_at": now,
-        "organization_id": session.organization_id,
-        "session_id": session.pk,
-        "recorded_by_id": actor.user_id,
-    }
-    params: list[list[Any]] = []
-    for row in rows:
-        values: list[Any] = []
-        for attname, field in plan:
-            value = common[attname] if attname in common else getattr(row, attname)
-            values.append(value if field is None else field.get_db_prep_save(value, connection))
-        params.append(values)
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+    """The batch with one executemany (core.bulk); what every row shares is adapted once."""
+    insert_objects(
+        VitalsEntry,
+        rows,
+        same={
+            "created_at": now,
+            "updated_at": now,
+            "organization_id": session.organization_id,
+            "session_id": session.pk,
+            "recorded_by_id": actor.user_id,
+        },
+    )
 
 
 # Once drug has gone in, a critical reading needs a clinician now: a safety alert that someone
