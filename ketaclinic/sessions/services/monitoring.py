@@ -145,9 +145,13 @@ def vitals_record(
             )
             for sample, alerts in zip(parsed, classify_batch(parsed, policy), strict=True)
         ]
+        # The outcomes dashboard counts sessions by their worst blood pressure above the limits
+        # after the dose: recounted (over the patient's whole history) only when this batch
+        # makes this session's worst one worse, which a query bounded by the session tells.
+        recount = not predose and _raises_bp_excursion(session, rows)
         _vitals_insert(session, actor, rows, now)
-        if not predose and any(bp_above(a) for e in rows for a in e.alerts):
-            refresh_safety_counts(session.patient_id)  # the outcomes dashboard's BP excursions
+        if recount:
+            refresh_safety_counts(session.patient_id)
         latest = max(rows, key=lambda e: e.taken_at)
         _remember_last(session, latest)  # type: ignore[arg-type]
         critical = [e for e in rows if e.severity == "critical"]
@@ -164,6 +168,35 @@ def vitals_record(
             safety_alert=str(alert.public_id) if alert else None,
         )
     return rows
+
+
+_BP_RANK = {"warning": 1, "critical": 2}
+
+
+def _bp_worst(alerts_of_rows: Iterable[list[dict[str, Any]]]) -> int:
+    """The worst blood pressure above the limits among rows' alerts, as a rank (0: none)."""
+    worst = 0
+    for alerts in alerts_of_rows:
+        for alert in alerts:
+            if bp_above(alert):
+                worst = max(worst, _BP_RANK.get(alert.get("severity", "warning"), 1))
+    return worst
+
+
+def _raises_bp_excursion(session: TreatmentSession, rows: list[RecordedVitals]) -> bool:
+    """Does this batch make the session's worst post-dose blood pressure above the limits worse
+    than what its flowsheet already holds? Reads only this session's rows at that severity or
+    worse, and stops at the first that already reaches it."""
+    batch = _bp_worst(row.alerts for row in rows)
+    if not batch:
+        return False
+    severities = [name for name, rank in _BP_RANK.items() if rank >= batch]
+    stored = (
+        VitalsEntry.objects.filter(session_id=session.pk, predose=False, severity__in=severities)
+        .order_by()
+        .values_list("alerts", flat=True)
+    )
+    return not any(_bp_worst([alerts]) >= batch for alerts in stored.iterator(chunk_size=200))
 
 
 def _alert_dict(alert: VitalAlert) -> dict[str, Any]:

@@ -128,3 +128,38 @@ def test_readings_before_the_dose_are_pre_dose_ones(
         rows = VitalsEntry.objects.filter(public_id__in=ids)
         assert [r.predose for r in rows] == [True, True]
         assert all(r.policy_key and r.rule == "vitals-alerts@1" for r in rows)
+
+
+def test_the_dashboard_counts_a_session_by_its_worst_high_blood_pressure(
+    prescriber: Any, members: Any, patient_a: Any, traveller: Any
+) -> None:
+    from ketaclinic.outcomes.models import CourseSummary
+
+    with scope(organization=prescriber.organization):
+        session = monitoring(prescriber, patient_a)
+        assert CourseSummary.objects.filter(patient=patient_a).exists()
+    traveller.move_to(T0 + timedelta(minutes=30))
+    nurse = api_client(members["nurse"])
+    url = f"/api/v1/sessions/{session.public_id}/vitals"
+
+    def post(minute: int, **values: int) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            response = nurse.post(url, _batch(3, T0 + timedelta(minutes=minute), **values),
+                                  "application/json")  # fmt: skip
+        assert response.status_code == 201, response.json()
+        return len(queries)
+
+    def counts() -> set[tuple[int, int]]:
+        with scope(organization=prescriber.organization):
+            rows = CourseSummary.objects.filter(patient=patient_a)
+            return set(rows.values_list("bp_warning_sessions", "bp_critical_sessions"))
+
+    first = post(5, systolic=150, diastolic=85)  # above the warning limit
+    assert counts() == {(1, 0)}
+    again = post(6, systolic=155, diastolic=88)  # the same session, no worse: not recounted
+    assert counts() == {(1, 0)}
+    assert again < first
+    post(7, systolic=190, diastolic=95)  # now critical: the session moves up
+    assert counts() == {(0, 1)}
+    post(8, systolic=150, diastolic=85)
+    assert counts() == {(0, 1)}
