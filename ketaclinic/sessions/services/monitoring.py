@@ -196,7 +196,7 @@ def _raises_bp_excursion(session: TreatmentSession, rows: list[RecordedVitals]) 
         .order_by()
         .values_list("alerts", flat=True)
     )
-    return not any(_bp_worst([alerts]) >= batch for alerts in stored.iterator(chunk_size=200))
+    return not any(_bp_worst([alerts]) >= batch for alerts in stored.iterator(chunk_size=16))
 
 
 def _alert_dict(alert: VitalAlert) -> dict[str, Any]:
