@@ -107,6 +107,6 @@ def test_every_accepted_type_round_trips_through_fhirclient(live_server: Any, or
     patient_id = round_trip(rich.patient())
     for build in WITH_PATIENT:
         round_trip(build(patient_id))
-    for build in DIRECTORY:
-        round_trip(build())
+    for make in DIRECTORY:  # not `build`: mypy would type it as the loop above's
+        round_trip(make())
     round_trip(rich.provenance(f"Patient/{patient_id}"))
