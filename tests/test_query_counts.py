@@ -86,7 +86,7 @@ API_MAX: dict[str, int] = {
     "/api/v1/today/therapy": 5,  # 200
     "/api/v1/today/compliance": 9,  # 200
     "/api/v1/today/research": 9,  # 200
-    "/api/v1/setup/checklist": 12,  # 200 (one exists() per item; the admin's home)
+    "/api/v1/setup/checklist": 13,  # 200 (one exists() per item; the admin's home)
     "/api/v1/setup/clinics": 1,  # 200
     "/api/v1/setup/escalation": 1,  # 200
     "/api/v1/setup/locations": 1,  # 200

@@ -33,6 +33,7 @@ own `get_db_prep_save`.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC
@@ -41,7 +42,9 @@ from decimal import Decimal
 from typing import Any, TypeVar, cast
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import DatabaseError, connections, models, router
+from django.db.models import QuerySet
 from django.db.models.signals import post_save, pre_save
 from django.db.transaction import TransactionManagementError
 from django_scopes import ScopeError, get_scope
@@ -293,6 +296,11 @@ def preparer(field: Any, connection: Any) -> Preparer:
     def generic(value: Any) -> Any:
         return field.get_db_prep_save(value, connection=connection)
 
+    if connection.vendor != "sqlite":
+        # PostgreSQL's backend wraps values in the driver's own types (Int8, Jsonb...): the
+        # shortcuts below are proven equal to Django's on SQLite only, so elsewhere Django's own.
+        return generic
+
     def unchanged_if(exact: type) -> Preparer:
         def prepare(value: Any) -> Any:
             return value if value is None or type(value) is exact else generic(value)
@@ -395,3 +403,32 @@ def update(obj: M, fields: tuple[str, ...]) -> None:
         cursor.execute(sql, params)
         if cursor.rowcount == 0:
             raise DatabaseError("Save with update_fields did not affect any rows.")
+
+
+def prepared(queryset: QuerySet[Any, Any]) -> list[tuple[Any, ...]]:
+    """The rows of a `values_list` queryset. On PostgreSQL the statement is prepared on the
+    server (psycopg's `prepare=True`, through a server-binding cursor on the same connection):
+    PostgreSQL plans it once per connection and reuses the plan for every later execution of the
+    same SQL text with other parameters. For the FHIR Observation search's 18-part UNION at
+    100,000 patients planning took 2.5-6 ms against 0.6-1.4 ms of execution; prepared, one
+    execution took 1.7 ms (p50) instead of 8.8 ms. Django's default client-side binding never
+    prepares. Elsewhere this is `list(queryset)`. Rows come back as the driver gives them: only
+    for columns without a Django converter (times, numbers, text)."""
+    connection = connections[queryset.db]
+    if connection.vendor != "postgresql":
+        return list(queryset)
+    import psycopg
+
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:  # a filter that matches nothing (an unknown identifier): no query
+        return []
+    connection.ensure_connection()
+    started = time.monotonic()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        rows = cursor.fetchall()
+    if connection.queries_logged:  # counted like any other query (query pins, debug logs)
+        took = time.monotonic() - started
+        connection.queries_log.append({"sql": f"{sql} -- prepared", "time": f"{took:.3f}"})
+    return rows

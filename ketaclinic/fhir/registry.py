@@ -17,6 +17,7 @@ from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
 from ketaclinic.core.errors import NotFound
+from ketaclinic.core.rows import prepared as prepared_rows
 from ketaclinic.fhir import keyset, mappers, measure_observations, observations, quantity
 from ketaclinic.fhir.common import derived_mrn, emit, first_identifier_key, version_id
 from ketaclinic.fhir.history import not_deleted_q
@@ -574,7 +575,8 @@ class ObservationHandler(Handler):
         if search.count:
             ordered = union.order_by(f"{prefix}measured_at", f"{prefix}src", f"{prefix}pk")
             stop = offset + search.count
-            keys = list(ordered[offset : stop + 1 if stop < sys.maxsize else stop])
+            # Prepared on PostgreSQL: the union's plan is made once per connection (core.rows).
+            keys = prepared_rows(ordered[offset : stop + 1 if stop < sys.maxsize else stop])
             search.more = len(keys) > search.count
             if search.more:
                 keys = keys[: search.count]

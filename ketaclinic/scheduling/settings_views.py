@@ -13,8 +13,10 @@ from django.template.response import TemplateResponse
 
 from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.roles import Cap
+from ketaclinic.core import clock
 from ketaclinic.core.decorators import staff_view
 from ketaclinic.core.errors import DomainError, ValidationFailed
+from ketaclinic.core.formatting import zone_abbreviation
 from ketaclinic.core.forms import add_domain_errors
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling import selectors, services
@@ -242,11 +244,18 @@ def waitlist_remove(request: ActorRequest, entry_id: str) -> HttpResponse:
     return redirect("scheduling:waitlist")
 
 
-def _week_text(rows: list[Any]) -> str:
-    """The week in clinic time, e.g. 'Monday 09:00-17:00; Tuesday 09:00-12:00, 13:00-17:00'."""
+def _zone(clinic: Any) -> str:
+    """The clinic zone's abbreviation today (CST or CDT): weekly hours are wall-clock times."""
+    return zone_abbreviation(clock.now(), clinic.time_zone)
+
+
+def _week_text(rows: list[Any], zone: str) -> str:
+    """The week in clinic time: 'Monday 09:00–17:00 CST; Tuesday 09:00–12:00 CST, 13:00–17:00 CST'."""
     days: dict[int, list[str]] = {}
     for row in rows:
-        days.setdefault(row.weekday, []).append(f"{row.start_time:%H:%M}-{row.end_time:%H:%M}")
+        days.setdefault(row.weekday, []).append(
+            f"{row.start_time:%H:%M}–{row.end_time:%H:%M} {zone}"
+        )
     return "; ".join(f"{WEEKDAY_NAMES[d]} {', '.join(spans)}" for d, spans in sorted(days.items()))
 
 
@@ -259,7 +268,8 @@ def hours_list(request: ActorRequest) -> HttpResponse:
     hours = selectors.weekly_hours(clinic, staff)
     context = {
         "clinic": clinic,
-        "rows": [(member, _week_text(hours[member.pk])) for member in staff],
+        "rows": [(member, _week_text(hours[member.pk], _zone(clinic))) for member in staff],
+        "zone": _zone(clinic),
         "can_manage": actor.can(Cap.SCHEDULE_MANAGE),
     }
     return TemplateResponse(request, "scheduling/hours_list.html", context)
@@ -292,6 +302,7 @@ def hours_edit(request: ActorRequest, user_id: str) -> HttpResponse:
         "clinic": clinic,
         "member": member,
         "form": form,
+        "zone": _zone(clinic),
         # Spans beyond the form's two a day (set through the API): saving here replaces them.
         "hidden_spans": len(current) - len(initial) // 2,
         "can_manage": actor.can(Cap.SCHEDULE_MANAGE),

@@ -4,6 +4,8 @@ refused beside the field with nothing written."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django_scopes import scope
 
@@ -39,7 +41,10 @@ def test_the_admin_sets_a_nurses_week_and_the_list_shows_it(members, org_a):
     saved = client.post(_nurse_url(members), WEEK)
     assert saved.status_code == 302
     listing = client.get(saved["Location"]).content.decode()
-    assert "Monday 09:00-17:00; Tuesday 09:00-12:00, 13:00-17:30" in listing
+    week = re.search(
+        r"Monday 09:00–17:00 (C[SD]T); Tuesday 09:00–12:00 \1, 13:00–17:30 \1", listing
+    )
+    assert week is not None, "the week is shown in clinic time, with the clinic's zone"
     assert f"Working hours of {nurse_name} saved." in listing
     with scope(organization=org_a):
         rows = StaffHours.objects.filter(membership=members["nurse"]).order_by(
