@@ -49,18 +49,24 @@ def _reaches_database(item: pytest.Item) -> bool:
 
 
 def _runs_on_postgresql(item: pytest.Item) -> bool:
-    return _reaches_database(item) and item.get_closest_marker("browser") is None
+    return (
+        _reaches_database(item)
+        and item.get_closest_marker("browser") is None
+        and item.get_closest_marker("screens_walk") is None
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """On PostgreSQL (`make test-pg`) run the tests that use the database, except the Chromium
-    flows.
+    flows and the two walks over every screen.
 
     Tests that never reach the database (pure domain rules, property tests, tests that start
     their own SQLite servers) already ran in `make test` and would give the same result again.
     The Chromium flows test the screens, which are the same whatever the engine; everything
     they do goes through services and API routes whose own tests run on PostgreSQL (locking,
-    constraints, concurrency). Running both twice cost CI minutes it does not have. Both kinds
+    constraints, concurrency). The same holds for the walks over every screen (`screens_walk`:
+    every form keeps what was typed; every number and time reads as a clinician writes it):
+    they check what a reader sees. Running them twice cost CI minutes it does not have. These
     are reported as deselected, not skipped; `KETACLINIC_PG_ALL=1` runs everything.
     """
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):

@@ -389,6 +389,7 @@ def _post(world: World, reader: str, action: str, data: dict[str, Any]) -> Any:
     return response
 
 
+@pytest.mark.screens_walk
 def test_every_form_keeps_what_was_typed_and_says_what_to_fix(
     members: dict[str, Any], traveller: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
