@@ -59,7 +59,9 @@ def _same(sent: dict[str, Any], got: dict[str, Any]) -> list[str]:
 
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)
-def test_every_accepted_type_round_trips_through_fhirclient(live_server: Any, org_a: Any) -> None:
+def test_every_accepted_type_round_trips_through_fhirclient(
+    live_server: Any, org_a: Any, request: Any
+) -> None:
     from fhirclient import client as smart_client
     from fhirclient.models.fhirelementfactory import FHIRElementFactory
 
@@ -85,6 +87,9 @@ def test_every_accepted_type_round_trips_through_fhirclient(live_server: Any, or
         }
     )
     smart.wants_patient = False
+    # Its kept-alive HTTP connection holds a live-server thread and that thread's database
+    # connection until closed (PostgreSQL then cannot drop the test database).
+    request.addfinalizer(smart.server.session.close)
     smart.prepare()
     smart.authorize()
     assert smart.ready

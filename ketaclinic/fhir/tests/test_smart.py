@@ -169,7 +169,7 @@ def _assertion(client_id: str, key: RSAKey, audience: str) -> str:
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)
 def test_fhirclient_backend_service_discovers_gets_a_token_and_reads(
-    live_server: Any, org_a: Any
+    live_server: Any, org_a: Any, request: Any
 ) -> None:
     from fhirclient import client as smart_client
     from fhirclient.models.observation import Observation
@@ -194,6 +194,9 @@ def test_fhirclient_backend_service_discovers_gets_a_token_and_reads(
         }
     )
     smart.wants_patient = False
+    # Its kept-alive HTTP connection holds a live-server thread and that thread's database
+    # connection until closed (PostgreSQL then cannot drop the test database).
+    request.addfinalizer(smart.server.session.close)
     smart.prepare()  # reads the CapabilityStatement: the SMART oauth-uris name the endpoints
     assert smart.server.auth._token_uri == token_url
     smart.authorize()  # client_credentials with the signed assertion
