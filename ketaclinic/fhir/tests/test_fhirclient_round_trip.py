@@ -11,13 +11,10 @@ import json
 from typing import Any
 
 import pytest
-from django_scopes import scope
-from joserfc.jwk import RSAKey
 
-from conftest import actor_for, make_member
-from ketaclinic.fhir.smart.services import smart_client_register
+from conftest import make_member
 from ketaclinic.fhir.tests import round_trip_resources as rich
-from ketaclinic.fhir.tests.test_smart import _assertion
+from ketaclinic.fhir.tests.test_smart import _backend, backend_client
 
 WITH_PATIENT = (
     rich.condition,
@@ -62,35 +59,12 @@ def _same(sent: dict[str, Any], got: dict[str, Any]) -> list[str]:
 def test_every_accepted_type_round_trips_through_fhirclient(
     live_server: Any, org_a: Any, request: Any
 ) -> None:
-    from fhirclient import client as smart_client
     from fhirclient.models.fhirelementfactory import FHIRElementFactory
 
     admin = make_member(org_a, "clinic_admin", username="ehr-admin")
     service = make_member(org_a, "prescriber", username="ehr-feed")
-    key = RSAKey.generate_key(2048, parameters={"kid": "k1", "alg": "RS384"})
-    with scope(organization=org_a):
-        app = smart_client_register(
-            actor=actor_for(admin),
-            name="EHR feed",
-            kind="backend",
-            scope="system/*.cruds",
-            jwks={"keys": [key.as_dict(private=False)]},
-            membership=service,
-        )
-    token_url = f"{live_server.url}/oauth/token"
-    smart = smart_client.FHIRClient(
-        settings={
-            "app_id": app.client_id,
-            "api_base": f"{live_server.url}/fhir/r4/",
-            "scope": "system/*.cruds",
-            "jwt_token": _assertion(app.client_id, key, token_url),
-        }
-    )
-    smart.wants_patient = False
-    # Its kept-alive HTTP connection holds a live-server thread and that thread's database
-    # connection until closed (PostgreSQL then cannot drop the test database).
-    request.addfinalizer(smart.server.session.close)
-    smart.prepare()
+    app, key = _backend(admin, service, "system/*.cruds")
+    smart = backend_client(live_server, app, key, "system/*.cruds", request)
     smart.authorize()
     assert smart.ready
     server = smart.server

@@ -137,14 +137,16 @@ def test_a_denied_or_wrong_request_issues_no_code(members: dict[str, Any]) -> No
     assert "/accounts/login/" in anonymous["Location"]
 
 
-def _backend(org_admin: Any, service_member: Any) -> tuple[Any, RSAKey]:
+def _backend(
+    org_admin: Any, service_member: Any, scope_text: str = "system/*.rs"
+) -> tuple[Any, RSAKey]:
     key = RSAKey.generate_key(2048, parameters={"kid": "k1", "alg": "RS384"})
     with scope(organization=org_admin.organization):
         client = smart_client_register(
             actor=actor_for(org_admin),
             name="Registry feed",
             kind="backend",
-            scope="system/*.rs",
+            scope=scope_text,
             jwks={"keys": [key.as_dict(private=False)]},
             membership=service_member,
         )
@@ -166,12 +168,33 @@ def _assertion(client_id: str, key: RSAKey, audience: str) -> str:
     )
 
 
+def backend_client(live_server: Any, app: Any, key: RSAKey, scope_text: str, request: Any) -> Any:
+    """fhirclient as a backend service of the live server, prepared (it has read the
+    CapabilityStatement, whose SMART oauth-uris name the endpoints), not yet authorised."""
+    from fhirclient import client as smart_client
+
+    token_url = f"{live_server.url}/oauth/token"
+    smart = smart_client.FHIRClient(
+        settings={
+            "app_id": app.client_id,
+            "api_base": f"{live_server.url}/fhir/r4/",
+            "scope": scope_text,
+            "jwt_token": _assertion(app.client_id, key, token_url),
+        }
+    )
+    smart.wants_patient = False
+    # Its kept-alive HTTP connection holds a live-server thread and that thread's database
+    # connection until closed (PostgreSQL then cannot drop the test database).
+    request.addfinalizer(smart.server.session.close)
+    smart.prepare()
+    return smart
+
+
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)
 def test_fhirclient_backend_service_discovers_gets_a_token_and_reads(
     live_server: Any, org_a: Any, request: Any
 ) -> None:
-    from fhirclient import client as smart_client
     from fhirclient.models.observation import Observation
     from fhirclient.models.patient import Patient
     from fhirclient.server import FHIRPermissionDeniedException
@@ -185,19 +208,7 @@ def test_fhirclient_backend_service_discovers_gets_a_token_and_reads(
     assert post(writer, BASE + "Observation", weight_json(patient["id"], 170)).status_code == 201
 
     token_url = f"{live_server.url}/oauth/token"
-    smart = smart_client.FHIRClient(
-        settings={
-            "app_id": app.client_id,
-            "api_base": f"{live_server.url}/fhir/r4/",
-            "scope": "system/*.rs",
-            "jwt_token": _assertion(app.client_id, key, token_url),
-        }
-    )
-    smart.wants_patient = False
-    # Its kept-alive HTTP connection holds a live-server thread and that thread's database
-    # connection until closed (PostgreSQL then cannot drop the test database).
-    request.addfinalizer(smart.server.session.close)
-    smart.prepare()  # reads the CapabilityStatement: the SMART oauth-uris name the endpoints
+    smart = backend_client(live_server, app, key, "system/*.rs", request)
     assert smart.server.auth._token_uri == token_url
     smart.authorize()  # client_credentials with the signed assertion
     assert smart.ready
