@@ -16,15 +16,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import models
+from django.db import connections, models, router
 from django_scopes import scope
 
+from ketaclinic.core import rows
 from ketaclinic.fhir.common import version_id
 from ketaclinic.fhir.history_models import ResourceVersion
 
 # The instance attribute marking a row whose previous version this hook already looked after:
 # a second save of the same instance in one write replaces a version nobody was served.
 _SEEN = "_fhir_previous_version_kept"
+_LATEST_SQL = (
+    "SELECT version_id, method FROM fhir_resourceversion"
+    " WHERE organization_id = %s AND resource_type = %s AND resource_id = %s"
+    " ORDER BY id DESC LIMIT 1"
+)
 
 
 def _types() -> dict[type[models.Model], str]:
@@ -71,20 +77,19 @@ def keep_previous_version(instance: models.Model) -> None:
     organization_id = getattr(instance, "organization_id", None)
     if organization_id is None:
         return
-    latest = (
-        ResourceVersion._base_manager.filter(
-            organization_id=organization_id, resource_type=resource_type, resource_id=resource_id
-        )
-        .order_by("-id")
-        .only("version_id", "method")
-        .first()
+    # Every save of such a row pays this lookup (a session's, at each batch of vitals): SQL
+    # built once rather than a queryset compiled per save, which cost most of the hook's CPU.
+    latest = rows.execute(
+        connections[router.db_for_read(ResourceVersion)],
+        _LATEST_SQL,
+        (organization_id, resource_type, resource_id),
     )
-    if latest is None or latest.method == ResourceVersion.Method.DELETE:
+    if latest is None or latest[1] == ResourceVersion.Method.DELETE:
         return  # no FHIR client wrote it (or it is deleted there): nothing to keep
     stamp = getattr(instance, "updated_at", None)
-    if stamp is not None and version_id(stamp) == latest.version_id:
+    if stamp is not None and version_id(stamp) == latest[0]:
         return  # the version being replaced is the one FHIR stored
-    _keep(instance, resource_type, resource_id, organization_id, latest.version_id)
+    _keep(instance, resource_type, resource_id, organization_id, latest[0])
 
 
 def _keep(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, router, transaction
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.roles import Cap
@@ -191,12 +192,22 @@ def _raises_bp_excursion(session: TreatmentSession, rows: list[RecordedVitals]) 
     if not batch:
         return False
     severities = [name for name, rank in _BP_RANK.items() if rank >= batch]
-    stored = (
-        VitalsEntry.objects.filter(session_id=session.pk, predose=False, severity__in=severities)
-        .order_by()
-        .values_list("alerts", flat=True)
-    )
-    return not any(_bp_worst([alerts]) >= batch for alerts in stored.iterator(chunk_size=16))
+    # The same statement on every batch: written once instead of compiling a queryset per
+    # request (a tenth of a batch's CPU). The session was read in the tenant's scope.
+    sql = _STORED_ALERTS_SQL.format(marks=", ".join(["%s"] * len(severities)))
+    with connections[router.db_for_read(VitalsEntry)].cursor() as cursor:
+        cursor.execute(sql, [session.pk, False, *severities])
+        while chunk := cursor.fetchmany(16):
+            for (alerts,) in chunk:
+                if _bp_worst([json.loads(alerts) if isinstance(alerts, str) else alerts]) >= batch:
+                    return False
+    return True
+
+
+_STORED_ALERTS_SQL = (
+    "SELECT alerts FROM treatment_sessions_vitalsentry"
+    " WHERE session_id = %s AND predose = %s AND severity IN ({marks})"
+)
 
 
 def _alert_dict(alert: VitalAlert) -> dict[str, Any]:
