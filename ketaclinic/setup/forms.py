@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import zoneinfo
 from typing import Any
 
 from django import forms
 
 from ketaclinic.accounts.chairs import CAPABILITY_LABELS, ChairCapability
-from ketaclinic.accounts.models import Clinic, Membership
+from ketaclinic.accounts.models import Clinic, Membership, known_time_zones
 from ketaclinic.accounts.roles import ROLE_LABELS, Cap, Role, role_can
 from ketaclinic.core.forms import choice_field, model_choice_field
 from ketaclinic.inventory.models import StorageLocation
@@ -23,7 +22,7 @@ class DateInput(forms.DateInput):
 
 
 def _time_zones() -> list[tuple[str, str]]:
-    return [(tz, tz) for tz in sorted(zoneinfo.available_timezones()) if "/" in tz or tz == "UTC"]
+    return [(tz, tz) for tz in sorted(known_time_zones()) if "/" in tz or tz == "UTC"]
 
 
 class ClinicForm(forms.Form):
