@@ -26,6 +26,7 @@ COMMANDS = {
     "worker": "worker",
     "export": "export",
     "outcomes-recompute": "outcomes_recompute",
+    "report": "report",
     "collectstatic": "collectstatic",
     "backup": "backup",
     "restore": "restore",

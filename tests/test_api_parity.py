@@ -87,6 +87,7 @@ PARITY: dict[str, str] = {
     # outcomes
     "outcomes:exports": "POST /api/v1/research/exports",
     "outcomes:summaries": "POST /api/v1/outcomes/recomputes",
+    "outcomes:reports": "POST /api/v1/outcomes/reports",
     "protocols:catalog-seed": "POST /api/v1/protocols/catalog",
     "protocols:clone": "POST /api/v1/protocols/{protocol_id}/clone",
     "protocols:edit": "PATCH /api/v1/protocols/{protocol_id}",

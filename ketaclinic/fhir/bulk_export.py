@@ -39,7 +39,6 @@ from django.utils.dateparse import parse_datetime
 
 from ketaclinic.accounts.actor import Actor, ActorRequest
 from ketaclinic.accounts.audit import audit_record
-from ketaclinic.accounts.models import Membership
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
 from ketaclinic.core.errors import DomainError
@@ -158,17 +157,6 @@ def export_directory(export: DataExport) -> Path:
     return Path(settings.VAR_DIR) / "exports" / str(export.public_id)
 
 
-def _actor_of(export: DataExport) -> Actor:
-    membership = (
-        Membership.objects.select_related("user", "organization")
-        .filter(user=export.requested_by, organization=export.organization, is_active=True)
-        .first()
-    )
-    if membership is None:
-        raise PermissionError("the requester is no longer a member of the organization")
-    return Actor(membership=membership, channel=export.channel, client_address="")
-
-
 def _range_chunks(export: bulk_sources.Export) -> Iterator[bulk_sources.Chunk]:
     """The clinic's patients by key, PATIENTS_PER_CHUNK at a time (keyset paging: one query per
     chunk reads them, nothing is held between chunks)."""
@@ -279,7 +267,7 @@ def build_bulk_export(
     """Write the export chunk by chunk: each chunk of patients is read once per type and its
     lines appended to every type's file, so memory holds one chunk whatever the clinic's size,
     and progress moves with the patients done."""
-    actor = _actor_of(export)
+    actor = outcome_services.requester_actor(export)
     actor.require(Cap.BULK_EXPORT)
     types: list[str] = export.parameters["types"]
     since = export.parameters.get("since")

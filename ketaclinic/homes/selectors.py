@@ -429,9 +429,11 @@ def compliance_day(actor: Actor, *, now: datetime | None = None) -> ComplianceDa
             f"{export.requested_by.display_name if export.requested_by else 'the system'}: "
             f"{export.get_status_display().lower()}",
             export.created_at,
-            reverse("outcomes:exports"),
+            reverse("outcomes:bulk-export", args=[export.public_id])
+            if export.kind == "fhir-bulk"
+            else reverse("outcomes:exports"),
         )
-        for export in exports_log(limit=50)
+        for export in exports_log(kinds=["research", "fhir-bulk"], limit=50)
         if export.created_at >= since
     ]
     return ComplianceDay(day, cs, reviews, disclosures)
@@ -481,7 +483,7 @@ def research_summary(actor: Actor) -> ResearchSummary:
             "status": export.get_status_display(),
             "kind": export.get_kind_display(),
         }
-        for export in exports_log(limit=100)
+        for export in exports_log(kinds=["research"], limit=100)
         if export.requested_by_id == actor.user.pk
     ][:10]
     return ResearchSummary(report.members, figures, mine)

@@ -7,7 +7,7 @@ R's survival package computes them by default (docs/sources/outcomes.md section 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from django.http import FileResponse
 from django.urls import reverse
@@ -21,7 +21,7 @@ from ketaclinic.core.errors import FieldError, NotFound, ValidationFailed
 from ketaclinic.outcomes import selectors, services
 from ketaclinic.outcomes.deid import DEFAULT_ZIP3_TABLE
 from ketaclinic.outcomes.filters import CohortFilters
-from ketaclinic.outcomes.models import DataExport, SummaryRecompute
+from ketaclinic.outcomes.models import DataExport, ReportJob, SummaryRecompute
 from ketaclinic.outcomes.presenters import survival_payload
 from ketaclinic.outcomes.stats import kaplan_meier, logrank
 
@@ -303,6 +303,104 @@ def recompute_create(request: ActorRequest) -> Any:
 def recompute_status(request: ActorRequest, job_id: str) -> Any:
     """A recompute's status and progress (percent of the clinic's patients rewritten)."""
     return _recompute_body(selectors.summary_recompute_get_for_actor(request.auth, job_id))
+
+
+class ReportIn(Schema):
+    kind: Literal["progress", "clinic"] = Field(
+        ..., description="progress: a patient's progress report; clinic: the outcomes report"
+    )
+    patient: str | None = Field(None, description="progress: the patient's id")
+    audience: Literal["patient", "clinician"] = Field(
+        "patient", description="progress: for the patient or for a referring clinician"
+    )
+    cohort: CohortFilters | None = Field(
+        None, description="clinic: the cohort (the dashboard's filters; default every patient)"
+    )
+
+
+class ReportOut(Schema):
+    id: str
+    kind: str
+    status: str = Field(..., description="queued, running, done or failed")
+    progress: int = Field(..., description="Percent done")
+    step: str = Field(..., description="The step running now, in words")
+    patient: str | None = Field(..., description="progress: the patient's id")
+    audience: str
+    cohort: str
+    requested_by: str
+    requested_at: str
+    started_at: str | None
+    finished_at: str | None
+    pages: int
+    bytes: int
+    pdf: str | None = Field(..., description="The PDF's link, once done")
+    error: str
+
+
+def _report_body(job: ReportJob) -> dict[str, Any]:
+    return {
+        "id": str(job.public_id),
+        "kind": job.kind,
+        "status": job.status,
+        "progress": job.progress,
+        "step": job.step,
+        "patient": str(job.patient.public_id) if job.patient else None,
+        "audience": job.audience,
+        "cohort": job.cohort_described,
+        "requested_by": job.requested_by.username,
+        "requested_at": job.created_at.isoformat(),
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "pages": job.pages,
+        "bytes": job.bytes,
+        "pdf": reverse("api:outcomes-report-pdf", args=[job.public_id])
+        if job.status == ReportJob.Status.DONE
+        else None,
+        "error": job.error,
+    }
+
+
+@router.post(
+    "/outcomes/reports",
+    response={202: ReportOut, **ERROR_RESPONSES},
+    url_name="outcomes-reports",
+)
+def report_create(request: ActorRequest, payload: ReportIn) -> Any:
+    """Draw a PDF report in the background worker: a patient's progress report (identified:
+    outcomes.report and clinical.view) or the clinic outcomes report of a cohort (aggregates:
+    outcomes.analyze). 202 and the job; poll it, then fetch `pdf`."""
+    job = services.report_request(
+        actor=request.auth,
+        kind=payload.kind,
+        patient_id=payload.patient,
+        audience=payload.audience,
+        filters=payload.cohort,
+    )
+    return Status(202, _report_body(selectors.report_get_for_actor(request.auth, job.public_id)))
+
+
+@router.get(
+    "/outcomes/reports/{report_id}",
+    response={200: ReportOut, **ERROR_RESPONSES},
+    url_name="outcomes-report",
+)
+def report_status(request: ActorRequest, report_id: str) -> Any:
+    """A report's status, progress and step; its PDF link once done. Only who asked sees it."""
+    return _report_body(selectors.report_get_for_actor(request.auth, report_id))
+
+
+@router.get(
+    "/outcomes/reports/{report_id}/pdf",
+    response={200: None, **ERROR_RESPONSES},
+    url_name="outcomes-report-pdf",
+)
+def report_pdf(request: ActorRequest, report_id: str) -> Any:
+    """The finished report's PDF; each download is written to the audit trail."""
+    job = selectors.report_get_for_actor(request.auth, report_id)
+    path = services.report_download(actor=request.auth, job=job)
+    return FileResponse(
+        path.open("rb"), as_attachment=True, filename=path.name, content_type="application/pdf"
+    )
 
 
 class DisclosureOut(Schema):

@@ -30,16 +30,39 @@ COUNTED = (
 )
 
 
-class DataExport(PublicIdModel):
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class BackgroundJob(PublicIdModel):
+    """What every long job the worker runs keeps, so its page, its JSON twin and the terminal
+    follow it the same way: where it is (status, percent done), why it stopped, and when.
+
+    Each job keeps its own `progress <= 100` check (the constraint names predate this base)."""
+
+    Status = JobStatus
+
+    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)  # percent
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def active(self) -> bool:
+        return self.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class DataExport(BackgroundJob):
     class Kind(models.TextChoices):
         RESEARCH = "research", "De-identified research export"
         FHIR_BULK = "fhir-bulk", "FHIR Bulk Data export (identified)"
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=12, choices=Kind.choices)
@@ -50,13 +73,8 @@ class DataExport(PublicIdModel):
     cohort_described = models.TextField(blank=True)  # the parameters in words, for the log
     rule_version = models.CharField(max_length=60)  # e.g. safe-harbor@1 or fhir-bulk@1
     zip3_table = models.CharField(max_length=40, blank=True)
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
-    progress = models.PositiveSmallIntegerField(default=0)  # percent
     patients = models.PositiveIntegerField(default=0)
     files = models.JSONField(default=list)  # [{"name", "type", "rows", "bytes"}]
-    error = models.TextField(blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = ScopedManager(**SCOPED)
 
@@ -72,22 +90,15 @@ class DataExport(PublicIdModel):
         return f"{self.kind} export {self.public_id} ({self.status})"
 
 
-class SummaryRecompute(PublicIdModel):
+class SummaryRecompute(BackgroundJob):
     """A rewrite of a clinic's course summaries (outcomes/summary.py) in the background worker:
     who started it, how far it has got (the page and the JSON API poll this row), what it wrote.
     The command `ketaclinic outcomes-recompute` does the same work in the terminal."""
 
-    Status = DataExport.Status
-
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
     requested_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     channel = models.CharField(max_length=10)
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
-    progress = models.PositiveSmallIntegerField(default=0)  # percent of the clinic's patients
     rows = models.PositiveIntegerField(default=0)  # course summaries written
-    error = models.TextField(blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = ScopedManager(**SCOPED)
 
@@ -101,6 +112,62 @@ class SummaryRecompute(PublicIdModel):
 
     def __str__(self) -> str:
         return f"course summary recompute {self.public_id} ({self.status})"
+
+
+class ReportJob(BackgroundJob):
+    """A PDF report drawn in the background worker: a patient's progress report (for the patient
+    or a referring clinician) or the clinic's outcomes report of a cohort. The row says who asked,
+    when, for which patient or cohort and audience, and which step the drawing has reached; the
+    PDF is kept under var/reports/<public id>/ and each download is audited."""
+
+    class Kind(models.TextChoices):
+        PROGRESS = "progress", "Patient progress report"
+        CLINIC = "clinic", "Clinic outcomes report"
+
+    class Audience(models.TextChoices):
+        PATIENT = "patient", "the patient"
+        CLINICIAN = "clinician", "the referring clinician"
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    requested_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    requester_role = models.CharField(max_length=20)
+    channel = models.CharField(max_length=10)
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    audience = models.CharField(max_length=10, choices=Audience.choices, blank=True)
+    parameters = models.JSONField(default=dict)  # the clinic report's cohort filters
+    cohort_described = models.TextField(blank=True)
+    step = models.CharField(max_length=40, blank=True)  # the step running now, in words
+    file_name = models.CharField(max_length=80, blank=True)
+    pages = models.PositiveIntegerField(default=0)
+    bytes = models.PositiveIntegerField(default=0)
+
+    objects = ScopedManager(**SCOPED)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(progress__lte=100), name="report_progress_percent"
+            ),
+            # a progress report names its patient and audience; a clinic report names neither
+            models.CheckConstraint(
+                condition=(
+                    models.Q(
+                        kind="progress",
+                        patient__isnull=False,
+                        audience__in=["patient", "clinician"],
+                    )
+                    | models.Q(kind="clinic", patient__isnull=True, audience="")
+                ),
+                name="report_kind_subject",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} report {self.public_id} ({self.status})"
 
 
 class ResearchDateShift(models.Model):

@@ -4,6 +4,7 @@ adverse events, and the current plan. One page template serves the screen and th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -18,6 +19,20 @@ from ketaclinic.patients.selectors import patient_chart_read
 
 Audience = Literal["patient", "clinician"]
 MAX_ROWS = 100  # sessions and adverse events listed (newest first); the chart holds the rest
+# A report drawn in the background tells where it is: each step in words, with the percent done
+# when it starts. Reading the records and drawing the pictures take most of a clinic report's
+# time, laying out the pages most of a patient's.
+STEPS = {
+    "gather": ("Reading the records", 5),
+    "charts": ("Drawing the charts", 35),
+    "layout": ("Laying out the pages", 60),
+    "write": ("Writing the PDF", 85),
+}
+OnStep = Callable[[str], None]  # called with a key of STEPS as each step starts
+
+
+def _no_step(step: str) -> None:
+    return None
 
 
 def dose_text(dose_mg: Decimal | None) -> str:
@@ -65,7 +80,7 @@ def _time_zone(patient: Patient) -> str:
 
 
 def progress_report_for_actor(
-    actor: Actor, patient_id: str, *, audience: Audience
+    actor: Actor, patient_id: str, *, audience: Audience, on_step: OnStep = _no_step
 ) -> ProgressReport:
     from ketaclinic.measures.selectors import patient_trajectories
     from ketaclinic.protocols.models import TreatmentPlan
@@ -110,11 +125,13 @@ def progress_report_for_actor(
         .order_by("-start_date", "-pk")
         .first()
     )
+    on_step("charts")  # the trajectories read the scores and draw one picture per instrument
+    trajectories = patient_trajectories(patient)
     return ProgressReport(
         patient=patient,
         audience=audience,
         time_zone=str(tz),
-        trajectories=patient_trajectories(patient),
+        trajectories=trajectories,
         sessions=sessions,
         adverse_events=events,
         plan=plan,
@@ -122,9 +139,19 @@ def progress_report_for_actor(
     )
 
 
-def progress_report_pdf(report: ProgressReport) -> bytes:
-    from django.template.loader import render_to_string
+def pdf_pages(html: str, *, on_step: OnStep = _no_step) -> tuple[bytes, int]:
+    """The PDF of a page's HTML and its number of pages: WeasyPrint lays the pages out first
+    (most of the time), then writes them."""
     from weasyprint import HTML
 
+    on_step("layout")
+    document = HTML(string=html).render()
+    on_step("write")
+    return document.write_pdf(), len(document.pages)
+
+
+def progress_report_pdf(report: ProgressReport, *, on_step: OnStep = _no_step) -> tuple[bytes, int]:
+    from django.template.loader import render_to_string
+
     html = render_to_string("outcomes/progress_report.html", {"report": report, "pdf": True})
-    return HTML(string=html).write_pdf()
+    return pdf_pages(html, on_step=on_step)

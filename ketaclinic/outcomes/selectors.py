@@ -368,11 +368,18 @@ def export_get_for_actor(actor: Actor, public_id: Any, *, kind: str) -> Any:
     return export
 
 
-def exports_log(limit: int = 100) -> list[Any]:
-    """The organization's data exports, newest first: the accounting of disclosures."""
+def exports_log(*, kinds: list[str], limit: int = 100) -> list[Any]:
+    """The organization's data exports of these kinds, newest first: the accounting of
+    disclosures."""
     from ketaclinic.outcomes.models import DataExport
 
-    return list(DataExport.objects.select_related("requested_by").order_by("-created_at")[:limit])
+    if not kinds:
+        return []
+    return list(
+        DataExport.objects.select_related("requested_by")
+        .filter(kind__in=kinds)
+        .order_by("-created_at")[:limit]
+    )
 
 
 def summary_recompute_get_for_actor(actor: Actor, public_id: Any) -> Any:
@@ -404,3 +411,87 @@ def summary_recomputes_recent(limit: int = 20) -> list[Any]:
     return list(
         SummaryRecompute.objects.select_related("requested_by").order_by("-created_at")[:limit]
     )
+
+
+def _report_capabilities(kind: str) -> tuple[Cap, ...]:
+    from ketaclinic.outcomes.models import ReportJob
+
+    if kind == ReportJob.Kind.PROGRESS:  # identified: who may print it, with today's rights
+        return (Cap.OUTCOMES_REPORT, Cap.CLINICAL_VIEW)
+    return (Cap.OUTCOMES_ANALYZE,)
+
+
+def report_get_for_actor(actor: Actor, public_id: Any) -> Any:
+    """A report job the actor asked for (a report is the printout of one person: another
+    person's, or another clinic's, is a 404), re-checked against the actor's role today."""
+    import uuid
+
+    from ketaclinic.core.errors import NotFound
+    from ketaclinic.outcomes.models import ReportJob
+
+    actor.require(Cap.OUTCOMES_ANALYZE)
+    try:
+        key = public_id if isinstance(public_id, uuid.UUID) else uuid.UUID(str(public_id))
+    except ValueError:
+        key = None
+    job = (
+        ReportJob.objects.select_related("requested_by", "patient")
+        .filter(public_id=key, requested_by=actor.user)
+        .first()
+        if key
+        else None
+    )
+    if job is None:
+        audit_record(
+            actor=actor,
+            action="outcomes.report.lookup_denied",
+            outcome="denied",
+            detail={"requested": str(public_id)[:64]},
+        )
+        raise NotFound("No such report.")
+    for capability in _report_capabilities(job.kind):
+        actor.require(capability)
+    return job
+
+
+def reports_recent(actor: Actor, limit: int = 20) -> list[Any]:
+    """The reports the actor asked for, newest first (patient reports only while the role may
+    still print them)."""
+    from ketaclinic.outcomes.models import ReportJob
+
+    jobs = ReportJob.objects.select_related("patient").filter(requested_by=actor.user)
+    if not all(actor.can(c) for c in _report_capabilities(ReportJob.Kind.PROGRESS)):
+        jobs = jobs.filter(kind=ReportJob.Kind.CLINIC)
+    return list(jobs.order_by("-created_at", "-pk")[:limit])
+
+
+def can_see_bulk_exports(actor: Actor) -> bool:
+    """Identified bulk exports appear in the accounting of disclosures to who keeps it
+    (audit.view) and to who may run them; only the latter may download their files."""
+    return actor.can(Cap.AUDIT_VIEW) or actor.can(Cap.BULK_EXPORT)
+
+
+def bulk_export_get_for_staff(actor: Actor, public_id: Any) -> Any:
+    """A FHIR bulk export of the actor's organization, for its page in the exports log."""
+    import uuid
+
+    from ketaclinic.core.errors import Forbidden, NotFound
+    from ketaclinic.outcomes.models import DataExport
+
+    if not can_see_bulk_exports(actor):
+        actor.require(Cap.AUDIT_VIEW)  # records the refusal, then refuses
+        raise Forbidden("Your role may not see identified exports.")
+    try:
+        key = public_id if isinstance(public_id, uuid.UUID) else uuid.UUID(str(public_id))
+    except ValueError:
+        key = None
+    export = (
+        DataExport.objects.select_related("requested_by")
+        .filter(public_id=key, kind=DataExport.Kind.FHIR_BULK)
+        .first()
+        if key
+        else None
+    )
+    if export is None:
+        raise NotFound("No such export.")
+    return export

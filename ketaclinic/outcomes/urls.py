@@ -9,6 +9,15 @@ urlpatterns = [
     path("exports/", views.exports, name="exports"),
     path("exports/<uuid:export_id>/", views.export_detail, name="export"),
     path("exports/<uuid:export_id>/files/<str:name>", views.export_file, name="export-file"),
+    path("exports/fhir/<uuid:export_id>/", views.bulk_export_detail, name="bulk-export"),
+    path(
+        "exports/fhir/<uuid:export_id>/files/<str:name>",
+        views.bulk_export_file,
+        name="bulk-export-file",
+    ),
+    path("reports/", views.reports, name="reports"),
+    path("reports/<uuid:report_id>/", views.report_detail, name="report"),
+    path("reports/<uuid:report_id>/pdf", views.report_file, name="report-file"),
     path("summaries/", views.summaries, name="summaries"),
     path("summaries/<uuid:job_id>/", views.summaries_job, name="summaries-job"),
     path(

@@ -11,124 +11,14 @@ from django.template.response import TemplateResponse
 from ketaclinic.accounts.actor import ActorRequest
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.decorators import staff_view
-from ketaclinic.outcomes import charts, selectors
+from ketaclinic.outcomes import clinic_report, selectors
 from ketaclinic.outcomes.filters import CohortFilters
 from ketaclinic.outcomes.forms import CohortFilterForm
-from ketaclinic.outcomes.rules import OutcomePolicy
-
-
-def definitions(policy: OutcomePolicy) -> list[dict[str, str]]:
-    """The rules the figures use, in words, with their sources (docs/sources/outcomes.md)."""
-    rows = [
-        {
-            "term": "Response",
-            "rule": f"a fall of at least {policy.response_reduction_percent}% from baseline "
-            "(the last score at or before the first dose)",
-            "source": "clinical reference 4.2, confirmed",
-        }
-    ]
-    for instrument, rule in policy.remission_rules.items():
-        rows.append(
-            {
-                "term": f"Remission ({instrument.upper()})",
-                "rule": f"score {rule.describe()}",
-                "source": rule.source.replace("clinical-reference §", "clinical reference "),
-            }
-        )
-    for instrument, relapse in policy.relapse_rules.items():
-        rows.append(
-            {
-                "term": f"Relapse ({instrument.upper()})",
-                "rule": f"after a response, {relapse.consecutive} consecutive scores of "
-                f"{relapse.threshold} or more, {relapse.min_days_apart}-"
-                f"{relapse.max_days_apart} days apart",
-                "source": "clinical reference 4.2, wording unconfirmed: a clinic setting",
-            }
-        )
-    return rows
-
-
-def _charts(report: selectors.CohortReport) -> dict[str, str]:
-    summary = report.summary
-    bars = [
-        charts.RateBar(
-            f"{label}, all",
-            rate.rate,
-            rate.ci_lower,
-            rate.ci_upper,
-            f"{rate.successes} of {rate.n}",
-        )
-        for label, rate in (("Response", summary.response), ("Remission", summary.remission))
-    ]
-    for name, (response, remission) in summary.by_group.items():
-        bars.append(
-            charts.RateBar(
-                f"Response, {name}"[:24],
-                response.rate,
-                response.ci_lower,
-                response.ci_upper,
-                f"{response.successes} of {response.n}",
-            )
-        )
-        bars.append(
-            charts.RateBar(
-                f"Remission, {name}"[:24],
-                remission.rate,
-                remission.ci_lower,
-                remission.ci_upper,
-                f"{remission.successes} of {remission.n}",
-            )
-        )
-    weeks = [
-        charts.BandPoint(w.week, w.mean, w.ci_lower, w.ci_upper, w.n)
-        for w in summary.change_by_week
-    ]
-    dissociation = [
-        charts.BandPoint(index + 1, row.mean, row.ci_lower, row.ci_upper, row.patients)
-        for index, row in enumerate(report.dissociation)
-        if row.mean is not None
-    ]
-    return {
-        "dissociation": charts.mean_band_svg(
-            chart_id="dissociation",
-            title="Mean dissociation (CADSS) by response after induction",
-            points=dissociation,
-            x_label="1 responders, 2 non-responders",
-            y_label="CADSS",
-        )
-        if len(dissociation) == 2
-        else "",
-        "rates": charts.rate_bars_svg(
-            chart_id="rates", title="Response and remission after induction", bars=bars
-        ),
-        "change": charts.mean_band_svg(
-            chart_id="change",
-            title="Mean change from baseline by week since the first dose",
-            points=weeks,
-            x_label="week",
-            y_label="points",
-        ),
-        "to_response": charts.km_svg(
-            chart_id="to-response",
-            title="Patients not yet responding, by days since the first dose",
-            fits={"all": summary.to_first_response} if summary.to_first_response else {},
-        ),
-        "durability": charts.km_svg(
-            chart_id="durability",
-            title="Durability: responders without relapse, by days since response",
-            fits=summary.durability,
-        ),
-        "maintenance": charts.km_svg(
-            chart_id="maintenance",
-            title="Durability by how often responders were dosed after responding",
-            fits=summary.durability_by_maintenance,
-        ),
-    }
 
 
 @staff_view(Cap.OUTCOMES_ANALYZE)
 def dashboard(request: ActorRequest) -> HttpResponse:
-    # A bare ?format=pdf is the default cohort, not a form sent empty.
+    # A bare ?format=pdf (an old link) is the default cohort, not a form sent empty.
     form = CohortFilterForm(request.GET if set(request.GET) - {"format"} else None)
     filters = form.filters() if form.is_bound and form.is_valid() else CohortFilters()
     if form.is_bound and not form.is_valid():
@@ -138,40 +28,18 @@ def dashboard(request: ActorRequest) -> HttpResponse:
     report = selectors.cohort_report_for_actor(request.actor, filters=filters)
     context: dict[str, Any] = {
         "form": form,
-        "report": report,
-        "summary": report.summary,
-        "charts": _charts(report),
-        "definitions": definitions(OutcomePolicy()),
-        "described": ", ".join(filters.described()),
-        "bp": [
-            {
-                "severity": severity,
-                "sessions": count,
-                "per_100": report.safety.bp_per_100_sessions(severity),
-            }
-            for severity, count in report.safety.bp_excursions.items()
-        ],
-        "grades": [
-            {"grade": grade, "count": count, "per_100": report.safety.per_100_sessions(grade)}
-            for grade, count in report.safety.adverse_events_by_grade.items()
-        ],
+        **clinic_report.context(report, filters),
+        # the PDF is drawn by the worker (POST to outcomes:reports): the cohort goes with it
+        "cohort_fields": filters.model_dump(mode="json", exclude_none=True),
     }
-    if request.GET.get("format") == "pdf":
-        from django.template.loader import render_to_string
-        from weasyprint import HTML
-
-        context["organization"] = request.actor.organization.name
-        pdf = HTML(string=render_to_string("outcomes/dashboard_pdf.html", context)).write_pdf()
-        response = HttpResponse(pdf, content_type="application/pdf")
-        response["Content-Disposition"] = 'attachment; filename="outcomes-report.pdf"'
-        return response
     return TemplateResponse(request, "outcomes/dashboard.html", context)
 
 
 @staff_view(Cap.OUTCOMES_REPORT)
 def progress_report(request: ActorRequest, patient_id: str) -> HttpResponse:
-    """The patient's progress report on screen, or (format=pdf) as a PDF from the same body."""
-    from ketaclinic.outcomes.report import progress_report_for_actor, progress_report_pdf
+    """The patient's progress report on screen; its PDF is drawn by the worker (outcomes:reports),
+    from the same body."""
+    from ketaclinic.outcomes.report import progress_report_for_actor
 
     audience: Literal["patient", "clinician"] = (
         "clinician" if request.GET.get("audience") == "clinician" else "patient"
@@ -181,23 +49,92 @@ def progress_report(request: ActorRequest, patient_id: str) -> HttpResponse:
         str(patient_id),
         audience=audience,
     )
-    if request.GET.get("format") == "pdf":
-        response = HttpResponse(progress_report_pdf(report), content_type="application/pdf")
-        response["Content-Disposition"] = 'attachment; filename="progress-report.pdf"'
-        return response
     return TemplateResponse(request, "outcomes/progress_report_page.html", {"report": report})
 
 
-@staff_view(Cap.RESEARCH_EXPORT)
+@staff_view(Cap.OUTCOMES_ANALYZE)
+def reports(request: ActorRequest) -> HttpResponse:
+    """Ask for a PDF report (POST: a patient's progress report, or the clinic outcomes report of
+    the cohort sent with it), drawn in the background; and the reports one asked for lately."""
+    from django.shortcuts import redirect
+
+    from ketaclinic.core.errors import DomainError, FieldError
+    from ketaclinic.outcomes import services
+
+    errors: list[FieldError] = []
+    if request.method == "POST":
+        kind = request.POST.get("kind", "")
+        filters = None
+        if kind == "clinic":
+            form = CohortFilterForm(request.POST)
+            if form.is_valid():
+                filters = form.filters()
+            else:
+                errors = [
+                    FieldError(field, " ".join(str(m) for m in messages))
+                    for field, messages in form.errors.items()
+                ]
+        if not errors:
+            try:
+                job = services.report_request(
+                    actor=request.actor,
+                    kind=kind,
+                    patient_id=request.POST.get("patient") or None,
+                    audience=request.POST.get("audience", "patient"),
+                    filters=filters,
+                )
+            except DomainError as error:
+                if error.status not in (400, 422):
+                    raise
+                errors = error.errors or [FieldError("kind", error.detail)]
+            else:
+                return redirect("outcomes:report", report_id=job.public_id)
+    context = {"errors": errors, "jobs": selectors.reports_recent(request.actor)}
+    return TemplateResponse(
+        request, "outcomes/reports.html", context, status=400 if errors else 200
+    )
+
+
+@staff_view(Cap.OUTCOMES_ANALYZE)
+def report_detail(request: ActorRequest, report_id: str) -> HttpResponse:
+    """One report's progress (the bar polls every 2 s, naming the step) and then its PDF."""
+    from ketaclinic.core.http import render_page_or_partial
+
+    job = selectors.report_get_for_actor(request.actor, report_id)
+    return render_page_or_partial(
+        request, "outcomes/report_detail.html", "report-progress", {"job": job}
+    )
+
+
+@staff_view(Cap.OUTCOMES_ANALYZE)
+def report_file(request: ActorRequest, report_id: str) -> FileResponse:
+    """The finished report's PDF; each download is audited (a patient's under their name)."""
+    from ketaclinic.outcomes import services
+
+    job = selectors.report_get_for_actor(request.actor, report_id)
+    path = services.report_download(actor=request.actor, job=job)
+    return FileResponse(
+        path.open("rb"), as_attachment=True, filename=path.name, content_type="application/pdf"
+    )
+
+
+@staff_view()
 def exports(request: ActorRequest) -> HttpResponse:
-    """The research exports: request one (a logged disclosure) and the log of every export."""
+    """Data exports: request a research export (a logged disclosure), and the log of exports:
+    research exports to who may make them, identified FHIR bulk exports too to who keeps the
+    accounting of disclosures (audit.view) or may run them."""
     from django.shortcuts import redirect
 
     from ketaclinic.core.errors import DomainError
     from ketaclinic.outcomes import services
     from ketaclinic.outcomes.forms import ResearchExportForm
+    from ketaclinic.outcomes.models import DataExport
 
     actor = request.actor
+    research = actor.can(Cap.RESEARCH_EXPORT)
+    bulk = selectors.can_see_bulk_exports(actor)
+    if not (research or bulk) or (request.method == "POST" and not research):
+        actor.require(Cap.RESEARCH_EXPORT)  # refused and recorded
     form = ResearchExportForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -212,7 +149,8 @@ def exports(request: ActorRequest) -> HttpResponse:
                 )
         else:
             return redirect("outcomes:export", export_id=export.public_id)
-    context = {"form": form, "log": selectors.exports_log()}
+    kinds = [str(DataExport.Kind.RESEARCH)] * research + [str(DataExport.Kind.FHIR_BULK)] * bulk
+    context = {"form": form if research else None, "log": selectors.exports_log(kinds=kinds)}
     return TemplateResponse(
         request, "outcomes/exports.html", context, status=400 if form.errors else 200
     )
@@ -251,6 +189,50 @@ def export_file(request: ActorRequest, export_id: str, name: str) -> FileRespons
     )
     return FileResponse(
         (export_directory(export) / name).open("rb"), as_attachment=True, filename=name
+    )
+
+
+@staff_view()
+def bulk_export_detail(request: ActorRequest, export_id: str) -> HttpResponse:
+    """A FHIR bulk export's page: who asked, when, what (_type, _since, level), its progress
+    (the bar polls every 2 s) and its files; the NDJSON files open only to who may export."""
+    from django.utils.dateparse import parse_datetime
+
+    from ketaclinic.core.http import render_page_or_partial
+
+    export = selectors.bulk_export_get_for_staff(request.actor, export_id)
+    context = {
+        "export": export,
+        "may_download": request.actor.can(Cap.BULK_EXPORT),
+        "types": export.parameters.get("types") or [],
+        "since": parse_datetime(export.parameters.get("since") or ""),
+    }
+    return render_page_or_partial(
+        request, "outcomes/bulk_export_detail.html", "bulk-export-progress", context
+    )
+
+
+@staff_view(Cap.BULK_EXPORT)
+def bulk_export_file(request: ActorRequest, export_id: str, name: str) -> FileResponse:
+    """One NDJSON file of a finished FHIR bulk export (identified records), audited."""
+    from django.http import Http404
+
+    from ketaclinic.accounts.audit import audit_record
+    from ketaclinic.fhir.bulk_export import NDJSON, export_directory
+    from ketaclinic.outcomes.models import DataExport
+
+    actor = request.actor
+    export = selectors.export_get_for_actor(actor, export_id, kind=DataExport.Kind.FHIR_BULK)
+    if export.status != DataExport.Status.DONE or name not in {f["name"] for f in export.files}:
+        raise Http404("No such file in this export.")
+    audit_record(
+        actor=actor, action="fhir.bulk_export.downloaded", obj=export, detail={"file": name}
+    )
+    return FileResponse(
+        (export_directory(export) / name).open("rb"),
+        as_attachment=True,
+        filename=name,
+        content_type=NDJSON,
     )
 
 

@@ -124,11 +124,17 @@ def test_every_number_and_time_of_a_demo_day_reads_as_a_clinician_writes_it(sett
             for m in Membership.objects.select_related("user", "organization", "home_clinic")
         }
     _a_clinic_in_the_middle_of_its_life(result.organization, members)
+    _finished_background_jobs(result.organization, members)
     problems: dict[str, list[str]] = {}
     visited = 0
+    everywhere: set[str] = set()
     for role in ROLES:
         seen: set[str] = set()
         visited += walk(staff_client(members[role]), ["/"], problems, seen)
+        everywhere |= seen
+    for page in (r"/outcomes/reports/{id}/", r"/outcomes/reports/{id}/pdf",
+                 r"/outcomes/exports/fhir/{id}/"):  # fmt: skip
+        assert page in {kind_of(url) for url in everywhere}, f"the walk never reached {page}"
     portal = Client()
     with scopes_disabled():
         from ketaclinic.consent.models import PortalAccount
@@ -174,6 +180,36 @@ def _api(members: dict[str, Membership], problems: dict[str, list[str]]) -> int:
                 if response.status_code == 200:
                     check_answer(url, response, problems)
     return visited
+
+
+def _finished_background_jobs(organization: Any, members: dict[str, Membership]) -> None:
+    """A progress report the prescriber asked for and a FHIR bulk export compliance ran, both
+    finished by the worker's code, so the walk reads their pages (reached from the dashboard and
+    the exports log), the report's PDF and the export's files table."""
+    from django_scopes import scope
+
+    from conftest import actor_for
+    from ketaclinic.fhir.bulk_export import bulk_export_request
+    from ketaclinic.outcomes import services
+    from ketaclinic.patients.models import Patient
+
+    with scope(organization=organization):
+        patient = Patient.objects.order_by("mrn").first()
+        assert patient is not None
+        job = services.report_request(
+            actor=actor_for(members["prescriber"]),
+            kind="progress",
+            patient_id=str(patient.public_id),
+            run_in_background=False,
+        )
+        export = bulk_export_request(
+            actor=actor_for(members["compliance"], channel="fhir"),
+            level="system",
+            types="Patient",
+            run_in_background=False,
+        )
+    assert services.report_run(job=job).status == "done"
+    assert services.data_export_run(export=export).status == "done"
 
 
 def _a_clinic_in_the_middle_of_its_life(organization: Any, members: dict[str, Membership]) -> None:
