@@ -3,6 +3,7 @@ the first commits or rolls back, never while it is still writing."""
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -85,3 +86,60 @@ def test_a_rollback_and_a_failed_begin_leave_the_queue(tmp_path: Path) -> None:
     first.close()
     second.close()
     assert not first._queue_held
+
+
+def _hold_queue(holder: Any, seconds: float, released: list[float]) -> threading.Thread:
+    """A thread that holds the queue for `seconds`, then lets go (recording when)."""
+    taken = threading.Event()
+
+    def hold() -> None:
+        holder._queue_take()
+        taken.set()
+        time.sleep(seconds)
+        released.append(time.monotonic())
+        holder._queue_leave()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert taken.wait(timeout=5)
+    return thread
+
+
+def test_the_main_thread_waits_in_the_kernel_and_starts_when_the_queue_is_free(
+    tmp_path: Path,
+) -> None:
+    # Gunicorn's sync workers write from their main thread: there the wait is a blocking flock
+    # (no polling), woken when the holder lets go, and the alarm that bounds it is cleared.
+    waiter, holder = _wrapper(tmp_path / "q.sqlite3", "q1"), _wrapper(tmp_path / "q.sqlite3", "q2")
+    released: list[float] = []
+    thread = _hold_queue(holder, 0.3, released)
+    waiter._queue_take()
+    taken = time.monotonic()
+    thread.join(timeout=5)
+    assert waiter._queue_held
+    assert released
+    assert 0 <= taken - released[0] < 0.1
+    assert signal.getitimer(signal.ITIMER_REAL)[0] == 0
+    assert signal.getsignal(signal.SIGALRM) is signal.SIG_DFL
+    waiter._queue_leave()
+    waiter.close()
+    holder.close()
+
+
+def test_a_queue_held_past_the_busy_timeout_is_left_to_sqlite(tmp_path: Path) -> None:
+    waiter, holder = _wrapper(tmp_path / "q.sqlite3", "q1"), _wrapper(tmp_path / "q.sqlite3", "q2")
+    waiter.settings_dict["OPTIONS"] = {**waiter.settings_dict["OPTIONS"], "timeout": 0.2}
+    released: list[float] = []
+    thread = _hold_queue(holder, 0.6, released)
+    started = time.monotonic()
+    waiter._queue_take()
+    waited = time.monotonic() - started
+    assert not waiter._queue_held  # SQLite's own busy timeout decides from here
+    assert 0.15 < waited < 0.5
+    assert signal.getitimer(signal.ITIMER_REAL)[0] == 0
+    thread.join(timeout=5)
+    waiter._queue_take()  # and the queue was not kept by the timed-out wait
+    assert waiter._queue_held
+    waiter._queue_leave()
+    waiter.close()
+    holder.close()
