@@ -9,9 +9,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 import orjson
+from django.core.signals import setting_changed
 from django.db import transaction
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from ketaclinic.accounts.actor import Actor, ActorRequest
@@ -50,7 +52,27 @@ def respond(data: dict[str, Any] | None, status: int = 200, **headers: str) -> H
 
 
 def base_url(request: HttpRequest) -> str:
-    return request.build_absolute_uri(reverse("fhir:root"))
+    # reverse() walks the URL resolver on each call (about 0.15 ms of every create and search
+    # under load); the root's path depends only on the script prefix and the URLconf.
+    prefix = get_script_prefix()
+    path = _root_paths.get(prefix)
+    if path is None:
+        path = _root_paths[prefix] = reverse("fhir:root")
+    return request.build_absolute_uri(path)
+
+
+_root_paths: dict[str, str] = {}
+
+
+@receiver(setting_changed)
+def _forget_root_paths(setting: str, **_: object) -> None:
+    if setting == "ROOT_URLCONF":
+        _root_paths.clear()
+
+
+def header(request: HttpRequest, name: str, default: str = "") -> str:
+    """One request header, read from META: `request.headers` builds a dict of every header."""
+    return str(request.META.get("HTTP_" + name.upper().replace("-", "_"), default))
 
 
 # A view keeps its own signature (and its request type) through the decorator.
@@ -109,7 +131,7 @@ def negotiate(request: HttpRequest) -> None:
     fmt = request.GET.get("_format")
     if fmt is not None and fmt.replace(" ", "+") not in JSON_FORMATS:
         raise FhirError(406, f"Only JSON is served (_format=json), not {fmt!r}.")
-    accept = request.headers.get("Accept", "").strip()
+    accept = header(request, "Accept").strip()
     if not accept:
         return
     ranges = []
@@ -215,7 +237,7 @@ def root(request: ActorRequest) -> HttpResponse:
 def _prefer(request: HttpRequest) -> dict[str, str]:
     """The Prefer header's settings, e.g. {"return": "minimal", "handling": "strict"}."""
     out = {}
-    for part in request.headers.get("Prefer", "").split(";"):
+    for part in header(request, "Prefer").split(";"):
         for item in part.split(","):
             key, _, value = item.strip().partition("=")
             if key:
@@ -253,7 +275,7 @@ def type_level(request: ActorRequest, resource_type: str) -> HttpResponse:
         raw = _body(request)
         resource = parse_resource(raw, expected=resource_type)
         with transaction.atomic():
-            condition = request.headers.get("If-None-Exist")
+            condition = header(request, "If-None-Exist")
             existing = (
                 conditional.match_one(actor, handler, condition, base_url(request))
                 if condition

@@ -16,7 +16,8 @@ from ketaclinic.fhir.smart.server import SMART_TOKEN_PREFIX
 
 def granted_scope(request: HttpRequest) -> str | None:
     """The SMART scope of the request's bearer token; None for a classic API token."""
-    authorization = request.headers.get("Authorization", "")
+    # From META, as TenantMiddleware reads it: `request.headers` builds a dict of every header.
+    authorization = str(request.META.get("HTTP_AUTHORIZATION", ""))
     secret = authorization[7:].strip() if authorization[:7].lower() == "bearer " else ""
     if not secret.startswith(SMART_TOKEN_PREFIX):
         return None
