@@ -69,6 +69,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     they check what a reader sees. Running them twice cost CI minutes it does not have. These
     are reported as deselected, not skipped; `KETACLINIC_PG_ALL=1` runs everything.
     """
+    _name_xdist_groups(config, items)
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         return
     if os.environ.get("KETACLINIC_PG_ALL") == "1":
@@ -78,6 +79,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     config.hook.pytest_deselected(items=[item for item in items if not _runs_on_postgresql(item)])
     items[:] = kept
+
+
+def _name_xdist_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Suffix each grouped test's id with its xdist_group ("...::test@group"), which is how
+    `--dist loadgroup` sends a group to one worker.
+
+    pytest-xdist 3.8 writes the suffix to `Item._nodeid`, which pytest 9 no longer reads (the id
+    lives in `Item._id`): every group was silently spread over both workers, and each worker built
+    the class's shared clinic again (the bulk-export classes' demo clinics). Only on a loadgroup
+    worker, and only when the id has no suffix yet (a fixed xdist adds it itself).
+    """
+    if not config.getvalue("loadgroup"):
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        names = sorted(
+            {
+                str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                for m in item.iter_markers("xdist_group")
+            }
+        )
+        if names and "@" not in item.nodeid:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")
 
 
 # A Monday afternoon: session, dosing and FHIR session tests travel here (`traveller`), so that
