@@ -90,7 +90,7 @@ def _name_xdist_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
     the class's shared clinic again (the bulk-export classes' demo clinics). Only on a loadgroup
     worker, and only when the id has no suffix yet (a fixed xdist adds it itself).
     """
-    if not config.getvalue("loadgroup"):
+    if not getattr(config.option, "loadgroup", False):  # set on xdist workers only
         return
     from _pytest.nodeid import NodeId
 
