@@ -21,6 +21,9 @@ SQLITE_INIT_COMMAND = (
     "PRAGMA temp_store=MEMORY;"
 )
 
+# psycopg prepares a statement after this many executions: never, in practice (see below).
+PREPARE_EXPLICIT_ONLY = 2**31 - 1
+
 
 def database_from_url(url: str | None, *, sqlite_path: Path) -> dict[str, Any]:
     if not url:
@@ -37,6 +40,13 @@ def database_from_url(url: str | None, *, sqlite_path: Path) -> dict[str, Any]:
             f"DATABASE_URL: unsupported database engine {engine!r}; use sqlite:// or postgres://"
         )
     config["CONN_HEALTH_CHECKS"] = True
+    # Django opens psycopg connections with prepare_threshold=None, which also turns off an
+    # explicit `execute(..., prepare=True)`. A threshold psycopg's automatic preparing never
+    # reaches enables the explicit one only: Django's own cursors bind on the client and never
+    # prepare, so just the statements core.rows.prepared_sql runs are prepared (the FHIR search's
+    # union, planned once per connection). A pooler in transaction mode in front of PostgreSQL
+    # must then keep prepared statements per client (PgBouncer >= 1.21: max_prepared_statements).
+    config.setdefault("OPTIONS", {}).setdefault("prepare_threshold", PREPARE_EXPLICIT_ONLY)
     return config
 
 

@@ -13,6 +13,8 @@ STORAGES = {
 }
 # Every emitted FHIR resource is validated against its R4B model (production skips this).
 FHIR_VALIDATE_OUTGOING = True
+# Every search run from a cached SQL shape is checked against the ORM's own query (core.shapes).
+SQL_SHAPES_CHECKED = True
 TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3") and not os.environ.get("DATABASE_URL"):

@@ -406,26 +406,42 @@ def update(obj: M, fields: tuple[str, ...]) -> None:
 
 
 def prepared(queryset: QuerySet[Any, Any]) -> list[tuple[Any, ...]]:
-    """The rows of a `values_list` queryset. On PostgreSQL the statement is prepared on the
-    server (psycopg's `prepare=True`, through a server-binding cursor on the same connection):
-    PostgreSQL plans it once per connection and reuses the plan for every later execution of the
-    same SQL text with other parameters. For the FHIR Observation search's 18-part UNION at
-    100,000 patients planning took 2.5-6 ms against 0.6-1.4 ms of execution; prepared, one
-    execution took 1.7 ms (p50) instead of 8.8 ms. Django's default client-side binding never
-    prepares. Elsewhere this is `list(queryset)`. Rows come back as the driver gives them: only
-    for columns without a Django converter (times, numbers, text)."""
+    """The rows of a `values_list` queryset; on PostgreSQL as a prepared statement
+    (`prepared_sql`). Elsewhere this is `list(queryset)`. Rows come back as the driver gives
+    them: only for columns without a Django converter (times, numbers, text)."""
     connection = connections[queryset.db]
     if connection.vendor != "postgresql":
         return list(queryset)
-    import psycopg
-
     try:
         sql, params = queryset.query.sql_with_params()
     except EmptyResultSet:  # a filter that matches nothing (an unknown identifier): no query
         return []
+    return prepared_sql(queryset.db, sql, params)
+
+
+def prepared_sql(using: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The rows of one SELECT. On PostgreSQL the statement is prepared on the server (psycopg's
+    `prepare=True` on a server-binding cursor of the same connection): PostgreSQL parses and
+    plans it once per connection and reuses that for every later execution of the same SQL text
+    with other parameters. For the FHIR Observation search's 18-part UNION at 100,000 patients
+    planning took 2.5-6 ms against 0.6-1.4 ms of execution; prepared, one execution took 1.7 ms
+    (p50) instead of 8.8 ms. Django's default client-side binding never prepares, and Django
+    opens psycopg connections with `prepare_threshold=None`, which turns `prepare=True` off as
+    well: config/settings/database.py gives the connection a threshold psycopg's automatic
+    preparing never reaches (Django's own cursors bind on the client and never prepare), so
+    only the statements run here are prepared. Elsewhere (SQLite) the statement runs on
+    Django's cursor. Queries are counted and logged as any other."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    import psycopg
+
     connection.ensure_connection()
+    connection.validate_no_broken_transaction()
     started = time.monotonic()
-    with psycopg.Cursor(connection.connection) as cursor:
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, prepare=True)
         rows = cursor.fetchall()
     if connection.queries_logged:  # counted like any other query (query pins, debug logs)

@@ -7,18 +7,28 @@ import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import CharField, Q, QuerySet, Value
+from django_scopes import scope
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
-from ketaclinic.core import clock
+from ketaclinic.core import clock, shapes
 from ketaclinic.core.errors import NotFound
 from ketaclinic.core.rows import prepared as prepared_rows
-from ketaclinic.fhir import keyset, mappers, measure_observations, observations, quantity
+from ketaclinic.core.rows import prepared_sql
+from ketaclinic.fhir import (
+    keyset,
+    mappers,
+    measure_observations,
+    observations,
+    quantity,
+    search_shapes,
+)
 from ketaclinic.fhir.common import derived_mrn, emit, first_identifier_key, version_id
 from ketaclinic.fhir.history import not_deleted_q
 from ketaclinic.fhir.outcome import FhirError
@@ -166,17 +176,21 @@ def _locked_version(obj: Any) -> str:
 
 def _after_key(cursor: list[Any], descending: bool) -> Q:
     """Rows strictly after (measured_at, src, pk) in the page order."""
-    try:
-        moment = datetime.fromisoformat(str(cursor[0]))
-        src, pk = str(cursor[1]), int(cursor[2])
-    except (IndexError, ValueError, TypeError):
-        raise FhirError(400, "_cursor is not one this server sent.") from None
+    moment, src, pk = search_shapes.cursor_key(cursor)
     op = "lt" if descending else "gt"
     return (
         Q(**{f"measured_at__{op}": moment})
         | Q(measured_at=moment, **{f"src__{op}": src})
         | Q(measured_at=moment, src=src, **{f"pk__{op}": pk})
     )
+
+
+def _moment(value: Any) -> datetime:
+    """A union's time column as the ORM converts it (SQLite's cursor gives naive UTC, as a
+    datetime where the column's declared type says timestamp, else as text)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _page(queryset: QuerySet, search: SearchRequest) -> tuple[int | None, list[Any]]:
@@ -551,43 +565,104 @@ class ObservationHandler(Handler):
         loaded.update(measure_observations.load(keys))
         return loaded
 
+    @staticmethod
+    def _union(parts: list[Any]) -> Any:
+        return parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+
+    def _ordered(self, parts: list[Any], descending: bool) -> Any:
+        """One sorted UNION ALL across the sources (paging stays stable and the query count
+        fixed: the page's rows are then loaded per source)."""
+        prefix = "-" if descending else ""
+        return self._union(parts).order_by(f"{prefix}measured_at", f"{prefix}src", f"{prefix}pk")
+
+    def _after(self, parts: list[Any], search: SearchRequest, descending: bool) -> list[Any]:
+        """Keyset paging: the rows after the previous page's last key, whatever was inserted
+        meanwhile (no row is served twice, none skipped)."""
+        if search.cursor is None:
+            return parts
+        after = _after_key(search.cursor, descending)
+        return [part.filter(after) for part in parts]
+
+    def _shape(self, actor: Actor, bound: search_shapes.Bound, descending: bool) -> shapes.Shape:
+        """The page query built from the bound search's stand-ins (once per shape)."""
+        search = bound.stand_search
+        with scope(organization=bound.stand_organization):
+            parts = self._after(self._union_parts(actor, search), search, descending)
+            ordered = self._ordered(parts, descending) if parts else None
+            return shapes.compile_shape(ordered, bound.slots, suffix=search_shapes.PAGE)
+
     def search(self, actor: Actor, search: SearchRequest) -> Page:
         actor.require(Cap.CLINICAL_VIEW)
+        descending = (search.sort or "-date").startswith("-")
+        bound = search_shapes.bind(actor, search, descending)
+        shape = None
+        if bound is not None:
+            shape = shapes.shape_for(bound.key, lambda: self._shape(actor, bound, descending))
+        if bound is None or shape is None or shape.sql is None:
+            return self._search_built(actor, search, descending)
+        # SQL built once for this shape, the request's values bound (fhir/search_shapes.py);
+        # prepared on PostgreSQL: the union's plan is made once per connection (core.rows).
+        params = shape.params(bound.slots.values)
+        if settings.SQL_SHAPES_CHECKED:
+            self._check_shape(actor, search, descending, shape.sql, params)
+        keys = [
+            (_moment(measured_at), src, pk)
+            for measured_at, src, pk in prepared_sql(shape.using, shape.sql, params)
+        ]
+
+        def count_all() -> int:
+            return self._union(self._union_parts(actor, search)).count()
+
+        return self._page_of(search, keys, count_all)
+
+    def _check_shape(
+        self, actor: Actor, search: SearchRequest, descending: bool, sql: str, params: list[Any]
+    ) -> None:
+        """The cached shape with this request's values is the query the ORM builds for it
+        (settings.SQL_SHAPES_CHECKED: the test suite)."""
+        parts = self._after(self._union_parts(actor, search), search, descending)
+        built, built_params = self._ordered(parts, descending).query.sql_with_params()
+        offset = 0 if search.cursor is not None else search.offset
+        assert (sql, params) == (
+            built + search_shapes.PAGE,
+            [*built_params, search.count + 1, offset],
+        ), f"shape differs from the ORM's query:\n{sql}\n{params}\n{built}\n{built_params}"
+
+    def _search_built(self, actor: Actor, search: SearchRequest, descending: bool) -> Page:
+        """The search with its union built by the ORM for this request (shapes not cached)."""
         parts = self._union_parts(actor, search)
         if not parts:
             return Page(0, [], [])
-        # One sorted, paged UNION ALL across the sources keeps paging stable and the query count
-        # fixed: the page's rows are then loaded per source.
-        union = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-        full = union
-        descending = (search.sort or "-date").startswith("-")
-        prefix = "-" if descending else ""
+        full = self._union(parts)
         offset = search.offset
         if search.cursor is not None:
-            # Keyset paging: the rows after the previous page's last key, whatever was inserted
-            # meanwhile (no row is served twice, none skipped).
-            after = _after_key(search.cursor, descending)
-            parts = [part.filter(after) for part in parts]
-            union = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+            parts = self._after(parts, search, descending)
             offset = 0
         keys: list[Any] = []
-        next_cursor = None
         if search.count:
-            ordered = union.order_by(f"{prefix}measured_at", f"{prefix}src", f"{prefix}pk")
+            ordered = self._ordered(parts, descending)
             stop = offset + search.count
             # Prepared on PostgreSQL: the union's plan is made once per connection (core.rows).
             keys = prepared_rows(ordered[offset : stop + 1 if stop < sys.maxsize else stop])
+        return self._page_of(search, keys, full.count)
+
+    def _page_of(
+        self, search: SearchRequest, keys: list[Any], count_all: Callable[[], int]
+    ) -> Page:
+        """The page from its union keys (one row more than the page when another follows)."""
+        next_cursor = None
+        if search.count:
             search.more = len(keys) > search.count
             if search.more:
                 keys = keys[: search.count]
                 last = keys[-1]
                 next_cursor = encode_cursor([last[0].isoformat(), last[1], last[2]])
         if not search.count:
-            total: int | None = full.count()
+            total: int | None = count_all()
         elif search.cursor is not None:
-            total = full.count() if search.counts else None
+            total = count_all() if search.counts else None
         else:
-            total = search.page_total(len(keys), full.count)
+            total = search.page_total(len(keys), count_all)
         loaded = self._load(keys)
         rows = [loaded[(src, pk)] for _, src, pk in keys if (src, pk) in loaded]
         return Page(
