@@ -42,8 +42,11 @@ TEXT_READ = frozenset({"DateTimeField", "DateField", "UUIDField"})
 
 def _aware(value: Any) -> datetime:
     if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        value = datetime.fromisoformat(value)  # PostgreSQL's text in its UTC session: +00
+    zone = value.tzinfo
+    if zone is UTC:  # fromisoformat gives the UTC singleton for +00: nothing to convert
+        return value
+    return value.replace(tzinfo=UTC) if zone is None else value.astimezone(UTC)
 
 
 def _day(value: Any) -> date:

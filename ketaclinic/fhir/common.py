@@ -63,7 +63,21 @@ def emit_as_built(data: dict[str, Any]) -> dict[str, Any]:
         return emit(data)
     if settings.FHIR_VALIDATE_OUTGOING:
         check_outgoing(data)
+    global _last_built
+    _last_built = (data, text)
     return data
+
+
+# The last resource emit_as_built passed as it stands, with its JSON: bulk export writes that
+# resource next and takes the text from here instead of serializing it a second time. One pair,
+# replaced whole (a thread reading it sees a consistent one), matched by identity.
+_last_built: tuple[Any, bytes] = (None, b"")
+
+
+def built_json(resource: dict[str, Any]) -> bytes:
+    """The resource's JSON (orjson), reused when emit_as_built has just made it."""
+    last, text = _last_built
+    return text if last is resource else orjson.dumps(resource)
 
 
 def _pruned(value: Any) -> Any:
@@ -129,7 +143,7 @@ def check_outgoing(resource: dict[str, Any]) -> None:
 def instant(value: datetime) -> str:
     """The moment in UTC to the second, e.g. 2026-01-05T14:30:00Z. Formatted with %: half the
     CPU of isoformat(), and bulk export writes millions of them."""
-    at = value.astimezone(UTC)
+    at = value if value.tzinfo is UTC else value.astimezone(UTC)
     return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (  # noqa: UP031 - the faster formatting
         at.year,
         at.month,
