@@ -6,23 +6,12 @@ user's need `tokens.manage` in the same organization."""
 
 from __future__ import annotations
 
-from django.core.management.base import CommandError
 from django_scopes import scope
 
 from ketaclinic.accounts.actor import Actor
-from ketaclinic.accounts.models import Membership
+from ketaclinic.accounts.command_line import cli_actor
 
-
-def cli_actor(username: str) -> Actor:
-    membership = (
-        Membership.objects.select_related("user", "organization", "home_clinic")
-        .filter(user__username=username, is_active=True, user__is_active=True)
-        .order_by("pk")
-        .first()
-    )
-    if membership is None:
-        raise CommandError(f"No active user {username!r}.")
-    return Actor(membership=membership, channel="cli", client_address="")
+__all__ = ["cli_actor", "in_scope"]
 
 
 def in_scope(actor: Actor):  # noqa: ANN201 - a context manager

@@ -9,8 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from ketaclinic.accounts.actor import Actor
-from ketaclinic.accounts.models import Membership
+from ketaclinic.accounts.command_line import cli_actor
 from ketaclinic.core.planner import refresh_statistics
 from ketaclinic.fhir.importer import run_import
 
@@ -34,18 +33,11 @@ class Command(BaseCommand):
         parser.add_argument("--chunk", type=int, default=1000, help="NDJSON lines per transaction")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        membership = (
-            Membership.objects.select_related("user", "organization")
-            .filter(user__username=options["username"], is_active=True)
-            .first()
-        )
-        if membership is None:
-            raise CommandError(f"No active user {options['username']!r}.")
+        actor = cli_actor(options["username"])
         paths = [Path(p) for p in options["paths"]]
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
             raise CommandError(f"Not found: {', '.join(missing)}")
-        actor = Actor(membership=membership, channel="cli", client_address="")
         bar = tqdm(unit=" resources", disable=options["no_progress"], file=self.stderr._out)
         # Everything loaded so far (Django, the FHIR models) lives as long as the process: frozen,
         # the collector stops re-scanning it while the import allocates millions of small

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from tqdm import tqdm
 
 from ketaclinic.accounts.actor import Actor
-from ketaclinic.accounts.models import Membership
+from ketaclinic.accounts.command_line import cli_actor
 from ketaclinic.core.errors import DomainError
 from ketaclinic.outcomes import services
 from ketaclinic.outcomes.filters import CohortFilters
@@ -38,15 +38,8 @@ class Command(BaseCommand):
             parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        membership = (
-            Membership.objects.select_related("user", "organization")
-            .filter(user__username=options["username"], is_active=True)
-            .first()
-        )
-        if membership is None:
-            raise CommandError(f"No active user {options['username']!r}.")
-        actor = Actor(membership=membership, channel="cli", client_address="")
-        with scope(organization=membership.organization):
+        actor = cli_actor(options["username"])
+        with scope(organization=actor.organization):
             try:
                 job = self._request(actor, options)
             except ValidationError as error:
