@@ -30,7 +30,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.http import FileResponse, HttpResponse
@@ -41,7 +40,7 @@ from ketaclinic.accounts.actor import Actor, ActorRequest
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core import clock
-from ketaclinic.core.errors import DomainError
+from ketaclinic.core.errors import DomainError, NotFound
 from ketaclinic.fhir import bulk_sources, received
 from ketaclinic.fhir.common import built_json, version_id
 from ketaclinic.fhir.everything import compartment_handlers
@@ -53,6 +52,7 @@ from ketaclinic.fhir.views import fhir_view, respond
 from ketaclinic.outcomes import groups
 from ketaclinic.outcomes import selectors as outcome_selectors
 from ketaclinic.outcomes import services as outcome_services
+from ketaclinic.outcomes.export_files import export_directory, open_export_file
 from ketaclinic.outcomes.models import DataExport, PatientGroup
 from ketaclinic.patients.models import Patient
 
@@ -151,10 +151,6 @@ def bulk_export_request(
         if run_in_background:
             outcome_services._enqueue_on_commit(export)
     return export
-
-
-def export_directory(export: DataExport) -> Path:
-    return Path(settings.VAR_DIR) / "exports" / str(export.public_id)
 
 
 def _range_chunks(export: bulk_sources.Export) -> Iterator[bulk_sources.Chunk]:
@@ -409,12 +405,8 @@ def export_status(request: ActorRequest, export_id: str) -> HttpResponse:
 @fhir_view()
 def export_file(request: ActorRequest, export_id: str, name: str) -> FileResponse:
     export = _export_for(request, export_id)
-    if export.status != DataExport.Status.DONE or name not in {f["name"] for f in export.files}:
-        raise FhirError(404, "No such file in this export.")
-    audit_record(
-        actor=request.actor,
-        action="fhir.bulk_export.downloaded",
-        obj=export,
-        detail={"file": name},
-    )
-    return FileResponse((export_directory(export) / name).open("rb"), content_type=NDJSON)
+    try:
+        handle = open_export_file(request.actor, export, name, action="fhir.bulk_export.downloaded")
+    except NotFound as missing:
+        raise FhirError(404, missing.detail) from None
+    return FileResponse(handle, content_type=NDJSON)

@@ -14,10 +14,9 @@ from django.urls import reverse
 from ninja import Field, Query, Router, Schema, Status
 
 from ketaclinic.accounts.actor import ActorRequest
-from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
 from ketaclinic.core.api import ERROR_RESPONSES
-from ketaclinic.core.errors import FieldError, NotFound, ValidationFailed
+from ketaclinic.core.errors import FieldError, ValidationFailed
 from ketaclinic.outcomes import selectors, services
 from ketaclinic.outcomes.deid import DEFAULT_ZIP3_TABLE
 from ketaclinic.outcomes.filters import CohortFilters
@@ -234,21 +233,15 @@ def research_export_status(request: ActorRequest, export_id: str) -> Any:
 )
 def research_export_file(request: ActorRequest, export_id: str, name: str) -> Any:
     """One file of a finished export; each download is written to the audit trail."""
-    from ketaclinic.outcomes.research_export import export_directory
+    from ketaclinic.outcomes.export_files import open_export_file
 
     export = selectors.export_get_for_actor(request.auth, export_id, kind=DataExport.Kind.RESEARCH)
-    names = {f["name"] for f in export.files} if export.status == DataExport.Status.DONE else set()
-    if name not in names:
-        raise NotFound("No such file in this export.")
-    audit_record(
-        actor=request.auth,
-        action="outcomes.research_export.downloaded",
-        obj=export,
-        detail={"file": name},
+    handle = open_export_file(
+        request.auth, export, name, action="outcomes.research_export.downloaded"
     )
     content_type = "text/csv" if name.endswith(".csv") else "application/vnd.apache.parquet"
     return FileResponse(
-        (export_directory(export) / name).open("rb"),
+        handle,
         as_attachment=True,
         filename=name,
         content_type=content_type,

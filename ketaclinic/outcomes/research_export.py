@@ -16,7 +16,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from django.conf import settings
 
 from ketaclinic.outcomes.aggregates import cohort_rows
 from ketaclinic.outcomes.cohort import DEFAULT_INDUCTION_DAYS, course_outcome, verdicts_after
@@ -29,6 +28,7 @@ from ketaclinic.outcomes.deid import (
     shifted_year,
     zip3,
 )
+from ketaclinic.outcomes.export_files import export_directory
 from ketaclinic.outcomes.filters import CohortFilters
 from ketaclinic.outcomes.models import DataExport, ResearchDateShift
 from ketaclinic.outcomes.rules import OutcomePolicy
@@ -78,10 +78,6 @@ ARROW_TYPES = {
     "float64": pa.float64(),
     "bool": pa.bool_(),
 }
-
-
-def export_directory(export: DataExport) -> Path:
-    return Path(settings.VAR_DIR) / "exports" / str(export.public_id)
 
 
 def _shifts(organization: Any, keys: set[int]) -> dict[int, int]:

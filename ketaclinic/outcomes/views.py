@@ -174,22 +174,13 @@ def export_detail(request: ActorRequest, export_id: str) -> HttpResponse:
 
 @staff_view(Cap.RESEARCH_EXPORT)
 def export_file(request: ActorRequest, export_id: str, name: str) -> FileResponse:
-    from django.http import Http404
-
-    from ketaclinic.accounts.audit import audit_record
+    from ketaclinic.outcomes.export_files import open_export_file
     from ketaclinic.outcomes.models import DataExport
-    from ketaclinic.outcomes.research_export import export_directory
 
     actor = request.actor
     export = selectors.export_get_for_actor(actor, export_id, kind=DataExport.Kind.RESEARCH)
-    if export.status != DataExport.Status.DONE or name not in {f["name"] for f in export.files}:
-        raise Http404("No such file in this export.")
-    audit_record(
-        actor=actor, action="outcomes.research_export.downloaded", obj=export, detail={"file": name}
-    )
-    return FileResponse(
-        (export_directory(export) / name).open("rb"), as_attachment=True, filename=name
-    )
+    handle = open_export_file(actor, export, name, action="outcomes.research_export.downloaded")
+    return FileResponse(handle, as_attachment=True, filename=name)
 
 
 @staff_view()
@@ -215,21 +206,15 @@ def bulk_export_detail(request: ActorRequest, export_id: str) -> HttpResponse:
 @staff_view(Cap.BULK_EXPORT)
 def bulk_export_file(request: ActorRequest, export_id: str, name: str) -> FileResponse:
     """One NDJSON file of a finished FHIR bulk export (identified records), audited."""
-    from django.http import Http404
-
-    from ketaclinic.accounts.audit import audit_record
-    from ketaclinic.fhir.bulk_export import NDJSON, export_directory
+    from ketaclinic.fhir.bulk_export import NDJSON
+    from ketaclinic.outcomes.export_files import open_export_file
     from ketaclinic.outcomes.models import DataExport
 
     actor = request.actor
     export = selectors.export_get_for_actor(actor, export_id, kind=DataExport.Kind.FHIR_BULK)
-    if export.status != DataExport.Status.DONE or name not in {f["name"] for f in export.files}:
-        raise Http404("No such file in this export.")
-    audit_record(
-        actor=actor, action="fhir.bulk_export.downloaded", obj=export, detail={"file": name}
-    )
+    handle = open_export_file(actor, export, name, action="fhir.bulk_export.downloaded")
     return FileResponse(
-        (export_directory(export) / name).open("rb"),
+        handle,
         as_attachment=True,
         filename=name,
         content_type=NDJSON,

@@ -303,7 +303,7 @@ def test_the_research_exports_outcomes_are_the_pure_paths(
 
     from conftest import actor_for
     from ketaclinic.outcomes import services
-    from ketaclinic.outcomes.research_export import export_directory
+    from ketaclinic.outcomes.export_files import export_directory
     from ketaclinic.outcomes.selectors import cohort_members
 
     filters = CohortFilters(instrument="madrs", induction_days=induction_days)

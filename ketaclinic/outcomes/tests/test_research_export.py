@@ -14,8 +14,9 @@ from django_scopes import scopes_disabled
 
 from conftest import api_client, audit_count, make_patient
 from ketaclinic.outcomes.deid import ZIP3_CENSUS_2000, age_fields, zip3
+from ketaclinic.outcomes.export_files import export_directory
 from ketaclinic.outcomes.models import DataExport, ResearchDateShift
-from ketaclinic.outcomes.research_export import DICTIONARY, export_directory
+from ketaclinic.outcomes.research_export import DICTIONARY
 from ketaclinic.outcomes.synthetic import add_histories
 from ketaclinic.patients.models import Patient
 
