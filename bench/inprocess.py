@@ -1,8 +1,8 @@
 """Server CPU of one write, in one process, without HTTP or gunicorn (issue 13's write path).
 
 `python -m bench.inprocess --scratch DIR [--requests N] [--profile write|fhir|bare]` on a clinic
-that `bench.run --scratch DIR` (or `ketaclinic demo`) built. It calls the WSGI applications
-directly (environ in, body out), so the figure is the application's own CPU per request: the
+that `bench.run --scratch DIR --build-only --patients 300` (or `ketaclinic demo`) built. It calls
+the WSGI applications directly (environ in, body out), so the figure is the application's own CPU per request: the
 JSON write (POST /api/v1/patients/<id>/weights), the FHIR Observation create (a blood-pressure
 panel, as bench.fhir sends) and bench.bare_wsgi doing the weight's transaction, each measured
 with the process's CPU clock over N requests after a warm-up, interleaved in rounds so a noisy

@@ -22,6 +22,9 @@
    psycopg; the PostgreSQL backends' CPU per request is reported beside the servers'.
 8. Print a table (ratios beside absolute numbers) and save JSON under bench/results/.
 
+`--build-only` stops after step 1 and keeps the dir (`--scratch DIR`): the clinic that
+bench.inprocess measures, without the servers and the HTTP passes.
+
 Options: `python -m bench.run --help`. The user's var/ is never touched.
 """
 
@@ -521,6 +524,9 @@ class Bench:
         self.say(f"bench: scratch dir {self.scratch} ({self.machine['scratch_filesystem']})")
         try:
             self.build()
+            if self.options.build_only:
+                self.say(f"bench: clinic built in {self.scratch} (--build-only: nothing measured)")
+                return
             self.prepare()
             self.measure()
             postgres.measure(self)
@@ -659,7 +665,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="PostgreSQL database of the write pass (created when missing)")  # fmt: skip
     parser.add_argument("--pg-patients", type=int, default=100, help="demo size on PostgreSQL")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL pass")
-    return parser.parse_args(argv)
+    parser.add_argument("--build-only", action="store_true",
+                        help="only build the clinic (step 1) in --scratch, e.g. for bench.inprocess")  # fmt: skip
+    options = parser.parse_args(argv)
+    if options.build_only and not options.scratch:
+        parser.error("--build-only needs --scratch DIR (a temp dir would be removed)")
+    return options
 
 
 def main(argv: list[str] | None = None) -> None:
