@@ -8,6 +8,10 @@ panel, as bench.fhir sends) and bench.bare_wsgi doing the weight's transaction, 
 with the process's CPU clock over N requests after a warm-up, interleaved in rounds so a noisy
 machine affects all three alike. `--profile NAME` prints cProfile's top functions for that one.
 Writes real rows into the scratch clinic (as the HTTP bench does). Prints one JSON object.
+
+`--kinds vitals,bare-vitals`: the vitals batch instead (POST /api/v1/sessions/<id>/vitals with
+bench.sessions.BATCH samples, as the nurse, on the sessions in monitoring that bench.vitals or
+bench.run set up) beside bench.bare_wsgi doing the same transaction.
 """
 
 from __future__ import annotations
@@ -77,8 +81,53 @@ def _caller(app: Any, make: Callable[[random.Random], tuple[str, str, bytes, dic
     return call
 
 
-def clinic(scratch: Path, database_url: str = "") -> dict[str, Call]:
-    """Django set up on the scratch clinic; the three callers (write, fhir, bare), warmed up."""
+KINDS = ("write", "fhir", "bare")
+KINDS_VITALS = ("vitals", "bare-vitals")
+
+
+def _vitals_maker() -> Make:
+    """The vitals batch bench.sessions sends, as the nurse, to a session in monitoring."""
+    from django_scopes import scopes_disabled
+
+    from bench import sessions as session_bench
+    from ketaclinic.accounts.models import Membership
+    from ketaclinic.accounts.services import token_create
+    from ketaclinic.sessions.models import TreatmentSession
+
+    _, secret = token_create(username="nurse", days=1, name="bench in-process vitals")
+    with scopes_disabled():
+        organization = Membership.objects.get(user__username="nurse").organization
+        sessions = list(
+            TreatmentSession.objects.filter(organization=organization, state="monitoring")
+            .order_by("chair", "pk")
+            .values_list("public_id", flat=True)[: session_bench.CHAIRS]
+        )
+    if not sessions:
+        raise SystemExit(
+            "no session in monitoring: run `python -m bench.vitals --scratch DIR` once"
+        )
+    make = session_bench.requests(
+        {"nurse": {"token": secret, "session_cookie": "", "sessions": []},
+         "sessions": [str(s) for s in sessions]}
+    )[f"vitals_{session_bench.BATCH}"]  # fmt: skip
+
+    # Made before the measurement: building 60 random samples costs about a millisecond, which
+    # would count on both sides and blur the ratio. Stale times are fine (only future ones are
+    # refused).
+    pool = [make(0, random.Random(seed)) for seed in range(64)]
+
+    def vitals(rng: random.Random) -> tuple[str, str, bytes, dict]:
+        method, path, body, headers = rng.choice(pool)
+        return method, path, body or b"", headers
+
+    return vitals
+
+
+def clinic(
+    scratch: Path, database_url: str = "", kinds: tuple[str, ...] = KINDS
+) -> dict[str, Call]:
+    """Django set up on the scratch clinic; the callers of `kinds` (write, fhir, bare, vitals,
+    bare-vitals), warmed up."""
     os.environ.update(
         KETACLINIC_VAR_DIR=str(scratch),
         DJANGO_SETTINGS_MODULE="config.settings.production",
@@ -134,6 +183,12 @@ def clinic(scratch: Path, database_url: str = "") -> dict[str, Call]:
         "fhir": _caller(django_app, observation),
         "bare": _caller(bare_wsgi.application, weight),
     }
+    if any(kind in KINDS_VITALS for kind in kinds):
+        vitals = _vitals_maker()
+        MAKERS["vitals"] = vitals
+        calls["vitals"] = _caller(django_app, vitals)
+        calls["bare-vitals"] = _caller(bare_wsgi.application, vitals)
+    calls = {name: call for name, call in calls.items() if name in kinds}
     for name, call in calls.items():  # warm-up, and a wrong answer fails loudly
         for _ in range(20):
             status, data = call()
@@ -155,14 +210,26 @@ def main() -> None:
     parser.add_argument("--database-url", default="", help="PostgreSQL instead of the SQLite file")
     parser.add_argument("--requests", type=int, default=400, help="per kind and round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--profile", choices=["write", "fhir", "bare"])
+    parser.add_argument(
+        "--kinds",
+        default=",".join(KINDS),
+        help=f"comma-separated, of {', '.join(KINDS + KINDS_VITALS)} (default: %(default)s)",
+    )
+    parser.add_argument("--profile", choices=[*KINDS, *KINDS_VITALS])
     parser.add_argument(
         "--only",
-        choices=["write", "fhir", "bare"],
+        choices=[*KINDS, *KINDS_VITALS],
         help="run only these requests (e.g. under `perf stat`, whose counts do not vary with load)",
     )
     options = parser.parse_args()
-    calls = clinic(Path(options.scratch).resolve(), options.database_url)
+    kinds = tuple(options.kinds.split(","))
+    for kind in (options.profile, options.only):
+        if kind and kind not in kinds:
+            kinds += (kind,)
+    unknown = set(kinds) - set(KINDS + KINDS_VITALS)
+    if unknown:
+        parser.error(f"unknown kinds: {', '.join(sorted(unknown))}")
+    calls = clinic(Path(options.scratch).resolve(), options.database_url, kinds)
     if options.only:
         for _ in range(options.requests):
             calls[options.only]()
@@ -198,8 +265,11 @@ def main() -> None:
         "requests": options.rounds * options.requests,
         "cpu_ms_per_request_median": median,
         "cpu_ms_per_request_mean": mean,
-        "write_vs_bare": round(median["write"] / median["bare"], 2),
-        "fhir_vs_bare": round(median["fhir"] / median["bare"], 2),
+        **{
+            f"{name}_vs_{base}": round(median[name] / median[base], 2)
+            for name, base in (("write", "bare"), ("fhir", "bare"), ("vitals", "bare-vitals"))
+            if name in median and base in median
+        },
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     print(json.dumps(result, indent=2))

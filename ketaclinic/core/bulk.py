@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
@@ -155,6 +156,31 @@ def insert_objects(
 ) -> int:
     """INSERT one row per object, each column read from the object's attribute of the column's
     attname (a model instance, a dataclass), except those given in `same` for every row."""
+    return insert_prepared(prepare_objects(model, objects, same=same))
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An executemany INSERT with every row's values already adapted (`prepare_objects`)."""
+
+    sql: str
+    params: list[list[Any]]
+
+
+def insert_prepared(prepared: Prepared) -> int:
+    """Run a `prepare_objects` INSERT; returns how many rows. Call inside the transaction."""
+    return _execute(prepared.sql, prepared.params)
+
+
+def prepare_objects(
+    model: type[models.Model],
+    objects: Iterable[Any],
+    *,
+    same: Mapping[str, Any] | None = None,
+) -> Prepared:
+    """`insert_objects`' statement and values, adapted but not yet run: a writer can do this
+    work before its transaction begins and hold the database's write lock only for the INSERT
+    (SQLite lets one writer in at a time, issue 13)."""
     sql, plan = _statement(model)
     fixed = _adapted(plan, same or {})
     read = [(a, adapt) for a, adapt in plan if a not in fixed]
@@ -174,7 +200,7 @@ def insert_objects(
                 for constant, i, adapt in layout
             ]
         )
-    return _execute(sql, params)
+    return Prepared(sql, params)
 
 
 def _execute(sql: str, params: list[list[Any]]) -> int:

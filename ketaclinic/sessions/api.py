@@ -374,10 +374,9 @@ def vitals(request: ActorRequest, session_id: uuid.UUID, payload: VitalsBatchIn)
     (orjson): validating 100 rows of two fields the service just made cost more than storing them
     (issue 13); tests hold it to VitalsRecordedOut."""
     actor = _actor(request)
+    session = selectors.session_ref(actor, session_id, related=services.VITALS_RELATED)
     rows = services.vitals_record(
-        actor=actor,
-        session=selectors.session_ref(actor, session_id),
-        samples=[s.model_dump() for s in payload.samples],
+        actor=actor, session=session, samples=[s.model_dump() for s in payload.samples]
     )
     body = orjson.dumps([{"id": str(row.public_id), "severity": row.severity} for row in rows])
     return HttpResponse(body, status=201, content_type="application/json")

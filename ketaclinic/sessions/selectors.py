@@ -44,18 +44,23 @@ def local_date(session: TreatmentSession, at: datetime) -> date:
 
 
 def session_ref(
-    actor: Actor, public_id: object, *, capability: Cap = Cap.SESSION_VIEW
+    actor: Actor,
+    public_id: object,
+    *,
+    capability: Cap = Cap.SESSION_VIEW,
+    related: tuple[str, ...] = (),
 ) -> TreatmentSession:
-    """The session's own row, nothing joined (the caller's service re-reads it under a lock,
-    with what it needs); another organization's is a 404, as with session_get."""
+    """The session's own row, with only the rows `related` names joined (the caller's service
+    reads what else it needs); another organization's is a 404, as with session_get."""
     actor.require(capability)
     key = _uuid(public_id)
     if key is None:
         raise NotFound("No such session.")
-    session = rows.one(TreatmentSession, public_id=key)  # the query built once (core.rows)
+    # The query built once (core.rows).
+    session = rows.one(TreatmentSession, public_id=key, related=related)
     if session is None:
         raise NotFound("No such session.")
-    _check_assignment(actor, session.patient_id)
+    _check_assignment(actor, session.patient if "patient" in related else session.patient_id)
     return session
 
 

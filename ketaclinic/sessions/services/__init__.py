@@ -31,6 +31,7 @@ from ketaclinic.sessions.services.dosing import (
     dose_order_sign,
 )
 from ketaclinic.sessions.services.monitoring import (
+    VITALS_RELATED,
     RecordedVitals,
     adverse_event_record,
     intervention_record,
@@ -60,6 +61,7 @@ __all__ = [
     "MOAAS_RANGE",
     "PMF_MANUAL_FIELDS",
     "VITAL_FIELDS",
+    "VITALS_RELATED",
     "adverse_event_record",
     "discharge_check",
     "dose_administer",

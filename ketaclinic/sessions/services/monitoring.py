@@ -11,12 +11,14 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connections, router, transaction
+from django.utils import timezone
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.roles import Cap
-from ketaclinic.core import clock
-from ketaclinic.core.bulk import insert_objects
+from ketaclinic.core import bulk, clock
+from ketaclinic.core import rows as sql_rows
 from ketaclinic.core.errors import Conflict, FieldError, ValidationFailed
+from ketaclinic.core.ids import uuid7s
 from ketaclinic.outcomes.summary import (
     bp_above,
     refresh_course_summaries,
@@ -47,6 +49,7 @@ from ketaclinic.sessions.services._common import (
 from ketaclinic.sessions.vitals import (
     RULE_VITALS_ALERTS,
     VitalAlert,
+    VitalsSample,
     classify_batch,
     worst_severity,
 )
@@ -106,9 +109,39 @@ def vitals_record(
 
     Every sample is checked for plausibility before anything is stored; the batch is classified
     by the pure rules (sessions.vitals.classify_batch) and inserted with one executemany; a
-    critical reading after the dose raises the session's safety alert; one audit event."""
+    critical reading after the dose raises the session's safety alert; one audit event.
+
+    SQLite lets one writer in at a time, so a batch's throughput is about one over the time the
+    write transaction is held (issue 13). Everything that only reads is done before it begins:
+    the samples parsed and checked, the session's state, patient and policy read, the rows
+    classified and their column values adapted, the audit's detail and whether the dashboard's
+    counts move. The transaction holds the session's UPDATE, the executemany, the audit INSERT
+    and the commit. The UPDATE is also the state check: it matches only while the session is
+    still in the state the batch was worked out for. When another writer moved it meanwhile,
+    the session is re-read under the lock and the batch worked out again inside the
+    transaction, so every rule is applied to the state the rows are stored in."""
     actor.require(Cap.SESSION_RUN)
     now = clock.now()
+    parsed = _parse_samples(samples, now)
+    batch = _vitals_batch(actor, _with_policy(session), parsed, now)
+    with transaction.atomic():
+        if not _claim(batch):
+            locked = _locked(session, related=VITALS_RELATED)
+            batch = _vitals_batch(actor, locked, parsed, now)
+            if not _claim(batch):  # pragma: no cover - the row is locked and just read
+                raise Conflict("The session changed while the vitals were stored; send again.")
+        bulk.insert_prepared(batch.insert)
+        _vitals_effects(actor, batch, now)
+    return batch.rows
+
+
+# The session with what a batch needs: the audit names the patient, the rules use the policy.
+# Plan and clinic only a critical reading's alert needs; they load when it is raised.
+VITALS_RELATED = ("patient", "policy_version")
+
+
+def _parse_samples(samples: Iterable[Mapping[str, Any]], now: datetime) -> list[VitalsSample]:
+    """Every sample checked (a refusal names `samples[i].field`); at least one."""
     parsed = []
     for index, data in enumerate(samples):
         try:
@@ -120,55 +153,130 @@ def vitals_record(
             ) from None
     if not parsed:
         raise ValidationFailed.for_field("samples", "Send at least one sample.")
-    with transaction.atomic():
-        # The audit needs the patient, the rules the policy; plan and clinic only a critical
-        # reading's alert, which loads them when it is raised.
-        session = _locked(session, related=("patient", "policy_version"))
-        if session.is_final or session.state == SessionState.SCHEDULED:
-            raise Conflict(f"Vitals cannot be added to a session that is {session.state}.")
-        policy = session_policy(session)
-        # Before the dose starts a reading is a pre-dose one: dose_administer gates on the latest.
-        predose = session.state in (SessionState.CHECKED_IN, SessionState.PRECHECKS_PASSED)
-        rows = [
-            RecordedVitals(
-                public_id=uuid.uuid4(),
-                taken_at=sample.taken_at,
-                predose=predose,
-                systolic=sample.systolic,
-                diastolic=sample.diastolic,
-                heart_rate=sample.heart_rate,
-                spo2=sample.spo2,
-                respiratory_rate=sample.respiratory_rate,
-                alerts=[_alert_dict(alert) for alert in alerts],
-                severity=worst_severity(alerts),
-                rule=RULE_VITALS_ALERTS,
-                policy_key=policy.policy_key,
-            )
-            for sample, alerts in zip(parsed, classify_batch(parsed, policy), strict=True)
-        ]
-        # The outcomes dashboard counts sessions by their worst blood pressure above the limits
-        # after the dose: recounted (over the patient's whole history) only when this batch
-        # makes this session's worst one worse, which a query bounded by the session tells.
-        recount = not predose and _raises_bp_excursion(session, rows)
-        _vitals_insert(session, actor, rows, now)
-        if recount:
-            refresh_safety_counts(session.patient_id)
-        latest = max(rows, key=lambda e: e.taken_at)
-        _remember_last(session, latest)  # type: ignore[arg-type]
-        critical = [e for e in rows if e.severity == "critical"]
-        alert = _raise_critical_alert(session, critical) if critical else None
-        if critical and session.state == SessionState.READY_FOR_DISCHARGE:
-            _move(actor, session, SessionEvent.RESUME_MONITORING, at=now)
-        _save(session, "last_vitals", "last_alert_severity")
-        _audit(
-            actor,
-            "sessions.vitals.recorded",
-            session,
-            count=len(rows),
-            alerts=[a["message"] for e in rows for a in e.alerts],
-            safety_alert=str(alert.public_id) if alert else None,
+    return parsed
+
+
+def _with_policy(session: TreatmentSession) -> TreatmentSession:
+    """`session` when its patient and policy are loaded already (the API's and the screens'
+    lookups join them), else its row read again with them (no lock: `_claim` checks the state
+    the batch is stored against)."""
+    cache = session._state.fields_cache
+    if "patient" in cache and (session.policy_version_id is None or "policy_version" in cache):
+        return session
+    found = sql_rows.one(TreatmentSession, pk=session.pk, related=VITALS_RELATED)
+    if found is None:
+        raise TreatmentSession.DoesNotExist(f"No session {session.pk} in this organization.")
+    return found
+
+
+@dataclass(slots=True)
+class _Batch:
+    """A batch worked out for the session in one state: what the transaction writes."""
+
+    session: TreatmentSession
+    state: str  # the state it was worked out for (`_claim` checks it still is)
+    rows: list[RecordedVitals]
+    insert: bulk.Prepared
+    recount: bool  # the dashboard's blood-pressure excursions move
+    critical: list[RecordedVitals]
+
+
+def _vitals_batch(
+    actor: Actor, session: TreatmentSession, parsed: list[VitalsSample], now: datetime
+) -> _Batch:
+    """The rows of a batch for `session` as it stands: state rules, classification, the
+    INSERT's values. Reads only."""
+    if session.is_final or session.state == SessionState.SCHEDULED:
+        raise Conflict(f"Vitals cannot be added to a session that is {session.state}.")
+    policy = session_policy(session)
+    # Before the dose starts a reading is a pre-dose one: dose_administer gates on the latest.
+    predose = session.state in (SessionState.CHECKED_IN, SessionState.PRECHECKS_PASSED)
+    # Time-ordered ids: the batch's entries in the public_id index sit together (core.ids).
+    ids = iter(uuid7s(len(parsed)))
+    recorded = [
+        RecordedVitals(
+            public_id=next(ids),
+            taken_at=sample.taken_at,
+            predose=predose,
+            systolic=sample.systolic,
+            diastolic=sample.diastolic,
+            heart_rate=sample.heart_rate,
+            spo2=sample.spo2,
+            respiratory_rate=sample.respiratory_rate,
+            alerts=[_alert_dict(alert) for alert in alerts],
+            severity=worst_severity(alerts),
+            rule=RULE_VITALS_ALERTS,
+            policy_key=policy.policy_key,
         )
-    return rows
+        for sample, alerts in zip(parsed, classify_batch(parsed, policy), strict=True)
+    ]
+    # The outcomes dashboard counts sessions by their worst blood pressure above the limits
+    # after the dose: recounted (over the patient's whole history) only when this batch
+    # makes this session's worst one worse, which a query bounded by the session tells. Rows
+    # are only ever added, so a row stored after this read can only make a recount unneeded.
+    recount = not predose and _raises_bp_excursion(session, recorded)
+    _remember_last(session, max(recorded, key=lambda e: e.taken_at))  # type: ignore[arg-type]
+    return _Batch(
+        session=session,
+        state=session.state,
+        rows=recorded,
+        insert=_vitals_insert(session, actor, recorded, now),
+        recount=recount,
+        critical=[e for e in recorded if e.severity == "critical"],
+    )
+
+
+_claim_sql: dict[str, str] = {}
+
+
+def _claim(batch: _Batch) -> bool:
+    """The session's latest reading stored, if the session is still in the state the batch was
+    worked out for (one UPDATE, in the transaction: on PostgreSQL it also locks the row until
+    the commit, as `_locked` does). False when another writer moved it meanwhile."""
+    session = batch.session
+    db = connections[router.db_for_write(TreatmentSession)]
+    sql = _claim_sql.get(db.vendor)
+    if sql is None:
+        quote = db.ops.quote_name
+        # Built from the model's own table and column names, never from input.
+        sql = _claim_sql[db.vendor] = (
+            f"UPDATE {quote(TreatmentSession._meta.db_table)} SET {quote('last_vitals')} = %s,"  # noqa: S608
+            f" {quote('last_alert_severity')} = %s, {quote('updated_at')} = %s"
+            f" WHERE {quote('id')} = %s AND {quote('state')} = %s RETURNING {quote('id')}"
+        )
+    session.updated_at = timezone.now()  # the auto_now a save() would stamp
+    params = [
+        _LAST_VITALS.get_db_prep_save(session.last_vitals, db),
+        session.last_alert_severity,
+        _UPDATED_AT.get_db_prep_save(session.updated_at, db),
+        session.pk,
+        batch.state,
+    ]
+    return sql_rows.execute(db, sql, params) is not None
+
+
+_LAST_VITALS = TreatmentSession._meta.get_field("last_vitals")
+_UPDATED_AT = TreatmentSession._meta.get_field("updated_at")
+
+
+def _vitals_effects(actor: Actor, batch: _Batch, now: datetime) -> None:
+    """In the transaction, after the rows: the dashboard's counts, a critical reading's alert
+    (and its return to monitoring), the audit event."""
+    session = batch.session
+    if batch.recount:
+        refresh_safety_counts(session.patient_id)
+    alert = _raise_critical_alert(session, batch.critical) if batch.critical else None
+    if batch.critical and session.state == SessionState.READY_FOR_DISCHARGE:
+        _move(actor, session, SessionEvent.RESUME_MONITORING, at=now)
+        _save(session, "last_vitals", "last_alert_severity")
+    _audit(
+        actor,
+        "sessions.vitals.recorded",
+        session,
+        count=len(batch.rows),
+        alerts=[a["message"] for e in batch.rows for a in e.alerts],
+        safety_alert=str(alert.public_id) if alert else None,
+    )
 
 
 _BP_RANK = {"warning": 1, "critical": 2}
@@ -224,9 +332,9 @@ def _alert_dict(alert: VitalAlert) -> dict[str, Any]:
 
 def _vitals_insert(
     session: TreatmentSession, actor: Actor, rows: list[RecordedVitals], now: datetime
-) -> None:
-    """The batch with one executemany (core.bulk); what every row shares is adapted once."""
-    insert_objects(
+) -> bulk.Prepared:
+    """The batch's executemany (core.bulk), its values adapted; what every row shares once."""
+    return bulk.prepare_objects(
         VitalsEntry,
         rows,
         same={

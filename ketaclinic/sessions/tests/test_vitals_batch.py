@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django_scopes import scope
 
 from conftest import SESSION_DAY, api_client, audit_count
+from ketaclinic.core.errors import Conflict
 from ketaclinic.sessions.api import VitalsRecordedOut
 from ketaclinic.sessions.policy import DEFAULT_POLICY
 from ketaclinic.sessions.tests.builders import NORMAL, session_prechecked
@@ -20,7 +21,9 @@ from ketaclinic.sessions.vitals import VitalsSample, classify_batch, classify_vi
 
 pytestmark = pytest.mark.django_db
 T0 = SESSION_DAY
-VITALS_WRITE_QUERIES = 8  # session key, lock, insert, session update, audit insert, transaction
+# The session (patient and policy joined) read before the transaction; in it the session's
+# guarded UPDATE, the executemany, the audit INSERT; the transaction's begin and end.
+VITALS_WRITE_QUERIES = 6
 
 
 def _batch(count: int, start: Any, **values: int) -> dict[str, Any]:
@@ -70,6 +73,15 @@ def test_a_batch_costs_the_same_queries_as_one_sample(
         assert set(response.json()[0]) == {"id", "severity"}
         assert audit_count(action="sessions.vitals.recorded") == before + 1
         counts.append(len(queries))
+        # SQLite's one write lock is held for these only: every read came before (issue 13).
+        statements = [q["sql"].split(" (")[0].split(" SET ")[0] for q in queries.captured_queries]
+        begin = next(i for i, sql in enumerate(statements) if "SAVEPOINT" in sql or "BEGIN" in sql)
+        assert statements[begin + 1 : begin + 4] == [
+            'UPDATE "treatment_sessions_treatmentsession"',
+            f'{count} times: INSERT INTO "treatment_sessions_vitalsentry"',
+            'INSERT INTO "accounts_auditevent"',
+        ], statements
+        assert len(statements) == begin + 5
     assert counts[0] == counts[1], counts
     rows = nurse.get(url).json()
     assert len(rows) >= 61
@@ -163,3 +175,70 @@ def test_the_dashboard_counts_a_session_by_its_worst_high_blood_pressure(
     assert counts() == {(0, 1)}
     post(8, systolic=150, diastolic=85)
     assert counts() == {(0, 1)}
+
+
+def _samples(count: int, start: Any) -> list[dict[str, Any]]:
+    return [{**NORMAL, "taken_at": start + timedelta(seconds=15 * k)} for k in range(count)]
+
+
+def _as_read_earlier(session: Any) -> Any:
+    """The session as a request read it (patient and policy joined) before another writer
+    moved it: the batch is worked out before the write transaction begins."""
+    from ketaclinic.sessions.models import TreatmentSession
+
+    return TreatmentSession.objects.select_related("patient", "policy_version").get(pk=session.pk)
+
+
+def test_a_session_closed_after_it_was_read_takes_no_vitals(
+    prescriber: Any, patient_a: Any, traveller: Any
+) -> None:
+    from ketaclinic.sessions import services
+    from ketaclinic.sessions.models import VitalsEntry
+
+    with scope(organization=prescriber.organization):
+        session = monitoring(prescriber, patient_a)
+        traveller.move_to(T0 + timedelta(minutes=30))
+        read_earlier = _as_read_earlier(session)
+        services.session_abort(actor=prescriber, session=session, reason="Patient unwell, stop.")
+        stored = VitalsEntry.objects.filter(session=session).count()
+        before = audit_count(action="sessions.vitals.recorded")
+        with pytest.raises(Conflict, match="aborted"):
+            services.vitals_record(
+                actor=prescriber,
+                session=read_earlier,
+                samples=_samples(3, T0 + timedelta(minutes=29)),
+            )
+        assert VitalsEntry.objects.filter(session=session).count() == stored
+        assert audit_count(action="sessions.vitals.recorded") == before
+
+
+def test_a_batch_follows_the_state_the_session_is_stored_in(
+    prescriber: Any, patient_a: Any, traveller: Any
+) -> None:
+    """Read before the dose, stored after it: the rows are post-dose ones, and a critical
+    reading raises the alert, as if the batch had been sent after the dose."""
+    from ketaclinic.measures.models import SafetyAlert
+    from ketaclinic.sessions import services
+    from ketaclinic.sessions.models import TreatmentSession, VitalsEntry
+
+    with scope(organization=prescriber.organization):
+        session = session_prechecked(prescriber, patient_a)
+        read_earlier = _as_read_earlier(session)
+        assert read_earlier.state == "prechecks_passed"
+        services.dose_order_sign(actor=prescriber, session=session)
+        services.dose_administer(
+            actor=prescriber, session=session, dose_mg="40", lot_number="L1", ended_at=T0
+        )
+        traveller.move_to(T0 + timedelta(minutes=30))
+        batch = _samples(2, T0 + timedelta(minutes=28))
+        batch[1].update(systolic=190, diastolic=100)
+        recorded = services.vitals_record(actor=prescriber, session=read_earlier, samples=batch)
+        rows = VitalsEntry.objects.filter(public_id__in=[r.public_id for r in recorded])
+        assert [r.predose for r in rows] == [False, False]
+        assert [r.severity for r in recorded] == ["", "critical"]
+        alert = SafetyAlert.objects.get(patient=patient_a, source_kind="session_vitals")
+        assert alert.source_public_id == recorded[1].public_id
+        stored = TreatmentSession.objects.get(pk=session.pk)
+        assert stored.state == "monitoring"
+        assert stored.last_alert_severity == "critical"
+        assert stored.last_vitals["bp"] == "190/100"
