@@ -12,7 +12,7 @@ from django.test import Client
 
 from conftest import api_client, audit_count, staff_client
 from ketaclinic.accounts.services import token_create
-from ketaclinic.core.routing import TokenPathRouter, _TokenPathHandler
+from ketaclinic.core.routing import TokenPathRouter
 
 pytestmark = pytest.mark.django_db
 
@@ -68,10 +68,70 @@ def test_the_token_chain_is_the_one_that_answers_api_and_fhir(settings: Any) -> 
     assert seen == ["token", "token", "ui", "ui", "ui"]
     names = [m.rsplit(".", 1)[1] for m in settings.TOKEN_PATH_MIDDLEWARE]
     assert "SessionMiddleware" not in " ".join(names)
-    for kept in ("SecurityMiddleware", "CsrfViewMiddleware", "TenantMiddleware",
-                 "PhiAuditMiddleware", "AxesMiddleware", "XFrameOptionsMiddleware"):  # fmt: skip
-        assert kept in names
-    assert _TokenPathHandler(settings.TOKEN_PATH_MIDDLEWARE)._view_middleware  # CSRF's process_view
+    assert names == ["TokenPathMiddleware", "TenantMiddleware", "PhiAuditMiddleware"]
+
+
+def _token_path_views() -> list[tuple[str, Any]]:
+    """(route, view) of every URL pattern under /api/ and /fhir/."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    found: list[tuple[str, Any]] = []
+
+    def walk(patterns: Any, prefix: str) -> None:
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, route)
+            elif isinstance(pattern, URLPattern) and route.startswith(("api/", "fhir/")):
+                found.append((route, pattern.callback))
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
+# Views under /api/ and /fhir/ without the csrf_exempt mark: public documents that need no
+# caller and change nothing (ninja's API description and home, SMART discovery, GET only).
+PUBLIC_DOCUMENTS = {
+    "api/v1/": "ninja's API home",
+    "api/v1/openapi.json": "the OpenAPI description",
+    "api/v1/docs": "the API's documentation page",
+    "fhir/r4/.well-known/smart-configuration": "SMART discovery (405 to anything but GET)",
+}
+
+
+def test_no_csrf_middleware_is_needed_on_the_token_paths(members: dict[str, Any]) -> None:
+    """The token chain has no CsrfViewMiddleware: it only ever checks a view that is not
+    csrf_exempt, and every view under /api/ and /fhir/ is (no cookie authenticates there, see
+    the test below), except public documents that change nothing. A view added there without
+    the mark fails here: give it the mark (if it is bearer-only) or put CSRF back into
+    TOKEN_PATH_MIDDLEWARE."""
+    views = _token_path_views()
+    assert len(views) > 100  # the JSON API and FHIR are both there
+    assert any(route.startswith("fhir/") for route, _ in views)
+    unmarked = {route for route, view in views if not getattr(view, "csrf_exempt", False)}
+    assert unmarked == set(PUBLIC_DOCUMENTS)
+    # A cross-site form post with the staff member's session reaches none of them as anyone.
+    ui = staff_client(members["prescriber"])
+    ui.handler.enforce_csrf_checks = True
+    before = audit_count()
+    assert ui.post("/fhir/r4/.well-known/smart-configuration", {}).status_code == 405
+    assert ui.post("/api/v1/patients", {"given_name": "X"}).status_code == 401
+    assert audit_count() == before
+
+
+def test_a_bad_host_and_a_redirect_on_the_token_chain_carry_every_security_header(
+    members: dict[str, Any],
+) -> None:
+    """Answers made before the view (a refused Host, a slash redirect) get the same headers as
+    the view's own (the merged TokenPathMiddleware adds them to every answer)."""
+    api = api_client(members["prescriber"])
+    refused = api.get("/api/v1/patients", headers={"Host": "evil.example"})
+    assert refused.status_code == 400
+    _assert_secured(refused, "bad host")
+    redirected = api.get("/api/v1")  # APPEND_SLASH: /api/v1/ is the API's home
+    assert redirected.status_code == 301
+    assert redirected["Location"] == "/api/v1/"
+    _assert_secured(redirected, "slash redirect")
 
 
 def test_a_session_cookie_neither_authenticates_nor_is_touched_on_the_api(

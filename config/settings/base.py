@@ -92,19 +92,15 @@ MIDDLEWARE = [
     # Last, so that a locked-out login is answered before the view runs.
     "axes.middleware.AxesMiddleware",
 ]
-# The chain of the bearer-token interfaces (ketaclinic/core/routing.py): the same order without
-# what only a browser session uses (sessions, session auth, OTP, the 2FA redirect, messages,
-# htmx) and without static files (never under /api/ or /fhir/).
+# The chain of the bearer-token interfaces (ketaclinic/core/routing.py): security headers, host
+# validation, X-Frame-Options, CSP and no-store in one step (core.middleware.TokenPathMiddleware),
+# then the tenant scope and the PHI audit net. Nothing a browser session uses (sessions, session
+# auth, OTP, 2FA, messages, htmx, static files), no CSRF (no cookie authenticates there and every
+# view is exempt) and no django-axes (no login there): docs/ARCHITECTURE.md, "Two middleware chains".
 TOKEN_PATH_MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "ketaclinic.core.middleware.NoStoreMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
+    "ketaclinic.core.middleware.TokenPathMiddleware",
     "ketaclinic.accounts.middleware.TenantMiddleware",
     "ketaclinic.accounts.phi_audit.PhiAuditMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "ketaclinic.core.middleware.StaticPolicyCSPMiddleware",
-    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -9,9 +9,10 @@ of a JSON write's overhead). `TokenPathRouter`, first in MIDDLEWARE, sends those
 continues down MIDDLEWARE as before.
 
 What the short chain keeps, and why (docs/ARCHITECTURE.md, "Two middleware chains"): security
-headers and HTTPS redirect (SecurityMiddleware, X-Frame-Options, CSP), `no-store`, host
-validation and slash redirects (CommonMiddleware), CSRF (every token view is exempt; a view that
-is not would still be checked), the tenant scope, the PHI audit net and django-axes.
+headers and HTTPS redirect, host validation and slash redirects, X-Frame-Options, CSP and
+`no-store` (in one step, core.middleware.TokenPathMiddleware), the tenant scope and the PHI audit
+net. CSRF and django-axes are left out: every view there is csrf_exempt but public documents
+that change nothing, and no view there logs anyone in (the only requests Axes acts on).
 tests/test_token_path_chain.py holds each of these on both chains.
 """
 
