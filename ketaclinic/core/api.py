@@ -19,6 +19,7 @@ from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 from ninja.security import HttpBearer
+from pydantic import BaseModel
 
 from ketaclinic.core.errors import DomainError
 from ketaclinic.core.input_limits import InputProblem, check_document, check_text
@@ -32,6 +33,15 @@ class FieldErrorOut(Schema):
 class ErrorOut(Schema):
     detail: str
     errors: list[FieldErrorOut] = []
+
+
+class InputSchema(BaseModel):
+    """A request body's schema on a hot write route: plain pydantic validation. ninja's Schema
+    wraps every validation in a model validator that reads the input through DjangoGetter (for
+    ORM objects and their managers, which only response schemas are given); for a JSON body,
+    a dict, that wrapper is all it adds, and it doubled the body's validation (about 10 us
+    -> 3 us per call; issue 13). Same fields, constraints, errors (field and reason) and
+    OpenAPI schema."""
 
 
 class TokenAuth(HttpBearer):

@@ -10,7 +10,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from ketaclinic.accounts.actor import Actor, ActorRequest
 from ketaclinic.accounts.roles import Cap
-from ketaclinic.core.api import ERROR_RESPONSES, render_json
+from ketaclinic.core.api import ERROR_RESPONSES, InputSchema, render_json
 from ketaclinic.patients import selectors, services
 from ketaclinic.patients.models import (
     Allergy,
@@ -147,7 +147,7 @@ def update_patient(request: ActorRequest, patient_id: str, payload: PatientPatch
 # --- measurements ---------------------------------------------------------------------------
 
 
-class MeasurementIn(Schema):
+class MeasurementIn(InputSchema):
     value: Decimal = Field(..., gt=0, max_digits=8, decimal_places=3)
     unit: str = Field(..., max_length=10)
     measured_at: datetime | None = None
