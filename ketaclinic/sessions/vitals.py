@@ -32,9 +32,12 @@ class VitalsSample:
             raise ValueError("taken_at must be timezone-aware (UTC)")
         for measure in VITAL_MEASURES:
             value = getattr(self, measure)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            if value is None:
+                continue
+            # `type(...) is int` first: most values are plain ints (and a bool is not one).
+            if type(value) is not int and (isinstance(value, bool) or not isinstance(value, int)):
                 raise ValueError(f"{measure} must be a whole number")
-            if value is not None and value <= 0:
+            if value <= 0:
                 raise ValueError(f"{measure} must be positive")
         if self.spo2 is not None and self.spo2 > 100:
             raise ValueError("spo2 cannot exceed 100%")
@@ -88,35 +91,49 @@ def worst_severity(alerts: Sequence[VitalAlert]) -> str:
     return alerts[0].severity.value if alerts else ""
 
 
-_Limits = dict[str, tuple[int | None, ...]]
+# Per measure: its name, the band in which no check can fire (at or above every "below"
+# threshold, at or below every "above" one), and the checks in the order they are tried.
+_Check = tuple[int, str, Severity]
+_Limits = tuple[tuple[str, float, float, tuple[_Check, ...]], ...]
 
 
 def _limits(policy: SessionSafetyPolicy) -> _Limits:
-    return {measure: alert_limits(policy, measure) for measure in VITAL_MEASURES}
+    limits = []
+    for measure in VITAL_MEASURES:
+        critical_low, warning_low, warning_high, critical_high = alert_limits(policy, measure)
+        ordered = (
+            (critical_low, "below", Severity.CRITICAL),
+            (critical_high, "above", Severity.CRITICAL),
+            (warning_low, "below", Severity.WARNING),
+            (warning_high, "above", Severity.WARNING),
+        )
+        checks = tuple((t, d, s) for t, d, s in ordered if t is not None)
+        lows = [t for t, d, _ in checks if d == "below"]
+        highs = [t for t, d, _ in checks if d == "above"]
+        quiet_from = max(lows) if lows else float("-inf")
+        quiet_to = min(highs) if highs else float("inf")
+        limits.append((measure, quiet_from, quiet_to, checks))
+    return tuple(limits)
 
 
 def _classify(sample: VitalsSample, limits: _Limits) -> list[VitalAlert]:
+    # Most readings are inside every band: one comparison per measure (a 60-sample batch is
+    # classified before the write transaction, but its CPU still counts, issue 13).
     alerts = []
-    for measure in VITAL_MEASURES:
+    for measure, quiet_from, quiet_to, checks in limits:
         value = getattr(sample, measure)
-        if value is not None:
-            alert = _classify_one(measure, value, limits[measure])
-            if alert is not None:
-                alerts.append(alert)
+        if value is None or quiet_from <= value <= quiet_to:
+            continue
+        alert = _classify_one(measure, value, checks)
+        if alert is not None:
+            alerts.append(alert)
+    if len(alerts) < 2:
+        return alerts
     return sorted(alerts, key=lambda alert: alert.severity is not Severity.CRITICAL)
 
 
-def _classify_one(measure: str, value: int, limits: tuple[int | None, ...]) -> VitalAlert | None:
-    critical_low, warning_low, warning_high, critical_high = limits
-    checks = (
-        (critical_low, "below", Severity.CRITICAL),
-        (critical_high, "above", Severity.CRITICAL),
-        (warning_low, "below", Severity.WARNING),
-        (warning_high, "above", Severity.WARNING),
-    )
+def _classify_one(measure: str, value: int, checks: tuple[_Check, ...]) -> VitalAlert | None:
     for threshold, direction, severity in checks:
-        if threshold is None:
-            continue
         crossed = value < threshold if direction == "below" else value > threshold
         if crossed:
             return VitalAlert(measure, value, threshold, direction, severity)

@@ -152,6 +152,9 @@ def _sample(data: Mapping[str, Any], taken_at: datetime) -> VitalsSample:
     values: dict[str, int | None] = {}
     for name in VITAL_FIELDS:
         raw = data.get(name)
+        if type(raw) is int:  # what the API's schema gives: int(str(raw)) would be raw itself
+            values[name] = raw
+            continue
         if raw in (None, ""):
             values[name] = None
             continue

@@ -10,13 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ketaclinic.sessions.policy import DEFAULT_POLICY
+from ketaclinic.sessions.policy import DEFAULT_POLICY, VITAL_MEASURES, alert_limits
 from ketaclinic.sessions.vitals import (
     GateOutcome,
     PrescriberOverride,
     Severity,
+    VitalAlert,
     VitalsSample,
     check_predose_gate,
+    classify_batch,
     classify_vitals,
 )
 
@@ -238,3 +240,68 @@ def test_the_gate_never_lets_a_bp_above_the_ceiling_through(
         assert result.outcome is GateOutcome.PROCEED_WITH_OVERRIDE
         assert with_override
         assert override_allowed
+
+
+def _reference_alerts(sample: VitalsSample, policy: Any) -> list[VitalAlert]:
+    """The rule as the policy words it, checked measure by measure, check by check."""
+    alerts = []
+    for measure in VITAL_MEASURES:
+        value = getattr(sample, measure)
+        if value is None:
+            continue
+        critical_low, warning_low, warning_high, critical_high = alert_limits(policy, measure)
+        for threshold, direction, severity in (
+            (critical_low, "below", Severity.CRITICAL),
+            (critical_high, "above", Severity.CRITICAL),
+            (warning_low, "below", Severity.WARNING),
+            (warning_high, "above", Severity.WARNING),
+        ):
+            if threshold is None:
+                continue
+            if value < threshold if direction == "below" else value > threshold:
+                alerts.append(VitalAlert(measure, value, threshold, direction, severity))
+                break
+    return sorted(alerts, key=lambda alert: alert.severity is not Severity.CRITICAL)
+
+
+reading = st.one_of(st.none(), st.integers(min_value=1, max_value=300))
+
+
+def bounds(highest: int) -> st.SearchStrategy[list[int]]:
+    return st.lists(st.integers(1, highest), min_size=4, max_size=4, unique=True)
+
+
+@given(
+    st.tuples(reading, reading, reading, st.integers(1, 100) | st.none(), reading),
+    st.fixed_dictionaries({m: bounds(100 if m == "spo2" else 250) for m in VITAL_MEASURES}),
+)
+def test_classifying_is_the_rule_checked_one_threshold_at_a_time(
+    values: tuple[int | None, ...], chosen: dict[str, list[int]]
+) -> None:
+    """The quick path (one comparison per measure inside the band no threshold reaches) gives
+    what checking every threshold in order gives, for any policy's limits."""
+    changes: dict[str, Any] = {}
+    for measure, picked in chosen.items():
+        low_critical, low_warning, high_warning, high_critical = sorted(picked)
+        for name, value in (
+            (f"{measure}_low_critical", low_critical),
+            (f"{measure}_low_warning", low_warning),
+            (f"{measure}_high_warning", high_warning),
+            (f"{measure}_high_critical", high_critical),
+        ):
+            if hasattr(DEFAULT_POLICY, name):
+                changes[name] = value
+    policy = replace(DEFAULT_POLICY, **changes)
+    systolic, diastolic, heart_rate, spo2, respiratory_rate = values
+    if systolic is not None and diastolic is not None and diastolic >= systolic:
+        diastolic = None
+    sample = VitalsSample(
+        taken_at=NOW,
+        systolic=systolic,
+        diastolic=diastolic,
+        heart_rate=heart_rate,
+        spo2=spo2,
+        respiratory_rate=respiratory_rate,
+    )
+    assert classify_vitals(sample, policy) == _reference_alerts(sample, policy)
+    assert classify_batch([sample, sample], policy) == [_reference_alerts(sample, policy)] * 2

@@ -242,3 +242,33 @@ def test_a_batch_follows_the_state_the_session_is_stored_in(
         assert stored.state == "monitoring"
         assert stored.last_alert_severity == "critical"
         assert stored.last_vitals["bp"] == "190/100"
+
+
+def test_every_column_of_a_batch_is_stored_as_recorded(
+    prescriber: Any, patient_a: Any, traveller: Any
+) -> None:
+    """The executemany lists its columns in its own order (core.bulk.prepare_objects): each
+    stored row reads back, field by field, as the service recorded it."""
+    from ketaclinic.sessions import services
+    from ketaclinic.sessions.models import VitalsEntry
+
+    with scope(organization=prescriber.organization):
+        session = monitoring(prescriber, patient_a)
+        traveller.move_to(T0 + timedelta(minutes=30))
+        samples = _samples(4, T0 + timedelta(minutes=20))
+        samples[1].update(systolic=150, diastolic=95, heart_rate=None)
+        samples[2].update(spo2=None, respiratory_rate=None, heart_rate=135)
+        samples[3] = {"taken_at": samples[3]["taken_at"], "spo2": 91}
+        recorded = services.vitals_record(actor=prescriber, session=session, samples=samples)
+        stored = {e.public_id: e for e in VitalsEntry.objects.filter(session=session)}
+        assert [r.severity for r in recorded] == ["", "warning", "critical", "warning"]
+        for row in recorded:
+            entry = stored[row.public_id]
+            assert entry.organization_id == session.organization_id
+            assert entry.recorded_by_id == prescriber.user.pk
+            assert entry.created_at == entry.updated_at == T0 + timedelta(minutes=30)
+            for name in ("taken_at", "predose", "systolic", "diastolic", "heart_rate", "spo2",
+                         "respiratory_rate", "alerts", "severity", "rule", "policy_key"):  # fmt: skip
+                assert getattr(entry, name) == getattr(row, name), name
+        assert stored[recorded[1].public_id].alerts[0]["measure"] == "systolic"
+        assert stored[recorded[3].public_id].heart_rate is None
