@@ -206,6 +206,9 @@ BACKUP_EVERY_HOURS = env_int("BACKUP_EVERY_HOURS", 24, minimum=1, maximum=24 * 3
 # Validate every outgoing FHIR resource with its fhir.resources model (ketaclinic/fhir/common.py
 # emit). On in the test suite; off in production, where it cost about half of a search's CPU.
 FHIR_VALIDATE_OUTGOING = env_bool("FHIR_VALIDATE_OUTGOING", False)
+# Validate every received resource that fhir.resources' lighter stand-in accepted with the model
+# as well, and compare (ketaclinic/fhir/validation.py parse_received). On in the test suite.
+FHIR_CHECK_FAST_INPUT = env_bool("FHIR_CHECK_FAST_INPUT", False)
 # Queries whose SQL is built once per shape (core.shapes) are also built by the ORM for every
 # request and compared (the test settings turn this on).
 SQL_SHAPES_CHECKED = env_bool("SQL_SHAPES_CHECKED", False)

@@ -13,6 +13,8 @@ STORAGES = {
 }
 # Every emitted FHIR resource is validated against its R4B model (production skips this).
 FHIR_VALIDATE_OUTGOING = True
+# Every received resource the fast validator accepted is validated by its R4B model too.
+FHIR_CHECK_FAST_INPUT = True
 # Every search run from a cached SQL shape is checked against the ORM's own query (core.shapes).
 SQL_SHAPES_CHECKED = True
 TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}

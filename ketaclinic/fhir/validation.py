@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.conf import settings
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
+from ketaclinic.fhir import fast_validation
 from ketaclinic.fhir.bindings import check_bindings
 from ketaclinic.fhir.outcome import FhirError, from_validation_error
 
@@ -70,6 +72,28 @@ def parse_resource(data: Any, *, expected: str | None = None) -> Resource:
     _check_profiles(data, resource_type)
     check_bindings(data, resource_type)
     return resource
+
+
+def parse_received(data: Any, *, expected: str) -> Any:
+    """`parse_resource` for a resource a client writes; a vital-sign Observation in one of the
+    shapes fast_validation vouches for is read without the model (about 0.5 ms less per create),
+    as elements the create path reads as it reads the model. Anything else, bad input included,
+    is the model's to validate and explain."""
+    fast = fast_validation.observation(data) if expected == "Observation" else None
+    if fast is None:
+        return parse_resource(data, expected=expected)
+    _check_profiles(data, expected)
+    if settings.FHIR_CHECK_FAST_INPUT:
+        # The test suite holds every accepted resource to the model's reading of it.
+        try:
+            model = parse_resource(data, expected=expected)
+        except FhirError as refused:
+            message = f"fast_validation accepted what fhir.resources refuses: {refused}"
+            raise AssertionError(message) from refused
+        where = fast_validation.difference(fast, model)
+        if where is not None:
+            raise AssertionError(f"fast_validation reads {where} otherwise than fhir.resources")
+    return fast
 
 
 def _check_ids(data: dict[str, Any], resource_type: str) -> None:

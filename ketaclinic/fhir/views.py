@@ -35,7 +35,7 @@ from ketaclinic.fhir.outcome import FhirError, from_domain_error, information, o
 from ketaclinic.fhir.received import overlay
 from ketaclinic.fhir.registry import HANDLERS, Handler, run_search
 from ketaclinic.fhir.smart.enforce import enforce as enforce_scopes
-from ketaclinic.fhir.validation import parse_resource
+from ketaclinic.fhir.validation import parse_received, parse_resource
 from ketaclinic.fhir.versioning import check_version, parse_if_match
 
 logger = logging.getLogger(__name__)
@@ -273,7 +273,7 @@ def type_level(request: ActorRequest, resource_type: str) -> HttpResponse:
     if request.method == "POST":
         handler = _handler(resource_type, "create")
         raw = _body(request)
-        resource = parse_resource(raw, expected=resource_type)
+        resource = parse_received(raw, expected=resource_type)
         with transaction.atomic():
             condition = header(request, "If-None-Exist")
             existing = (
