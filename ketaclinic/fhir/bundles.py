@@ -201,8 +201,7 @@ def process_entry(
                 "response": _response("200 OK", location, existing),
             }
         obj = handler.create_from(actor, resource, raw)
-        data = handler.keep_received(actor, obj, handler.to_fhir(obj), raw)
-        history.record(actor, data, history.Method.CREATE)
+        data = history.written(actor, handler, obj, raw, history.Method.CREATE)
         location = f"{handler.type}/{obj.public_id}"
         if entry.get("fullUrl"):
             refs[entry["fullUrl"]] = location
@@ -220,8 +219,7 @@ def process_entry(
         if target is None:
             _require(handler, "create")
             obj = handler.create_from(actor, resource, raw)
-            data = handler.keep_received(actor, obj, handler.to_fhir(obj), raw)
-            history.record(actor, data, history.Method.CREATE)
+            data = history.written(actor, handler, obj, raw, history.Method.CREATE)
             location = f"{handler.type}/{obj.public_id}"
             if entry.get("fullUrl"):
                 refs[entry["fullUrl"]] = location
@@ -233,8 +231,7 @@ def process_entry(
         resource.id = target
         raw = {**raw, "id": target}
         obj = handler.update_from(actor, target, resource, raw)
-        data = handler.keep_received(actor, obj, handler.to_fhir(obj), raw)
-        history.record(actor, data, history.Method.UPDATE)
+        data = history.written(actor, handler, obj, raw, history.Method.UPDATE)
         location = f"{handler.type}/{target}"
         if entry.get("fullUrl"):
             refs[entry["fullUrl"]] = location
@@ -254,8 +251,7 @@ def process_entry(
             raise history.gone(handler.type, parts[1])
         check_version(handler, actor, parts[1], parse_if_match(request.get("ifMatch")))
         obj = handler.update_from(actor, parts[1], resource, raw)
-        data = handler.keep_received(actor, obj, handler.to_fhir(obj), raw)
-        history.record(actor, data, history.Method.UPDATE)
+        data = history.written(actor, handler, obj, raw, history.Method.UPDATE)
         return {
             "resource": data,
             "response": _response("200 OK", f"{handler.type}/{parts[1]}", data),

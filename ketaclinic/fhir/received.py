@@ -26,7 +26,7 @@ from django.db.models import Q, QuerySet
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
-from ketaclinic.core import clock, rows
+from ketaclinic.core import bulk, clock, rows
 from ketaclinic.core.errors import NotFound
 from ketaclinic.fhir.common import (
     as_datetime,
@@ -534,6 +534,22 @@ def generic_filter(name: str, values: list[str]) -> Q | None:
 # --- beside the clinical row --------------------------------------------------------------------
 
 
+# The columns of a received resource kept beside a clinical row that only generic ones use.
+_BESIDE_DEFAULTS = {
+    "current": True,
+    "deleted": False,
+    "generic": False,
+    "identifier_key": "",
+    "codes": "",
+    "categories": "",
+    "status": "",
+    "targets": "",
+    "effective": None,
+    "source": StoredResource.Source.API,
+    "source_key": "",
+}
+
+
 def keep_beside(
     actor: Actor,
     data: dict[str, Any],
@@ -541,11 +557,13 @@ def keep_beside(
     patient: Patient | None,
     *,
     touch: Callable[[], dict[str, Any]] | None = None,
+    fresh: bool = False,
 ) -> dict[str, Any]:
     """Keep the received JSON at the clinical row's version `data` (as just emitted); return what
     a read will return: the received resource with the server's additions. When another
     received resource is kept at that version already (an update the row did not change),
-    `touch` moves the row to a new version first (the one kept stays that version's)."""
+    `touch` moves the row to a new version first (the one kept stays that version's).
+    `fresh`: the row was just created under a new id, so nothing is kept for it yet."""
     version = (data.get("meta") or {}).get("versionId")
     if not version or not isinstance(raw, dict):
         return data
@@ -556,16 +574,26 @@ def keep_beside(
         "recorded_by": actor.user,
         "current": True,
     }
-    if rows.one(StoredResource, resource_type=data["resourceType"], resource_id=data["id"]) is None:
-        # A resource just created (the usual case): nothing to demote or replace, one INSERT.
-        rows.insert(
-            StoredResource(
-                organization=actor.organization,
-                resource_type=data["resourceType"],
-                resource_id=data["id"],
-                version_id=version,
-                **kept,
-            )
+    if fresh or (
+        rows.one(StoredResource, resource_type=data["resourceType"], resource_id=data["id"]) is None
+    ):
+        # A resource just created (the usual case): nothing to demote or replace, one INSERT,
+        # from plain values (core.bulk: no model instance, the JSON written by orjson).
+        bulk.insert_rows(
+            StoredResource,
+            [
+                {
+                    **_BESIDE_DEFAULTS,
+                    "organization_id": actor.organization.pk,
+                    "resource_type": data["resourceType"],
+                    "resource_id": data["id"],
+                    "version_id": version,
+                    "patient_id": patient.pk if patient is not None else None,
+                    "resource": kept["resource"],
+                    "recorded_at": kept["recorded_at"],
+                    "recorded_by_id": actor.user.pk,
+                }
+            ],
         )
         return merge(data, kept["resource"])
     if touch is not None:
@@ -675,10 +703,22 @@ CHOICE_TYPES = (
 
 def choice_base(key: str) -> str | None:
     """'effective' for effectiveDateTime; None for a key that is not a choice element's."""
+    try:
+        return _choice_bases[key]
+    except KeyError:
+        pass
+    found = None
     for suffix in CHOICE_TYPES:
         if key.endswith(suffix) and len(key) > len(suffix) and key[0].islower():
-            return key[: -len(suffix)]
-    return None
+            found = key[: -len(suffix)]
+            break
+    if len(_choice_bases) < 10_000:  # element names: a few hundred; a client's junk keys stop
+        _choice_bases[key] = found
+    return found
+
+
+# Every merge asks for each key of the resource (23 suffixes each): asked once per name.
+_choice_bases: dict[str, str | None] = {}
 
 
 # --- workflow resources: what the client sent must be what the row records --------------------

@@ -78,9 +78,12 @@ class GenericHandler(Handler):
         received.generic_delete(actor, self.type, resource_id)
 
     def keep_received(
-        self, actor: Actor, obj: Any, data: dict[str, Any], raw: Any
+        self, actor: Actor, obj: Any, data: dict[str, Any], raw: Any, *, fresh: bool = False
     ) -> dict[str, Any]:
         return data  # the row is the received resource
+
+    def fresh(self, obj: Any) -> bool:
+        return isinstance(obj, received.StoredResource)  # generic_create: a new id each time
 
     def current_version(self, actor: Actor, resource_id: str) -> str | None:
         return received.generic_get(actor, self.type, resource_id).version_id
@@ -171,11 +174,14 @@ class MixedHandler(GenericHandler):
         return received.generic_create(actor, self.type, resource, raw, **kw)
 
     def keep_received(
-        self, actor: Actor, obj: Any, data: dict[str, Any], raw: Any
+        self, actor: Actor, obj: Any, data: dict[str, Any], raw: Any, *, fresh: bool = False
     ) -> dict[str, Any]:
         if isinstance(obj, received.StoredResource):
             return data
-        return Handler.keep_received(self, actor, obj, data, raw)
+        return Handler.keep_received(self, actor, obj, data, raw, fresh=fresh)
+
+    def fresh(self, obj: Any) -> bool:
+        return super().fresh(obj) or self._base().fresh(obj)
 
     def update_from(
         self, actor: Actor, resource_id: str, resource: Any, raw: dict[str, Any]

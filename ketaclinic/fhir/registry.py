@@ -105,8 +105,13 @@ class Handler:
     ) -> Any:
         return self.update(actor, resource_id, resource)
 
+    def fresh(self, obj: Any) -> bool:
+        """True when the create just inserted `obj` under a new id: no version and no received
+        JSON of it can exist yet, so both are inserted without looking for earlier ones."""
+        return False
+
     def keep_received(
-        self, actor: Actor, obj: Any, data: dict[str, Any], raw: Any
+        self, actor: Actor, obj: Any, data: dict[str, Any], raw: Any, *, fresh: bool = False
     ) -> dict[str, Any]:
         """Keep the received JSON beside the clinical row just written (fhir.received) and
         return what a read will now return."""
@@ -131,6 +136,7 @@ class Handler:
             raw,
             patient if isinstance(patient, Patient) else None,
             touch=touch if hasattr(obj, "updated_at") else None,
+            fresh=fresh,
         )
 
     def delete(self, actor: Actor, resource_id: str) -> None:
@@ -422,6 +428,9 @@ SOURCES: dict[str, type[CorrectableEntry]] = {"w": BodyWeight, "h": BodyHeight, 
 
 class ObservationHandler(Handler):
     """Vital signs (three chart tables) and survey scores derived from questionnaire responses."""
+
+    def fresh(self, obj: Any) -> bool:
+        return isinstance(obj, CorrectableEntry)  # observation_record inserts a new chart row
 
     def to_fhir(self, obj: Any) -> dict[str, Any]:
         if isinstance(obj, measure_observations.DerivedObservation):

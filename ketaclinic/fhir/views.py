@@ -284,8 +284,7 @@ def type_level(request: ActorRequest, resource_type: str) -> HttpResponse:
             if existing is not None:  # nothing is created: the match answers 200
                 return _written(request, existing, 200)
             obj = handler.create_from(actor, resource, raw)
-            data = handler.keep_received(actor, obj, handler.to_fhir(obj), raw)
-            history.record(actor, data, history.Method.CREATE)
+            data = history.written(actor, handler, obj, raw, history.Method.CREATE)
         return _written(request, data, 201, obj)
     if request.method == "PUT" and request.GET:
         # Conditional update: the one match is updated; no match creates; several: 412.
@@ -301,8 +300,7 @@ def type_level(request: ActorRequest, resource_type: str) -> HttpResponse:
                         400, "A conditional update that matches nothing creates: send no id."
                     )
                 obj = handler.create_from(actor, resource, raw)
-                data = handler.keep_received(actor, obj, handler.to_fhir(obj), raw)
-                history.record(actor, data, history.Method.CREATE)
+                data = history.written(actor, handler, obj, raw, history.Method.CREATE)
                 return _written(request, data, 201, obj)
             if resource.id not in (None, target):
                 raise FhirError(
@@ -311,8 +309,7 @@ def type_level(request: ActorRequest, resource_type: str) -> HttpResponse:
             resource.id = target
             raw = {**raw, "id": target}
             obj = handler.update_from(actor, target, resource, raw)
-            data = handler.keep_received(actor, obj, handler.to_fhir(obj), raw)
-            history.record(actor, data, history.Method.UPDATE)
+            data = history.written(actor, handler, obj, raw, history.Method.UPDATE)
         return _written(request, data, 200, obj)
     raise FhirError(405, f"{request.method} is not allowed on {resource_type}.")
 
@@ -359,8 +356,7 @@ def instance_level(request: ActorRequest, resource_type: str, resource_id: str) 
                 raise history.gone(resource_type, resource_id)
             check_version(handler, actor, resource_id, expected)
             obj = handler.update_from(actor, resource_id, resource, raw)
-            data = handler.keep_received(actor, obj, handler.to_fhir(obj), raw)
-            history.record(actor, data, history.Method.UPDATE)
+            data = history.written(actor, handler, obj, raw, history.Method.UPDATE)
         return _written(request, data, 200, obj)
     if request.method == "DELETE":
         handler = _handler(resource_type, "delete")
