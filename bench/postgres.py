@@ -105,7 +105,7 @@ def measure(bench: Bench) -> None:
         bench.preflight(bare_port, make, 201, "PostgreSQL bare write")
         load.closed_loop(name="pg warm-up", host="127.0.0.1", port=port, make=make, expected=0,
                          clients=4, seconds=o.warmup, warmup=0)  # fmt: skip
-        for clients in CLIENTS:
+        for clients in _clients(o.pg_clients):
             with bench.step(f"PostgreSQL writes, {clients} client(s): ketaclinic, bare WSGI"):
                 for label, where, cpu, seconds in (
                     ("ketaclinic", port, probe, o.write_seconds),
@@ -131,6 +131,11 @@ def measure(bench: Bench) -> None:
         "patients": _count(url),
         **passes,
     }
+
+
+def _clients(option: str) -> tuple[int, ...]:
+    """--pg-clients "1,16" (the default, CLIENTS) or fewer levels while iterating."""
+    return tuple(int(part) for part in option.split(",") if part.strip()) or CLIENTS
 
 
 def _run(bench: Bench, name: str, args: list[str], env: dict[str, str]) -> str:
@@ -176,7 +181,8 @@ def rows(d: dict[str, Any]) -> tuple[list[tuple[str, str, str, str]], int, dict[
 
 def main(argv: list[str] | None = None) -> None:
     """`python -m bench.postgres [bench.run options]`: this pass alone (its scratch dir holds
-    only logs), saved as bench/results/pg-write-<time>.json."""
+    only logs), saved as bench/results/pg-write-<time>.json. While iterating, `--pg-clients 16`
+    measures one level only (about a minute with `--write-seconds 10 --baseline-seconds 8`)."""
     from datetime import UTC, datetime
 
     from bench.machine import describe, git_commit

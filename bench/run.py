@@ -665,6 +665,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="PostgreSQL database of the write pass (created when missing)")  # fmt: skip
     parser.add_argument("--pg-patients", type=int, default=100, help="demo size on PostgreSQL")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL pass")
+    parser.add_argument("--pg-clients", default="1,16",
+                        help="client counts of the PostgreSQL write pass, e.g. 16")  # fmt: skip
     parser.add_argument("--build-only", action="store_true",
                         help="only build the clinic (step 1) in --scratch, e.g. for bench.inprocess")  # fmt: skip
     options = parser.parse_args(argv)
