@@ -43,8 +43,9 @@ def database_from_url(url: str | None, *, sqlite_path: Path) -> dict[str, Any]:
     # Django opens psycopg connections with prepare_threshold=None, which also turns off an
     # explicit `execute(..., prepare=True)`. A threshold psycopg's automatic preparing never
     # reaches enables the explicit one only: Django's own cursors bind on the client and never
-    # prepare, so just the statements core.rows.prepared_sql runs are prepared (the FHIR search's
-    # union, planned once per connection). A pooler in transaction mode in front of PostgreSQL
+    # prepare, so just the statements core.rows runs are prepared (rows.prepared_sql: the FHIR
+    # search's union; rows.execute: the write paths' lookups and INSERTs, the audit INSERT),
+    # each planned once per connection. A pooler in transaction mode in front of PostgreSQL
     # must then keep prepared statements per client (PgBouncer >= 1.21: max_prepared_statements).
     config.setdefault("OPTIONS", {}).setdefault("prepare_threshold", PREPARE_EXPLICIT_ONLY)
     return config

@@ -118,3 +118,47 @@ def test_update_writes_what_save_with_update_fields_writes(prescriber: Any, pati
     assert stored.weight_kg == Decimal("80.25")
     assert stored.entered_value == Decimal("72.5")
     assert stored.updated_at == weight.updated_at >= stamped
+
+
+def _prepared_statements() -> list[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_the_statements_are_prepared_once_on_postgresql(prescriber: Any, patient_a: Any) -> None:
+    """On PostgreSQL a lookup and an INSERT run as statements prepared on the server, each
+    prepared once per connection and reused with other values; elsewhere they run as any
+    query. Either way the answers are the rows (checked against the ORM above)."""
+    from django.db import connection
+
+    with scope(organization=prescriber.organization):
+        for _ in range(3):
+            assert rows.one(Patient, public_id=patient_a.public_id) == patient_a
+            weight = _weight(prescriber, patient_a)
+            rows.insert(weight)
+            assert BodyWeight.objects.get(pk=weight.pk).public_id == weight.public_id
+    if connection.vendor != "postgresql":
+        return
+    prepared = _prepared_statements()
+    lookups = [s for s in prepared if s.startswith('SELECT "patients_patient"."id"')]
+    inserts = [s for s in prepared if s.startswith('INSERT INTO "patients_bodyweight"')]
+    assert len(lookups) == 1
+    assert len(inserts) == 1
+
+
+def test_a_prepared_insert_that_breaks_a_constraint_raises_djangos_error(
+    prescriber: Any, patient_a: Any
+) -> None:
+    from django.db import IntegrityError, transaction
+
+    with scope(organization=prescriber.organization):
+        first = _weight(prescriber, patient_a)
+        rows.insert(first)
+        twin = _weight(prescriber, patient_a)
+        twin.public_id = first.public_id  # unique
+        with pytest.raises(IntegrityError), transaction.atomic():
+            rows.insert(twin)
+        assert BodyWeight.objects.filter(public_id=first.public_id).count() == 1
