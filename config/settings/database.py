@@ -39,6 +39,9 @@ def database_from_url(url: str | None, *, sqlite_path: Path) -> dict[str, Any]:
         raise ImproperlyConfigured(
             f"DATABASE_URL: unsupported database engine {engine!r}; use sqlite:// or postgres://"
         )
+    # Django's backend, with the per-request health check answered from the socket when the
+    # connection is idle and quiet (ketaclinic/core/postgresql/base.py).
+    config["ENGINE"] = "ketaclinic.core.postgresql"
     config["CONN_HEALTH_CHECKS"] = True
     # Django opens psycopg connections with prepare_threshold=None, which also turns off an
     # explicit `execute(..., prepare=True)`. A threshold psycopg's automatic preparing never

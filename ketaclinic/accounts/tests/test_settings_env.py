@@ -40,7 +40,8 @@ def test_sqlite_runs_durable_and_postgres_urls_are_parsed(tmp_path):
     assert "journal_mode=WAL" in sqlite["OPTIONS"]["init_command"]
     assert sqlite["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
     pg = database_from_url("postgres://postgres@127.0.0.1:5432/kc", sqlite_path=tmp_path / "x")
-    assert pg["ENGINE"] == "django.db.backends.postgresql"
+    assert pg["ENGINE"] == "ketaclinic.core.postgresql"
+    assert pg["CONN_HEALTH_CHECKS"] is True
     assert pg["NAME"] == "kc"
     with pytest.raises(ImproperlyConfigured, match="unsupported"):
         database_from_url("mysql://root@localhost/kc", sqlite_path=tmp_path / "x")
