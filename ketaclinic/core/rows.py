@@ -306,17 +306,17 @@ _INTEGER = (
 
 def preparer(field: Any, connection: Any) -> Preparer:
     """`field.get_db_prep_save` for one column, without its layers for the common field classes
-    (core/tests/test_rows.py holds each against Django's for values of every kind). A value of
-    another type than the usual one (a lazy string, an expression, a naive datetime...) goes
-    through the field's own `get_db_prep_save`, as every other field class does."""
+    (tests/api/test_write_path.py holds each against Django's for values of every kind, on the
+    engine the tests run on). A value of another type than the usual one (a lazy string, an
+    expression, a naive datetime...) goes through the field's own `get_db_prep_save`, as every
+    other field class does."""
     kind = type(field)
 
     def generic(value: Any) -> Any:
         return field.get_db_prep_save(value, connection=connection)
 
-    if connection.vendor != "sqlite":
-        # PostgreSQL's backend wraps values in the driver's own types (Int8, Jsonb...): the
-        # shortcuts below are proven equal to Django's on SQLite only, so elsewhere Django's own.
+    if connection.vendor not in ("sqlite", "postgresql"):
+        # The shortcuts below are proven equal to Django's on these two backends only.
         return generic
 
     def unchanged_if(exact: type) -> Preparer:
@@ -330,6 +330,15 @@ def preparer(field: Any, connection: Any) -> Preparer:
     if kind is models.BooleanField:
         return unchanged_if(bool)
     if kind in _INTEGER:
+        if connection.vendor == "postgresql":
+            # Django's PostgreSQL backend sends integers as the driver's sized types (Int2,
+            # Int4, Int8), so that a server-bound parameter has the column's type.
+            sized = connection.ops.integerfield_type_map[field.get_internal_type()]
+
+            def integer(value: Any) -> Any:
+                return sized(value) if type(value) is int else generic(value)
+
+            return integer
         return unchanged_if(int)
     if kind is models.ForeignKey and type(field.target_field) in (
         models.AutoField,
