@@ -25,7 +25,9 @@ from operator import attrgetter
 from typing import Any
 
 import orjson
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+
+from ketaclinic.core import rows
 
 
 class JsonText(str):
@@ -267,3 +269,13 @@ def insert_instances(model: type[models.Model], instances: Iterable[models.Model
     """INSERT unsaved `instances` as their attributes stand: no `pre_save` (a caller sets
     auto_now times itself) and no primary key is read back (rows are found by `public_id`)."""
     return insert_objects(model, instances)
+
+
+def insert_one(model: type[models.Model], row: Mapping[str, Any]) -> None:
+    """`insert_rows` of one row, run on the driver's own cursor when nobody records queries
+    (core.rows.execute): a FHIR create writes its received JSON and its version this way, and
+    Django's cursor wrapper around executemany cost more than the row."""
+    sql, plan = _statement(model)
+    params = [row[a] if adapt is None else adapt(row[a]) for a, adapt in plan]
+    # The connection itself: each attribute read through django.db.connection is a lookup.
+    rows.execute(connections[DEFAULT_DB_ALIAS], sql, params, fetch=False)

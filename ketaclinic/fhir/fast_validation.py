@@ -5,7 +5,8 @@ Validating a blood-pressure panel through its R4B model was about a sixth of a F
 subject, effectiveDateTime, valueQuantity, components, identifiers, meta.profile; each data type
 with the elements it usually carries), each element against the same lexical rules as the R4B
 model (fhir_core's patterns for string, code, uri, decimal and dateTime) and the required
-bindings `bindings.check_bindings` applies. It answers with elements the create path reads as
+bindings `bindings.check_bindings` applies, and the input limits (core.input_limits: printable
+text, lengths, number range) by those shapes. It answers with elements the create path reads as
 it reads the model (`resource.code.coding[0].system`, `quantity.value` as a Decimal, the
 effective time as a datetime, date or partial-date string, every other element of the type None).
 
@@ -28,6 +29,7 @@ from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 
+from ketaclinic.core.input_limits import MAX_ABS_NUMBER, MAX_STRING_CHARS
 from ketaclinic.fhir.bindings import _DATATYPE_CODES, CODES
 
 Parser = Callable[[Any], Any]
@@ -60,6 +62,7 @@ _STRING = re.compile(r"[ \r\n\t\S]+").fullmatch
 _CODE = re.compile(r"[^\s]+(\s[^\s]+)*").fullmatch
 _URI = re.compile(r"\S*").fullmatch
 _DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?").fullmatch
+_LONGEST = MAX_STRING_CHARS
 _DATE_TIME = re.compile(
     r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|"
     r"3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|([+\-])((0[0-9]|"
@@ -67,20 +70,30 @@ _DATE_TIME = re.compile(
 ).fullmatch  # as fhir_core's DateTime, less leap seconds and fractions beyond microseconds
 
 
+# Every string also keeps core.input_limits' rules (printable, at most MAX_STRING_CHARS), so a
+# document this module accepts needs no check_document walk of its own.
+
+
 def _string(value: Any) -> str:
-    if type(value) is str and _STRING(value):
+    if type(value) is str and value.isprintable() and len(value) <= _LONGEST and _STRING(value):
         return value
     raise _UNSURE
 
 
 def _code(value: Any) -> str:
-    if type(value) is str and value.isascii() and _CODE(value):
+    if (
+        type(value) is str
+        and value.isascii()
+        and value.isprintable()
+        and len(value) <= _LONGEST
+        and _CODE(value)
+    ):
         return value
     raise _UNSURE
 
 
 def _uri(value: Any) -> str:
-    if type(value) is str and _URI(value):
+    if type(value) is str and value.isprintable() and len(value) <= _LONGEST and _URI(value):
         return value
     raise _UNSURE
 
@@ -95,9 +108,9 @@ def _decimal(value: Any) -> Decimal:
     # The model's own conversion: an int as it is, a float through its shortest text (1.0 stays
     # Decimal("1.0")); bool, text and null are the model's to judge.
     kind_ = type(value)
-    if kind_ is int and _DECIMAL(str(value)):
+    if kind_ is int and -MAX_ABS_NUMBER < value < MAX_ABS_NUMBER and _DECIMAL(str(value)):
         return Decimal(value)
-    if kind_ is float and _DECIMAL(text := str(value)):
+    if kind_ is float and -MAX_ABS_NUMBER < value < MAX_ABS_NUMBER and _DECIMAL(text := str(value)):
         return Decimal(text)
     raise _UNSURE
 

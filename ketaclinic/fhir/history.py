@@ -68,7 +68,7 @@ def record(actor: Actor, data: dict[str, Any], method: str, *, fresh: bool = Fal
         "recorded_at": datetime.fromisoformat(updated) if updated else clock.now(),
         "resource": data,
     }
-    bulk.insert_rows(ResourceVersion, [row])
+    bulk.insert_one(ResourceVersion, row)
 
 
 def record_delete(actor: Actor, resource_type: str, resource_id: str) -> ResourceVersion:

@@ -579,21 +579,19 @@ def keep_beside(
     ):
         # A resource just created (the usual case): nothing to demote or replace, one INSERT,
         # from plain values (core.bulk: no model instance, the JSON written by orjson).
-        bulk.insert_rows(
+        bulk.insert_one(
             StoredResource,
-            [
-                {
-                    **_BESIDE_DEFAULTS,
-                    "organization_id": actor.organization.pk,
-                    "resource_type": data["resourceType"],
-                    "resource_id": data["id"],
-                    "version_id": version,
-                    "patient_id": patient.pk if patient is not None else None,
-                    "resource": kept["resource"],
-                    "recorded_at": kept["recorded_at"],
-                    "recorded_by_id": actor.user.pk,
-                }
-            ],
+            {
+                **_BESIDE_DEFAULTS,
+                "organization_id": actor.organization.pk,
+                "resource_type": data["resourceType"],
+                "resource_id": data["id"],
+                "version_id": version,
+                "patient_id": patient.pk if patient is not None else None,
+                "resource": kept["resource"],
+                "recorded_at": kept["recorded_at"],
+                "recorded_by_id": actor.user.pk,
+            },
         )
         return merge(data, kept["resource"])
     if touch is not None:

@@ -11,6 +11,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
+from ketaclinic.core.input_limits import InputProblem, check_document
 from ketaclinic.fhir import fast_validation
 from ketaclinic.fhir.bindings import check_bindings
 from ketaclinic.fhir.outcome import FhirError, from_validation_error
@@ -74,18 +75,36 @@ def parse_resource(data: Any, *, expected: str | None = None) -> Resource:
     return resource
 
 
+def check_limits(data: Any) -> None:
+    """The input limits every received document keeps (core.input_limits), as a FhirError."""
+    try:
+        check_document(data, root=_resource_type_of(data))
+    except InputProblem as problem:
+        raise FhirError(
+            problem.status, str(problem), expressions=[(problem.path, problem.message)]
+        ) from None
+
+
+def _resource_type_of(data: Any) -> str:
+    kind = data.get("resourceType") if isinstance(data, dict) else None
+    return kind if isinstance(kind, str) and kind.isidentifier() else ""
+
+
 def parse_received(data: Any, *, expected: str) -> Any:
-    """`parse_resource` for a resource a client writes; a vital-sign Observation in one of the
-    shapes fast_validation vouches for is read without the model (about 0.5 ms less per create),
-    as elements the create path reads as it reads the model. Anything else, bad input included,
-    is the model's to validate and explain."""
+    """`check_limits` and `parse_resource` for a resource a client writes; a vital-sign
+    Observation in one of the shapes fast_validation vouches for is read without the model
+    (about 0.5 ms less per create), as elements the create path reads as it reads the model,
+    and keeps the input limits by those shapes. Anything else, bad input included, is the
+    limits' and the model's to validate and explain."""
     fast = fast_validation.observation(data) if expected == "Observation" else None
     if fast is None:
+        check_limits(data)
         return parse_resource(data, expected=expected)
     _check_profiles(data, expected)
     if settings.FHIR_CHECK_FAST_INPUT:
-        # The test suite holds every accepted resource to the model's reading of it.
+        # The test suite holds every accepted resource to the limits and the model's reading.
         try:
+            check_limits(data)
             model = parse_resource(data, expected=expected)
         except FhirError as refused:
             message = f"fast_validation accepted what fhir.resources refuses: {refused}"

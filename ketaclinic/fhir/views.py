@@ -24,7 +24,6 @@ from ketaclinic.core.input_limits import (
     MAX_BUNDLE_BYTES,
     MAX_RESOURCE_BYTES,
     InputProblem,
-    check_document,
     check_text,
 )
 from ketaclinic.fhir import conditional, history
@@ -35,7 +34,7 @@ from ketaclinic.fhir.outcome import FhirError, from_domain_error, information, o
 from ketaclinic.fhir.received import overlay
 from ketaclinic.fhir.registry import HANDLERS, Handler, run_search
 from ketaclinic.fhir.smart.enforce import enforce as enforce_scopes
-from ketaclinic.fhir.validation import parse_received, parse_resource
+from ketaclinic.fhir.validation import check_limits, parse_received, parse_resource
 from ketaclinic.fhir.versioning import check_version, parse_if_match
 
 logger = logging.getLogger(__name__)
@@ -53,19 +52,39 @@ def respond(data: dict[str, Any] | None, status: int = 200, **headers: str) -> H
 
 def base_url(request: HttpRequest) -> str:
     # reverse() walks the URL resolver on each call (about 0.15 ms of every create and search
-    # under load); the root's path depends only on the script prefix and the URLconf.
+    # under load); the root's path depends only on the script prefix and the URLconf. The
+    # absolute URL depends only on the scheme and the META entries get_host() reads (and the
+    # settings, which clear this): build_absolute_uri validated the host anew on every request.
     prefix = get_script_prefix()
-    path = _root_paths.get(prefix)
-    if path is None:
-        path = _root_paths[prefix] = reverse("fhir:root")
-    return request.build_absolute_uri(path)
+    meta = request.META
+    key = (
+        prefix,
+        request.scheme,
+        meta.get("HTTP_HOST"),
+        meta.get("HTTP_X_FORWARDED_HOST"),
+        meta.get("HTTP_X_FORWARDED_PORT"),
+        meta.get("SERVER_NAME"),
+        meta.get("SERVER_PORT"),
+    )
+    url = _base_urls.get(key)
+    if url is None:
+        path = _root_paths.get(prefix)
+        if path is None:
+            path = _root_paths[prefix] = reverse("fhir:root")
+        url = request.build_absolute_uri(path)  # raises DisallowedHost: nothing is kept
+        if len(_base_urls) < 1000:  # hosts a deployment answers to: few; a flood stops here
+            _base_urls[key] = url
+    return url
 
 
 _root_paths: dict[str, str] = {}
+_base_urls: dict[tuple[str | None, ...], str] = {}
 
 
 @receiver(setting_changed)
 def _forget_root_paths(setting: str, **_: object) -> None:
+    # Any setting may change what get_host() accepts or builds (ALLOWED_HOSTS, proxies...).
+    _base_urls.clear()
     if setting == "ROOT_URLCONF":
         _root_paths.clear()
 
@@ -132,7 +151,7 @@ def negotiate(request: HttpRequest) -> None:
     if fmt is not None and fmt.replace(" ", "+") not in JSON_FORMATS:
         raise FhirError(406, f"Only JSON is served (_format=json), not {fmt!r}.")
     accept = header(request, "Accept").strip()
-    if not accept:
+    if not accept or accept in JSON_MEDIA:  # one JSON media type, no parameters: the usual
         return
     ranges = []
     for part in accept.split(","):
@@ -150,8 +169,9 @@ def _actor(request: ActorRequest) -> Actor:
     return request.actor
 
 
-def _body(request: HttpRequest, *, limit: int = MAX_RESOURCE_BYTES) -> Any:
-    """The parsed JSON body, within the size limit and the input limits (core.input_limits).
+def _body(request: HttpRequest, *, limit: int = MAX_RESOURCE_BYTES, checked: bool = True) -> Any:
+    """The parsed JSON body, within the size limit and the input limits (core.input_limits;
+    `checked` False: the caller checks them, see validation.parse_received).
 
     The size is checked before reading, from Content-Length, and the stream is read directly
     rather than through `request.body`, whose DATA_UPLOAD_MAX_MEMORY_SIZE check (meant for forms)
@@ -175,12 +195,8 @@ def _body(request: HttpRequest, *, limit: int = MAX_RESOURCE_BYTES) -> Any:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise FhirError(400, f"The body is not valid JSON: {exc}") from None
-    try:
-        check_document(data, root=_resource_type_of(data))
-    except InputProblem as problem:
-        raise FhirError(
-            problem.status, str(problem), expressions=[(problem.path, problem.message)]
-        ) from None
+    if checked:
+        check_limits(data)
     return data
 
 
@@ -203,11 +219,6 @@ def _too_large(limit: int) -> FhirError:
         f"endpoint ({MAX_BUNDLE_BYTES // (1024 * 1024)} MB for a Bundle posted to the base, "
         f"{MAX_RESOURCE_BYTES // (1024 * 1024)} MB for one resource).",
     )
-
-
-def _resource_type_of(data: Any) -> str:
-    kind = data.get("resourceType") if isinstance(data, dict) else None
-    return kind if isinstance(kind, str) and kind.isidentifier() else ""
 
 
 def _handler(resource_type: str, interaction: str) -> Handler:
@@ -272,8 +283,8 @@ def type_level(request: ActorRequest, resource_type: str) -> HttpResponse:
         return respond(run_search(actor, handler, request.GET, base_url(request), strict=strict))
     if request.method == "POST":
         handler = _handler(resource_type, "create")
-        raw = _body(request)
-        resource = parse_received(raw, expected=resource_type)
+        raw = _body(request, checked=False)
+        resource = parse_received(raw, expected=resource_type)  # the input limits too
         with transaction.atomic():
             condition = header(request, "If-None-Exist")
             existing = (

@@ -288,7 +288,10 @@ def _save_entry(actor: Actor, entry: Entry, action: str, detail: dict[str, Any])
         entry.updated_at = now
         batch.entries.append(entry)
         return entry
-    with transaction.atomic():
+    # The row and its audit event commit together. Inside a caller's transaction (a FHIR create
+    # also keeps the received JSON and the version) no savepoint of their own: nothing raised
+    # in here is caught to carry on, the whole transaction rolls back (two statements fewer).
+    with transaction.atomic(savepoint=False):
         rows.insert(entry)  # entry.save()'s INSERT, built once (core.rows)
         audit_record(
             actor=actor, action=action, patient_id=entry.patient.public_id, obj=entry, detail=detail
