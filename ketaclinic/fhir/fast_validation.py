@@ -151,19 +151,21 @@ def _list(item: Parser) -> Parser:
 def _complex(type_name: str, parsers: dict[str, Parser], required: tuple[str, ...] = ()) -> Parser:
     """An object of these elements only (at least one, and every `required` one)."""
 
+    made = kind(type_name)
+    new = object.__new__
+
     def parse(value: Any) -> Element:
         if type(value) is not dict or not value:
             raise _UNSURE
-        element = kind(type_name)()
-        fields = element.__dict__
-        for key, item in value.items():
-            parser = parsers.get(key)
-            if parser is None:
-                raise _UNSURE
-            fields[key] = parser(item)
+        try:
+            fields = {key: parsers[key](item) for key, item in value.items()}
+        except KeyError:  # an element this module leaves to the model
+            raise _UNSURE from None
         for key in required:
             if key not in fields:
                 raise _UNSURE
+        element = new(made)
+        element.__dict__ = fields
         return element
 
     return parse
@@ -199,6 +201,7 @@ _COMPONENT = _complex(
 _OBSERVATION = _complex(
     "Observation",
     {
+        "resourceType": _one_of(frozenset({"Observation"})),
         "meta": _META,
         "identifier": _list(_IDENTIFIER),
         "status": _one_of(frozenset(CODES["Observation"]["status"])),
@@ -220,9 +223,11 @@ def observation(data: Any) -> Any:
     if type(data) is not dict or data.get("resourceType") != "Observation":
         return None
     try:
-        return _OBSERVATION({k: v for k, v in data.items() if k != "resourceType"})
+        element = _OBSERVATION(data)
     except _Unsure:
         return None
+    del element.__dict__["resourceType"]  # the type, not an element (as on the model)
+    return element
 
 
 def difference(fast: Any, model: Any, path: str = "Observation") -> str | None:
