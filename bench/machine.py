@@ -23,7 +23,8 @@ def in_repository(path: str | Path) -> str:
     try:
         return str(Path(path).resolve().relative_to(ROOT))
     except ValueError:
-        return str(path)
+        # Only the last part: the rest is someone's machine, and the suite refuses such paths.
+        return f"(outside the checkout)/{Path(path).name}"
 
 
 def _first(path: str, prefix: str) -> str:
@@ -70,7 +71,7 @@ def describe(scratch: Path) -> dict[str, Any]:
         "sqlite": sqlite3.sqlite_version,
         "django": _version("django"),
         "gunicorn": _version("gunicorn"),
-        "scratch_dir": str(scratch),
+        "scratch_dir": in_repository(scratch),
         "scratch_filesystem": _filesystem(scratch),
     }
 
