@@ -321,6 +321,7 @@ class Importer:
             StoredResource,
             [
                 {
+                    **received.BESIDE_DEFAULTS,
                     "organization_id": self.actor.organization.pk,
                     "resource_type": raw["resourceType"],
                     "resource_id": str(row.public_id),
@@ -329,17 +330,7 @@ class Importer:
                     "resource": received.clean(
                         replace_references(raw, self.refs) if isinstance(row, Patient) else raw
                     ),
-                    "current": True,
-                    "deleted": False,
-                    "generic": False,
-                    "identifier_key": "",
-                    "codes": "",
-                    "categories": "",
-                    "targets": "",
-                    "status": "",
-                    "effective": None,
                     "source": StoredResource.Source.IMPORT,
-                    "source_key": "",
                     "recorded_at": row.updated_at,
                     "recorded_by_id": self.actor.user.pk,
                 }

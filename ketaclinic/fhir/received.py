@@ -534,8 +534,9 @@ def generic_filter(name: str, values: list[str]) -> Q | None:
 # --- beside the clinical row --------------------------------------------------------------------
 
 
-# The columns of a received resource kept beside a clinical row that only generic ones use.
-_BESIDE_DEFAULTS = {
+# The columns of a received resource kept beside a clinical row that only generic ones use (the
+# importer's batch INSERT uses them too, with its own source).
+BESIDE_DEFAULTS = {
     "current": True,
     "deleted": False,
     "generic": False,
@@ -582,7 +583,7 @@ def keep_beside(
         bulk.insert_one(
             StoredResource,
             {
-                **_BESIDE_DEFAULTS,
+                **BESIDE_DEFAULTS,
                 "organization_id": actor.organization.pk,
                 "resource_type": data["resourceType"],
                 "resource_id": data["id"],
