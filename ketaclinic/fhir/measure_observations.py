@@ -25,6 +25,7 @@ from django.db.models import CharField, F, Q, QuerySet, Value
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.roles import Cap
+from ketaclinic.core import shapes
 from ketaclinic.core.errors import NotFound
 from ketaclinic.fhir.common import instant, meta
 from ketaclinic.fhir.questionnaires import answer_coding
@@ -172,7 +173,13 @@ def load(keys: list[tuple[Any, str, int]]) -> dict[tuple[str, int], DerivedObser
     if not pks:
         return {}
     responses = {
-        r.pk: r for r in QuestionnaireResponse.objects.select_related("patient").filter(pk__in=pks)
+        r.pk: r
+        for r in shapes.rows_in(
+            "survey-observation-page",
+            lambda: QuestionnaireResponse.objects.select_related("patient"),
+            "pk",
+            pks,
+        )
     }
     return {
         (src, pk): DerivedObservation(responses[pk], src.removeprefix(SRC_PREFIX))

@@ -26,7 +26,7 @@ from django.db.models import Q, QuerySet
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.roles import Cap
-from ketaclinic.core import bulk, clock, rows
+from ketaclinic.core import bulk, clock, rows, shapes
 from ketaclinic.core.errors import NotFound
 from ketaclinic.fhir.common import (
     as_datetime,
@@ -879,13 +879,19 @@ def overlay(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     }
     if not wanted:
         return resources
-    types = {t for t, _ in wanted}
+    types = {str(t) for t, _ in wanted}
     ids = [i for _, i in wanted]
+    kind = tuple(sorted(types))
     kept = {
         (row.resource_type, row.resource_id): row.resource
-        for row in StoredResource.objects.filter(
-            resource_type__in=types, resource_id__in=ids, generic=False, current=True
-        ).only("resource_type", "resource_id", "version_id", "resource")
+        for row in shapes.rows_in(
+            ("received-current", kind),
+            lambda: StoredResource.objects.filter(
+                resource_type__in=kind, generic=False, current=True
+            ).only("resource_type", "resource_id", "version_id", "resource"),
+            "resource_id",
+            ids,
+        )
         if wanted.get((row.resource_type, row.resource_id)) == row.version_id
     }
     if not kept:

@@ -3,6 +3,7 @@ views, the Bundle processor, the importer and the CapabilityStatement all read).
 
 from __future__ import annotations
 
+import functools
 import sys
 import uuid
 from collections.abc import Callable
@@ -426,6 +427,10 @@ def _medication_code(value: str) -> Q:
 SOURCES: dict[str, type[CorrectableEntry]] = {"w": BodyWeight, "h": BodyHeight, "v": VitalSign}
 
 
+def _with_patient(model: type[CorrectableEntry]) -> QuerySet[Any]:
+    return model.objects.select_related("patient")
+
+
 class ObservationHandler(Handler):
     """Vital signs (three chart tables) and survey scores derived from questionnaire responses."""
 
@@ -566,11 +571,12 @@ class ObservationHandler(Handler):
         for _, src, pk in keys:
             if src in SOURCES:
                 by_src.setdefault(src, []).append(pk)
-        loaded: dict[tuple[str, int], Any] = {
-            (src, obj.pk): obj
-            for src, pks in by_src.items()
-            for obj in SOURCES[src].objects.select_related("patient").filter(pk__in=pks)
-        }
+        loaded: dict[tuple[str, int], Any] = {}
+        for src, pks in by_src.items():
+            rows = shapes.rows_in(
+                ("observation-page", src), functools.partial(_with_patient, SOURCES[src]), "pk", pks
+            )
+            loaded.update(((src, obj.pk), obj) for obj in rows)
         loaded.update(measure_observations.load(keys))
         return loaded
 

@@ -15,6 +15,7 @@ import orjson
 from django.db.models import Q, QuerySet
 from django.http import QueryDict
 
+from ketaclinic.core import shapes
 from ketaclinic.fhir.common import reference_id
 from ketaclinic.fhir.outcome import FhirError
 
@@ -209,8 +210,11 @@ def patient_keys(search: SearchRequest, values: list[str]) -> list[int]:
 
     key = ("patient", *values)
     if key not in search.resolved:
-        search.resolved[key] = list(
-            Patient.objects.filter(public_id__in=patient_ids(values)).values_list("pk", flat=True)
+        search.resolved[key] = shapes.rows_in(
+            "patient-keys",
+            lambda: Patient.objects.values_list("pk", flat=True),
+            "public_id",
+            patient_ids(values),
         )
     return search.resolved[key]
 
@@ -221,15 +225,11 @@ def session_keys(search: SearchRequest, values: list[str]) -> list[int]:
 
     key = ("session", *values)
     if key not in search.resolved:
-        patients = patient_keys(search, values)
-        search.resolved[key] = (
-            list(
-                TreatmentSession.objects.filter(patient_id__in=patients).values_list(
-                    "pk", flat=True
-                )
-            )
-            if patients
-            else []
+        search.resolved[key] = shapes.rows_in(
+            "session-keys",
+            lambda: TreatmentSession.objects.values_list("pk", flat=True),
+            "patient_id",
+            patient_keys(search, values),
         )
     return search.resolved[key]
 

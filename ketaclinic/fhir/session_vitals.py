@@ -23,7 +23,7 @@ from django.db.models import CharField, F, Q, QuerySet, Value
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.roles import Cap
-from ketaclinic.core import clock
+from ketaclinic.core import clock, shapes
 from ketaclinic.core.errors import NotFound
 from ketaclinic.fhir import observations
 from ketaclinic.fhir.common import as_datetime, emit, instant, meta, reference_id, resolve_patient
@@ -292,7 +292,9 @@ def load(keys: list[tuple[Any, str, int]]) -> dict[tuple[str, int], SessionVital
     if not pks:
         return {}
     own = [f.name for f in VitalsEntry._meta.concrete_fields]
-    rows = _entries().only(*own, *_PAGE_RELATED).filter(pk__in=pks)
+    rows = shapes.rows_in(
+        "session-vital-page", lambda: _entries().only(*own, *_PAGE_RELATED), "pk", pks
+    )
     entries = {e.pk: e for e in rows}
     return {
         (src, pk): SessionVital(entries[pk], src.removeprefix(SRC_PREFIX))
