@@ -55,14 +55,22 @@ class DerivedObservation:
         return self.response.patient
 
 
-def observation_parts(instrument: Instrument) -> list[tuple[str, str]]:
+def observation_parts(instrument: Instrument) -> tuple[tuple[str, str], ...]:
     """(part, LOINC code) of every Observation a response to this instrument yields."""
-    parts = [(TOTAL, instrument.loinc.total)] if instrument.loinc.total else []
-    for item in instrument.items:
-        code = item.loinc_code()
-        if code:
-            parts.append((item.link_id, code))
-    return parts
+    # Kept per definition (immutable, loaded once): each survey Observation of a search page
+    # asked for them twice, a walk over every item's codings each time.
+    kept = _parts.get(id(instrument))
+    if kept is None or kept[0] is not instrument:
+        parts = [(TOTAL, instrument.loinc.total)] if instrument.loinc.total else []
+        for item in instrument.items:
+            code = item.loinc_code()
+            if code:
+                parts.append((item.link_id, code))
+        kept = _parts[id(instrument)] = (instrument, tuple(parts))
+    return kept[1]
+
+
+_parts: dict[int, tuple[Instrument, tuple[tuple[str, str], ...]]] = {}
 
 
 def supported_codes() -> list[str]:
