@@ -15,7 +15,7 @@ from ketaclinic.fhir import conditional, history
 from ketaclinic.fhir.outcome import FhirError, from_domain_error, operation_outcome
 from ketaclinic.fhir.received import overlay, resolve_late_references
 from ketaclinic.fhir.registry import HANDLERS, run_search
-from ketaclinic.fhir.validation import parse_resource
+from ketaclinic.fhir.validation import parse_received, parse_resource
 from ketaclinic.fhir.versioning import check_version, parse_if_match
 
 # Transaction processing order (FHIR R4 3.1.0.11.2): deletes, creates, updates, reads; creates of
@@ -188,7 +188,7 @@ def process_entry(
         raw = conditional.resolve_references(
             actor, replace_references(entry.get("resource"), refs), base_url
         )
-        resource = parse_resource(raw, expected=handler.type)
+        resource = parse_received(raw, expected=handler.type)
         condition = _with_references(request.get("ifNoneExist"), refs)
         existing = conditional.match_one(actor, handler, condition, base_url) if condition else None
         if existing is not None:  # conditional create: the match, nothing created
@@ -214,7 +214,7 @@ def process_entry(
         raw = conditional.resolve_references(
             actor, replace_references(entry.get("resource"), refs), base_url
         )
-        resource = parse_resource(raw, expected=handler.type)
+        resource = parse_received(raw, expected=handler.type)
         target = conditional.match_for_update(actor, handler, QueryDict(query), base_url)
         if target is None:
             _require(handler, "create")
@@ -245,7 +245,7 @@ def process_entry(
         raw = conditional.resolve_references(
             actor, replace_references(entry.get("resource"), refs), base_url
         )
-        resource = parse_resource(raw, expected=handler.type)
+        resource = parse_received(raw, expected=handler.type)
         _check_id(resource, parts[1])
         if "delete" in handler.interactions and history.is_deleted(handler.type, parts[1]):
             raise history.gone(handler.type, parts[1])

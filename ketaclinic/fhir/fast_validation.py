@@ -1,9 +1,10 @@
 """The vital-sign Observation shapes clients send, checked without fhir.resources (issue 13).
 
 Validating a blood-pressure panel through its R4B model was about a sixth of a FHIR create's CPU.
-`observation(data)` checks the shapes a chart vital sign arrives in (status, category, code,
-subject, effectiveDateTime, valueQuantity, components, identifiers, meta.profile; each data type
-with the elements it usually carries), each element against the same lexical rules as the R4B
+`observation(data)` checks the shapes a chart vital sign arrives in, created, updated or sent in
+a Bundle entry (id, status, category, code, subject, encounter, effectiveDateTime,
+valueQuantity, components, identifiers, meta.profile; each data type with the elements it
+usually carries), each element against the same lexical rules as the R4B
 model (fhir_core's patterns for string, code, uri, decimal and dateTime) and the required
 bindings `bindings.check_bindings` applies, and the input limits (core.input_limits: printable
 text, lengths, number range) by those shapes. It answers with elements the create path reads as
@@ -63,6 +64,7 @@ _CODE = re.compile(r"[^\s]+(\s[^\s]+)*").fullmatch
 _URI = re.compile(r"\S*").fullmatch
 _DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?").fullmatch
 _LONGEST = MAX_STRING_CHARS
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}").fullmatch  # validation.ID_PATTERN, R4's id
 _DATE_TIME = re.compile(
     r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|"
     r"3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|([+\-])((0[0-9]|"
@@ -94,6 +96,12 @@ def _code(value: Any) -> str:
 
 def _uri(value: Any) -> str:
     if type(value) is str and value.isprintable() and len(value) <= _LONGEST and _URI(value):
+        return value
+    raise _UNSURE
+
+
+def _id(value: Any) -> str:
+    if type(value) is str and _ID(value):
         return value
     raise _UNSURE
 
@@ -202,12 +210,14 @@ _OBSERVATION = _complex(
     "Observation",
     {
         "resourceType": _one_of(frozenset({"Observation"})),
+        "id": _id,  # an update's (PUT) or a Bundle entry's
         "meta": _META,
         "identifier": _list(_IDENTIFIER),
         "status": _one_of(frozenset(CODES["Observation"]["status"])),
         "category": _list(_CONCEPT),
         "code": _CONCEPT,
         "subject": _REFERENCE,
+        "encounter": _REFERENCE,  # a session's flowsheet reading (fhir.session_vitals)
         "effectiveDateTime": _date_time,
         "valueQuantity": _QUANTITY,
         "component": _list(_COMPONENT),

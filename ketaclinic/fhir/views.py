@@ -34,7 +34,7 @@ from ketaclinic.fhir.outcome import FhirError, from_domain_error, information, o
 from ketaclinic.fhir.received import overlay
 from ketaclinic.fhir.registry import HANDLERS, Handler, run_search
 from ketaclinic.fhir.smart.enforce import enforce as enforce_scopes
-from ketaclinic.fhir.validation import check_limits, parse_received, parse_resource
+from ketaclinic.fhir.validation import check_limits, parse_received
 from ketaclinic.fhir.versioning import check_version, parse_if_match
 
 logger = logging.getLogger(__name__)
@@ -300,8 +300,8 @@ def type_level(request: ActorRequest, resource_type: str) -> HttpResponse:
     if request.method == "PUT" and request.GET:
         # Conditional update: the one match is updated; no match creates; several: 412.
         handler = _handler(resource_type, "update")
-        raw = _body(request)
-        resource = parse_resource(raw, expected=resource_type)
+        raw = _body(request, checked=False)
+        resource = parse_received(raw, expected=resource_type)  # the input limits too
         with transaction.atomic():
             target = conditional.match_for_update(actor, handler, request.GET, base_url(request))
             if target is None:
@@ -353,8 +353,8 @@ def instance_level(request: ActorRequest, resource_type: str, resource_id: str) 
         return respond(data, 200, **history.version_headers(base_url(request), data))
     if request.method == "PUT":
         handler = _handler(resource_type, "update")
-        raw = _body(request)
-        resource = parse_resource(raw, expected=resource_type)
+        raw = _body(request, checked=False)
+        resource = parse_received(raw, expected=resource_type)  # the input limits too
         if resource.id != resource_id:
             raise FhirError(
                 400,

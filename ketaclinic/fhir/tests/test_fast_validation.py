@@ -31,7 +31,7 @@ from ketaclinic.fhir.fast_validation import Element, difference
 from ketaclinic.fhir.models import ResourceVersion, StoredResource
 from ketaclinic.fhir.outcome import FhirError
 from ketaclinic.fhir.registry import SOURCES
-from ketaclinic.fhir.tests.helpers import bp_json, post, weight_json
+from ketaclinic.fhir.tests.helpers import bp_json, post, put, weight_json
 from ketaclinic.fhir.validation import check_limits, parse_received, parse_resource
 
 BASE = "/fhir/r4/"
@@ -233,7 +233,8 @@ observations = obj(
     {
         "effectiveInstant": st.sampled_from(["2024-03-01T09:30:00Z"]),
         "note": st.just([{"text": "after exercise"}]),
-        "encounter": st.just({"reference": "Encounter/1"}),
+        "encounter": maybe(references),
+        "id": maybe(st.sampled_from(["abc", "x.y-1", "A" * 64, "A" * 65, "a b", "a_b", ""])),
     },
 )
 
@@ -336,6 +337,31 @@ def test_the_usual_shapes_take_the_fast_path_and_read_as_the_model(data: dict[st
     assert fast.encounter is None
     with pytest.raises(AttributeError):
         fast.no_such_element  # noqa: B018 - not an element of Observation, as on the model
+
+
+WIDER = [
+    {**bp_json("abc"), "id": "0f1d2c3b-4a59-4687-9a0b-1c2d3e4f5a6b"},  # an update (PUT)
+    {**bp_json("abc"), "encounter": {"reference": "Encounter/abc"}},  # a session's reading
+]
+
+
+@pytest.mark.parametrize("data", WIDER)
+def test_an_id_and_an_encounter_take_the_fast_path_and_read_as_the_model(
+    data: dict[str, Any],
+) -> None:
+    fast = fast_validation.observation(data)
+    assert fast is not None
+    assert difference(fast, parse_resource(data, expected="Observation")) is None
+
+
+@pytest.mark.parametrize("bad", ["a b", "A" * 65, "", 7])
+def test_an_invalid_id_is_left_to_the_model_which_names_it(bad: Any) -> None:
+    data = {**bp_json("abc"), "id": bad}
+    assert fast_validation.observation(data) is None
+    with pytest.raises(FhirError) as refused:
+        parse_received(data, expected="Observation")
+    assert refused.value.status == 400
+    assert "Observation.id" in json.dumps(refused.value.outcome())
 
 
 def test_a_profile_whose_code_is_missing_is_refused_as_the_model_path_refuses_it() -> None:
@@ -461,3 +487,54 @@ def _chart_row(public_id: str) -> dict[str, Any]:
             skip = {"id", "public_id", "created_at", "updated_at"}
             return {k: v for k, v in found.items() if k not in skip}
     return {}
+
+
+@pytest.fixture
+def accepted(monkeypatch: Any) -> list[Any]:
+    """What the fast path vouched for during the test (None where it left the body to the
+    model)."""
+    seen: list[Any] = []
+    real = fast_validation.observation
+
+    def spy(data: Any) -> Any:
+        seen.append(real(data))
+        return seen[-1]
+
+    monkeypatch.setattr(fast_validation, "observation", spy)
+    return seen
+
+
+@pytest.mark.django_db
+def test_a_transaction_bundles_observations_take_the_fast_path(
+    client: Any, patient_a: Any, accepted: list[Any]
+) -> None:
+    entry = {
+        "resource": bp_json(str(patient_a.public_id)),
+        "request": {"method": "POST", "url": "Observation"},
+    }
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [entry, entry]}
+    response = post(client, BASE, bundle)
+    assert response.status_code == 200, response.content
+    statuses = [e["response"]["status"] for e in response.json()["entry"]]
+    assert statuses == ["201 Created", "201 Created"]
+    assert len(accepted) == 2
+    assert all(a is not None for a in accepted)
+
+
+@pytest.mark.django_db
+def test_an_update_takes_the_fast_path_and_answers_as_the_models_path(
+    client: Any, patient_a: Any, monkeypatch: Any, accepted: list[Any]
+) -> None:
+    ids = [post(client, BASE + "Observation", bp_json(str(patient_a.public_id))).json()["id"]]
+    ids.append(post(client, BASE + "Observation", bp_json(str(patient_a.public_id))).json()["id"])
+    withdrawn = [
+        {**bp_json(str(patient_a.public_id)), "id": i, "status": "entered-in-error"} for i in ids
+    ]
+    fast = put(client, f"{BASE}Observation/{ids[0]}", withdrawn[0])
+    assert accepted[-1] is not None
+    with monkeypatch.context() as patched:
+        patched.setattr(fast_validation, "observation", lambda data: None)
+        slow = put(client, f"{BASE}Observation/{ids[1]}", withdrawn[1])
+    assert (fast.status_code, slow.status_code) == (200, 200), (fast.content, slow.content)
+    assert fast.json()["status"] == "entered-in-error"
+    assert _without_server_parts(fast.json()) == _without_server_parts(slow.json())
