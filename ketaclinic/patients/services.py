@@ -202,7 +202,9 @@ def weight_record(
         entered_unit=unit,
         measured_at=_measured_at(measured_at, patient),
     )
-    return _save_entry(actor, weight, "patients.weight.recorded", {"weight_kg": str(kg)})
+    return _save_entry(
+        actor, weight, "patients.weight.recorded", {"weight_kg": str(kg)}, _MEASUREMENT_CHECKED
+    )
 
 
 def height_record(
@@ -232,7 +234,9 @@ def height_record(
         entered_unit=unit,
         measured_at=_measured_at(measured_at, patient),
     )
-    return _save_entry(actor, height, "patients.height.recorded", {"height_cm": str(cm)})
+    return _save_entry(
+        actor, height, "patients.height.recorded", {"height_cm": str(cm)}, _MEASUREMENT_CHECKED
+    )
 
 
 class _Batch:
@@ -279,8 +283,20 @@ def entries_batched(
     audit_record(actor=actor, action=action, detail={**detail, **summary})
 
 
-def _save_entry(actor: Actor, entry: Entry, action: str, detail: dict[str, Any]) -> Entry:
-    full_clean_or_raise(entry, exclude=["organization", "patient", "recorded_by"])
+# Set by the service itself, never taken from the caller: the actor's organization and user, the
+# patient it looked up, a fresh public id and `entered_in_error=False`.
+_SET_BY_SERVICE = ("organization", "patient", "recorded_by", "public_id", "entered_in_error")
+# A weight's or height's other fields the service has produced and checked before the model's
+# rules run: the unit is a key of the unit table (else UnitError) and the time passed
+# _measured_at. The model still checks what comes from the caller (entered value, source,
+# external id) and the converted value kept for dosing: a weight runs 3 field checks, not 7.
+_MEASUREMENT_CHECKED = ("entered_unit", "measured_at")
+
+
+def _save_entry(
+    actor: Actor, entry: Entry, action: str, detail: dict[str, Any], checked: tuple[str, ...] = ()
+) -> Entry:
+    full_clean_or_raise(entry, exclude=[*_SET_BY_SERVICE, *checked])
     batch = _batch.get()
     if batch is not None:
         now = clock.now()

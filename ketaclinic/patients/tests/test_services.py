@@ -85,6 +85,25 @@ def test_impossible_weights_are_refused_and_nothing_is_written(
     assert audit_count() == before
 
 
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"value": "70.125"}, "entered_value", "no more than 2 decimal places"),
+        ({"value": "70", "source": "fax"}, "source", "is not a valid choice"),
+        ({"value": "70", "external_id": "x" * 201}, "external_id", "at most 200 characters"),
+    ],
+)
+def test_what_a_caller_gives_a_weight_still_passes_the_models_rules(
+    prescriber, patient_a, overrides, field, message
+):
+    with scope(organization=prescriber.organization), pytest.raises(ValidationFailed) as error:
+        services.weight_record(actor=prescriber, patient=patient_a, **overrides)
+    assert [e.field for e in error.value.errors] == [field]
+    assert message in error.value.errors[0].message
+    with scope(organization=prescriber.organization):
+        assert not BodyWeight.objects.exists()
+
+
 def test_a_weight_measured_in_the_future_is_refused(prescriber, patient_a):
     with scope(organization=prescriber.organization), pytest.raises(ValidationFailed) as error:
         services.weight_record(
