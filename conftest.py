@@ -24,8 +24,17 @@ from ketaclinic.accounts.services import (
     totp_device_create,
     user_create,
 )
+from tests import query_pins
 
 PASSWORD = "Tq8#vx-pl2-zzk-49"
+
+# Every API and FHIR request a test makes is held to its route's query pin (tests/query_pins.py).
+query_pins.install()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    query_pins.save_recorded(os.environ.get("PYTEST_XDIST_WORKER", "main"))
+
 
 # Property tests judge correctness, not speed: on a loaded 2-core CI machine a per-example
 # deadline only produces flaky failures. Speed is measured by `make bench`.

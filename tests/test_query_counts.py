@@ -201,13 +201,6 @@ FHIR_MAX: dict[str, int] = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _identity_kept_for_the_whole_test(settings: Any) -> None:
-    """The pins count a request whose token is already resolved; on a loaded machine the
-    enumeration outlasted the 30 s identity cache and a route paid the token's lookup."""
-    settings.IDENTITY_CACHE_SECONDS = 300
-
-
 def _count(clients: dict[str, Client], url: str) -> tuple[int, int]:
     """(status, queries) of a GET by the first role that is not refused."""
     status, queries = 0, 0

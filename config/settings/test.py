@@ -17,6 +17,10 @@ FHIR_VALIDATE_OUTGOING = True
 FHIR_CHECK_FAST_INPUT = True
 # Every search run from a cached SQL shape is checked against the ORM's own query (core.shapes).
 SQL_SHAPES_CHECKED = True
+# A test that outlasts the production 30 s would pay the token's lookup again at an arbitrary
+# request, and its query pin (tests/query_pins.py) would see it; the identity cache's own tests
+# set a short time themselves.
+IDENTITY_CACHE_SECONDS = 300
 TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3") and not os.environ.get("DATABASE_URL"):

@@ -105,7 +105,10 @@ def patient_mrn_from_fhir(resource: Any) -> str:
 def patient_from_fhir(resource: Any) -> dict[str, Any]:
     names = resource.name or []
     name = next((n for n in names if n.use == "official"), names[0] if names else None)
-    if name is None or not name.family or not name.given:
+    # A null in `given` only holds the place of an extension in `_given` (R4 JSON, primitive
+    # elements): it is no name.
+    given = [part for part in (name.given or []) if part] if name is not None else []
+    if name is None or not name.family or not given:
         raise FhirError(
             422,
             "A patient needs a family name and a given name.",
@@ -116,7 +119,7 @@ def patient_from_fhir(resource: Any) -> dict[str, Any]:
             422, "A patient needs a birth date.", expressions=[("Patient.birthDate", "required")]
         )
     data: dict[str, Any] = {
-        "given_name": bounded(" ".join(name.given), 100, "Patient.name.given"),
+        "given_name": bounded(" ".join(given), 100, "Patient.name.given"),
         "family_name": bounded(name.family, 100, "Patient.name.family"),
         "birth_date": as_date(resource.birthDate, "Patient.birthDate"),
         "sex_at_birth": _sex_at_birth(resource),

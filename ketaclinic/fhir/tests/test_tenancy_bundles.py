@@ -143,3 +143,21 @@ def test_batch_entries_succeed_or_fail_on_their_own(client: Any, records: dict[s
 def test_searchset_bundle_is_not_accepted_at_the_base(client: Any) -> None:
     response = post(client, BASE, {"resourceType": "Bundle", "type": "searchset"})
     assert response.status_code == 400
+
+
+def test_a_given_name_that_is_only_a_null_is_refused_in_a_transaction(client: Any) -> None:
+    """A null in `given` holds the place of an extension in `_given`: no name (a fuzzed Bundle
+    answered 500 here once)."""
+    before = audit_count()
+    patient = patient_json(name=[{"use": "official", "family": "Curie", "given": [None]}])
+    entry: dict[str, Any] = {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": patient,
+                             "request": {"method": "POST", "url": "Patient"}}  # fmt: skip
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [entry]}
+    response = post(client, BASE, bundle)
+    assert response.status_code == 422, response.content
+    assert "given name" in response.content.decode()
+    assert audit_count() == before
+    named = patient_json(name=[{"use": "official", "family": "Curie", "given": [None, "Marie"]}])
+    entry["resource"] = named
+    response = post(client, BASE, bundle)
+    assert response.status_code == 200, response.content

@@ -187,3 +187,25 @@ def test_api_count_opens_a_case_that_shows_on_the_dashboard_until_compliance_res
     assert (
         "Count did not match" not in staff_client(members["compliance"]).get("/").content.decode()
     )
+
+
+def test_receive_through_the_api(org_a, members, stock):
+    response = api_client(members["nurse"]).post(
+        "/api/v1/inventory/receipts",
+        {
+            "product": stock["product"].code,
+            "location": str(stock["cart"].public_id),
+            "lot_number": "K3",
+            "expires_at": "2098-12-31T00:00:00Z",
+            "containers": 2,
+            "supplier_name": "McKesson",
+            "supplier_address": "1 Way, TX",
+            "supplier_dea_number": "RM7654321",
+            "invoice_reference": "INV-10",
+            "received_on": "2026-03-02",
+        },
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.content
+    with scope(organization=org_a):
+        assert LedgerRow.objects.filter(lot_ref="K3").get().quantity_mg == 1000

@@ -142,3 +142,55 @@ def test_booking_from_the_calendar_form(members, prescriber, clinic_day):
     assert response.status_code == 302
     page = client.get(response["Location"])
     assert patient.full_name in page.content.decode()
+
+
+def test_the_calendar_settings_and_the_waitlist_through_the_api(
+    members, prescriber, clinic_day, org_a
+):
+    """The JSON routes behind the settings screens: a nurse's week, time off, the nurse ratio,
+    a waitlist entry and a plan's series proposal, each answered and visible afterwards."""
+    from ketaclinic.sessions.tests.builders import make_plan, make_treatable
+
+    admin = api_client(members["clinic_admin"])
+    nurse = str(members["nurse"].user.public_id)
+    week = admin.put(
+        "/api/v1/scheduling/hours",
+        {"staff": nurse, "hours": [{"weekday": 0, "start": "08:00", "end": "16:00"}]},
+        content_type="application/json",
+    )
+    assert week.status_code == 200, week.content
+    assert week.json() == [{"weekday": 0, "start": "08:00:00", "end": "16:00:00"}]
+    off = admin.post(
+        "/api/v1/scheduling/time-off",
+        {"staff": nurse, "starts_at": "2026-03-09T14:00:00Z", "ends_at": "2026-03-09T22:00:00Z",
+         "reason": "training"},
+        content_type="application/json",
+    )  # fmt: skip
+    assert off.status_code == 201, off.content
+    ratio = admin.post(
+        "/api/v1/scheduling/capacity", {"patients_per_nurse": 3}, content_type="application/json"
+    )
+    assert ratio.status_code == 201, ratio.content
+    assert ratio.json()["patients_per_nurse"] == 3
+    patient = make_patient(prescriber)
+    desk = api_client(members["front_desk"])
+    waiting = desk.post(
+        "/api/v1/scheduling/waitlist",
+        {"patient": str(patient.public_id), "appointment_type": "iv_infusion",
+         "earliest": "2026-03-04", "latest": "2026-03-20"},
+        content_type="application/json",
+    )  # fmt: skip
+    assert waiting.status_code == 201, waiting.content
+    assert [e["id"] for e in desk.get("/api/v1/scheduling/waitlist").json()] == [
+        waiting.json()["id"]
+    ]
+    with scope(organization=org_a):
+        make_treatable(prescriber, patient, "iv-ketamine-induction")
+        plan = make_plan(prescriber, patient)
+    series = api_client(members["prescriber"]).post(
+        "/api/v1/scheduling/series",
+        {"plan": str(plan.public_id), "appointment_type": "iv_infusion",
+         "first_day": "2026-03-04", "wall_time": "09:00"},
+        content_type="application/json",
+    )  # fmt: skip
+    assert series.status_code == 201, series.content
