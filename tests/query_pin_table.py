@@ -375,7 +375,7 @@ PINS: dict[str, int] = {
     "PUT /fhir/r4/Medication/{id}": 9,
     "PUT /fhir/r4/MedicationRequest/{id}": 10,
     "PUT /fhir/r4/MedicationStatement/{id}": 17,
-    "PUT /fhir/r4/Observation/{id}": 15,
+    "PUT /fhir/r4/Observation/{id}": 22,
     "PUT /fhir/r4/Organization/{id}": 9,
     "PUT /fhir/r4/Patient": 22,
     "PUT /fhir/r4/Patient/{id}": 22,
