@@ -325,6 +325,16 @@ def compile_loader(queryset: QuerySet[Any, Any], slots: Slots) -> Loader:
 _loaders: dict[tuple[Any, ...], Loader | None] = {}  # None: the ORM builds it every time
 
 
+def scoped_organization() -> Any | None:
+    """The one organization the active scope limits queries to, or None (scopes disabled, no
+    organization, or several): a compiled shape binds exactly one organization."""
+    active = get_scope()
+    organization = active.get("organization")
+    if not active.get("_enabled", True) or isinstance(organization, list | tuple):
+        return None
+    return organization
+
+
 def rows_in(
     name: Any, queryset: Callable[[], QuerySet[Any, Any]], field: str, keys: Collection[Any]
 ) -> list[Any]:
@@ -338,13 +348,8 @@ def rows_in(
 
     if not keys:
         return []
-    active = get_scope()
-    organization = active.get("organization")
-    if (
-        not active.get("_enabled", True)
-        or organization is None
-        or isinstance(organization, list | tuple)
-    ):
+    organization = scoped_organization()
+    if organization is None:
         return built()
     ordered = sorted(set(keys), key=str)
     ordered += [ordered[-1]] * (_bucket(len(ordered)) - len(ordered))

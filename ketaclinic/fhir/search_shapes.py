@@ -18,11 +18,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connections
-from django_scopes import get_scope
 
 from ketaclinic.accounts.actor import Actor
 from ketaclinic.accounts.roles import Cap
-from ketaclinic.core.shapes import Slots
+from ketaclinic.core.shapes import Slots, scoped_organization
 from ketaclinic.fhir.outcome import FhirError
 from ketaclinic.fhir.search import (
     DATE_PREFIXES,
@@ -61,12 +60,9 @@ def cursor_key(cursor: list[Any]) -> tuple[datetime, str, int]:
 
 def bind(actor: Actor, search: SearchRequest, descending: bool) -> Bound | None:
     """The shape and values of this search's page query (None: the ORM builds it)."""
-    scope = get_scope()
-    organization = scope.get("organization")
+    organization = scoped_organization()
     if (
-        not scope.get("_enabled", True)
-        or organization is None
-        or isinstance(organization, list | tuple)
+        organization is None
         or not search.count
         or search.count > MAX_COUNT
         or any(name not in SHAPED_PARAMS for name in search.params)
