@@ -216,6 +216,9 @@ PLANNER_STATISTICS_EVERY_HOURS = env_int(
     "PLANNER_STATISTICS_EVERY_HOURS", 6, minimum=1, maximum=24 * 7
 )
 BACKUP_KEEP = env_int("BACKUP_KEEP", 14, minimum=1, maximum=10_000)
+# Report PDFs and export files are deleted this many hours after they were made; their job rows
+# stay (ketaclinic/outcomes/file_retention.py; docs/sources/security.md, "Generated files").
+GENERATED_FILES_KEEP_HOURS = env_int("GENERATED_FILES_KEEP_HOURS", 72, minimum=1, maximum=24 * 90)
 
 # API tokens always expire: 90 days unless the issuer picks another lifetime, never more than
 # API_TOKEN_MAX_DAYS (docs/sources/security.md, "API tokens").

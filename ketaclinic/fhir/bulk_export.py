@@ -52,7 +52,11 @@ from ketaclinic.fhir.views import fhir_view, respond
 from ketaclinic.outcomes import groups
 from ketaclinic.outcomes import selectors as outcome_selectors
 from ketaclinic.outcomes import services as outcome_services
-from ketaclinic.outcomes.export_files import export_directory, open_export_file
+from ketaclinic.outcomes.export_files import (
+    export_directory,
+    files_deleted_message,
+    open_export_file,
+)
 from ketaclinic.outcomes.models import DataExport, PatientGroup
 from ketaclinic.patients.models import Patient
 
@@ -380,6 +384,8 @@ def export_status(request: ActorRequest, export_id: str) -> HttpResponse:
         )
     if export.status == DataExport.Status.FAILED:
         raise FhirError(500, f"The export failed: {export.error or 'unknown error'}.")
+    if export.status == DataExport.Status.EXPIRED:
+        raise FhirError(404, files_deleted_message("export"))
     return respond(
         {
             "transactionTime": (export.started_at or export.created_at).isoformat(),

@@ -19,6 +19,7 @@ from ketaclinic.core.api import ERROR_RESPONSES
 from ketaclinic.core.errors import FieldError, ValidationFailed
 from ketaclinic.outcomes import selectors, services
 from ketaclinic.outcomes.deid import DEFAULT_ZIP3_TABLE
+from ketaclinic.outcomes.file_retention import files_deleted_at
 from ketaclinic.outcomes.filters import CohortFilters
 from ketaclinic.outcomes.models import DataExport, ReportJob, SummaryRecompute
 from ketaclinic.outcomes.presenters import survival_payload
@@ -172,6 +173,11 @@ class ResearchExportOut(Schema):
     requested_at: str
     finished_at: str | None
     files: list[ExportFileOut]
+    files_deleted_at: str | None = Field(
+        ...,
+        description="When the files are (or were) deleted: GENERATED_FILES_KEEP_HOURS after"
+        " the export finished; the status is then expired",
+    )
     error: str
 
 
@@ -195,6 +201,7 @@ def _export_body(export: DataExport) -> dict[str, Any]:
             }
             for f in (export.files if done else [])
         ],
+        "files_deleted_at": _iso(files_deleted_at(export)),
         "error": export.error,
     }
 
@@ -314,7 +321,9 @@ class ReportIn(Schema):
 class ReportOut(Schema):
     id: str
     kind: str
-    status: str = Field(..., description="queued, running, done or failed")
+    status: str = Field(
+        ..., description="queued, running, done, failed or expired (the PDF was deleted)"
+    )
     progress: int = Field(..., description="Percent done")
     step: str = Field(..., description="The step running now, in words")
     patient: str | None = Field(..., description="progress: the patient's id")
@@ -327,6 +336,11 @@ class ReportOut(Schema):
     pages: int
     bytes: int
     pdf: str | None = Field(..., description="The PDF's link, once done")
+    files_deleted_at: str | None = Field(
+        ...,
+        description="When the PDF is (or was) deleted: GENERATED_FILES_KEEP_HOURS after it"
+        " was drawn",
+    )
     error: str
 
 
@@ -349,6 +363,7 @@ def _report_body(job: ReportJob) -> dict[str, Any]:
         "pdf": reverse("api:outcomes-report-pdf", args=[job.public_id])
         if job.status == ReportJob.Status.DONE
         else None,
+        "files_deleted_at": _iso(files_deleted_at(job)),
         "error": job.error,
     }
 
@@ -424,3 +439,7 @@ def patient_disclosures(request: ActorRequest, patient_id: str) -> Any:
         "truncated": accounting.truncated,
         "items": [as_dict(row) for row in accounting.rows],
     }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

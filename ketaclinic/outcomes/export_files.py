@@ -17,6 +17,16 @@ from ketaclinic.core.errors import NotFound
 from ketaclinic.outcomes.models import DataExport
 
 
+def files_deleted_message(what: str) -> str:
+    """Why a finished export's or report's file is not there any more, and what to do."""
+    hours = settings.GENERATED_FILES_KEEP_HOURS
+    files = "PDF was" if what == "report" else "files were"
+    return (
+        f"This {what}'s {files} deleted {hours} hours after it finished (the clinic's keep"
+        f" period for generated files); request a new {what}."
+    )
+
+
 def export_directory(export: DataExport) -> Path:
     return Path(settings.VAR_DIR) / "exports" / str(export.public_id)
 
@@ -24,7 +34,11 @@ def export_directory(export: DataExport) -> Path:
 def open_export_file(actor: Actor, export: DataExport, name: str, *, action: str) -> BinaryIO:
     """`name` of a finished export, opened for reading, with the download audited as `action`.
     The export must already be one the actor may see (the selectors check that)."""
-    if export.status != DataExport.Status.DONE or name not in {f["name"] for f in export.files}:
+    if name not in {f["name"] for f in export.files}:
+        raise NotFound("No such file in this export.")
+    if export.status == DataExport.Status.EXPIRED:
+        raise NotFound(files_deleted_message("export"))
+    if export.status != DataExport.Status.DONE:
         raise NotFound("No such file in this export.")
     audit_record(actor=actor, action=action, obj=export, detail={"file": name})
     return (export_directory(export) / name).open("rb")

@@ -35,6 +35,9 @@ class JobStatus(models.TextChoices):
     RUNNING = "running", "Running"
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
+    # Done, and its files deleted after GENERATED_FILES_KEEP_HOURS (outcomes/file_retention.py):
+    # the row stays, as the record of what was made and for whom.
+    EXPIRED = "expired", "Files deleted"
 
 
 class BackgroundJob(PublicIdModel):
@@ -57,6 +60,11 @@ class BackgroundJob(PublicIdModel):
     @property
     def active(self) -> bool:
         return self.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+    @property
+    def ended(self) -> bool:
+        """Nothing more will happen to it (a worker that picks it up again leaves it)."""
+        return self.status in (JobStatus.DONE, JobStatus.FAILED, JobStatus.EXPIRED)
 
 
 class DataExport(BackgroundJob):

@@ -90,7 +90,7 @@ def data_export_run(
     *, export: DataExport, on_progress: Callable[[int], None] | None = None
 ) -> DataExport:
     """Run a queued export (idempotent: a finished job is left as it is)."""
-    if export.status in (DataExport.Status.DONE, DataExport.Status.FAILED):
+    if export.ended:
         return export
     with scope(organization=export.organization):
         DataExport.objects.filter(pk=export.pk).update(
@@ -176,7 +176,7 @@ def summary_recompute_run(
     goes, outside the rewrite's transactions, so the page and the API see it move."""
     from ketaclinic.outcomes.summary import RANGE, recompute_course_summaries
 
-    if job.status in (SummaryRecompute.Status.DONE, SummaryRecompute.Status.FAILED):
+    if job.ended:
         return job
     with scope(organization=job.organization):
         rows = SummaryRecompute.objects.filter(pk=job.pk)
@@ -342,7 +342,7 @@ def report_run(
     outside any transaction, so the page, the API and the terminal see it move."""
     from ketaclinic.outcomes.report import STEPS
 
-    if job.status in (ReportJob.Status.DONE, ReportJob.Status.FAILED):
+    if job.ended:
         return job
     with scope(organization=job.organization):
         rows = ReportJob.objects.filter(pk=job.pk)
@@ -396,8 +396,11 @@ def report_download(*, actor: Actor, job: ReportJob) -> Path:
     """The finished report's file, with the audit event of handing it out. A patient's report
     is handed out only while that patient is still within the actor's reach (care team)."""
     from ketaclinic.core.errors import NotFound
+    from ketaclinic.outcomes.export_files import files_deleted_message
     from ketaclinic.patients.access import assignment_check
 
+    if job.status == ReportJob.Status.EXPIRED:
+        raise NotFound(files_deleted_message("report"))
     if job.status != ReportJob.Status.DONE or not job.file_name:
         raise NotFound("The report is not ready.")
     if job.patient is not None:

@@ -102,7 +102,7 @@ def report_detail(request: ActorRequest, report_id: str) -> HttpResponse:
 
     job = selectors.report_get_for_actor(request.actor, report_id)
     return render_page_or_partial(
-        request, "outcomes/report_detail.html", "report-progress", {"job": job}
+        request, "outcomes/report_detail.html", "report-progress", {"job": job, **_kept(job)}
     )
 
 
@@ -168,7 +168,10 @@ def export_detail(request: ActorRequest, export_id: str) -> HttpResponse:
         kind=DataExport.Kind.RESEARCH,
     )
     return render_page_or_partial(
-        request, "outcomes/export_detail.html", "export-progress", {"export": export}
+        request,
+        "outcomes/export_detail.html",
+        "export-progress",
+        {"export": export, **_kept(export)},
     )
 
 
@@ -194,6 +197,7 @@ def bulk_export_detail(request: ActorRequest, export_id: str) -> HttpResponse:
     export = selectors.bulk_export_get_for_staff(request.actor, export_id)
     context = {
         "export": export,
+        **_kept(export),
         "may_download": request.actor.can(Cap.BULK_EXPORT),
         "types": export.parameters.get("types") or [],
         "since": parse_datetime(export.parameters.get("since") or ""),
@@ -279,3 +283,15 @@ def summaries_job(request: ActorRequest, job_id: str) -> HttpResponse:
     return render_page_or_partial(
         request, "outcomes/summaries_job.html", "recompute-progress", {"job": job}
     )
+
+
+def _kept(job: Any) -> dict[str, Any]:
+    """When a finished job's files go (or went), and the keep period, for its page."""
+    from django.conf import settings
+
+    from ketaclinic.outcomes.file_retention import files_deleted_at
+
+    return {
+        "files_deleted_at": files_deleted_at(job),
+        "keep_hours": settings.GENERATED_FILES_KEEP_HOURS,
+    }
