@@ -62,7 +62,7 @@ def generated_files_expire(*, now: datetime | None = None) -> int:
     with scopes_disabled():
         for model, folder in _KINDS:
             deleted += _expire(model, folder, cutoff)
-            deleted += _sweep(model, folder)
+            deleted += _sweep(model, folder, cutoff)
     return deleted
 
 
@@ -101,7 +101,10 @@ def _expire(model: type[DataExport] | type[ReportJob], folder: str, cutoff: date
     return sum(_remove(_root(folder) / str(public_id)) for _, public_id, _ in due)
 
 
-def _sweep(model: type[DataExport] | type[ReportJob], folder: str) -> int:
+def _sweep(model: type[DataExport] | type[ReportJob], folder: str, cutoff: datetime) -> int:
+    """Delete the directories of jobs that ended without files to keep (failed, cancelled,
+    expired), and, once older than the keep period, those of no job in this database (a
+    crash's leftovers; younger ones may belong to another installation sharing the folder)."""
     root = _root(folder)
     if not root.is_dir():
         return 0
@@ -113,12 +116,22 @@ def _sweep(model: type[DataExport] | type[ReportJob], folder: str) -> int:
             continue  # not a job's directory: not ours to delete
     if not on_disk:
         return 0
-    live = set(
-        model.objects.filter(public_id__in=list(on_disk), status__in=_LIVE).values_list(
-            "public_id", flat=True
-        )
+    statuses = dict(
+        model.objects.filter(public_id__in=list(on_disk)).values_list("public_id", "status")
     )
-    return sum(_remove(path) for key, path in on_disk.items() if key not in live)
+    oldest = cutoff.timestamp()
+    return sum(
+        _remove(path)
+        for key, path in on_disk.items()
+        if (statuses[key] not in _LIVE if key in statuses else _modified(path) < oldest)
+    )
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return float("inf")  # gone already
 
 
 def _root(folder: str) -> Path:

@@ -6,6 +6,7 @@ live job owns (a failed or cancelled export's, a crash's leftovers) are swept.""
 from __future__ import annotations
 
 import html
+import os
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -138,6 +139,10 @@ def test_files_no_live_job_owns_are_swept_and_others_are_left(
     stray = var_dir / "exports" / str(uuid.uuid4())  # a crash's leftover: no job row at all
     stray.mkdir()
     (stray / "Patient.ndjson").write_text("{}\n")
+    four_days_ago = (clock.now() - timedelta(hours=96)).timestamp()
+    os.utime(stray, (four_days_ago, four_days_ago))
+    recent = var_dir / "exports" / str(uuid.uuid4())  # maybe another installation's, just made
+    recent.mkdir()
     not_a_job = var_dir / "exports" / "README"
     not_a_job.mkdir()
     with scopes_disabled():
@@ -147,6 +152,7 @@ def test_files_no_live_job_owns_are_swept_and_others_are_left(
     assert generated_files_expire() == 2  # the failed export's and the stray directory
     assert not export_directory(finished_bulk).exists()
     assert not stray.exists()
+    assert recent.is_dir()
     assert running_files.is_dir()  # its job may still be writing it
     assert not_a_job.is_dir()  # not named like a job: not ours to delete
 
