@@ -9,10 +9,9 @@ import re
 
 import orjson
 import pytest
-from django_scopes import scope, scopes_disabled
+from django_scopes import scopes_disabled
 
-from conftest import actor_for, audit_count, make_patient, staff_client
-from ketaclinic.fhir.bulk_export import bulk_export_request
+from conftest import audit_count, staff_client
 from ketaclinic.outcomes import services
 from ketaclinic.outcomes.models import DataExport
 
@@ -22,22 +21,6 @@ UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 
 def _visible(html: str) -> str:
     return re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S))
-
-
-@pytest.fixture
-def bulk(settings, tmp_path, members, prescriber, org_a):
-    settings.VAR_DIR = tmp_path
-    for index in range(2):
-        make_patient(prescriber, mrn=f"B{index:04d}")
-    with scope(organization=org_a):
-        export = bulk_export_request(
-            actor=actor_for(members["compliance"], channel="fhir"),
-            level="system",
-            types="Patient,Condition",
-            since="2020-01-01T00:00:00Z",
-            run_in_background=False,
-        )
-    return export
 
 
 def test_compliance_follows_a_bulk_export_to_its_files_and_downloads_one(

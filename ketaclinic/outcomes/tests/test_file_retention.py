@@ -13,16 +13,18 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 from django_scopes import scope, scopes_disabled
 
 from conftest import actor_for, api_client, audit_count, make_patient, staff_client
 from ketaclinic.core import clock
-from ketaclinic.fhir.bulk_export import bulk_export_request
 from ketaclinic.outcomes import services
 from ketaclinic.outcomes.export_files import export_directory
 from ketaclinic.outcomes.file_retention import generated_files_expire
 from ketaclinic.outcomes.models import DataExport, ReportJob
 from ketaclinic.outcomes.services import report_directory
+from ketaclinic.outcomes.tests.conftest import queue_bulk_export
+from ketaclinic.outcomes.tests.test_export_views import FORM as RESEARCH_EXPORT_FORM
 
 pytestmark = pytest.mark.django_db
 DELETED = "generated_files.deleted"
@@ -36,23 +38,20 @@ def var_dir(settings, tmp_path) -> Path:
 
 
 @pytest.fixture
-def finished_bulk(var_dir, members, prescriber, org_a) -> DataExport:
-    for index in range(2):
-        make_patient(prescriber, mrn=f"R{index:04d}")
-    with scope(organization=org_a):
-        export = bulk_export_request(
-            actor=actor_for(members["compliance"], channel="fhir"),
-            level="system",
-            types="Patient",
-            since="",
-            run_in_background=False,
-        )
+def finished_bulk(var_dir, bulk) -> DataExport:
     with scopes_disabled():
-        export = DataExport.objects.select_related("organization", "requested_by").get(pk=export.pk)
+        export = DataExport.objects.select_related("organization", "requested_by").get(pk=bulk.pk)
     export = services.data_export_run(export=export)
     assert export.status == DataExport.Status.DONE
     assert list(export_directory(export).glob("*.ndjson"))
     return export
+
+
+def _refused(client: Client, url: str) -> str:
+    """The words of a 404 download, as the person reads them."""
+    download = client.get(url)
+    assert download.status_code == 404
+    return html.unescape(download.content.decode())
 
 
 def _reload(export: DataExport) -> DataExport:
@@ -80,9 +79,7 @@ def test_files_stay_for_the_keep_period_then_go_and_the_row_stays(members, finis
     assert expired.files == export.files  # what was disclosed stays on record
     assert audit_count(action=f"outcomes.{DELETED}") == before + 1
 
-    download = client.get(f"/outcomes/exports/fhir/{export.public_id}/files/{name}")
-    assert download.status_code == 404
-    message = html.unescape(download.content.decode())
+    message = _refused(client, f"/outcomes/exports/fhir/{export.public_id}/files/{name}")
     assert "This export's files were deleted 72 hours after it finished" in message
     page = client.get(f"/outcomes/exports/fhir/{export.public_id}/").content.decode()
     assert 'id="bulk-export-deleted"' in page
@@ -125,14 +122,7 @@ def test_the_keep_period_is_the_clinics_setting(settings, finished_bulk) -> None
 def test_files_no_live_job_owns_are_swept_and_others_are_left(
     var_dir, members, org_a, finished_bulk
 ) -> None:
-    with scope(organization=org_a):
-        queued = bulk_export_request(
-            actor=actor_for(members["compliance"], channel="fhir"),
-            level="system",
-            types="Patient",
-            since="",
-            run_in_background=False,
-        )
+    queued = queue_bulk_export(members, org_a)
     running_files = export_directory(queued)
     running_files.mkdir(parents=True)
     (running_files / "Patient.ndjson").write_text("{}\n")
@@ -182,9 +172,7 @@ def test_a_report_pdf_is_deleted_and_its_page_and_api_say_when(
 
     assert generated_files_expire(now=job.finished_at + timedelta(hours=73)) == 1
     assert not pdf.exists()
-    download = client.get(f"/outcomes/reports/{job.public_id}/pdf")
-    assert download.status_code == 404
-    message = html.unescape(download.content.decode())
+    message = _refused(client, f"/outcomes/reports/{job.public_id}/pdf")
     assert "This report's PDF was deleted 72 hours after it finished" in message
     page = client.get(f"/outcomes/reports/{job.public_id}/").content.decode()
     assert 'id="report-deleted"' in page
@@ -201,14 +189,8 @@ def test_a_research_export_says_its_files_were_deleted_on_screen_and_in_the_api(
     var_dir, members, treated_cohort, django_capture_on_commit_callbacks
 ) -> None:
     client = staff_client(members["researcher"])
-    form = {
-        "instrument": "madrs",
-        "group_by": "route",
-        "induction_days": "28",
-        "zip3_table": "zip3-none@1",
-    }
     with django_capture_on_commit_callbacks(execute=True):
-        location = client.post("/outcomes/exports/", form)["Location"]
+        location = client.post("/outcomes/exports/", RESEARCH_EXPORT_FORM)["Location"]
     with scopes_disabled():
         export = DataExport.objects.get()
     assert export.status == DataExport.Status.DONE
