@@ -11,10 +11,13 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from ketaclinic.core import planner
+        from ketaclinic.core import planner, request_signals
         from ketaclinic.core.periodic import PeriodicJob, register
 
         post_migrate.connect(planner.after_migrate, sender=self, dispatch_uid="core.planner")
+        request_signals.drop_idle_receivers(
+            debug=settings.DEBUG, databases=settings.DATABASES, caches=settings.CACHES
+        )
         register(
             PeriodicJob(
                 "core.planner_statistics",

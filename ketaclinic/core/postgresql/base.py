@@ -40,6 +40,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return True
         return bool(super().is_usable())
 
+    def close_if_unusable_or_obsolete(self) -> None:
+        super().close_if_unusable_or_obsolete()
+        # After an error Django checks the connection here and marks it checked: the next
+        # request would then skip its own check, however long the worker idles in between (a
+        # server restart meanwhile answered 500). Django's second call at request_started used
+        # to clear the mark; that call is dropped (core.request_signals), so it is cleared here.
+        self.health_check_done = False
+
 
 def _readable(pgconn: Any) -> bool:
     """Something (or end-of-file, or an error) waits on the connection's socket."""

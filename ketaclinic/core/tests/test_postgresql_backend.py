@@ -75,3 +75,16 @@ def test_a_connection_inside_a_transaction_is_asked_djangos_way(other: Any) -> N
     finally:
         other.rollback()
         other.set_autocommit(True)
+
+
+def test_a_request_end_after_an_error_leaves_the_next_request_its_health_check(
+    other: Any,
+) -> None:
+    """Django checks a connection that saw an error at the request's end and marks it checked;
+    with request_started's second call gone (core.request_signals), the backend clears the mark
+    so the next request checks again (the server may close it while the worker idles)."""
+    other.errors_occurred = True
+    other.close_if_unusable_or_obsolete()  # what request_finished runs
+    assert other.connection is not None
+    assert other.errors_occurred is False
+    assert other.health_check_done is False
