@@ -5,8 +5,10 @@ Errors always have the shape {"detail": str, "errors": [{"field": str, "message"
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import orjson
 from django.conf import settings
@@ -91,12 +93,34 @@ class LimitedJsonParser(Parser):
 
 class PlainDecimalEncoder(NinjaJSONEncoder):
     """Decimals as their exact fixed-point text: "35.0" stays "35.0" (that is data), but a
-    normalized 100 is "100", never "1E+2" (docs/sources/display.md)."""
+    normalized 100 is "100", never "1E+2" (docs/sources/display.md).
+
+    The values every answer carries (decimals, datetimes, dates, UUIDs) are written here directly,
+    as DjangoJSONEncoder writes them: through ninja's and Django's encoders a datetime or a UUID
+    first failed a dozen isinstance tests (a pydantic model, URLs, IP addresses, enums), about
+    3 us of a JSON write (issue 13). Only these exact types: a subclass, and every other value,
+    goes the long way as before."""
 
     def default(self, o: Any) -> Any:
-        if isinstance(o, Decimal) and o.is_finite():
-            return format(o, "f")
+        kind = type(o)
+        if kind is Decimal:
+            if o.is_finite():
+                return format(o, "f")
+        elif kind is datetime:
+            return _datetime_text(o)
+        elif kind is date or kind is UUID:
+            return str(o)
         return super().default(o)
+
+
+def _datetime_text(value: datetime) -> str:
+    """DjangoJSONEncoder's datetime: ECMA-262's format (milliseconds, "Z" for UTC)."""
+    text = value.isoformat()
+    if value.microsecond:
+        text = text[:23] + text[26:]
+    if text.endswith("+00:00"):
+        text = text.removesuffix("+00:00") + "Z"
+    return text
 
 
 class PlainDecimalRenderer(JSONRenderer):

@@ -4,7 +4,9 @@ that the shortcuts they take give what the slow way gives.
 - The weight and height writes answer with `core.api.render_json` (not validated again through
   their response schema): each answer is validated here against the schema the route declares,
   and equals what the schema and the API's renderer would have written.
-- `render_json` writes every kind of value as the API's renderer does.
+- `render_json` writes every kind of value as the API's renderer does, and the encoder's
+  direct path for decimals, datetimes, dates and UUIDs writes the bytes ninja's and Django's
+  encoders wrote.
 - `core.rows.preparer` gives every column of the hot tables the value Django's
   `get_db_prep_save` gives.
 - Query counts of the weight write and the FHIR Observation create are pinned.
@@ -14,20 +16,22 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
 from django.db import connection
 from django.test import RequestFactory
 from django_scopes import scope
+from ninja.responses import NinjaJSONEncoder
 
 from conftest import api_client, audit_count
 from ketaclinic.accounts.models import AuditEvent
 from ketaclinic.core import rows
-from ketaclinic.core.api import PlainDecimalRenderer, render_json
+from ketaclinic.core.api import PlainDecimalEncoder, PlainDecimalRenderer, render_json
 from ketaclinic.fhir.models import ResourceVersion, StoredResource
 from ketaclinic.fhir.tests.helpers import bp_json, post
 from ketaclinic.patients.api import HeightOut, WeightOut
@@ -133,6 +137,56 @@ def test_render_json_writes_what_the_api_renderer_writes(value: Any) -> None:
     response = render_json({"value": value}, 201)
     assert response.status_code == 201
     assert json.loads(response.content) == _renderer_text({"value": value})
+
+
+class _NinjasEncoder(NinjaJSONEncoder):
+    """PlainDecimalEncoder before it wrote the common types itself: decimals in fixed point,
+    everything else through ninja's and Django's encoders."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, Decimal) and o.is_finite():
+            return format(o, "f")
+        return super().default(o)
+
+
+class _Instant(datetime):
+    """A datetime subclass: the encoder's direct path takes exact types only."""
+
+
+_ENCODED = [
+    Decimal("72.50"),
+    Decimal("-0.0"),
+    Decimal("1E+2"),
+    Decimal("NaN"),
+    Decimal("-Infinity"),
+    datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC),
+    datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC),
+    datetime(2026, 3, 4, 5, 6, 7, 999, tzinfo=UTC),
+    datetime(2026, 3, 4, 5, 6, 7, 120000, tzinfo=UTC).astimezone(ZoneInfo("America/Chicago")),
+    datetime(2026, 3, 4, 5, 6, 7, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+    datetime(2026, 3, 4, 5, 6, 7, 5),  # naive
+    _Instant(2026, 3, 4, 5, 6, 7, 250000, tzinfo=UTC),
+    date(2026, 3, 4),
+    date(1, 1, 1),
+    time(5, 6, 7, 123456),
+    timedelta(days=1, seconds=5),
+    uuid.UUID("12345678-1234-5678-1234-567812345678"),
+    uuid.UUID("00000000-0000-4000-8000-00000000000a"),
+    BodyWeight.Source.CLINIC,  # an enum (a str subclass)
+]
+
+
+@pytest.mark.parametrize("value", _ENCODED, ids=repr)
+def test_the_encoder_writes_the_bytes_ninjas_and_djangos_encoders_wrote(value: Any) -> None:
+    data = {"value": value, "list": [value, {"nested": value}]}
+    # render_json (orjson, datetimes handed to the encoder).
+    ours = render_json(data).content
+    reference = orjson.dumps(
+        data, default=_NinjasEncoder().default, option=orjson.OPT_PASSTHROUGH_DATETIME
+    )
+    assert ours == reference
+    # The API's renderer (the standard json module) on every other route.
+    assert json.dumps(data, cls=PlainDecimalEncoder) == json.dumps(data, cls=_NinjasEncoder)
 
 
 def _values_for(field: Any) -> list[Any]:
