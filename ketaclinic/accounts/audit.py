@@ -21,6 +21,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,6 +96,12 @@ def _canonical(value: Any) -> Any:
 # Events written while the current request runs (accounts.phi_audit.PhiAuditMiddleware resets
 # it per request): a PHI request that recorded none gets one generic event there.
 events_in_request: ContextVar[int] = ContextVar("audit_events_in_request", default=0)
+# While a request runs (`refusals_kept`): how deep the atomic blocks were when it began, and the
+# refusals recorded inside a transaction it opened, with their row values. None outside one.
+_Refusals = tuple[int, list[tuple[int, tuple[Any, ...]]]]
+_refusals_in_transaction: ContextVar[_Refusals | None] = ContextVar(
+    "audit_refusals_in_transaction", default=None
+)
 
 _insert_sql: dict[str, str] = {}
 
@@ -163,7 +170,52 @@ def audit_record(
     )
     event_id = rows.execute(db, _insert_statement(db), values)[0]
     events_in_request.set(events_in_request.get() + 1)
+    if str(outcome) == AuditEvent.Outcome.DENIED:
+        kept = _refusals_in_transaction.get()
+        if kept is not None and len(db.atomic_blocks) > kept[0]:
+            kept[1].append((event_id, values))
     return event_id
+
+
+@contextmanager
+def refusals_kept() -> Iterator[None]:
+    """Around a request: a refusal audited inside a transaction (a patient lookup denied in a
+    FHIR create, say) is rolled back with it when the refusal's error ends the transaction, yet
+    the refusal happened. After the request, each refusal the transaction took with it is
+    written again, as it was, in a statement of its own."""
+    # Blocks already open (a test's own transaction) are not the request's: a refusal recorded
+    # directly in them is not at risk from the request's rollbacks.
+    refusals: list[tuple[int, tuple[Any, ...]]] = []
+    depth = len(connections[DEFAULT_DB_ALIAS].atomic_blocks)
+    token = _refusals_in_transaction.set((depth, refusals))
+    try:
+        yield
+    finally:
+        _refusals_in_transaction.reset(token)
+    if refusals:
+        _write_back(refusals)
+
+
+def _write_back(refusals: list[tuple[int, tuple[Any, ...]]]) -> None:
+    db = connections[DEFAULT_DB_ALIAS]
+    table = db.ops.quote_name(AuditEvent._meta.db_table)
+    detail = "%s::jsonb" if db.vendor == "postgresql" else "%s"
+    # The same row, not merely the same id: an id rolled back may be taken again by a later
+    # INSERT on SQLite. Built from the model's own names, never from input.
+    sql = (
+        f"SELECT 1 FROM {table} WHERE id = %s AND action = %s AND occurred_at = %s"  # noqa: S608
+        f" AND actor_username = %s AND detail = {detail}"
+    )
+    action, occurred_at = _APPENDED.index("action"), _APPENDED.index("occurred_at")
+    username, details = _APPENDED.index("actor_username"), _APPENDED.index("detail")
+    for event_id, values in refusals:
+        kept = rows.execute(
+            db,
+            sql,
+            [event_id, values[action], values[occurred_at], values[username], values[details]],
+        )
+        if kept is None:
+            rows.execute(db, _insert_statement(db), values)
 
 
 def _prep_time(value: datetime, db: Any) -> Any:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from ketaclinic.accounts.audit import audit_record, events_in_request
+from ketaclinic.accounts.audit import audit_record, events_in_request, refusals_kept
 
 # Paths that hold no patient data, each with its reason. Anything else an authenticated staff
 # member or token reaches is patient data (the safe default: a new route is audited).
@@ -77,7 +77,8 @@ class PhiAuditMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         token = events_in_request.set(0)
         try:
-            response = self.get_response(request)
+            with refusals_kept():
+                response = self.get_response(request)
             actor = getattr(request, "actor", None)
             if actor is not None and is_phi_path(request.path) and events_in_request.get() == 0:
                 self._record(request, response, actor)
