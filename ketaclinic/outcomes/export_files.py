@@ -27,8 +27,13 @@ def files_deleted_message(what: str) -> str:
     )
 
 
+def exports_root() -> Path:
+    """Where every export keeps its files, one folder per export named by its public id."""
+    return Path(settings.VAR_DIR) / "exports"
+
+
 def export_directory(export: DataExport) -> Path:
-    return Path(settings.VAR_DIR) / "exports" / str(export.public_id)
+    return exports_root() / str(export.public_id)
 
 
 def open_export_file(actor: Actor, export: DataExport, name: str, *, action: str) -> BinaryIO:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import shutil
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -30,14 +31,16 @@ from django_scopes import scopes_disabled
 from ketaclinic.accounts.audit import audit_record
 from ketaclinic.accounts.models import Organization
 from ketaclinic.core import clock
+from ketaclinic.outcomes.export_files import exports_root
 from ketaclinic.outcomes.models import DataExport, JobStatus, ReportJob
+from ketaclinic.outcomes.services import reports_root
 
 log = logging.getLogger(__name__)
 
-# Each kind of job with files, and the folder of var/ holding one directory per job.
-_KINDS: tuple[tuple[type[DataExport] | type[ReportJob], str], ...] = (
-    (DataExport, "exports"),
-    (ReportJob, "reports"),
+# Each kind of job with files, and the folder holding one directory per job of that kind.
+_KINDS: tuple[tuple[type[DataExport] | type[ReportJob], Callable[[], Path]], ...] = (
+    (DataExport, exports_root),
+    (ReportJob, reports_root),
 )
 # A directory is kept while its job may still write to it or hand it out.
 _LIVE = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.DONE)
@@ -60,13 +63,13 @@ def generated_files_expire(*, now: datetime | None = None) -> int:
     cutoff = (now or clock.now()) - keep_period()
     deleted = 0
     with scopes_disabled():
-        for model, folder in _KINDS:
-            deleted += _expire(model, folder, cutoff)
-            deleted += _sweep(model, folder, cutoff)
+        for model, root in _KINDS:
+            deleted += _expire(model, root(), cutoff)
+            deleted += _sweep(model, root(), cutoff)
     return deleted
 
 
-def _expire(model: type[DataExport] | type[ReportJob], folder: str, cutoff: datetime) -> int:
+def _expire(model: type[DataExport] | type[ReportJob], root: Path, cutoff: datetime) -> int:
     due = list(
         model.objects.filter(status=JobStatus.DONE, finished_at__lt=cutoff).values_list(
             "pk", "public_id", "organization_id"
@@ -98,14 +101,13 @@ def _expire(model: type[DataExport] | type[ReportJob], folder: str, cutoff: date
                 )
     # The files go once the rows say so: a crash in between leaves files no live job owns,
     # which the sweep deletes, never a "done" job without its files.
-    return sum(_remove(_root(folder) / str(public_id)) for _, public_id, _ in due)
+    return sum(_remove(root / str(public_id)) for _, public_id, _ in due)
 
 
-def _sweep(model: type[DataExport] | type[ReportJob], folder: str, cutoff: datetime) -> int:
+def _sweep(model: type[DataExport] | type[ReportJob], root: Path, cutoff: datetime) -> int:
     """Delete the directories of jobs that ended without files to keep (failed, cancelled,
     expired), and, once older than the keep period, those of no job in this database (a
     crash's leftovers; younger ones may belong to another installation sharing the folder)."""
-    root = _root(folder)
     if not root.is_dir():
         return 0
     on_disk: dict[uuid.UUID, Path] = {}
@@ -132,10 +134,6 @@ def _modified(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return float("inf")  # gone already
-
-
-def _root(folder: str) -> Path:
-    return Path(settings.VAR_DIR) / folder
 
 
 def _remove(path: Path) -> int:

@@ -300,8 +300,13 @@ def report_request(
     return job
 
 
+def reports_root() -> Path:
+    """Where every report keeps its PDF, one folder per report named by its public id."""
+    return Path(settings.VAR_DIR) / "reports"
+
+
 def report_directory(job: ReportJob) -> Path:
-    return Path(settings.VAR_DIR) / "reports" / str(job.public_id)
+    return reports_root() / str(job.public_id)
 
 
 def _draw_report(job: ReportJob, on_step: Callable[[str], None]) -> tuple[str, bytes, int]:
