@@ -17,6 +17,7 @@ A search pages through the clinic's rows first, then the received ones (each ord
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,6 +173,13 @@ class MixedHandler(GenericHandler):
         if self.clinic_owns is not None and self.clinic_owns(resource):
             return self._base().create(actor, resource, **kw)
         return received.generic_create(actor, self.type, resource, raw, **kw)
+
+    def stage_create(
+        self, actor: Actor, resource: Any, raw: dict[str, Any]
+    ) -> Callable[[], Any] | None:
+        if self.clinic_owns is not None and self.clinic_owns(resource):
+            return self._base().stage_create(actor, resource, raw)
+        return None
 
     def keep_received(
         self, actor: Actor, obj: Any, data: dict[str, Any], raw: Any, *, fresh: bool = False

@@ -285,8 +285,13 @@ def type_level(request: ActorRequest, resource_type: str) -> HttpResponse:
         handler = _handler(resource_type, "create")
         raw = _body(request, checked=False)
         resource = parse_received(raw, expected=resource_type)  # the input limits too
+        condition = header(request, "If-None-Exist")
+        # On SQLite the transaction holds the database's one write lock from start to commit:
+        # what can be looked up and checked before it (Handler.stage_create) is, so that
+        # concurrent creates queue for the lock only while their rows are written (issue 13).
+        # A conditional create decides on its match inside the transaction.
+        staged = None if condition else handler.stage_create(actor, resource, raw)
         with transaction.atomic():
-            condition = header(request, "If-None-Exist")
             existing = (
                 conditional.match_one(actor, handler, condition, base_url(request))
                 if condition
@@ -294,7 +299,7 @@ def type_level(request: ActorRequest, resource_type: str) -> HttpResponse:
             )
             if existing is not None:  # nothing is created: the match answers 200
                 return _written(request, existing, 200)
-            obj = handler.create_from(actor, resource, raw)
+            obj = staged() if staged is not None else handler.create_from(actor, resource, raw)
             data = history.written(actor, handler, obj, raw, history.Method.CREATE)
         return _written(request, data, 201, obj)
     if request.method == "PUT" and request.GET:

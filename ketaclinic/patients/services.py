@@ -283,6 +283,41 @@ def entries_batched(
     audit_record(actor=actor, action=action, detail={**detail, **summary})
 
 
+class StagedEntries:
+    """Chart entries the services have checked but not written, each with its audit event."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[ChartEntry, str, dict[str, Any]]] = []
+
+    def write(self, actor: Actor) -> None:
+        """Insert each entry and its audit event, as the service would have: call inside the
+        transaction that writes whatever else goes with them."""
+        if not transaction.get_connection().in_atomic_block:
+            raise RuntimeError("Staged chart entries are written inside a transaction.")
+        for entry, action, detail in self.entries:
+            _insert_audited(actor, entry, action, detail)
+
+
+_staged: ContextVar[StagedEntries | None] = ContextVar("patients_entries_staged", default=None)
+
+
+@contextmanager
+def entries_staged() -> Iterator[StagedEntries]:
+    """Inside, a chart entry a service records (weight, height, vital sign...) is looked up and
+    checked by the same rules as always, then kept unwritten for `StagedEntries.write`. The
+    lookups and checks run before the caller opens its write transaction: on SQLite the write
+    lock is held from BEGIN to COMMIT, one writer at a time, so the less work inside it the more
+    writes a clinic gets through (issue 13: a FHIR Observation create did its patient lookup,
+    mapping and checks holding the lock). Call outside any transaction; nothing is written in
+    here except the audit of a refusal, as everywhere."""
+    staged = StagedEntries()
+    token = _staged.set(staged)
+    try:
+        yield staged
+    finally:
+        _staged.reset(token)
+
+
 # Set by the service itself, never taken from the caller: the actor's organization and user, the
 # patient it looked up, a fresh public id and `entered_in_error=False`.
 _SET_BY_SERVICE = ("organization", "patient", "recorded_by", "public_id", "entered_in_error")
@@ -297,6 +332,10 @@ def _save_entry(
     actor: Actor, entry: Entry, action: str, detail: dict[str, Any], checked: tuple[str, ...] = ()
 ) -> Entry:
     full_clean_or_raise(entry, exclude=[*_SET_BY_SERVICE, *checked])
+    staged = _staged.get()
+    if staged is not None:
+        staged.entries.append((entry, action, detail))
+        return entry
     batch = _batch.get()
     if batch is not None:
         now = clock.now()
@@ -308,11 +347,15 @@ def _save_entry(
     # also keeps the received JSON and the version) no savepoint of their own: nothing raised
     # in here is caught to carry on, the whole transaction rolls back (two statements fewer).
     with transaction.atomic(savepoint=False):
-        rows.insert(entry)  # entry.save()'s INSERT, built once (core.rows)
-        audit_record(
-            actor=actor, action=action, patient_id=entry.patient.public_id, obj=entry, detail=detail
-        )
+        _insert_audited(actor, entry, action, detail)
     return entry
+
+
+def _insert_audited(actor: Actor, entry: ChartEntry, action: str, detail: dict[str, Any]) -> None:
+    rows.insert(entry)  # entry.save()'s INSERT, built once (core.rows)
+    audit_record(
+        actor=actor, action=action, patient_id=entry.patient.public_id, obj=entry, detail=detail
+    )
 
 
 def _check_dates(

@@ -33,9 +33,10 @@ from ketaclinic.accounts.models import AuditEvent
 from ketaclinic.core import rows
 from ketaclinic.core.api import PlainDecimalEncoder, PlainDecimalRenderer, render_json
 from ketaclinic.fhir.models import ResourceVersion, StoredResource
+from ketaclinic.fhir.tests.helpers import FHIR as FHIR_JSON
 from ketaclinic.fhir.tests.helpers import bp_json, post
 from ketaclinic.patients.api import HeightOut, WeightOut
-from ketaclinic.patients.models import BodyHeight, BodyWeight, Patient
+from ketaclinic.patients.models import BodyHeight, BodyWeight, Patient, VitalSign
 from ketaclinic.sessions.models import VitalsEntry
 
 pytestmark = pytest.mark.django_db
@@ -259,3 +260,81 @@ def test_a_fhir_observation_create_keeps_its_query_count(
     assert response.status_code == 201, response.content
     assert response.json()["component"][0]["valueQuantity"]["value"] == 124
     assert audit_count() == before + 1
+
+
+def _statements_by_depth(client: Any, url: str, body: dict[str, Any]) -> tuple[Any, list]:
+    """The response, and each statement the request ran with how many atomic blocks the view
+    had open around it (the test's own transaction not counted)."""
+    base = len(connection.atomic_blocks)
+    seen: list[tuple[str, int]] = []
+
+    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        seen.append((sql.split(None, 1)[0].upper(), len(connection.atomic_blocks) - base))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        response = post(client, url, body)
+    return response, seen
+
+
+def test_a_fhir_observation_create_checks_before_its_transaction_and_only_writes_inside(
+    members: Any, patient_a: Any
+) -> None:
+    # On SQLite the transaction holds the one write lock: the patient lookup and the reading's
+    # checks run before it, so concurrent creates queue only for their INSERTs.
+    client = api_client(members["prescriber"])
+    response, seen = _statements_by_depth(
+        client, "/fhir/r4/Observation", bp_json(str(patient_a.public_id), 124, 78)
+    )
+    assert response.status_code == 201, response.content
+    outside = [verb for verb, depth in seen if depth == 0]
+    inside = [verb for verb, depth in seen if depth > 0]
+    assert "SELECT" in outside  # the patient
+    assert set(inside) <= {"INSERT", "SAVEPOINT", "RELEASE"}, seen
+    assert inside.count("INSERT") == 4  # the reading, its audit event, received JSON, version
+    with scope(organization=patient_a.organization):
+        assert VitalsEntry.objects.count() == 0  # a chart reading, not a session's
+        assert VitalSign.objects.filter(patient=patient_a).count() == 1
+
+
+def test_a_refused_fhir_observation_create_never_opens_its_transaction(
+    members: Any, patient_a: Any
+) -> None:
+    client = api_client(members["prescriber"])
+    with scope(organization=patient_a.organization):
+        kept = (ResourceVersion.objects.count(), StoredResource.objects.count())
+    before = (audit_count(), *kept)
+    response, seen = _statements_by_depth(
+        client, "/fhir/r4/Observation", bp_json(str(patient_a.public_id), 80, 95)
+    )
+    assert response.status_code == 400, response.content
+    assert "diastolic" in json.dumps(response.json()).lower()
+    assert all(depth == 0 for _, depth in seen), seen
+    with scope(organization=patient_a.organization):
+        kept = (ResourceVersion.objects.count(), StoredResource.objects.count())
+        assert VitalSign.objects.filter(patient=patient_a).count() == 0
+    assert (audit_count(), *kept) == before
+
+
+def test_a_conditional_fhir_observation_create_still_decides_inside_its_transaction(
+    members: Any, patient_a: Any
+) -> None:
+    client = api_client(members["prescriber"])
+    body = {**bp_json(str(patient_a.public_id), 124, 78), "identifier": [
+        {"system": "urn:example:device", "value": "reading-1"}
+    ]}  # fmt: skip
+    headers = {"If-None-Exist": "identifier=urn:example:device|reading-1"}
+    first = client.post("/fhir/r4/Observation", json.dumps(body), FHIR_JSON, headers=headers)
+    again = client.post("/fhir/r4/Observation", json.dumps(body), FHIR_JSON, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200), again.content
+    assert again.json()["id"] == first.json()["id"]
+    with scope(organization=patient_a.organization):
+        assert VitalSign.objects.filter(patient=patient_a).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_staged_chart_entries_are_written_only_inside_a_transaction(members: Any) -> None:
+    from ketaclinic.patients import services
+
+    with pytest.raises(RuntimeError, match="inside a transaction"):
+        services.StagedEntries().write(members["prescriber"])
