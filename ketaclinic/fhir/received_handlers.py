@@ -174,12 +174,16 @@ class MixedHandler(GenericHandler):
             return self._base().create(actor, resource, **kw)
         return received.generic_create(actor, self.type, resource, raw, **kw)
 
-    def stage_create(
-        self, actor: Actor, resource: Any, raw: dict[str, Any]
-    ) -> Callable[[], Any] | None:
-        if self.clinic_owns is not None and self.clinic_owns(resource):
-            return self._base().stage_create(actor, resource, raw)
-        return None
+    def stages(self, resource: Any) -> bool:
+        # The base's answer first: it decides without a query, clinic_owns may need one.
+        return (
+            self._base().stages(resource)
+            and self.clinic_owns is not None
+            and self.clinic_owns(resource)
+        )
+
+    def stage_create(self, actor: Actor, resource: Any, raw: dict[str, Any]) -> Callable[[], Any]:
+        return self._base().stage_create(actor, resource, raw)
 
     def keep_received(
         self, actor: Actor, obj: Any, data: dict[str, Any], raw: Any, *, fresh: bool = False

@@ -96,15 +96,16 @@ class Handler:
     def update(self, actor: Actor, resource_id: str, resource: Any) -> Any:
         raise NotImplementedError
 
-    def stage_create(
-        self, actor: Actor, resource: Any, raw: dict[str, Any]
-    ) -> Callable[[], Any] | None:
-        """A create done in two steps, when this type can: now, outside any transaction, every
-        lookup and check `create_from` makes (a refusal raises here, having written nothing);
-        then the returned function, called inside the create's transaction, writes the rows
-        and returns what `create_from` would have. None: create with `create_from`, all of it
-        inside the transaction. Why: views.type_level."""
-        return None
+    def stages(self, resource: Any) -> bool:
+        """Whether `stage_create` takes this resource (decided without a query)."""
+        return False
+
+    def stage_create(self, actor: Actor, resource: Any, raw: dict[str, Any]) -> Callable[[], Any]:
+        """A create in two steps, for a resource the handler `stages`: now, outside any
+        transaction, every lookup and check `create_from` makes (a refusal raises here, having
+        written nothing); then the returned function, called inside the create's transaction,
+        writes the rows and returns what `create_from` would have. Why: views.type_level."""
+        raise NotImplementedError
 
     def create_from(self, actor: Actor, resource: Any, raw: dict[str, Any], **kw: Any) -> Any:
         """Create from the validated resource; `raw` is the JSON as received (references
@@ -701,11 +702,10 @@ class ObservationHandler(Handler):
         kw.setdefault("external_id", _identifier_key(resource))
         return observations.observation_record(actor, resource, **kw)
 
-    def stage_create(
-        self, actor: Actor, resource: Any, raw: dict[str, Any]
-    ) -> Callable[[], Any] | None:
-        # A vital sign is one chart row the patients services record: checked now, written by
-        # the returned function.
+    def stages(self, resource: Any) -> bool:
+        return True  # a vital sign: one chart row the patients services record
+
+    def stage_create(self, actor: Actor, resource: Any, raw: dict[str, Any]) -> Callable[[], Any]:
         with services.entries_staged() as staged:
             entry = self.create(actor, resource)
         if [staged_entry for staged_entry, _, _ in staged.entries] != [entry]:

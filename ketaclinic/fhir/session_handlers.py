@@ -4,7 +4,6 @@ flowsheet's vital signs (`encounter` = the session)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from ketaclinic.accounts.actor import Actor
@@ -143,14 +142,10 @@ class SessionObservationHandler(ObservationHandler):
             return session_vitals.record(actor, resource, session_id)
         return super().create(actor, resource, **kw)
 
-    def stage_create(
-        self, actor: Actor, resource: Any, raw: dict[str, Any]
-    ) -> Callable[[], Any] | None:
+    def stages(self, resource: Any) -> bool:
         # A session's reading is checked against the session's state and limits inside the
-        # transaction that writes it: not staged.
-        if session_vitals.session_reference(resource) is not None:
-            return None
-        return super().stage_create(actor, resource, raw)
+        # transaction that writes it.
+        return session_vitals.session_reference(resource) is None
 
 
 _chart_observations = HANDLERS["Observation"]

@@ -290,7 +290,11 @@ def type_level(request: ActorRequest, resource_type: str) -> HttpResponse:
         # what can be looked up and checked before it (Handler.stage_create) is, so that
         # concurrent creates queue for the lock only while their rows are written (issue 13).
         # A conditional create decides on its match inside the transaction.
-        staged = None if condition else handler.stage_create(actor, resource, raw)
+        staged = (
+            handler.stage_create(actor, resource, raw)
+            if not condition and handler.stages(resource)
+            else None
+        )
         with transaction.atomic():
             existing = (
                 conditional.match_one(actor, handler, condition, base_url(request))
