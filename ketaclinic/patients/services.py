@@ -326,6 +326,11 @@ _SET_BY_SERVICE = ("organization", "patient", "recorded_by", "public_id", "enter
 # _measured_at. The model still checks what comes from the caller (entered value, source,
 # external id) and the converted value kept for dosing: a weight runs 3 field checks, not 7.
 _MEASUREMENT_CHECKED = ("entered_unit", "measured_at")
+# A vital sign's the same way: the kind is a key of VITAL_UNITS (its keys are the kind's choices),
+# the unit that table's value for it, the time passed _measured_at. Values, the entered unit,
+# the code, source and external id are still the model's to check: 6 field checks, not 9.
+# tests/api/test_write_path.py holds the table to the model.
+_VITAL_CHECKED = ("kind", "unit", "measured_at")
 
 
 def _save_entry(
@@ -677,7 +682,7 @@ def vital_sign_record(
     detail = {"kind": kind, "value": str(canonical), "unit": VITAL_UNITS[kind]}
     if diastolic is not None:
         detail["value_diastolic"] = str(diastolic)
-    return _save_entry(actor, vital, "patients.vital_sign.recorded", detail)
+    return _save_entry(actor, vital, "patients.vital_sign.recorded", detail, _VITAL_CHECKED)
 
 
 def _vital_in_range_value(value: Any) -> Decimal:

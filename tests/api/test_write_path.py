@@ -338,3 +338,31 @@ def test_staged_chart_entries_are_written_only_inside_a_transaction(members: Any
 
     with pytest.raises(RuntimeError, match="inside a transaction"):
         services.StagedEntries().write(members["prescriber"])
+
+
+def test_the_vital_sign_fields_the_service_sets_are_what_the_model_would_accept() -> None:
+    # vital_sign_record leaves kind, unit and time out of the model's field checks: it takes
+    # them from this table (the time it checks itself).
+    from ketaclinic.patients.services import VITAL_LIMITS, VITAL_UNITS
+
+    assert set(VITAL_UNITS) == set(VitalSign.Kind.values) == set(VITAL_LIMITS)
+    unit_field = VitalSign._meta.get_field("unit")
+    for kind, unit in VITAL_UNITS.items():
+        unit_field.clean(unit, VitalSign(kind=kind))
+        VitalSign._meta.get_field("kind").clean(kind, VitalSign())
+
+
+def test_a_vital_sign_the_model_refuses_is_still_refused(members: Any, patient_a: Any) -> None:
+    from ketaclinic.accounts.actor import Actor
+    from ketaclinic.core.errors import ValidationFailed
+    from ketaclinic.patients.services import vital_sign_record
+
+    actor = Actor(membership=members["prescriber"], channel="api")
+    with scope(organization=patient_a.organization):
+        with pytest.raises(ValidationFailed) as refused:
+            vital_sign_record(
+                actor=actor, patient=patient_a, kind="heart_rate", value="72.123", unit="/min",
+                code="8867-4",
+            )  # fmt: skip
+        assert VitalSign.objects.filter(patient=patient_a).count() == 0
+    assert "decimal places" in str(refused.value.errors)
