@@ -31,6 +31,15 @@ class DomainError(Exception):
     def for_field(cls, field: str, message: str) -> DomainError:
         return cls(message, [FieldError(field, message)])
 
+    def renamed(self, names: dict[str, str], default: str | None = None) -> DomainError:
+        """The same error with its fields named as the caller's interface names them (a field
+        not in `names` keeps its name, or takes `default` when given)."""
+        fields = [
+            FieldError(names.get(e.field, e.field if default is None else default), e.message)
+            for e in self.errors
+        ]
+        return type(self)(self.detail, fields)
+
 
 class ValidationFailed(DomainError):
     """Input that is malformed or impossible (a birth date in the future, a 900 kg weight)."""

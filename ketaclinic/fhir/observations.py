@@ -21,6 +21,7 @@ from typing import Any, TypedDict
 from fhir.resources.R4B import get_fhir_model_class
 
 from ketaclinic.accounts.actor import Actor
+from ketaclinic.core.errors import ValidationFailed
 from ketaclinic.fhir.common import (
     as_datetime,
     decimal2,
@@ -150,6 +151,45 @@ def observation_record(
             "A vital sign needs its time (effectiveDateTime).",
             expressions=[("Observation.effective", "required")],
         )
+    try:
+        return _record_vital(actor, vital, resource, patient, measured_at, source, external_id)
+    except ValidationFailed as error:
+        # The services name their own fields (value_diastolic...): a FHIR client is pointed at
+        # the element it sent, by FHIRPath.
+        raise error.renamed(_element_paths(vital), default="Observation") from None
+
+
+def _element_paths(vital: VitalCode) -> dict[str, str]:
+    if vital.kind == "bp":
+        systolic, diastolic = (
+            f"Observation.component.where(code.coding.code = '{code}').valueQuantity"
+            for code in (SYSTOLIC, DIASTOLIC)
+        )
+        value = {"value": f"{systolic}.value", "value_diastolic": f"{diastolic}.value",
+                 "unit": f"{systolic}.code", "entered_unit": f"{systolic}.code"}  # fmt: skip
+    else:
+        quantity = "Observation.valueQuantity"
+        value = {name: f"{quantity}.value" for name in ("value", "weight", "height")}
+        value |= {"unit": f"{quantity}.code", "entered_unit": f"{quantity}.code"}
+    return value | {
+        "entered_value": value["value"],
+        "measured_at": "Observation.effective",
+        "kind": "Observation.code",
+        "code": "Observation.code",
+        "external_id": "Observation.identifier",
+        "source": "Observation.meta.source",
+    }
+
+
+def _record_vital(
+    actor: Actor,
+    vital: VitalCode,
+    resource: Any,
+    patient: Patient,
+    measured_at: datetime,
+    source: str,
+    external_id: str,
+) -> ChartEntry:
     common: _Common = {
         "actor": actor,
         "patient": patient,

@@ -718,8 +718,4 @@ def resting_blood_pressure_record(
         )
     except ValidationFailed as error:
         # The chart form and the API name the two numbers systolic and diastolic.
-        renamed = {"value": "systolic", "value_diastolic": "diastolic"}
-        raise ValidationFailed(
-            error.detail,
-            [FieldError(renamed.get(e.field, e.field), e.message) for e in error.errors],
-        ) from None
+        raise error.renamed({"value": "systolic", "value_diastolic": "diastolic"}) from None

@@ -429,3 +429,31 @@ def test_a_moment_in_the_last_second_of_9999_is_a_400_not_a_500(client: Any) -> 
     response = client.get(BASE + "SupplyDelivery", {"date": "9999-12-31T23:59:59+14:00"})
     assert response.status_code == 400
     assert "date" in response.json()["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize(
+    ("body", "expression", "words"),
+    [
+        (
+            lambda pid: bp_json(pid, 80, 95),
+            "Observation.component.where(code.coding.code = '8462-4').valueQuantity.value",
+            "diastolic",
+        ),
+        (
+            lambda pid: bp_json(pid, 400, 80),
+            "Observation.component.where(code.coding.code = '8480-6').valueQuantity.value",
+            "",
+        ),
+        (lambda pid: weight_json(pid, 900, "kg"), "Observation.valueQuantity.value", "weight"),
+    ],
+    ids=["diastolic above systolic", "systolic out of range", "weight out of range"],
+)
+def test_a_refused_vital_sign_points_at_the_element_sent(
+    client: Any, patient_id: str, body: Any, expression: str, words: str
+) -> None:
+    response = post(client, "/fhir/r4/Observation", body(patient_id))
+    assert response.status_code == 400, response.content
+    issue = valid(response.json())["issue"][0]
+    assert issue["expression"] == [expression]
+    assert words in issue["diagnostics"].lower()
+    assert "_" not in issue["diagnostics"]  # no service field name (value_diastolic) shown
