@@ -214,7 +214,7 @@ PINS: dict[str, int] = {
     "POST /api/v1/alerts/{alert_id}/acknowledge": 9,
     "POST /api/v1/break-glass/{access_id}/review": 9,
     "POST /api/v1/consent/templates": 1,
-    "POST /api/v1/consent/templates/defaults": 59,
+    "POST /api/v1/consent/templates/defaults": 60,  # + the clinic's emergency number
     "POST /api/v1/consent/templates/{template_id}/publish": 8,
     "POST /api/v1/consents/{signature_id}/revoke": 11,
     "POST /api/v1/inventory/adjustments": 14,

@@ -124,7 +124,7 @@ DEFAULT_TEMPLATES: list[dict[str, Any]] = [
             _TREATMENT_ACKS,
             {
                 "home_safety": "I will have a responsible adult with me for each dose, store "
-                "the medicine locked away, and call 911 in an emergency."
+                "the medicine locked away, and call {emergency_number} in an emergency."
             },
         ),
     },

@@ -38,6 +38,7 @@ from ketaclinic.consent.pdf import render_signature_pdf
 from ketaclinic.core import clock
 from ketaclinic.core.errors import Conflict, FieldError, Forbidden, ValidationFailed
 from ketaclinic.core.links import link_consume, link_issue, link_resolve
+from ketaclinic.messaging.patient_pages import crisis_lines
 from ketaclinic.messaging.producers import send_link_message
 from ketaclinic.patients.models import Patient
 from ketaclinic.screening.policy import Route
@@ -197,8 +198,11 @@ def consent_templates_seed_defaults(
     if actor is not None:
         actor.require(Cap.CONSENT_TEMPLATE_MANAGE)
     published = []
+    # The default texts name the clinic's emergency number (a clinic setting, 911 by default).
+    emergency_number = crisis_lines(organization).emergency_number
     with transaction.atomic():
-        for data in DEFAULT_TEMPLATES:
+        for default in DEFAULT_TEMPLATES:
+            data = _with_emergency_number(default, emergency_number)
             exists = ConsentTemplate.objects.filter(
                 organization=organization,
                 kind=data["kind"],
@@ -211,6 +215,19 @@ def consent_templates_seed_defaults(
             template = ConsentTemplate.objects.create(organization=organization, **data)
             published.append(_publish(actor=actor, template=template, organization=organization))
     return published
+
+
+def _with_emergency_number(template: dict[str, Any], number: str) -> dict[str, Any]:
+    def filled(text: str) -> str:
+        return text.replace("{emergency_number}", number)
+
+    return {
+        **template,
+        "body": filled(template["body"]),
+        "acknowledgements": [
+            {**ack, "text": filled(ack["text"])} for ack in template["acknowledgements"]
+        ],
+    }
 
 
 # --- signing ------------------------------------------------------------------------------

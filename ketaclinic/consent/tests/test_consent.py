@@ -324,3 +324,30 @@ def test_template_admin_screens(members, org_a):
     page = client.get(f"/consent/templates/{template.public_id}/")
     assert page.status_code == 200
     assert staff_client(members["nurse"]).get("/consent/templates/").status_code == 403
+
+
+def _home_safety_text(version: Any) -> str:
+    return next(a["text"] for a in version.acknowledgements if a["key"] == "home_safety")
+
+
+def test_the_at_home_consent_names_the_clinics_emergency_number(
+    org_a: Any, members: Any, seeded: dict[str, Any]
+) -> None:
+    # The shipped default (no clinic setting yet) is the US number.
+    assert "call 911 in an emergency" in _home_safety_text(seeded["sublingual_at_home"])
+
+
+def test_a_clinic_outside_the_us_gets_its_own_emergency_number(org_a: Any, members: Any) -> None:
+    from ketaclinic.messaging.patient_pages import patient_pages_policy_publish
+
+    admin = actor_for(members["clinic_admin"])
+    with scope(organization=org_a):
+        patient_pages_policy_publish(
+            actor=admin, sign_in_links_allowed=False, crisis_line_number="116123",
+            crisis_line_name="Samaritans", crisis_line_takes_texts=False, emergency_number="999",
+        )  # fmt: skip
+        versions = services.consent_templates_seed_defaults(organization=org_a, actor=admin)
+    at_home = next(v for v in versions if v.template.route == "sublingual_at_home")
+    text = _home_safety_text(at_home)
+    assert "call 999 in an emergency" in text
+    assert "911" not in text
