@@ -261,11 +261,8 @@ def entries_batched(
     for the caller's own single event (the importer's one event per Bundle). Call inside the
     caller's transaction; nothing is written if the block raises."""
     batch = _Batch()
-    token = _batch.set(batch)
-    try:
+    with _set_in_block(_batch, batch):
         yield batch
-    finally:
-        _batch.reset(token)
     by_model: dict[type[ChartEntry], list[ChartEntry]] = {}
     for entry in batch.entries:
         by_model.setdefault(type(entry), []).append(entry)
@@ -311,11 +308,17 @@ def entries_staged() -> Iterator[StagedEntries]:
     mapping and checks holding the lock). Call outside any transaction; nothing is written in
     here except the audit of a refusal, as everywhere."""
     staged = StagedEntries()
-    token = _staged.set(staged)
-    try:
+    with _set_in_block(_staged, staged):
         yield staged
+
+
+@contextmanager
+def _set_in_block(variable: ContextVar[Any], value: Any) -> Iterator[None]:
+    token = variable.set(value)
+    try:
+        yield
     finally:
-        _staged.reset(token)
+        variable.reset(token)
 
 
 # Set by the service itself, never taken from the caller: the actor's organization and user, the
