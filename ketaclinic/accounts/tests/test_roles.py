@@ -25,3 +25,18 @@ def test_only_compliance_exports_the_audit_trail():
 def test_unknown_role_or_capability_grants_nothing():
     assert capabilities_of("superuser") == frozenset()
     assert not role_can("prescriber", "no.such.capability")
+
+
+def test_a_role_and_a_capability_answer_the_same_as_strings_or_members():
+    for role in Role:
+        for capability in Cap:
+            expected = capability in CAPABILITIES[role]
+            assert role_can(role, capability) is expected
+            assert role_can(role.value, capability.value) is expected
+
+
+def test_values_that_are_no_role_or_capability_grant_nothing():
+    assert not role_can(None, Cap.PATIENT_VIEW)
+    assert not role_can(["prescriber"], Cap.PATIENT_VIEW)
+    assert not role_can("prescriber", {"patients.view"})
+    assert not role_can("Prescriber", Cap.PATIENT_VIEW)
