@@ -67,6 +67,10 @@ _inserts: dict[tuple[Any, ...], tuple[str, list[models.Field], list[Preparer]]] 
 Preparer = Callable[[Any], Any]  # a field's Python value -> the value the driver is given
 _FORMAT_MARK = re.compile(r"(?<!%)%s")  # Django's SQLite placeholder rewrite (convert_query)
 _qmarks: dict[str, str] = {}
+# Per model and database vendor: the tenant column a ScopedManager filters on ("" unscoped).
+_scope_columns: dict[tuple[type[models.Model], str], str] = {}
+# A one-row SELECT with its tenant condition in place, by the plan's SQL and that condition.
+_scoped_statements: dict[tuple[str, str], str] = {}
 
 
 def execute(connection: Any, sql: str, params: Sequence[Any], *, fetch: bool = True) -> Any:
@@ -117,7 +121,15 @@ def _scoped(model: type[models.Model]) -> bool:
 
 def _scope_filter(model: type[models.Model], connection: Any) -> tuple[str, list[Any]]:
     """The organization condition the model's ScopedManager would add, as SQL and params."""
-    if not _scoped(model):
+    column = _scope_columns.get((model, connection.vendor))
+    if column is None:
+        quote = connection.ops.quote_name
+        column = _scope_columns[(model, connection.vendor)] = (
+            f"{quote(model._meta.db_table)}.{quote(_field(model, 'organization').column)}"
+            if _scoped(model)
+            else ""
+        )
+    if not column:
         return "", []
     scope = get_scope()
     if not scope.get("_enabled", True):
@@ -125,8 +137,6 @@ def _scope_filter(model: type[models.Model], connection: Any) -> tuple[str, list
     if "organization" not in scope:
         raise ScopeError("A scope on dimension(s) organization needs to be active for this query.")
     value = scope["organization"]
-    quote = connection.ops.quote_name
-    column = f"{quote(model._meta.db_table)}.{quote(_field(model, 'organization').column)}"
     if value is None:
         return "", []
     if isinstance(value, list | tuple):
@@ -168,7 +178,12 @@ def one(
         for name in names
     ]
     scope_sql, scope_params = _scope_filter(model, connection)
-    row = execute(connection, sql.replace("%(scope)s", scope_sql), params + scope_params)
+    # The same statement object each time: execute() finds it among the ones it has seen by
+    # its hash, which a string built anew per call would compute over its whole text again.
+    statement = _scoped_statements.get((sql, scope_sql))
+    if statement is None:
+        statement = _scoped_statements[(sql, scope_sql)] = sql.replace("%(scope)s", scope_sql)
+    row = execute(connection, statement, params + scope_params)
     if row is None:
         return None
     values = list(row)
@@ -246,6 +261,8 @@ def insert(obj: models.Model) -> None:
     """INSERT `obj` as a new row (see the module's note on when this is `obj.save()`)."""
     model = type(obj)
     meta = model._meta
+    using = router.db_for_write(model, instance=obj)
+    connection = connections[using]  # once: each lookup goes through a context-local
     if (
         model.save is not models.Model.save
         or meta.parents
@@ -253,14 +270,10 @@ def insert(obj: models.Model) -> None:
         or pre_save.has_listeners(model)
         or post_save.has_listeners(model)
         or not isinstance(meta.pk, models.AutoField)
-        or not connections[
-            router.db_for_write(model, instance=obj)
-        ].features.can_return_columns_from_insert
+        or not connection.features.can_return_columns_from_insert
     ):
         obj.save()
         return
-    using = router.db_for_write(model, instance=obj)
-    connection = connections[using]
     key = (model, connection.vendor)
     plan = _inserts.get(key)
     if plan is None:
