@@ -1,7 +1,8 @@
 """Request-signal receivers Django connects that have nothing to do in this deployment.
 
 Django connects, for every request, `reset_queries` and `close_old_connections` to
-request_started, and `close_old_connections` and `close_caches` to request_finished. Sending them
+request_started, and `close_old_connections`, `close_caches` and `reset_urlconf` to
+request_finished. Sending them
 cost about 30 us of a JSON write's ~0.9 ms of CPU (issue 13; bench/inprocess-style A/B in one
 process: about 20 us for the two at request_started, 10 us for close_caches). Each is dropped
 here only under the settings that make it a no-op:
@@ -25,6 +26,13 @@ here only under the settings that make it a no-op:
 - `close_caches` calls each cache's close(), a no-op for the backends that do not override
   BaseCache.close (the local-memory cache this deployment configures); kept when any backend
   has one of its own (memcached, for instance).
+- `reset_urlconf` (request_finished) forgets the URLconf the request resolved with. Every request
+  starts by setting settings.ROOT_URLCONF (BaseHandler.get_response), and no middleware here gives
+  a request a URLconf of its own (`request.urlconf`), so what it forgets is the root URLconf,
+  which is also what reverse() and resolve() use when none is set: the same answers either way.
+  A change of ROOT_URLCONF (override_settings, pytest-django's urls marker) clears the URL caches
+  and the thread's URLconf itself. About 5 us a request (issue 13: two context-local
+  operations). A middleware that sets `request.urlconf` would need it back.
 
 Django's test client takes close_old_connections off request_started and request_finished
 around the requests it makes and connects it again afterwards (so, in tests, it may be back on
@@ -38,6 +46,7 @@ from typing import Any
 from django.core import signals
 from django.core.cache import close_caches
 from django.core.cache.backends.base import BaseCache
+from django.core.handlers.base import reset_urlconf
 from django.db import close_old_connections, reset_queries
 from django.utils.module_loading import import_string
 
@@ -60,6 +69,8 @@ def drop_idle_receivers(
     if _caches_close_nothing(caches):
         signals.request_finished.disconnect(close_caches)
         dropped.append("request_finished: close_caches")
+    signals.request_finished.disconnect(reset_urlconf)
+    dropped.append("request_finished: reset_urlconf")
     return dropped
 
 

@@ -10,7 +10,10 @@ import pytest
 from django.conf import settings
 from django.core import signals
 from django.core.cache import close_caches
+from django.core.handlers.base import reset_urlconf
 from django.db import close_old_connections, connection, reset_queries
+from django.test import override_settings
+from django.urls import get_urlconf, resolve, reverse
 
 from ketaclinic.core import request_signals
 
@@ -26,6 +29,7 @@ def receivers() -> Iterator[None]:
     signals.request_started.connect(close_old_connections)
     signals.request_finished.connect(close_old_connections)
     signals.request_finished.connect(close_caches)
+    signals.request_finished.connect(reset_urlconf)
     yield
     for signal, kept in saved.items():
         with signal.lock:
@@ -37,7 +41,7 @@ def _connected(signal: Any, receiver: Any) -> bool:
     return any(ref() is receiver for _, ref, *_ in signal.receivers)
 
 
-def test_the_deployments_settings_drop_all_three(receivers: None) -> None:
+def test_the_deployments_settings_drop_all_four(receivers: None) -> None:
     dropped = request_signals.drop_idle_receivers(
         debug=False, databases={"default": SQLITE}, caches=LOCAL_MEMORY
     )
@@ -45,6 +49,7 @@ def test_the_deployments_settings_drop_all_three(receivers: None) -> None:
         "request_started: reset_queries",
         "request_started: close_old_connections",
         "request_finished: close_caches",
+        "request_finished: reset_urlconf",
     ]
     assert not signals.request_started.has_listeners()
     # What closes a broken or unfinished connection at every request's end stays.
@@ -112,3 +117,24 @@ def test_a_request_end_still_closes_a_connection_left_unfinished(receivers: None
     assert connection.connection is None
     connection.ensure_connection()
     assert connection.get_autocommit() is True
+
+
+@pytest.mark.django_db
+def test_after_a_request_urls_resolve_and_reverse_as_before(client: Any) -> None:
+    """Without reset_urlconf the thread keeps the root URLconf the request set: the same one
+    resolve() and reverse() use when none is set."""
+    assert not _connected(signals.request_finished, reset_urlconf)  # dropped at start-up
+    client.get("/healthz")
+    assert get_urlconf() in (None, settings.ROOT_URLCONF)
+    assert reverse("healthz") == "/healthz"
+    assert resolve("/healthz").url_name == "healthz"
+
+
+@pytest.mark.django_db
+def test_a_changed_root_urlconf_applies_after_a_request(client: Any) -> None:
+    client.get("/healthz")
+    with override_settings(ROOT_URLCONF="ketaclinic.core.tests.urls_elsewhere"):
+        assert get_urlconf() is None
+        assert reverse("healthz") == "/elsewhere/healthz"
+        assert client.get("/elsewhere/healthz").status_code == 200
+    assert reverse("healthz") == "/healthz"
