@@ -154,13 +154,16 @@ def one(
     newest_by: str = "",
     related: tuple[str, ...] = (),
     lock: bool = False,
+    only: tuple[str, ...] = (),
     **equal: Any,
 ) -> M | None:
     """The one row whose fields equal `equal` (in the active tenant scope), or None; with
     `newest_by` (a field name), the row with the highest value of that field among several.
     `related`: forward foreign keys read in the same query and set on the instance, as
     `select_related` sets them; `lock`: the row locked for the transaction, as
-    `select_for_update(of=("self",))` (nothing on SQLite, whose writer holds the database)."""
+    `select_for_update(of=("self",))` (nothing on SQLite, whose writer holds the database).
+    `only`: the row's fields to read (its key always), as `QuerySet.only`: the others are
+    deferred, and reading one later costs a query of its own."""
     using = router.db_for_write(model) if lock else router.db_for_read(model)
     connection = connections[using]
     if lock and connection.features.has_select_for_update and connection.get_autocommit():
@@ -168,10 +171,12 @@ def one(
             "rows.one(lock=True) cannot be used outside a transaction."
         )
     names = tuple(sorted(equal))
-    key = (model, names, newest_by, related, lock, connection.vendor)
+    key = (model, names, newest_by, related, lock, only, connection.vendor)
     plan = _selects.get(key)
     if plan is None:
-        plan = _selects[key] = _select_plan(model, names, newest_by, related, lock, connection)
+        plan = _selects[key] = _select_plan(
+            model, names, newest_by, related, lock, only, connection
+        )
     sql, converters, parts = plan
     params = [
         _field(model, name).get_db_prep_value(equal[name], connection, prepared=False)
@@ -190,9 +195,9 @@ def one(
     for index, column, functions in converters:
         for convert in functions:
             values[index] = convert(values[index], column, connection)
-    (_, start, end), *joined = parts
-    obj = model.from_db(using, None, values[start:end])  # type: ignore[arg-type]  # None: every field
-    for field, start, end in joined:
+    (_, start, end, loaded), *joined = parts
+    obj = model.from_db(using, loaded, values[start:end])  # type: ignore[arg-type]  # None: every field
+    for field, start, end, _ in joined:
         target = field.related_model
         pk_index = start + target._meta.concrete_fields.index(target._meta.pk)
         found = None if values[pk_index] is None else target.from_db(using, None, values[start:end])
@@ -200,7 +205,8 @@ def one(
     return obj
 
 
-_Part = tuple[Any, int, int]  # the foreign key (None for the row itself) and its columns' span
+# The foreign key (None for the row itself), its columns' span, and the attnames read (None: all).
+_Part = tuple[Any, int, int, list[str] | None]
 
 
 def _select_plan(
@@ -209,6 +215,7 @@ def _select_plan(
     newest_by: str,
     related: tuple[str, ...],
     lock: bool,
+    only: tuple[str, ...],
     connection: Any,
 ) -> tuple[str, list[tuple[int, Any, list[Converter]]], list[_Part]]:
     quote = connection.ops.quote_name
@@ -230,9 +237,15 @@ def _select_plan(
     columns: list[str] = []
     converters: list[tuple[int, Any, list[Converter]]] = []
     parts: list[_Part] = []
+    wanted = {_field(model, name).attname for name in only}
     for field, source, alias in sources:
         start = len(columns)
-        for column_field in source._meta.concrete_fields:
+        loaded = None
+        fields: Sequence[Any] = source._meta.concrete_fields
+        if field is None and only:
+            fields = [f for f in fields if f.primary_key or f.attname in wanted]
+            loaded = [f.attname for f in fields]
+        for column_field in fields:
             column_field = cast(Any, column_field)
             index = len(columns)
             columns.append(f"{quote(alias) if field else table}.{quote(column_field.column)}")
@@ -242,7 +255,7 @@ def _select_plan(
             )
             if functions:
                 converters.append((index, column, functions))
-        parts.append((field, start, len(columns)))
+        parts.append((field, start, len(columns), loaded))
     where = " AND ".join(f"{table}.{quote(_field(model, n).column)} = %s" for n in names)
     # Built from the models' own table and column names, never from input; "%%(scope)s" is
     # replaced by the tenant condition of each call.

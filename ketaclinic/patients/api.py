@@ -206,7 +206,9 @@ def _measurement_out(entry: BodyWeight | BodyHeight, value: Decimal) -> dict[str
 @router.post("/patients/{patient_id}/weights", response={201: WeightOut, **ERROR_RESPONSES})
 def record_weight(request: ActorRequest, patient_id: str, payload: MeasurementIn) -> Any:
     actor = _actor(request)
-    patient = selectors.patient_get_for_actor(actor, patient_id)
+    patient = selectors.patient_get_for_actor(
+        actor, patient_id, only=services.MEASUREMENT_PATIENT_FIELDS
+    )
     weight = services.weight_record(
         actor=actor,
         patient=patient,
@@ -229,7 +231,9 @@ def list_heights(request: ActorRequest, patient_id: str, page: Query[PageQuery])
 @router.post("/patients/{patient_id}/heights", response={201: HeightOut, **ERROR_RESPONSES})
 def record_height(request: ActorRequest, patient_id: str, payload: MeasurementIn) -> Any:
     actor = _actor(request)
-    patient = selectors.patient_get_for_actor(actor, patient_id)
+    patient = selectors.patient_get_for_actor(
+        actor, patient_id, only=services.MEASUREMENT_PATIENT_FIELDS
+    )
     height = services.height_record(
         actor=actor,
         patient=patient,

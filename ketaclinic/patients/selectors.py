@@ -43,13 +43,18 @@ def _as_uuid(value: str | uuid.UUID) -> uuid.UUID | None:
 
 
 def patient_get_for_actor(
-    actor: Actor, public_id: str | uuid.UUID, *, capability: Cap = Cap.PATIENT_VIEW
+    actor: Actor,
+    public_id: str | uuid.UUID,
+    *,
+    capability: Cap = Cap.PATIENT_VIEW,
+    only: tuple[str, ...] = (),
 ) -> Patient:
-    """The patient, if the actor's organization has it and the role may see it; else 404/403."""
+    """The patient, if the actor's organization has it and the role may see it; else 404/403.
+    `only`: the fields the caller reads (as `QuerySet.only`; any other costs a query)."""
     actor.require(capability)
     key = _as_uuid(public_id)
     # One row by its unique key in the tenant scope, without compiling the query (core.rows).
-    patient = rows.one(Patient, public_id=key) if key else None
+    patient = rows.one(Patient, public_id=key, only=only) if key else None
     if patient is None:
         audit_record(
             actor=actor,

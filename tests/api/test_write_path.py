@@ -102,6 +102,33 @@ def test_a_refused_measurement_writes_nothing_and_names_the_field(
         assert not BodyWeight.objects.filter(patient=patient_a).exists()
 
 
+@pytest.mark.parametrize("kind", ["weights", "heights"])
+def test_a_measurement_time_is_held_to_the_birth_date_the_lookup_read(
+    members: Any, patient_a: Any, django_assert_max_num_queries: Any, kind: str
+) -> None:
+    """The write reads only the patient's key, organization and birth date
+    (services.MEASUREMENT_PATIENT_FIELDS); the birth date check still holds, with no query more."""
+    api = api_client(members["prescriber"])
+    url = f"/api/v1/patients/{patient_a.public_id}/{kind}"
+    api.get(f"/api/v1/patients/{patient_a.public_id}")  # the token is resolved (and cached)
+    born = datetime.combine(patient_a.birth_date, time(12), tzinfo=UTC)
+    body = {"value": "70", "unit": "kg" if kind == "weights" else "in"}
+    with django_assert_max_num_queries(5):
+        before = api.post(
+            url, {**body, "measured_at": (born - timedelta(days=2)).isoformat()},
+            content_type="application/json",
+        )  # fmt: skip
+    assert before.status_code == 400, before.content
+    assert before.json()["errors"][0]["field"] == "measured_at"
+    with django_assert_max_num_queries(5):
+        after = api.post(
+            url, {**body, "measured_at": (born + timedelta(days=2)).isoformat()},
+            content_type="application/json",
+        )  # fmt: skip
+    assert after.status_code == 201, after.content
+    assert after.json()["measured_at"].startswith((born + timedelta(days=2)).date().isoformat())
+
+
 def test_another_organizations_patient_is_not_found_by_the_write(
     outsider: Any, patient_a: Any
 ) -> None:

@@ -41,6 +41,31 @@ def test_one_stays_inside_the_tenant_scope(prescriber: Any, outsider: Any, patie
         assert rows.one(Patient, public_id=patient_a.public_id) is None
 
 
+def test_one_reads_only_the_fields_asked_for_and_defers_the_rest(
+    prescriber: Any, patient_a: Any, django_assert_num_queries: Any
+) -> None:
+    with scope(organization=prescriber.organization):
+        with django_assert_num_queries(1):
+            fast = rows.one(
+                Patient, public_id=patient_a.public_id, only=("public_id", "birth_date")
+            )
+        orm = Patient.objects.only("public_id", "birth_date").get(public_id=patient_a.public_id)
+        assert fast is not None
+        assert fast.get_deferred_fields() == orm.get_deferred_fields()
+        with django_assert_num_queries(0):
+            assert (fast.pk, fast.public_id, fast.birth_date) == (
+                orm.pk,
+                orm.public_id,
+                orm.birth_date,
+            )
+        with django_assert_num_queries(1):  # a deferred field is read when first used
+            assert fast.family_name == patient_a.family_name
+        whole = rows.one(Patient, public_id=patient_a.public_id)
+        assert whole == patient_a
+        assert whole is not None
+        assert not whole.get_deferred_fields()  # still every field
+
+
 def _weight(actor: Any, patient: Any) -> BodyWeight:
     return BodyWeight(
         organization=actor.organization,
