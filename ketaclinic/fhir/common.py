@@ -278,8 +278,10 @@ resolved_patients: ContextVar[dict[str, Patient] | None] = ContextVar(
 )
 
 
-def resolve_patient(actor: Actor, ref: Any, field: str) -> Patient:
-    """The patient a Reference points to: by 'Patient/<id>' or by a logical identifier (MRN)."""
+def resolve_patient(actor: Actor, ref: Any, field: str, *, only: tuple[str, ...] = ()) -> Patient:
+    """The patient a Reference points to: by 'Patient/<id>' or by a logical identifier (MRN).
+    `only`: the fields the caller reads, for a lookup by id outside a Bundle (whose patients
+    are kept for the Bundle's other entries, which may read any field)."""
     if ref is None:
         raise FhirError(400, f"{field} is required.", expressions=[(field, "required")])
     if ref.reference:
@@ -294,7 +296,9 @@ def resolve_patient(actor: Actor, ref: Any, field: str) -> Patient:
         if cache is not None and patient_id in cache:
             actor.require(Cap.CLINICAL_VIEW)
             return cache[patient_id]
-        patient = selectors.patient_get_for_actor(actor, patient_id, capability=Cap.CLINICAL_VIEW)
+        patient = selectors.patient_get_for_actor(
+            actor, patient_id, capability=Cap.CLINICAL_VIEW, only=only if cache is None else ()
+        )
         if cache is not None:
             cache[patient_id] = patient
         return patient

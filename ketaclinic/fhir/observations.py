@@ -140,7 +140,9 @@ def observation_record(
             f"Only final results are recorded (status {resource.status!r}).",
             expressions=[("Observation.status", "use final, amended or corrected")],
         )
-    patient = patient or resolve_patient(actor, resource.subject, "Observation.subject")
+    patient = patient or resolve_patient(
+        actor, resource.subject, "Observation.subject", only=services.MEASUREMENT_PATIENT_FIELDS
+    )
     effective = resource.effectiveDateTime or resource.effectiveInstant
     if effective is None and resource.effectivePeriod is not None:
         effective = resource.effectivePeriod.start
