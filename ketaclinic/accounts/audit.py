@@ -114,7 +114,7 @@ def _insert_statement(db: Any) -> str:
         marks = ", ".join("%s::jsonb" if n == "detail" and vendor == "postgresql" else "%s"
                           for n in _APPENDED)  # fmt: skip
         # Built from the model's own table and column names, never from input.
-        _insert_sql[vendor] = f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING id"  # noqa: S608
+        _insert_sql[vendor] = f"INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608
     return _insert_sql[vendor]
 
 
@@ -168,7 +168,7 @@ def audit_record(
         "",
         "",
     )
-    event_id = rows.execute(db, _insert_statement(db), values)[0]
+    event_id = rows.execute_insert(db, _insert_statement(db), values, "id")
     events_in_request.set(events_in_request.get() + 1)
     if str(outcome) == AuditEvent.Outcome.DENIED:
         kept = _refusals_in_transaction.get()
@@ -215,7 +215,7 @@ def _write_back(refusals: list[tuple[int, tuple[Any, ...]]]) -> None:
             [event_id, values[action], values[occurred_at], values[username], values[details]],
         )
         if kept is None:
-            rows.execute(db, _insert_statement(db), values)
+            rows.execute(db, _insert_statement(db), values, fetch=False)
 
 
 def _prep_time(value: datetime, db: Any) -> Any:

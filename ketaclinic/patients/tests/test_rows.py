@@ -10,6 +10,8 @@ import pytest
 from django.db.models.signals import post_save
 from django_scopes import ScopeError, scope, scopes_disabled
 
+from ketaclinic.accounts.audit import audit_record
+from ketaclinic.accounts.models import AuditEvent
 from ketaclinic.core import rows
 from ketaclinic.patients.models import BodyWeight, Patient
 
@@ -93,6 +95,26 @@ def test_insert_writes_the_row_save_would(prescriber: Any, patient_a: Any) -> No
     assert stored.public_id == fast.public_id
     assert stored.created_at is not None
     assert stored.updated_at == fast.updated_at
+
+
+def test_insert_and_the_audit_append_give_each_row_its_own_key(
+    prescriber: Any, patient_a: Any, django_assert_num_queries: Any
+) -> None:
+    """The new key comes from the database (SQLite: the rowid of the INSERT, no RETURNING),
+    on the driver's cursor and on Django's (while queries are recorded) alike."""
+    with scope(organization=prescriber.organization):
+        first, second = _weight(prescriber, patient_a), _weight(prescriber, patient_a)
+        rows.insert(first)
+        event = audit_record(actor=prescriber, action="test.first", obj=first)
+        with django_assert_num_queries(2):
+            rows.insert(second)
+            recorded = audit_record(actor=prescriber, action="test.second", obj=second)
+        assert second.pk > first.pk
+        for weight in (first, second):
+            assert BodyWeight.objects.get(pk=weight.pk).public_id == weight.public_id
+    assert AuditEvent.objects.get(pk=event).object_id == str(first.public_id)
+    assert AuditEvent.objects.get(pk=recorded).object_id == str(second.public_id)
+    assert recorded > event
 
 
 def test_insert_is_save_when_someone_listens(prescriber: Any, patient_a: Any) -> None:
