@@ -16,6 +16,8 @@
 6. Sessions (bench.sessions): 20 sessions taken to monitoring through the session services; as a
    nurse, the floor board partial at 1 client and the vitals API (1 sample per request at 1, 4
    and 16 clients; 60 at 16), each pass beside the bare WSGI baseline doing the same transaction.
+   Then (bench.alternation) the 16-client JSON write, bare write and FHIR create alternated in
+   short passes for several rounds: issue 13's ratios as the median of passes seconds apart.
 7. PostgreSQL (bench.postgres, unless --no-postgres or the server is unreachable): the same
    weight write at 1 and 16 clients on a PostgreSQL clinic (--pg-url; migrated and given a demo
    of --pg-patients when empty), beside the bare WSGI baseline doing the same transaction with
@@ -53,7 +55,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench import fhir, load, postgres
+from bench import alternation, fhir, load, postgres
 from bench import sessions as session_bench
 from bench.machine import ROOT, describe, git_commit, in_repository
 from bench.sqlrows import WeightWriter, connect
@@ -363,6 +365,7 @@ class Bench:
                 self._line(fixed)
             fhir.measure(self, port, probe)
             session_bench.measure(self, port, probe, bare_port, bare_probe)
+            alternation.measure(self, port, probe, bare_port, bare_probe)
         self.data["ketaclinic"] = {"reads": reads, "writes": writes, "fixed_rate": fixed.as_dict()}
         self.data["bare_wsgi"] = {"writes": bare}
         transactions = sum(r["transactions"] for r in raw)
@@ -505,6 +508,10 @@ class Bench:
         session_rows, session_errors = session_bench.rows(d)
         rows += session_rows
         errors += session_errors
+        alternation_rows, alternation_errors = alternation.rows(d)
+        rows += alternation_rows
+        errors += alternation_errors
+        ratios.update(alternation.ratios(d))
         pg_rows, pg_errors, pg_ratios = postgres.rows(d)
         rows += pg_rows
         errors += pg_errors
@@ -536,6 +543,8 @@ class Bench:
                 "fhir_seconds": self.options.fhir_seconds,
                 "fhir_import_source": in_repository(self.options.synthea),
                 "sessions_seconds": self.options.sessions_seconds,
+                "alternations": self.options.alternations,
+                "alternation_seconds": self.options.alternation_seconds,
                 "database": "SQLite, production PRAGMAs (WAL, synchronous=FULL)",
                 "auth": AUTH_NOTE,
                 "client": "Python http.client threads in one process, one connection each",
@@ -691,6 +700,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fhir-seconds", type=float, default=10, help="per FHIR pass")
     parser.add_argument("--sessions-seconds", type=float, default=8,
                         help="per floor board / vitals pass")  # fmt: skip
+    parser.add_argument("--alternations", type=int, default=5,
+                        help="rounds of the 16-client write / bare / FHIR create alternation (0: none)")  # fmt: skip
+    parser.add_argument("--alternation-seconds", type=float, default=4,
+                        help="per pass of the alternation")  # fmt: skip
     parser.add_argument("--synthea", default=str(fhir.SYNTHEA), help="bundles for import-fhir")
     parser.add_argument("--scratch", help="use (and keep) this var dir; an existing demo is reused")
     parser.add_argument("--keep", action="store_true", help="keep the temporary var dir")
