@@ -64,9 +64,8 @@ Converter = Callable[[Any, Any, Any], Any]
 _selects: dict[tuple[Any, ...], tuple[str, list[tuple[int, Any, list[Converter]]], list[Any]]] = {}
 _updates: dict[tuple[Any, ...], tuple[str, list[models.Field]]] = {}
 _inserts: dict[tuple[Any, ...], tuple[str, str, list[models.Field], list[Preparer]]] = {}
-_returning: dict[
-    tuple[str, str], str
-] = {}  # an INSERT with its RETURNING clause, by INSERT and key
+# An INSERT with its RETURNING clause (PostgreSQL), by the INSERT and its key column.
+_returning: dict[tuple[str, str], str] = {}
 Preparer = Callable[[Any], Any]  # a field's Python value -> the value the driver is given
 _FORMAT_MARK = re.compile(r"(?<!%)%s")  # Django's SQLite placeholder rewrite (convert_query)
 _qmarks: dict[str, str] = {}
