@@ -105,7 +105,26 @@ class CorrectableEntry(ChartEntry):
         abstract = True
 
 
-class BodyWeight(CorrectableEntry):
+class MeasurementEntry(CorrectableEntry):
+    """A weight, height or vital sign: the chart's high-rate rows (a monitored session records
+    vital signs every few minutes, a device feed many more).
+
+    Every lookup of these rows by organization, patient or outside identifier is served by the
+    composite indexes each table declares (organization + external_id, patient + time), which
+    start with the same column; the single-column indexes ChartEntry's fields would add beside
+    them answered no query and cost one more index page written by every INSERT (issue 13)."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+", db_index=False)
+    external_id = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class BodyWeight(MeasurementEntry):
     weight_kg = models.DecimalField(max_digits=6, decimal_places=2)
     entered_value = models.DecimalField(max_digits=7, decimal_places=2)
     entered_unit = models.CharField(max_length=10, default="kg")
@@ -119,7 +138,7 @@ class BodyWeight(CorrectableEntry):
         ]
 
 
-class BodyHeight(CorrectableEntry):
+class BodyHeight(MeasurementEntry):
     height_cm = models.DecimalField(max_digits=5, decimal_places=1)
     entered_value = models.DecimalField(max_digits=6, decimal_places=2)
     entered_unit = models.CharField(max_length=10, default="cm")
@@ -225,7 +244,7 @@ class Allergy(CorrectableEntry):
         indexes = [models.Index(fields=["organization", "external_id"], name="allergy_org_ext")]
 
 
-class VitalSign(CorrectableEntry):
+class VitalSign(MeasurementEntry):
     """A vital sign other than weight and height (those have their own tables).
 
     Values are stored in one canonical UCUM unit per kind; what was entered is kept beside them.
