@@ -118,6 +118,7 @@ class MeasurementEntry(CorrectableEntry):
         Organization, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+", db_index=False)
+    # ChartEntry's outside identifier (import idempotency), found through (organization, it).
     external_id = models.CharField(max_length=200, blank=True)
 
     class Meta:
