@@ -54,6 +54,13 @@ class TreatmentSession(ChartEntry):
     # The latest flowsheet row, kept here so the floor board reads one table.
     last_vitals = models.JSONField(default=dict, blank=True)
     last_alert_severity = models.CharField(max_length=10, blank=True)
+    # The worst blood pressure above the alert limits among its post-dose flowsheet rows (0 none,
+    # 1 warning, 2 critical), raised as rows are stored: a batch of vitals with a high blood
+    # pressure tells from it whether it moves the dashboard's count. Reading the flowsheet for
+    # that took a query and JSON parsing every time, and every row of the session at that
+    # severity when none reached it (5 ms on a monitor's 11,000 rows; issue 13). Rows are never
+    # removed, so the rank only rises.
+    worst_bp_rank = models.PositiveSmallIntegerField(default=0)
     # A prescriber's override of the dosing-frequency limits (gap, sessions a week) for this
     # session, with the justification and the findings it overrode (docs/sources/sessions.md).
     frequency_override_by = models.ForeignKey(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -178,6 +177,7 @@ class _Batch:
     rows: list[RecordedVitals]
     insert: bulk.Prepared
     recount: bool  # the dashboard's blood-pressure excursions move
+    bp_rank: int  # the batch's worst post-dose blood pressure above the limits (0: none)
     critical: list[RecordedVitals]
 
 
@@ -211,10 +211,12 @@ def _vitals_batch(
         for sample, alerts in zip(parsed, classify_batch(parsed, policy), strict=True)
     ]
     # The outcomes dashboard counts sessions by their worst blood pressure above the limits
-    # after the dose: recounted (over the patient's whole history) only when this batch
-    # makes this session's worst one worse, which a query bounded by the session tells. Rows
-    # are only ever added, so a row stored after this read can only make a recount unneeded.
-    recount = not predose and _raises_bp_excursion(session, recorded)
+    # after the dose: recounted (over the patient's whole history) only when this batch makes
+    # this session's worst one worse, which the session's own worst_bp_rank tells (`_claim`
+    # raises it with the rows). Rows are only ever added, so the rank only rises: one read
+    # before a concurrent batch raised it can only cause a recount that was not needed.
+    bp_rank = 0 if predose else _bp_worst(row.alerts for row in recorded)
+    recount = bp_rank > session.worst_bp_rank
     _remember_last(session, max(recorded, key=lambda e: e.taken_at))  # type: ignore[arg-type]
     return _Batch(
         session=session,
@@ -222,6 +224,7 @@ def _vitals_batch(
         rows=recorded,
         insert=_vitals_insert(session, actor, recorded, now),
         recount=recount,
+        bp_rank=bp_rank,
         critical=[e for e in recorded if e.severity == "critical"],
     )
 
@@ -230,9 +233,10 @@ _claim_sql: dict[str, str] = {}
 
 
 def _claim(batch: _Batch) -> bool:
-    """The session's latest reading stored, if the session is still in the state the batch was
-    worked out for (one UPDATE, in the transaction: on PostgreSQL it also locks the row until
-    the commit, as `_locked` does). False when another writer moved it meanwhile."""
+    """The session's latest reading and worst blood pressure stored, if the session is still in
+    the state the batch was worked out for (one UPDATE, in the transaction: on PostgreSQL it
+    also locks the row until the commit, as `_locked` does). False when another writer moved it
+    meanwhile."""
     session = batch.session
     db = connections[router.db_for_write(TreatmentSession)]
     sql = _claim_sql.get(db.vendor)
@@ -241,7 +245,9 @@ def _claim(batch: _Batch) -> bool:
         # Built from the model's own table and column names, never from input.
         sql = _claim_sql[db.vendor] = (
             f"UPDATE {quote(TreatmentSession._meta.db_table)} SET {quote('last_vitals')} = %s,"  # noqa: S608
-            f" {quote('last_alert_severity')} = %s, {quote('updated_at')} = %s"
+            f" {quote('last_alert_severity')} = %s, {quote('updated_at')} = %s,"
+            f" {quote('worst_bp_rank')} = CASE WHEN {quote('worst_bp_rank')} < %s THEN %s"
+            f" ELSE {quote('worst_bp_rank')} END"
             f" WHERE {quote('id')} = %s AND {quote('state')} = %s RETURNING {quote('id')}"
         )
     session.updated_at = timezone.now()  # the auto_now a save() would stamp
@@ -249,10 +255,15 @@ def _claim(batch: _Batch) -> bool:
         _LAST_VITALS.get_db_prep_save(session.last_vitals, db),
         session.last_alert_severity,
         _UPDATED_AT.get_db_prep_save(session.updated_at, db),
+        batch.bp_rank,
+        batch.bp_rank,
         session.pk,
         batch.state,
     ]
-    return sql_rows.execute(db, sql, params) is not None
+    claimed = sql_rows.execute(db, sql, params) is not None
+    if claimed:
+        session.worst_bp_rank = max(session.worst_bp_rank, batch.bp_rank)
+    return claimed
 
 
 _LAST_VITALS = TreatmentSession._meta.get_field("last_vitals")
@@ -290,32 +301,6 @@ def _bp_worst(alerts_of_rows: Iterable[list[dict[str, Any]]]) -> int:
             if bp_above(alert):
                 worst = max(worst, _BP_RANK.get(alert.get("severity", "warning"), 1))
     return worst
-
-
-def _raises_bp_excursion(session: TreatmentSession, rows: list[RecordedVitals]) -> bool:
-    """Does this batch make the session's worst post-dose blood pressure above the limits worse
-    than what its flowsheet already holds? Reads only this session's rows at that severity or
-    worse, and stops at the first that already reaches it."""
-    batch = _bp_worst(row.alerts for row in rows)
-    if not batch:
-        return False
-    severities = [name for name, rank in _BP_RANK.items() if rank >= batch]
-    # The same statement on every batch: written once instead of compiling a queryset per
-    # request (a tenth of a batch's CPU). The session was read in the tenant's scope.
-    sql = _STORED_ALERTS_SQL.format(marks=", ".join(["%s"] * len(severities)))
-    with connections[router.db_for_read(VitalsEntry)].cursor() as cursor:
-        cursor.execute(sql, [session.pk, False, *severities])
-        while chunk := cursor.fetchmany(16):
-            for (alerts,) in chunk:
-                if _bp_worst([json.loads(alerts) if isinstance(alerts, str) else alerts]) >= batch:
-                    return False
-    return True
-
-
-_STORED_ALERTS_SQL = (
-    "SELECT alerts FROM treatment_sessions_vitalsentry"
-    " WHERE session_id = %s AND predose = %s AND severity IN ({marks})"
-)
 
 
 def _alert_dict(alert: VitalAlert) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django_scopes import scope
+from django_scopes import scope, scopes_disabled
 
 from conftest import SESSION_DAY, api_client, audit_count
 from ketaclinic.core.errors import Conflict
@@ -272,3 +272,72 @@ def test_every_column_of_a_batch_is_stored_as_recorded(
                 assert getattr(entry, name) == getattr(row, name), name
         assert stored[recorded[1].public_id].alerts[0]["measure"] == "systolic"
         assert stored[recorded[3].public_id].heart_rate is None
+
+
+def test_a_batch_never_reads_the_flowsheet_however_long_it_grows(
+    prescriber: Any, members: Any, patient_a: Any, traveller: Any
+) -> None:
+    """Whether a batch moves the dashboard's blood-pressure count is told by the session's own
+    worst_bp_rank, raised with the rows: the flowsheet is not read, however many rows a
+    monitor's feed has stored (issue 13)."""
+    from ketaclinic.sessions.models import TreatmentSession
+
+    with scope(organization=prescriber.organization):
+        session = monitoring(prescriber, patient_a)
+    traveller.move_to(T0 + timedelta(minutes=40))
+    nurse = api_client(members["nurse"])
+    url = f"/api/v1/sessions/{session.public_id}/vitals"
+
+    def post(minute: int, count: int = 60, **values: int) -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            response = nurse.post(url, _batch(count, T0 + timedelta(minutes=minute), **values),
+                                  "application/json")  # fmt: skip
+        assert response.status_code == 201, response.json()
+        return [q["sql"] for q in queries.captured_queries]
+
+    def rank() -> int:
+        with scope(organization=prescriber.organization):
+            return TreatmentSession.objects.get(pk=session.pk).worst_bp_rank
+
+    assert rank() == 0
+    for minute in range(5, 10):  # 300 post-dose rows above the warning limit
+        post(minute, systolic=150, diastolic=85)
+    assert rank() == 1
+    for statements in (post(11, 1, systolic=150, diastolic=85), post(12, 1)):
+        assert not [s for s in statements if s.startswith("SELECT") and "vitalsentry" in s]
+    post(13, 1, systolic=190, diastolic=95)  # critical
+    assert rank() == 2
+    post(14, 1, systolic=150, diastolic=85)  # a lesser one never lowers it
+    assert rank() == 2
+
+
+def test_the_upgrade_gives_each_session_the_worst_its_flowsheet_holds(
+    prescriber: Any, members: Any, patient_a: Any, traveller: Any
+) -> None:
+    """Migration 0003 works out worst_bp_rank from the rows a session already has: post-dose
+    blood pressures above the limits only (not pre-dose ones, not other measures)."""
+    import importlib
+
+    from django.apps import apps
+
+    from ketaclinic.sessions.models import TreatmentSession
+
+    migration = importlib.import_module("ketaclinic.sessions.migrations.0003_session_worst_bp_rank")
+    with scope(organization=prescriber.organization):
+        session = monitoring(prescriber, patient_a)
+    traveller.move_to(T0 + timedelta(minutes=40))
+    nurse = api_client(members["nurse"])
+    url = f"/api/v1/sessions/{session.public_id}/vitals"
+    for values in ({"spo2": 85}, {"systolic": 150, "diastolic": 85}):
+        response = nurse.post(
+            url, _batch(2, T0 + timedelta(minutes=5), **values), "application/json"
+        )
+        assert response.status_code == 201, response.json()
+    with scopes_disabled():  # as a migration runs: no tenant
+        stored = TreatmentSession.objects.filter(pk=session.pk)
+        assert stored.values_list("worst_bp_rank", flat=True).get() == 1
+        stored.update(worst_bp_rank=0)  # as before the column existed
+        migration.worst_from_flowsheets(apps, None)
+        assert stored.values_list("worst_bp_rank", flat=True).get() == 1
+        others = TreatmentSession.objects.exclude(pk=session.pk)
+        assert set(others.values_list("worst_bp_rank", flat=True)) <= {0}
