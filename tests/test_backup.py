@@ -68,6 +68,7 @@ def _target_environment(tmp_path: Path) -> tuple[dict[str, str], Any]:
     return env, drop
 
 
+@pytest.mark.long
 def test_a_backup_restores_into_a_fresh_server_and_verifies(clinic: Any, tmp_path: Path) -> None:
     output = tmp_path / "clinic.kcbackup"
     call_command("backup", output=output)

@@ -132,6 +132,7 @@ def _single(target: Target, table: str) -> set[str]:
     return {cols[0] for name, cols in target.indexes(table).items() if len(cols) == 1}
 
 
+@pytest.mark.long
 def test_the_upgrade_drops_the_single_column_indexes_in_place_and_reverses(
     target: Target,
 ) -> None:

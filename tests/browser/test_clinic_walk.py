@@ -171,6 +171,7 @@ def nav_paths(page: Any) -> list[str]:
     return [h for h in hrefs if not h.startswith("/admin")]
 
 
+@pytest.mark.long
 def test_every_role_walks_its_main_pages_on_desktop_and_phone(
     page: Any, live_server: Any, demo: dict[str, Any]
 ) -> None:

@@ -96,6 +96,7 @@ def pdf_text_flat(content: bytes) -> str:
     return " ".join(pdf_text(content).split())
 
 
+@pytest.mark.long
 def test_a_full_esketamine_session_in_the_browser(
     page: Any,
     live_server: Any,

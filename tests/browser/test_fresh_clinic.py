@@ -221,6 +221,7 @@ def create_staff(
     return Person(username, password, secret)
 
 
+@pytest.mark.long
 def test_a_fresh_clinic_reaches_a_signed_note_through_the_cli_and_the_ui(
     clinic: Clinic, browser: Any
 ) -> None:

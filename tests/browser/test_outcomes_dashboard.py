@@ -58,6 +58,7 @@ def demo_clinic(transactional_db: Any) -> dict[str, Any]:
     return {"researcher": researcher, "names": {p.family_name for p in patients}}
 
 
+@pytest.mark.long
 def test_researcher_sees_durability_by_route_for_1000_patients(
     page: Any, live_server: Any, demo_clinic: dict[str, Any], failed_responses: list[str]
 ) -> None:

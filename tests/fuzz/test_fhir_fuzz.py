@@ -289,6 +289,7 @@ def requests(draw: Any, seeds: list[dict[str, Any]], ids: dict[str, str]) -> tup
     return ("POST", BASE + draw(st.sampled_from(["Patient", "Observation", ""])), body)
 
 
+@pytest.mark.long
 def test_generated_fhir_payloads_never_get_a_server_error(members: dict[str, Any]) -> None:
     client: Client = api_client(members["prescriber"])
     patient_id = client.post(

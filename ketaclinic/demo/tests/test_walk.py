@@ -114,6 +114,7 @@ def walk(client: Client, start: list[str], problems: dict[str, list[str]], seen:
     return visited
 
 
+@pytest.mark.long
 @pytest.mark.screens_walk
 def test_every_number_and_time_of_a_demo_day_reads_as_a_clinician_writes_it(settings, tmp_path):
     settings.VAR_DIR = tmp_path
