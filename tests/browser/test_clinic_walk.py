@@ -8,13 +8,15 @@ screening page, a session flowsheet) and the patient's portal pages, at 1366 px 
   violation;
 - no internal id or code is readable outside a <details> disclosure;
 - no Content-Security-Policy violation (axe is served from the app's own origin, not inlined);
-- a screenshot of each page lands in test-results/screenshots/ (an artefact for review).
+- with KETACLINIC_WALK_SHOTS=1, a screenshot of each page lands in test-results/screenshots/
+  (an artefact for review).
 Then a patient withdraws a consent in the portal (asked to confirm first) and the prescriber's
 Today page shows it; finally the key screens are shot again into screenshots/after/.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -103,6 +105,12 @@ def watch_csp(page: Any, errors: list[str]) -> None:
     page.on("console", seen)
 
 
+# A full-page screenshot of every page walked (about 130 of them) is review material for a person
+# looking at the screens, and a sixth of this test's time; the key screens at its end are always
+# taken. KETACLINIC_WALK_SHOTS=1 takes them all (test-results/screenshots/).
+EVERY_PAGE_SHOT = os.environ.get("KETACLINIC_WALK_SHOTS") == "1"
+
+
 class Walk:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
@@ -127,7 +135,8 @@ class Walk:
         for found in internal_codes(page.evaluate(VISIBLE_TEXT)):
             self.problems.append(f"{where}: shows {found}")
         name = re.sub(r"[^a-z0-9]+", "-", f"{label}{path}".lower()).strip("-")
-        page.screenshot(path=str(SHOTS_DIR / f"{name}-{width}.png"), full_page=True)
+        if EVERY_PAGE_SHOT:
+            page.screenshot(path=str(SHOTS_DIR / f"{name}-{width}.png"), full_page=True)
 
 
 def allow_sign_in_links(admin: Any, account: Any) -> str:
