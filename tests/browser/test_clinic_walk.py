@@ -134,8 +134,8 @@ class Walk:
             self.problems.append(f"{where}: axe {violation}")
         for found in internal_codes(page.evaluate(VISIBLE_TEXT)):
             self.problems.append(f"{where}: shows {found}")
-        name = re.sub(r"[^a-z0-9]+", "-", f"{label}{path}".lower()).strip("-")
         if EVERY_PAGE_SHOT:
+            name = re.sub(r"[^a-z0-9]+", "-", f"{label}{path}".lower()).strip("-")
             page.screenshot(path=str(SHOTS_DIR / f"{name}-{width}.png"), full_page=True)
 
 
